@@ -1,0 +1,31 @@
+//! Kafka wire layer shared by the kmock broker and client.
+//!
+//! Owns: length-prefixed framing (a two-phase reader: first *check* that a whole frame within the
+//! size limit is buffered, then *parse* it), request and response headers with their versions, and
+//! the typed errors for everything a peer can get wrong. It does not own any broker or client state.
+//!
+//! Message bodies are the types of the [`kafka_protocol`] crate (re-exported), whose decoders return
+//! `anyhow` errors: this crate converts them to [`WireError`] at the boundary.
+//!
+//! # References
+//! - Kafka protocol guide: <https://kafka.apache.org/protocol.html>
+//! - KIP-482 (flexible versions and tagged fields), KIP-511 (ApiVersions fallback).
+
+pub mod error;
+pub mod frame;
+pub mod request;
+pub mod response;
+
+pub use error::WireError;
+pub use frame::{DEFAULT_MAX_FRAME_BYTES, FrameCheck, FrameDecoder, check_frame, encode_frame};
+pub use kafka_protocol;
+pub use request::{DecodedRequest, RequestPrefix, decode_request, encode_request};
+pub use response::{decode_response, encode_response};
+
+/// The API key as a name, also for keys the protocol crate does not know (`unknown(99)`).
+pub fn api_name(api_key: i16) -> String {
+    match kafka_protocol::messages::ApiKey::try_from(api_key) {
+        Ok(key) => format!("{key:?}"),
+        Err(()) => format!("unknown({api_key})"),
+    }
+}
