@@ -1,0 +1,170 @@
+//! Broker settings. Names follow Kafka's broker configs (`group.min.session.timeout.ms` becomes
+//! `group_min_session_timeout_ms`); units are last in every name.
+
+use std::time::Duration;
+
+/// Everything the broker core needs to know that is not a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfig {
+    /// Node id of this (single) broker. Kafka's `node.id`.
+    pub node_id: i32,
+    /// Host name advertised in Metadata and FindCoordinator. The server sets it to the bound address.
+    pub advertised_host: String,
+    /// Port advertised in Metadata and FindCoordinator.
+    pub advertised_port: i32,
+    /// Cluster id returned in Metadata.
+    pub cluster_id: String,
+    /// Create a topic when Metadata or Produce names one that does not exist
+    /// (`auto.create.topics.enable`).
+    pub auto_create_topics: bool,
+    /// Partitions of an auto-created topic (`num.partitions`).
+    pub default_partitions: i32,
+    /// Lowest session timeout a member may ask for (`group.min.session.timeout.ms`).
+    pub group_min_session_timeout_ms: i32,
+    /// Highest session timeout a member may ask for (`group.max.session.timeout.ms`).
+    pub group_max_session_timeout_ms: i32,
+    /// How long the first join to an empty group waits for more members
+    /// (`group.initial.rebalance.delay.ms`). 0 is the useful value for tests.
+    pub group_initial_rebalance_delay_ms: i32,
+    /// Most members one group may hold (`group.max.size`); a peer must not grow state without bound.
+    pub group_max_size: usize,
+    /// Largest request frame accepted (`socket.request.max.bytes`).
+    pub max_frame_bytes: usize,
+    /// Entries kept in the request log; the oldest are evicted first.
+    pub request_log_capacity: usize,
+    /// Seed of the broker's PRNG (fault probabilities, generated member and topic ids).
+    pub seed: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 0,
+            advertised_host: "127.0.0.1".into(),
+            advertised_port: 9092,
+            cluster_id: "kmock-cluster".into(),
+            auto_create_topics: true,
+            default_partitions: 1,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_initial_rebalance_delay_ms: 3_000,
+            group_max_size: 1_000,
+            max_frame_bytes: kmock_wire::DEFAULT_MAX_FRAME_BYTES,
+            request_log_capacity: 100_000,
+            seed: 0,
+        }
+    }
+}
+
+/// A setting that makes no sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value that must be positive is not.
+    #[error("{name} must be positive, got {value}")]
+    NotPositive {
+        /// The setting.
+        name: &'static str,
+        /// Its value.
+        value: i64,
+    },
+    /// A value that must not be negative is.
+    #[error("{name} must not be negative, got {value}")]
+    Negative {
+        /// The setting.
+        name: &'static str,
+        /// Its value.
+        value: i64,
+    },
+    /// Min above max.
+    #[error(
+        "group_min_session_timeout_ms ({min}) must not exceed group_max_session_timeout_ms ({max})"
+    )]
+    SessionTimeoutBounds {
+        /// The lower bound.
+        min: i32,
+        /// The upper bound.
+        max: i32,
+    },
+}
+
+impl BrokerConfig {
+    /// Checks the settings; the core is only ever built from a validated config.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("default_partitions", i64::from(self.default_partitions)),
+            (
+                "group_min_session_timeout_ms",
+                i64::from(self.group_min_session_timeout_ms),
+            ),
+            (
+                "group_max_session_timeout_ms",
+                i64::from(self.group_max_session_timeout_ms),
+            ),
+            ("group_max_size", self.group_max_size as i64),
+            ("max_frame_bytes", self.max_frame_bytes as i64),
+            ("request_log_capacity", self.request_log_capacity as i64),
+        ];
+        for (name, value) in positive {
+            if value <= 0 {
+                return Err(ConfigError::NotPositive { name, value });
+            }
+        }
+        if self.group_initial_rebalance_delay_ms < 0 {
+            return Err(ConfigError::Negative {
+                name: "group_initial_rebalance_delay_ms",
+                value: self.group_initial_rebalance_delay_ms.into(),
+            });
+        }
+        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
+            return Err(ConfigError::SessionTimeoutBounds {
+                min: self.group_min_session_timeout_ms,
+                max: self.group_max_session_timeout_ms,
+            });
+        }
+        Ok(())
+    }
+
+    /// The initial rebalance delay as a duration.
+    pub fn initial_rebalance_delay(&self) -> Duration {
+        Duration::from_millis(self.group_initial_rebalance_delay_ms.max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        BrokerConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn min_session_timeout_above_max_is_rejected() {
+        let config = BrokerConfig {
+            group_min_session_timeout_ms: 10,
+            group_max_session_timeout_ms: 5,
+            ..BrokerConfig::default()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::SessionTimeoutBounds { min: 10, max: 5 })
+        );
+    }
+
+    #[test]
+    fn zero_partitions_is_rejected() {
+        let config = BrokerConfig {
+            default_partitions: 0,
+            ..BrokerConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::NotPositive {
+                name: "default_partitions",
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,101 @@
+//! ApiVersions: which APIs and versions kmock serves, and the KIP-511 fallback.
+//!
+//! Every implemented API is advertised at every version the kafka-protocol crate defines (which
+//! follows Kafka 4.x in dropping very old versions); each advertised version is round-tripped in
+//! `tests/tests/api_versions_roundtrip.rs`.
+
+use kmock_wire::kafka_protocol::messages::api_versions_response::ApiVersion;
+use kmock_wire::kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ResponseKind,
+};
+use kmock_wire::kafka_protocol::protocol::StrBytes;
+
+use super::ResponseToken;
+
+/// Error code UNSUPPORTED_VERSION.
+const UNSUPPORTED_VERSION: i16 = 35;
+
+/// The APIs kmock implements, in API key order.
+pub const SUPPORTED_APIS: &[ApiKey] = &[
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::FindCoordinator,
+    ApiKey::JoinGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::SyncGroup,
+    ApiKey::DescribeGroups,
+    ApiKey::ListGroups,
+    ApiKey::ApiVersions,
+    ApiKey::CreateTopics,
+    ApiKey::DeleteTopics,
+    ApiKey::InitProducerId,
+];
+
+/// The advertised `(min, max)` versions of `api_key`, if kmock implements it.
+pub fn supported_versions(api_key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS.contains(&api_key).then(|| {
+        let range = api_key.valid_versions();
+        (range.min, range.max)
+    })
+}
+
+/// Whether kmock serves `api_key` at `api_version`.
+pub fn is_supported(api_key: ApiKey, api_version: i16) -> bool {
+    supported_versions(api_key).is_some_and(|(min, max)| (min..=max).contains(&api_version))
+}
+
+fn api_keys() -> Vec<ApiVersion> {
+    SUPPORTED_APIS
+        .iter()
+        .map(|key| {
+            let range = key.valid_versions();
+            ApiVersion::default()
+                .with_api_key(*key as i16)
+                .with_min_version(range.min)
+                .with_max_version(range.max)
+        })
+        .collect()
+}
+
+/// Answers an ApiVersions request.
+pub fn handle(token: &ResponseToken, request: &ApiVersionsRequest) -> ResponseKind {
+    let mut response = ApiVersionsResponse::default().with_api_keys(api_keys());
+    if token.api_version >= 3 {
+        // v3+ carries the client's software name and version; Kafka rejects invalid ones.
+        let valid = |s: &StrBytes| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        };
+        if !valid(&request.client_software_name) || !valid(&request.client_software_version) {
+            response.error_code = INVALID_REQUEST;
+        }
+    }
+    ResponseKind::ApiVersions(response)
+}
+
+/// Error code INVALID_REQUEST.
+const INVALID_REQUEST: i16 = 42;
+
+/// The v0 body sent when a client asks for an ApiVersions version we cannot parse (KIP-511).
+pub fn unsupported_version_response() -> ResponseKind {
+    ResponseKind::ApiVersions(
+        ApiVersionsResponse::default()
+            .with_error_code(UNSUPPORTED_VERSION)
+            .with_api_keys(api_keys()),
+    )
+}
+
+/// An ApiVersions response carrying `code` (for fault rules).
+pub fn error_response(code: i16) -> ResponseKind {
+    ResponseKind::ApiVersions(
+        ApiVersionsResponse::default()
+            .with_error_code(code)
+            .with_api_keys(api_keys()),
+    )
+}

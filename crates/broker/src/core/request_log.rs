@@ -1,0 +1,209 @@
+//! The request log: every request and its response (or what happened instead), with the time,
+//! connection, client id, API, version, correlation id, the fault applied, and the decoded bodies.
+//!
+//! Bounded: it keeps the newest `request_log_capacity` entries and evicts the oldest first
+//! (`evicted()` counts them). Sequence numbers are never reused, so a reader can poll "since seq".
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use kmock_wire::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+use super::{ConnectionId, ResponsePlan};
+
+/// One request and what became of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Position in the log, from 0, never reused.
+    pub seq: u64,
+    /// When the request arrived (since broker start).
+    pub time: Duration,
+    /// Which connection sent it.
+    pub connection: ConnectionId,
+    /// Client id from the request header.
+    pub client_id: String,
+    /// Raw API key (kept raw so that unknown keys can be logged).
+    pub api_key: i16,
+    /// API version.
+    pub api_version: i16,
+    /// Correlation id.
+    pub correlation_id: i32,
+    /// The fault rule that matched, described (`rule 1: leave_group delay=60s`).
+    pub fault: Option<String>,
+    /// The decoded request body (`None` when it could not be decoded).
+    pub request: Option<RequestKind>,
+    /// The response body, once there is one.
+    pub response: Option<ResponseKind>,
+    /// When the response was produced (before any fault delay).
+    pub response_time: Option<Duration>,
+    /// What was done with the response: sent, delayed, dropped, or an outcome such as a close.
+    pub outcome: Option<String>,
+}
+
+impl LogEntry {
+    /// An entry for a decoded request.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn request(
+        time: Duration,
+        connection: ConnectionId,
+        client_id: &str,
+        api_key: ApiKey,
+        api_version: i16,
+        correlation_id: i32,
+        fault: Option<String>,
+        body: RequestKind,
+    ) -> Self {
+        Self {
+            seq: 0,
+            time,
+            connection,
+            client_id: client_id.to_owned(),
+            api_key: api_key as i16,
+            api_version,
+            correlation_id,
+            fault,
+            request: Some(body),
+            response: None,
+            response_time: None,
+            outcome: None,
+        }
+    }
+
+    /// An entry for a request whose body could not be decoded.
+    pub(crate) fn undecodable(
+        time: Duration,
+        connection: ConnectionId,
+        api_key: i16,
+        api_version: i16,
+        correlation_id: i32,
+        reason: &str,
+    ) -> Self {
+        Self {
+            seq: 0,
+            time,
+            connection,
+            client_id: String::new(),
+            api_key,
+            api_version,
+            correlation_id,
+            fault: None,
+            request: None,
+            response: None,
+            response_time: None,
+            outcome: Some(reason.to_owned()),
+        }
+    }
+
+    /// The API name (`LeaveGroup`, or `unknown(99)`).
+    pub fn api_name(&self) -> String {
+        kmock_wire::api_name(self.api_key)
+    }
+}
+
+/// The bounded log. See the module docs.
+#[derive(Debug)]
+pub struct RequestLog {
+    entries: VecDeque<LogEntry>,
+    capacity: usize,
+    next_seq: u64,
+    evicted: u64,
+}
+
+impl RequestLog {
+    /// An empty log keeping at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: VecDeque::new(),
+            capacity: capacity.max(1),
+            next_seq: 0,
+            evicted: 0,
+        }
+    }
+
+    pub(crate) fn record_request(&mut self, mut entry: LogEntry) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        entry.seq = seq;
+        if self.entries.len() == self.capacity {
+            self.entries.pop_front();
+            self.evicted += 1;
+        }
+        self.entries.push_back(entry);
+        seq
+    }
+
+    fn entry_mut(&mut self, seq: u64) -> Option<&mut LogEntry> {
+        let first = self.entries.front()?.seq;
+        let index = usize::try_from(seq.checked_sub(first)?).ok()?;
+        self.entries.get_mut(index)
+    }
+
+    pub(crate) fn record_response(
+        &mut self,
+        seq: u64,
+        time: Duration,
+        plan: ResponsePlan,
+        response: ResponseKind,
+    ) {
+        if let Some(entry) = self.entry_mut(seq) {
+            entry.response = Some(response);
+            entry.response_time = Some(time);
+            entry.outcome = Some(match plan {
+                ResponsePlan::Send => "sent".to_owned(),
+                ResponsePlan::Delay(delay) => format!("sent after a delay of {delay:?}"),
+                ResponsePlan::Drop => "dropped by fault".to_owned(),
+                ResponsePlan::Close => "connection closed by fault after processing".to_owned(),
+            });
+        }
+    }
+
+    pub(crate) fn record_outcome(&mut self, seq: u64, time: Duration, outcome: &str) {
+        if let Some(entry) = self.entry_mut(seq) {
+            entry.response_time.get_or_insert(time);
+            entry.outcome = Some(outcome.to_owned());
+        }
+    }
+
+    /// Entries with `seq >= since`, oldest first.
+    pub fn since(&self, since: u64) -> impl Iterator<Item = &LogEntry> {
+        self.entries.iter().filter(move |e| e.seq >= since)
+    }
+
+    /// All retained entries, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &LogEntry> {
+        self.entries.iter()
+    }
+
+    /// How many entries were evicted to respect the capacity.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// The sequence number the next request will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: i32) -> LogEntry {
+        LogEntry::undecodable(Duration::ZERO, ConnectionId(1), 18, 0, n, "x")
+    }
+
+    #[test]
+    fn evicts_oldest_first_and_never_reuses_sequence_numbers() {
+        let mut log = RequestLog::new(2);
+        for n in 0..5 {
+            assert_eq!(log.record_request(entry(n)), n as u64);
+        }
+        let kept: Vec<_> = log.entries().map(|e| (e.seq, e.correlation_id)).collect();
+        assert_eq!(kept, vec![(3, 3), (4, 4)]);
+        assert_eq!(log.evicted(), 3);
+        log.record_outcome(0, Duration::ZERO, "ignored: evicted");
+        log.record_outcome(4, Duration::from_secs(1), "done");
+        assert_eq!(log.since(4).next().unwrap().outcome.as_deref(), Some("done"));
+    }
+}
