@@ -129,7 +129,10 @@ fn unique_name(prefix: &str) -> String {
         .name()
         .unwrap_or("test")
         .replace("::", "-")
-        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_");
+        .replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+            "_",
+        );
     format!("{prefix}-{test}-{}-{n}", std::process::id())
 }
 
@@ -140,6 +143,9 @@ pub struct KmockServer {
     bootstrap: String,
     log_path: PathBuf,
     args: Vec<String>,
+    /// Lines the server prints on stdout after `BOOTSTRAP=` (the contract says there are none).
+    stdout_rx: mpsc::Receiver<String>,
+    stdout_reader: Option<thread::JoinHandle<()>>,
 }
 
 impl KmockServer {
@@ -156,7 +162,10 @@ impl KmockServer {
             .arg("serve")
             .args(["--port", "0"])
             .args(args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -165,7 +174,7 @@ impl KmockServer {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (lines_tx, lines_rx) = mpsc::channel();
         // Reads stdout to the end so the server never blocks on a full pipe.
-        thread::spawn(move || {
+        let stdout_reader = thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 // After start() returns nobody listens any more; keep draining anyway.
@@ -177,12 +186,17 @@ impl KmockServer {
             bootstrap: String::new(),
             log_path,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
+            stdout_rx: lines_rx,
+            stdout_reader: Some(stdout_reader),
         };
         let deadline = Instant::now() + SERVER_START_TIMEOUT;
         let mut stdout_lines = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match lines_rx.recv_timeout(left.min(Duration::from_millis(100))) {
+            match server
+                .stdout_rx
+                .recv_timeout(left.min(Duration::from_millis(100)))
+            {
                 Ok(line) => {
                     if let Some(address) = line.trim().strip_prefix("BOOTSTRAP=") {
                         server.bootstrap = address.to_owned();
@@ -193,11 +207,17 @@ impl KmockServer {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = server.wait_for_exit(Duration::from_secs(5));
-                    server.fail_start(&format!("closed stdout ({status}) without a BOOTSTRAP= line"), &stdout_lines);
+                    server.fail_start(
+                        &format!("closed stdout ({status}) without a BOOTSTRAP= line"),
+                        &stdout_lines,
+                    );
                 }
             }
             if let Some(status) = server.try_status() {
-                server.fail_start(&format!("exited ({status}) before printing BOOTSTRAP="), &stdout_lines);
+                server.fail_start(
+                    &format!("exited ({status}) before printing BOOTSTRAP="),
+                    &stdout_lines,
+                );
             }
             if Instant::now() >= deadline {
                 server.fail_start(
@@ -236,6 +256,11 @@ impl KmockServer {
             .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
     }
 
+    /// Lines printed on stdout after the `BOOTSTRAP=` line so far (all of them once stopped).
+    pub fn stdout_after_bootstrap(&self) -> Vec<String> {
+        self.stdout_rx.try_iter().collect()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.try_status().is_none() && self.child.is_some()
@@ -260,7 +285,16 @@ impl KmockServer {
     /// Sends SIGTERM and waits up to [`SERVER_STOP_TIMEOUT`]; kills the process if it is still
     /// running then. Returns the exit status (`None` if it had to be killed or was stopped before).
     pub fn stop(&mut self) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
+        let child = self.child.take()?;
+        let status = Self::terminate(child);
+        if let Some(reader) = self.stdout_reader.take() {
+            // The pipe closed with the process, so the reader ends.
+            let _ = reader.join();
+        }
+        status
+    }
+
+    fn terminate(mut child: Child) -> Option<ExitStatus> {
         if let Ok(Some(status)) = child.try_wait() {
             return Some(status);
         }
@@ -327,7 +361,9 @@ pub fn python() -> PathBuf {
                 .arg(&requirements)
                 .stdin(Stdio::null())
                 .output()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}; {INSTALL_HINT}", interpreter.display()));
+                .unwrap_or_else(|e| {
+                    panic!("cannot run {}: {e}; {INSTALL_HINT}", interpreter.display())
+                });
             assert!(
                 output.status.success(),
                 "the virtual environment {} does not match {}:\n{}{}\n{INSTALL_HINT}",
@@ -380,7 +416,12 @@ pub fn run_python(script: &str, args: &[&str], timeout: Duration) -> ScriptRun {
     let interpreter = python();
     let path = python_dir().join(script);
     assert!(path.is_file(), "no such script: {}", path.display());
-    let command = format!("{} {} {}", interpreter.display(), path.display(), args.join(" "));
+    let command = format!(
+        "{} {} {}",
+        interpreter.display(),
+        path.display(),
+        args.join(" ")
+    );
     let started = Instant::now();
     let mut child = Command::new(&interpreter)
         .arg("-u")
@@ -510,7 +551,11 @@ impl KafkaConnection {
                     };
                 }
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
                     // ECONNRESET and friends: the peer closed with data unread.
@@ -535,7 +580,10 @@ impl KafkaConnection {
             ReadOutcome::Frame(frame) => {
                 let (got, response) = decode_response(api_key, api_version, frame)
                     .unwrap_or_else(|e| panic!("bad {api_key:?} v{api_version} response: {e}"));
-                assert_eq!(got, correlation_id, "correlation id of {api_key:?} response");
+                assert_eq!(
+                    got, correlation_id,
+                    "correlation id of {api_key:?} response"
+                );
                 response
             }
             other => panic!("no {api_key:?} v{api_version} response: {other:?}"),

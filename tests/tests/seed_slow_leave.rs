@@ -1,0 +1,117 @@
+//! The seed reproduction (see shared/design.md, "What kmock is for"): with LeaveGroup responses
+//! delayed 60 s by a fault, aiokafka 0.12.0's `consumer.stop()` waits exactly its
+//! `request_timeout_ms`: about 40 s with the production defaults, about 5 s with the `.env.test`
+//! values. Meanwhile the member is already gone from the group, because the coordinator applies a
+//! LeaveGroup when it arrives even though the response is held back.
+//!
+//! The two cases run in parallel threads, each against its own server, to save wall time.
+
+use std::thread;
+use std::time::Duration;
+
+use kmock_tests::{KmockServer, run_python};
+use serde_json::Value;
+
+/// One timeout setting and the stop() duration it must produce.
+struct Case {
+    name: &'static str,
+    request_timeout_ms: u32,
+    session_timeout_ms: u32,
+    heartbeat_interval_ms: u32,
+    stop_seconds: (f64, f64),
+}
+
+const PRODUCTION_DEFAULTS: Case = Case {
+    name: "production defaults",
+    request_timeout_ms: 40_000,
+    session_timeout_ms: 45_000,
+    heartbeat_interval_ms: 10_000,
+    stop_seconds: (39.0, 42.0),
+};
+
+const ENV_TEST: Case = Case {
+    name: ".env.test",
+    request_timeout_ms: 5_000,
+    session_timeout_ms: 6_000,
+    heartbeat_interval_ms: 2_000,
+    stop_seconds: (4.5, 6.5),
+};
+
+/// Runs one case; returns `Err` with a full account (script output, server log) on any failure.
+fn run_case(case: &Case) -> Result<String, String> {
+    let mut server = KmockServer::start(&[
+        "--fault",
+        "leave_group:delay=60s",
+        "--initial-rebalance-delay-ms",
+        "0",
+    ]);
+    let args = [
+        case.request_timeout_ms.to_string(),
+        case.session_timeout_ms.to_string(),
+        case.heartbeat_interval_ms.to_string(),
+    ];
+    let timeout =
+        Duration::from_millis(u64::from(case.request_timeout_ms)) + Duration::from_secs(90);
+    let run = run_python(
+        "seed_slow_leave.py",
+        &[server.bootstrap(), &args[0], &args[1], &args[2]],
+        timeout,
+    );
+    let running = server.is_running();
+    let fail = |why: String| {
+        Err(format!(
+            "[{}] {why} (server still running: {running})\n{}\n--- server log ({}) ---\n{}",
+            case.name,
+            run.report(),
+            server.log_path().display(),
+            server.log()
+        ))
+    };
+    if !run.success() {
+        return fail("seed_slow_leave.py failed".into());
+    }
+    let Some(last_line) = run.stdout.lines().last() else {
+        return fail("no output".into());
+    };
+    let result: Value = match serde_json::from_str(last_line) {
+        Ok(value) => value,
+        Err(e) => return fail(format!("last stdout line is not JSON: {e}")),
+    };
+    let Some(stop_seconds) = result["stop_seconds"].as_f64() else {
+        return fail("no stop_seconds in the result".into());
+    };
+    let (low, high) = case.stop_seconds;
+    if !(low..=high).contains(&stop_seconds) {
+        return fail(format!(
+            "stop() took {stop_seconds:.3} s, want {low}..={high} s (request_timeout_ms {})",
+            case.request_timeout_ms
+        ));
+    }
+    if !result["describe_error"].is_null() {
+        return fail(format!(
+            "describing the group during stop() failed: {}",
+            result["describe_error"]
+        ));
+    }
+    let members = &result["members_during_stop"];
+    let state = &result["state_during_stop"];
+    if members.as_array().is_none_or(|m| !m.is_empty()) || state.as_str() != Some("Empty") {
+        return fail(format!(
+            "1 s into stop() (LeaveGroup received, response held back) the group must be Empty \
+             with no members; DescribeGroups saw state {state} and members {members}"
+        ));
+    }
+    if !running {
+        return fail("the server died".into());
+    }
+    Ok(format!("[{}] stop() took {stop_seconds:.3} s", case.name))
+}
+
+#[test]
+fn stop_waits_request_timeout_when_leave_group_is_slow_and_the_member_is_gone_at_once() {
+    let slow = thread::spawn(|| run_case(&PRODUCTION_DEFAULTS));
+    let fast = run_case(&ENV_TEST);
+    let slow = slow.join().expect("the case thread does not panic");
+    let failures: Vec<String> = [fast, slow].into_iter().filter_map(Result::err).collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
