@@ -24,7 +24,8 @@ def main() -> int:
                 continue
             if pinned and found != pinned:
                 problems.append(f"{name} {found} is installed, want {pinned}")
-    print("\n".join(problems))
+    for problem in problems:
+        print(problem)
     return 1 if problems else 0
 
 

@@ -1,0 +1,44 @@
+# kmock developer commands. CI does not use just: it runs `bash .ci/run`, which calls cargo directly.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Builds are slow on small machines: keep them outside the clone and reuse them across clones.
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") + "/.cache/kmock-target")
+
+# List the recipes.
+default:
+    @just --list
+
+# Create or refresh the Python venv (.venv) with the real Kafka clients the interop tests use.
+venv:
+    bash .ci/run venv
+
+# Run every test (unit, interop with real clients, seed reproduction, bad input).
+test *ARGS: venv
+    cargo nextest run --workspace {{ARGS}}
+
+# Serve a mock broker, e.g. `just serve --port 9092 --fault 'leave_group:delay=60s'`.
+serve *ARGS:
+    cargo run -p kmock -- serve {{ARGS}}
+
+# Format check and clippy, as CI runs them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Everything CI runs.
+ci:
+    bash .ci/run
+
+# Later, when the simulation and benchmarks land:
+# # Run a scenario in the deterministic simulation, e.g. `just sim sims/slow_leave.toml 42`.
+# sim SCENARIO SEED="0":
+#     cargo run -p kmock -- sim {{SCENARIO}} --seed {{SEED}}
+#
+# # Benchmarks.
+# bench *ARGS:
+#     cargo bench --workspace {{ARGS}}
