@@ -136,7 +136,8 @@ fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{test}-{}-{n}", std::process::id())
 }
 
-/// A `kmock serve` child process on a free loopback port. Stopped (SIGTERM, then wait) on drop.
+/// A `kmock serve` child process on a free loopback port, its stderr in a log file under
+/// [`log_dir`]. Stopped (SIGTERM, then wait) on drop.
 #[derive(Debug)]
 pub struct KmockServer {
     child: Option<Child>,
@@ -319,8 +320,13 @@ impl KmockServer {
 }
 
 impl Drop for KmockServer {
+    /// Stops the server. Its log is kept when the test is failing (panicking) and removed otherwise,
+    /// so a persistent target dir does not fill up with logs of passing runs.
     fn drop(&mut self) {
         self.stop();
+        if !thread::panicking() {
+            let _ = fs::remove_file(&self.log_path);
+        }
     }
 }
 
