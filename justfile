@@ -1,6 +1,8 @@
 # kmock developer commands. CI does not use just: it runs `bash .ci/run`, which calls cargo directly.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
+# Pass recipe arguments as "$@" so quoting survives (fault specs, filters).
+set positional-arguments
 
 # Builds are slow on small machines: keep them outside the clone and reuse them across clones.
 export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") + "/.cache/kmock-target")
@@ -15,11 +17,11 @@ venv:
 
 # Run every test (unit, interop with real clients, seed reproduction, bad input).
 test *ARGS: venv
-    cargo nextest run --workspace {{ARGS}}
+    cargo nextest run --workspace "$@"
 
 # Serve a mock broker, e.g. `just serve --port 9092 --fault 'leave_group:delay=60s'`.
 serve *ARGS:
-    cargo run -p kmock -- serve {{ARGS}}
+    cargo run -p kmock -- serve "$@"
 
 # Format check and clippy, as CI runs them.
 lint:
@@ -37,8 +39,8 @@ ci:
 # Later, when the simulation and benchmarks land:
 # # Run a scenario in the deterministic simulation, e.g. `just sim sims/slow_leave.toml 42`.
 # sim SCENARIO SEED="0":
-#     cargo run -p kmock -- sim {{SCENARIO}} --seed {{SEED}}
+#     cargo run -p kmock -- sim "$1" --seed "$2"
 #
 # # Benchmarks.
 # bench *ARGS:
-#     cargo bench --workspace {{ARGS}}
+#     cargo bench --workspace "$@"
