@@ -7,12 +7,14 @@
 
 use std::time::Duration;
 
-use kmock_tests::{KmockServer, run_python};
+use kmock_tests::{KmockServer, python, run_python};
 
 /// The scripts bound themselves to 60 s; this is the backstop.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn interop(script: &str) {
+    // Fail on a missing venv before anything else, with instructions.
+    python();
     let mut server = KmockServer::start(&["--initial-rebalance-delay-ms", "0"]);
     let run = run_python(script, &[server.bootstrap()], SCRIPT_TIMEOUT);
     let running = server.is_running();

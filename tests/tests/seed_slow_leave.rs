@@ -9,7 +9,7 @@
 use std::thread;
 use std::time::Duration;
 
-use kmock_tests::{KmockServer, run_python};
+use kmock_tests::{KmockServer, kmock_binary, python, run_python};
 use serde_json::Value;
 
 /// One timeout setting and the stop() duration it must produce.
@@ -109,9 +109,25 @@ fn run_case(case: &Case) -> Result<String, String> {
 
 #[test]
 fn stop_waits_request_timeout_when_leave_group_is_slow_and_the_member_is_gone_at_once() {
-    let slow = thread::spawn(|| run_case(&PRODUCTION_DEFAULTS));
+    // Prerequisites first, on this thread, so their failures read plainly.
+    python();
+    kmock_binary();
+    let slow = thread::Builder::new()
+        .name("seed-production-defaults".into())
+        .spawn(|| run_case(&PRODUCTION_DEFAULTS))
+        .expect("spawn a thread");
     let fast = run_case(&ENV_TEST);
-    let slow = slow.join().expect("the case thread does not panic");
+    let slow = slow.join().unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "<non-string panic>".into());
+        Err(format!(
+            "[{}] panicked: {message}",
+            PRODUCTION_DEFAULTS.name
+        ))
+    });
     let failures: Vec<String> = [fast, slow].into_iter().filter_map(Result::err).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
