@@ -14,6 +14,7 @@
 //!   process and its output is used.
 //! - `KMOCK_VENV`: the virtual environment; otherwise `<workspace>/.venv`.
 
+use std::cell::Cell;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -147,6 +148,8 @@ pub struct KmockServer {
     /// Lines the server prints on stdout after `BOOTSTRAP=` (the contract says there are none).
     stdout_rx: mpsc::Receiver<String>,
     stdout_reader: Option<thread::JoinHandle<()>>,
+    /// Set once the log was read (for a failure message): then it is kept after the server stops.
+    keep_log: Cell<bool>,
 }
 
 impl KmockServer {
@@ -189,6 +192,7 @@ impl KmockServer {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             stdout_rx: lines_rx,
             stdout_reader: Some(stdout_reader),
+            keep_log: Cell::new(false),
         };
         let deadline = Instant::now() + SERVER_START_TIMEOUT;
         let mut stdout_lines = Vec::new();
@@ -251,8 +255,9 @@ impl KmockServer {
         &self.log_path
     }
 
-    /// The server log so far (for failure messages).
+    /// The server log so far (for failure messages). Once read, the log file is kept on drop.
     pub fn log(&self) -> String {
+        self.keep_log.set(true);
         fs::read_to_string(&self.log_path)
             .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
     }
@@ -320,11 +325,12 @@ impl KmockServer {
 }
 
 impl Drop for KmockServer {
-    /// Stops the server. Its log is kept when the test is failing (panicking) and removed otherwise,
-    /// so a persistent target dir does not fill up with logs of passing runs.
+    /// Stops the server. Its log is kept when the test is failing (panicking) or the log was read
+    /// for a message, and removed otherwise, so a persistent target dir does not fill up with logs
+    /// of passing runs.
     fn drop(&mut self) {
         self.stop();
-        if !thread::panicking() {
+        if !thread::panicking() && !self.keep_log.get() {
             let _ = fs::remove_file(&self.log_path);
         }
     }
