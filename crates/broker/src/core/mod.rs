@@ -132,10 +132,7 @@ pub struct Completion {
 #[derive(Debug)]
 enum Timer {
     /// A response delayed by a fault.
-    DelayedResponse {
-        token: ResponseToken,
-        frame: Bytes,
-    },
+    DelayedResponse { token: ResponseToken, frame: Bytes },
     /// A request held by a fault, processed when the timer fires.
     HeldRequest {
         token: ResponseToken,
@@ -396,9 +393,7 @@ impl BrokerCore {
         let now = self.now;
         let mut completions = Vec::new();
         let reply = match body {
-            RequestKind::ApiVersions(request) => {
-                Reply::Now(api_versions::handle(&token, &request))
-            }
+            RequestKind::ApiVersions(request) => Reply::Now(api_versions::handle(&token, &request)),
             body @ (RequestKind::Metadata(_)
             | RequestKind::CreateTopics(_)
             | RequestKind::DeleteTopics(_)
@@ -472,10 +467,7 @@ impl BrokerCore {
         match token.plan {
             ResponsePlan::Send => self.emit_frame(&token, frame),
             ResponsePlan::Delay(delay) => {
-                self.add_timer(
-                    self.now + delay,
-                    Timer::DelayedResponse { token, frame },
-                );
+                self.add_timer(self.now + delay, Timer::DelayedResponse { token, frame });
             }
             ResponsePlan::Drop => {
                 tracing::debug!(connection = %token.connection, "fault: response dropped");
@@ -571,7 +563,8 @@ impl BrokerCore {
                 prefix.correlation_id,
                 &reason,
             ));
-            self.request_log.record_outcome(seq, self.now, "connection closed");
+            self.request_log
+                .record_outcome(seq, self.now, "connection closed");
         }
         self.close(connection, reason);
     }

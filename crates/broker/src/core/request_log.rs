@@ -204,6 +204,9 @@ mod tests {
         assert_eq!(log.evicted(), 3);
         log.record_outcome(0, Duration::ZERO, "ignored: evicted");
         log.record_outcome(4, Duration::from_secs(1), "done");
-        assert_eq!(log.since(4).next().unwrap().outcome.as_deref(), Some("done"));
+        assert_eq!(
+            log.since(4).next().unwrap().outcome.as_deref(),
+            Some("done")
+        );
     }
 }
