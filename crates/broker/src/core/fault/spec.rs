@@ -228,6 +228,10 @@ fn words(list: &[&str]) -> impl Iterator<Item = String> {
     list.iter().map(|s| (*s).to_owned())
 }
 
+/// The longest duration a spec may give (about 31 years): far beyond any test, and far from the
+/// overflow of `now + delay`.
+const MAX_DURATION_MS: u64 = 1_000_000_000_000;
+
 struct Parser<'a> {
     spec: &'a str,
 }
@@ -482,6 +486,7 @@ impl Parser<'_> {
             .parse::<u64>()
             .ok()
             .and_then(|n| n.checked_mul(millis_per_unit))
+            .filter(|millis| *millis <= MAX_DURATION_MS)
             .ok_or_else(bad)?;
         Ok(Duration::from_millis(millis))
     }
@@ -514,7 +519,7 @@ struct DurationDisplay(Duration);
 impl fmt::Display for DurationDisplay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = self.0.as_millis();
-        if millis > 0 && millis % 1_000 == 0 {
+        if millis > 0 && millis.is_multiple_of(1_000) {
             write!(f, "{}s", millis / 1_000)
         } else {
             write!(f, "{millis}ms")
