@@ -246,8 +246,13 @@ async fn run(args: ServeArgs, config: BrokerConfig) -> Result<(), ServeError> {
         .map_err(|e| ServeError::Runtime(format!("cannot write to stdout: {e}")))?;
     drop(stdout);
 
-    let signal = signals.wait().await;
-    tracing::info!(%signal, "shutting down");
+    tokio::select! {
+        biased;
+        signal = signals.wait() => tracing::info!(%signal, "shutting down"),
+        () = broker.stopped() => {
+            return Err(ServeError::Runtime("the broker stopped unexpectedly".into()));
+        }
+    }
     broker.shutdown().await;
     let _ = accept.await;
     Ok(())

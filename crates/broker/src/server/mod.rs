@@ -314,6 +314,13 @@ impl BrokerHandle {
             .await
     }
 
+    /// Resolves once the broker has stopped serving: after [`BrokerHandle::shutdown`], or if the
+    /// broker task ended for any other reason (which would be a kmock bug).
+    pub async fn stopped(&self) {
+        let mut state = self.shared.state.clone();
+        let _ = state.wait_for(|s| *s == ServerState::Stopped).await;
+    }
+
     /// Stops accepting, lets connections write the responses already produced, closes them, and
     /// waits for the broker task to finish (at most about [`SHUTDOWN_GRACE`]). Idempotent.
     pub async fn shutdown(&self) {

@@ -307,3 +307,46 @@ async fn peer_closing_mid_request_is_harmless() {
     round_trip(&mut other, 1).await;
     broker.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn error_and_close_after_faults() {
+    let (broker, network) = memory_broker();
+    broker
+        .add_fault(
+            "api_versions:error=unsupported_version,once"
+                .parse()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    broker
+        .add_fault("api_versions:close=after,nth=2".parse().unwrap())
+        .await
+        .unwrap();
+    let mut stream = network.connect().unwrap();
+    stream.write_all(&api_versions_request(1)).await.unwrap();
+    let frame = read_frame(&mut stream).await.unwrap();
+    let (_, ResponseKind::ApiVersions(response)) =
+        decode_response(ApiKey::ApiVersions, API_VERSION, frame).unwrap()
+    else {
+        panic!("expected ApiVersions");
+    };
+    assert_eq!(response.error_code, 35);
+    // Rule 1 counts from here: its first match is answered, its second closes.
+    round_trip(&mut stream, 2).await;
+    stream.write_all(&api_versions_request(3)).await.unwrap();
+    assert_closed(&mut stream).await;
+    let log = broker.request_log_since(0).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.fault.clone()).collect::<Vec<_>>(),
+        vec![
+            Some("rule 0: api_versions error=unsupported_version".to_owned()),
+            None,
+            Some("rule 1: api_versions close=after".to_owned()),
+        ]
+    );
+    broker.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(1), broker.stopped())
+        .await
+        .expect("stopped() resolves after shutdown");
+}
