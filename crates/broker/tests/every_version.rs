@@ -74,15 +74,17 @@ impl Harness {
                         decode_response(api_key, version, frame.slice(4..)).unwrap_or_else(|e| {
                             panic!("{api_key:?} v{version}: response does not decode: {e}")
                         });
-                    assert_eq!(correlation_id, self.correlation_id, "{api_key:?} v{version}");
+                    assert_eq!(
+                        correlation_id, self.correlation_id,
+                        "{api_key:?} v{version}"
+                    );
                     return response;
                 }
                 Some(other) => panic!("{api_key:?} v{version}: expected a response, got {other:?}"),
                 None => {
-                    let deadline = self
-                        .core
-                        .poll_timeout()
-                        .unwrap_or_else(|| panic!("{api_key:?} v{version}: no response, no deadline"));
+                    let deadline = self.core.poll_timeout().unwrap_or_else(|| {
+                        panic!("{api_key:?} v{version}: no response, no deadline")
+                    });
                     self.now = self.now.max(deadline);
                     self.core.handle_timeout(self.now);
                 }
@@ -425,7 +427,11 @@ fn join_group_every_version() {
         assert_eq!(response.generation_id, 1, "v{version}");
         assert_eq!(response.leader, response.member_id, "v{version}");
         assert_eq!(response.members.len(), 1, "v{version}");
-        assert_eq!(&response.members[0].metadata[..], b"\x00\x01rr", "v{version}");
+        assert_eq!(
+            &response.members[0].metadata[..],
+            b"\x00\x01rr",
+            "v{version}"
+        );
     }
 }
 
@@ -517,7 +523,10 @@ fn offset_commit_and_fetch_every_version() {
         let ResponseKind::OffsetCommit(response) = h.call(&request, version) else {
             unreachable!()
         };
-        assert_eq!(response.topics[0].partitions[0].error_code, 0, "commit v{version}");
+        assert_eq!(
+            response.topics[0].partitions[0].error_code, 0,
+            "commit v{version}"
+        );
     }
     for version in Harness::versions(ApiKey::OffsetFetch) {
         let group = format!("commit-{}", 2 + (version % 8));
@@ -578,7 +587,10 @@ fn describe_and_list_groups_every_version() {
         };
         assert_eq!(response.error_code, 0, "list v{version}");
         assert!(
-            response.groups.iter().any(|g| g.group_id.as_str() == "described"),
+            response
+                .groups
+                .iter()
+                .any(|g| g.group_id.as_str() == "described"),
             "list v{version}"
         );
     }
