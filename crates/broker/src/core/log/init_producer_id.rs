@@ -4,7 +4,7 @@
 //! current id and epoch (v3+, KIP-360) gets the same id with the epoch bumped; a transactional id
 //! seen before gets its id back with the epoch bumped (fencing the older producer instance). When
 //! an epoch would overflow, a new id with epoch 0 is allocated instead. Transactions are otherwise
-//! not supported: the transactional id is only remembered (at most [`MAX_TRANSACTIONAL_IDS`]; beyond,
+//! not supported: the transactional id (empty: INVALID_REQUEST, as Kafka) is only remembered (at most [`MAX_TRANSACTIONAL_IDS`]; beyond,
 //! new transactional ids get fresh ids without being remembered) and the transaction timeout ignored.
 //!
 //! # References
@@ -18,7 +18,7 @@ use kmock_wire::kafka_protocol::messages::{
     InitProducerIdRequest, InitProducerIdResponse, ProducerId,
 };
 
-use super::LogStore;
+use super::{LogStore, code};
 
 /// The first producer id handed out.
 pub const FIRST_PRODUCER_ID: i64 = 1_000;
@@ -59,6 +59,10 @@ pub(crate) fn handle(
 ) -> InitProducerIdResponse {
     let ids = &mut store.producer_ids;
     let (producer_id, producer_epoch) = match &request.transactional_id {
+        Some(transactional_id) if transactional_id.is_empty() => {
+            // As Kafka's TransactionCoordinator: an empty transactional id is invalid.
+            return error_response(request, version, code::INVALID_REQUEST);
+        }
         Some(transactional_id) => {
             let key = transactional_id.as_str();
             let next = match ids.by_transactional_id.get(key).copied() {

@@ -42,7 +42,12 @@ pub(crate) fn handle(
         let mut seen_names: Vec<&str> = Vec::new();
         let mut seen_ids: Vec<Uuid> = Vec::new();
         for requested in request.topics.iter().flatten() {
-            let Some(name) = requested.name.as_deref() else {
+            // v10+ clients name topics by id with a null (or empty) name.
+            let by_id = match requested.name.as_deref() {
+                None => true,
+                Some(name) => name.is_empty() && !requested.topic_id.is_nil(),
+            };
+            let Some(name) = requested.name.as_deref().filter(|_| !by_id) else {
                 if seen_ids.contains(&requested.topic_id) {
                     continue;
                 }

@@ -41,7 +41,7 @@ pub(crate) fn handle(
     out: &mut Vec<Completion>,
 ) -> Reply {
     let version = token.api_version;
-    let acks_valid = matches!(request.acks, 0 | 1 | -1);
+    let acks_valid = (-1..=1).contains(&request.acks);
     let mut appended = false;
     let mut first_error: Option<i16> = None;
     let mut responses = Vec::with_capacity(request.topic_data.len());
