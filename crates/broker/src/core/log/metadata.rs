@@ -12,6 +12,8 @@
 //! - Kafka `KafkaApis.handleTopicMetadataRequest`, `MetadataRequest.json`, `MetadataResponse.json`
 //! - KIP-516 (topic ids in v10+), KIP-430 (authorized operations, v8+)
 
+use std::collections::BTreeSet;
+
 use kmock_wire::kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -39,8 +41,8 @@ pub(crate) fn handle(
     } else {
         let allow_create =
             store.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
-        let mut seen_names: Vec<&str> = Vec::new();
-        let mut seen_ids: Vec<Uuid> = Vec::new();
+        let mut seen_names: BTreeSet<&str> = BTreeSet::new();
+        let mut seen_ids: BTreeSet<Uuid> = BTreeSet::new();
         for requested in request.topics.iter().flatten() {
             // v10+ clients name topics by id with a null (or empty) name.
             let by_id = match requested.name.as_deref() {
@@ -48,10 +50,9 @@ pub(crate) fn handle(
                 Some(name) => name.is_empty() && !requested.topic_id.is_nil(),
             };
             let Some(name) = requested.name.as_deref().filter(|_| !by_id) else {
-                if seen_ids.contains(&requested.topic_id) {
+                if !seen_ids.insert(requested.topic_id) {
                     continue;
                 }
-                seen_ids.push(requested.topic_id);
                 match store.topic_name(requested.topic_id).map(str::to_owned) {
                     Some(name) => topics.push(describe(store, &name)),
                     None => topics.push(
@@ -63,10 +64,9 @@ pub(crate) fn handle(
                 continue;
             };
             let name = name.as_str();
-            if seen_names.contains(&name) {
+            if !seen_names.insert(name) {
                 continue;
             }
-            seen_names.push(name);
             if store.topics.contains_key(name) {
                 topics.push(describe(store, name));
                 continue;

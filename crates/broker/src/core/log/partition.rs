@@ -7,8 +7,8 @@
 //! index; kmock's logs are small).
 //!
 //! Limits: offsets are `i64` and grow without bound; a log is never truncated or compacted (only
-//! deleted with its topic). Producer state is kept for every idempotent producer that wrote to the
-//! partition (bounded by InitProducerId's producer id limit for well-behaved clients).
+//! deleted with its topic). Producer state is kept for at most [`MAX_PRODUCERS_PER_PARTITION`]
+//! idempotent producers per partition.
 //!
 //! # References
 //! - Kafka `UnifiedLog` / `LogSegment` (append, read, offsetForTimestamp)
@@ -25,6 +25,11 @@ use super::code;
 
 /// Batches remembered per producer for duplicate detection (Kafka's `NUM_BATCHES_TO_RETAIN`).
 const PRODUCER_BATCHES_RETAINED: usize = 5;
+
+/// Idempotent producers remembered per partition. Beyond, a new producer id is not remembered:
+/// its batches are accepted without sequence checks (Kafka instead expires producer state after
+/// `transactional.id.expiration.ms`).
+pub(crate) const MAX_PRODUCERS_PER_PARTITION: usize = 10_000;
 
 /// The partition leader epoch written into stored batches (one broker, never re-elected).
 pub(crate) const LEADER_EPOCH: i32 = 0;
@@ -213,6 +218,11 @@ impl PartitionLog {
     }
 
     fn remember(&mut self, header: &BatchHeader, base_offset: i64) {
+        if self.producers.len() >= MAX_PRODUCERS_PER_PARTITION
+            && !self.producers.contains_key(&header.producer_id)
+        {
+            return;
+        }
         let state = self
             .producers
             .entry(header.producer_id)

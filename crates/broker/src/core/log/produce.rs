@@ -21,6 +21,7 @@
 //!   `ProduceRequest.json`, `ProduceResponse.json`
 //! - KIP-98 (idempotence, sequence numbers), KIP-360 (unknown producers), KIP-516 (v13 topic ids)
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use kmock_wire::kafka_protocol::messages::produce_response::{
@@ -46,14 +47,17 @@ pub(crate) fn handle(
     let mut first_error: Option<i16> = None;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in &request.topic_data {
-        let (name, unknown_topic) = if version >= 13 {
+        // v13 names topics by id; the name is copied out of the store to append to it.
+        let (name, unknown_topic): (Option<Cow<'_, str>>, i16) = if version >= 13 {
             (
-                store.topic_name(topic.topic_id).map(str::to_owned),
+                store
+                    .topic_name(topic.topic_id)
+                    .map(|name| Cow::Owned(name.to_owned())),
                 code::UNKNOWN_TOPIC_ID,
             )
         } else {
             (
-                Some(topic.name.as_str().to_owned()),
+                Some(Cow::Borrowed(topic.name.as_str())),
                 code::UNKNOWN_TOPIC_OR_PARTITION,
             )
         };
