@@ -1244,3 +1244,106 @@ mod properties {
         }
     }
 }
+
+/// Rough CPU cost per record of produce and fetch through the core (frames encoded outside the
+/// timing). Run with `cargo test --release -p kmock-broker -- --ignored --nocapture cost`.
+#[test]
+#[ignore = "timing; run in release"]
+#[allow(clippy::print_stdout, reason = "reports the timing")]
+fn cost_per_record() {
+    const RECORDS_PER_BATCH: usize = 100;
+    const BATCHES: usize = 2_000;
+    let mut broker = Broker::new();
+    let id = broker.create("perf", 1);
+    let value = "x".repeat(100);
+    let values: Vec<&str> = (0..RECORDS_PER_BATCH).map(|_| value.as_str()).collect();
+    let batch = batch_of(&values);
+    let frames: Vec<Bytes> = (0..BATCHES)
+        .map(|i| {
+            encode_request(
+                &produce_request("perf", 0, batch.clone(), 1),
+                9,
+                i as i32,
+                None,
+            )
+            .unwrap()
+            .slice(4..)
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    for frame in frames {
+        broker.core.handle_frame(CONN, frame, Duration::ZERO);
+        broker.core.poll_output().unwrap();
+    }
+    let produce = started.elapsed();
+    let records = (RECORDS_PER_BATCH * BATCHES) as f64;
+    let fetch = encode_request(&fetch_request(12, "perf", id, 0, 0, 1), 12, 0, None).unwrap();
+    let started = std::time::Instant::now();
+    let mut fetched = 0;
+    for _ in 0..100 {
+        broker
+            .core
+            .handle_frame(CONN, fetch.slice(4..), Duration::ZERO);
+        if let Some(Output::Send { frame, .. }) = broker.core.poll_output() {
+            fetched += frame.len();
+        }
+    }
+    let fetch_elapsed = started.elapsed();
+    let stored: usize = broker
+        .core
+        .logs()
+        .batches("perf", 0)
+        .unwrap()
+        .iter()
+        .map(Bytes::len)
+        .sum();
+    println!(
+        "produce: {:.3} us/record; fetch (1 MiB responses): {:.3} us/record; {} bytes fetched; stored {} bytes for {} records ({} bytes/batch)",
+        produce.as_secs_f64() * 1e6 / records,
+        fetch_elapsed.as_secs_f64() * 1e6
+            / (fetched as f64 / (batch.len() as f64 / RECORDS_PER_BATCH as f64)),
+        fetched,
+        stored,
+        records,
+        batch.len()
+    );
+}
+
+/// Like [`cost_per_record`], for the log store alone (no frame decoding, no request log).
+#[test]
+#[ignore = "timing; run in release"]
+#[allow(clippy::print_stdout, reason = "reports the timing")]
+fn cost_per_record_in_store() {
+    const RECORDS_PER_BATCH: usize = 100;
+    const BATCHES: usize = 2_000;
+    let mut store = super::LogStore::new(&BrokerConfig::default());
+    store.create_topic("perf", 1).unwrap();
+    let value = "x".repeat(100);
+    let values: Vec<&str> = (0..RECORDS_PER_BATCH).map(|_| value.as_str()).collect();
+    let request = produce_request("perf", 0, batch_of(&values), 1);
+    let token = crate::core::ResponseToken {
+        connection: CONN,
+        correlation_id: 1,
+        api_key: ApiKey::Produce,
+        api_version: 9,
+        client_id: String::new(),
+        seq: 0,
+        plan: crate::core::ResponsePlan::Send,
+    };
+    let mut out = Vec::new();
+    let started = std::time::Instant::now();
+    for _ in 0..BATCHES {
+        let reply = store.handle(
+            token.clone(),
+            RequestKind::Produce(request.clone()),
+            Duration::ZERO,
+            &mut out,
+        );
+        assert!(matches!(reply, crate::core::Reply::Now(_)));
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "store produce: {:.4} us/record",
+        elapsed.as_secs_f64() * 1e6 / (RECORDS_PER_BATCH * BATCHES) as f64
+    );
+}
