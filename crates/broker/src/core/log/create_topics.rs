@@ -1,7 +1,8 @@
 //! CreateTopics (v2–7): creates topics with a partition count and replication factor 1.
 //!
 //! Per topic: `num_partitions` -1 means the default; explicit `assignments` give the partition
-//! count (and then both counts must be -1, else INVALID_REQUEST); `replication_factor` must be -1
+//! count (and then both counts must be -1, else INVALID_REQUEST; each must list this broker only,
+//! for partitions 0 to n-1, else INVALID_REPLICA_ASSIGNMENT); `replication_factor` must be -1
 //! or 1 (one broker), else INVALID_REPLICATION_FACTOR; an existing topic gets TOPIC_ALREADY_EXISTS,
 //! an illegal name INVALID_TOPIC_EXCEPTION, a name given twice in one request INVALID_REQUEST.
 //! `validate_only` checks without creating. Configs are accepted without interpretation and echoed
@@ -108,14 +109,31 @@ fn create(
                     .to_owned(),
             ));
         }
+        let node = store.node_id;
         if topic
             .assignments
             .iter()
-            .any(|assignment| assignment.broker_ids.len() != 1)
+            .any(|assignment| assignment.broker_ids.iter().map(|id| id.0).ne([node]))
         {
             return Err((
-                code::INVALID_REPLICATION_FACTOR,
-                "kmock has one broker: each partition has exactly one replica".to_owned(),
+                code::INVALID_REPLICA_ASSIGNMENT,
+                format!("kmock has one broker: each partition's replicas must be [{node}]"),
+            ));
+        }
+        let mut indexes: Vec<i32> = topic
+            .assignments
+            .iter()
+            .map(|assignment| assignment.partition_index)
+            .collect();
+        indexes.sort_unstable();
+        if indexes
+            .iter()
+            .zip(0..)
+            .any(|(index, expected)| *index != expected)
+        {
+            return Err((
+                code::INVALID_REPLICA_ASSIGNMENT,
+                "partition indexes must be consecutive from 0".to_owned(),
             ));
         }
         i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX)

@@ -2,7 +2,7 @@
 //! DeleteTopics, Produce, Fetch (with long polling), ListOffsets and InitProducerId.
 //!
 //! [`LogStore`] owns the topics (by name, in name order, each with a stable id), their
-//! [`partition::PartitionLog`]s, the fetches parked until enough bytes arrive or their max wait
+//! partition logs, the fetches parked until enough bytes arrive or their max wait
 //! passes, and the producer id allocator. One file per API, all of the same shape: a `handle`
 //! that applies the request and builds the response at the request's version, and an
 //! `error_response` for fault rules. It must not touch connections, timers of other modules or
@@ -15,9 +15,9 @@
 //! deleted and recreated topic gets a new id.
 //!
 //! Limits (peer-controlled state): at most [`MAX_PARTITIONS_PER_TOPIC`] partitions per topic and
-//! [`MAX_PARTITIONS_TOTAL`] in all (beyond: INVALID_PARTITIONS), at most [`fetch::MAX_PARKED_FETCHES`]
+//! [`MAX_PARTITIONS_TOTAL`] in all (beyond: INVALID_PARTITIONS), at most [`MAX_PARKED_FETCHES`]
 //! parked fetches (beyond: answered at once), at most
-//! [`init_producer_id::MAX_TRANSACTIONAL_IDS`] remembered transactional ids.
+//! [`MAX_TRANSACTIONAL_IDS`] remembered transactional ids.
 //!
 //! Not supported: transactions (transactional batches are stored as plain batches, no markers,
 //! no aborted-transaction lists), incremental fetch sessions (KIP-227: every fetch response is a
@@ -55,6 +55,9 @@ use super::{Completion, ConnectionId, Reply, ResponseToken};
 use crate::config::BrokerConfig;
 use partition::PartitionLog;
 
+pub use fetch::MAX_PARKED_FETCHES;
+pub use init_producer_id::{FIRST_PRODUCER_ID, MAX_TRANSACTIONAL_IDS};
+
 /// Kafka error codes used by this module.
 pub(crate) mod code {
     pub(crate) const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -65,6 +68,7 @@ pub(crate) mod code {
     pub(crate) const TOPIC_ALREADY_EXISTS: i16 = 36;
     pub(crate) const INVALID_PARTITIONS: i16 = 37;
     pub(crate) const INVALID_REPLICATION_FACTOR: i16 = 38;
+    pub(crate) const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
     pub(crate) const INVALID_REQUEST: i16 = 42;
     pub(crate) const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
     pub(crate) const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;

@@ -476,6 +476,41 @@ fn create_topics_validate_only_creates_nothing() {
 }
 
 #[test]
+fn create_topics_with_assignments() {
+    use kmock_wire::kafka_protocol::messages::BrokerId;
+    use kmock_wire::kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
+    let mut broker = Broker::new();
+    let assigned = |topic: &str, partitions: &[(i32, i32)]| {
+        let mut request = create_request(topic, -1, -1);
+        request.topics[0].assignments = partitions
+            .iter()
+            .map(|(index, node)| {
+                CreatableReplicaAssignment::default()
+                    .with_partition_index(*index)
+                    .with_broker_ids(vec![BrokerId(*node)])
+            })
+            .collect();
+        request
+    };
+    let ok = broker.create_topics(&assigned("ok", &[(1, 0), (0, 0)]), 5);
+    assert_eq!(ok.topics[0].error_code, 0);
+    assert_eq!(ok.topics[0].num_partitions, 2);
+    let other_node = broker.create_topics(&assigned("other", &[(0, 3)]), 5);
+    assert_eq!(
+        other_node.topics[0].error_code,
+        code::INVALID_REPLICA_ASSIGNMENT
+    );
+    let gap = broker.create_topics(&assigned("gap", &[(0, 0), (2, 0)]), 5);
+    assert_eq!(gap.topics[0].error_code, code::INVALID_REPLICA_ASSIGNMENT);
+    let mut both = assigned("both", &[(0, 0)]);
+    both.topics[0].num_partitions = 1;
+    assert_eq!(
+        broker.create_topics(&both, 5).topics[0].error_code,
+        code::INVALID_REQUEST
+    );
+}
+
+#[test]
 fn create_topics_rejects_a_name_given_twice() {
     let mut broker = Broker::new();
     let mut request = create_request("twice", 1, 1);
