@@ -1,0 +1,1 @@
+//! Group coordinator tests with explicit time.
