@@ -357,6 +357,8 @@ impl Group {
         if self.state == GroupState::CompletingRebalance {
             for member in self.members.values_mut() {
                 if let Some(token) = member.awaiting_sync.take() {
+                    // As Kafka's propagateAssignment: an answered sync restarts the session.
+                    member.session_deadline = now + member.session_timeout;
                     let response =
                         sync_group::error(token.api_version, error_code::REBALANCE_IN_PROGRESS);
                     out.push(Completion { token, response });
