@@ -2034,3 +2034,463 @@ fn broker_core_runs_a_group_through_frames() {
     assert_eq!(core.groups().group("g").unwrap().state, GroupState::Empty);
     assert_eq!(core.poll_timeout(), None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Properties: whatever peers send, in any order, the coordinator never panics, answers every
+// request exactly once (eventually, as time passes), only encodes valid responses, and keeps its
+// state consistent.
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Clients in the generated runs.
+    const CLIENTS: usize = 4;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Join {
+            client: usize,
+            version: i16,
+            known_member: bool,
+            protocol_set: usize,
+            session_ms: i32,
+            rebalance_ms: i32,
+        },
+        Sync {
+            client: usize,
+            version: i16,
+            generation_skew: i32,
+            assign: bool,
+        },
+        Heartbeat {
+            client: usize,
+            generation_skew: i32,
+        },
+        Leave {
+            client: usize,
+            version: i16,
+        },
+        Commit {
+            client: usize,
+            generation_skew: i32,
+            partition: i32,
+        },
+        Fetch {
+            version: i16,
+        },
+        Describe {
+            version: i16,
+        },
+        List {
+            version: i16,
+        },
+        Advance {
+            ms: u64,
+        },
+        /// The next step a well-behaved consumer would take (join, sync, heartbeat, rejoin).
+        Behave {
+            client: usize,
+        },
+    }
+
+    /// Where a well-behaved client is in the protocol.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Phase {
+        NeedJoin,
+        NeedSync,
+        Synced,
+    }
+
+    /// Mostly the right generation, sometimes one off.
+    fn skew() -> impl Strategy<Value = i32> {
+        prop_oneof![8 => Just(0), 1 => Just(-1), 1 => Just(1)]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let client = 0..CLIENTS;
+        prop_oneof![
+            4 => (
+                client.clone(),
+                0i16..=9,
+                prop::bool::weighted(0.8),
+                prop_oneof![6 => Just(0usize), 3 => Just(1), 1 => Just(2)],
+                prop::sample::select(vec![5_000, 6_000, 10_000, 20_000]),
+                prop::sample::select(vec![0, 1_000, 15_000, 30_000]),
+            )
+                .prop_map(
+                    |(client, version, known_member, protocol_set, session_ms, rebalance_ms)| {
+                        Op::Join {
+                            client,
+                            version,
+                            known_member,
+                            protocol_set,
+                            session_ms,
+                            rebalance_ms,
+                        }
+                    }
+                ),
+            4 => (client.clone(), 0i16..=5, skew(), prop::bool::weighted(0.8)).prop_map(
+                |(client, version, generation_skew, assign)| Op::Sync {
+                    client,
+                    version,
+                    generation_skew,
+                    assign,
+                }
+            ),
+            3 => (client.clone(), skew()).prop_map(|(client, generation_skew)| Op::Heartbeat {
+                client,
+                generation_skew
+            }),
+            1 => (client.clone(), 0i16..=5).prop_map(|(client, version)| Op::Leave { client, version }),
+            1 => (client, skew(), 0i32..4).prop_map(|(client, generation_skew, partition)| {
+                Op::Commit {
+                    client,
+                    generation_skew,
+                    partition,
+                }
+            }),
+            1 => (1i16..=9).prop_map(|version| Op::Fetch { version }),
+            1 => (0i16..=6).prop_map(|version| Op::Describe { version }),
+            1 => (0i16..=5).prop_map(|version| Op::List { version }),
+            3 => prop_oneof![3 => 0u64..3_000, 1 => 0u64..40_000].prop_map(|ms| Op::Advance { ms }),
+            12 => (0..CLIENTS).prop_map(|client| Op::Behave { client }),
+        ]
+    }
+
+    const PROTOCOL_SETS: [&[(&str, &[u8])]; 3] = [
+        &[("range", b"r")],
+        &[("roundrobin", b"rr"), ("range", b"r")],
+        &[("sticky", b"s")],
+    ];
+
+    struct Run {
+        h: Harness,
+        now_ms: u64,
+        /// Every correlation id sent.
+        sent: Vec<i32>,
+        /// Join correlation ids not yet read back, with their client.
+        joins: Vec<(i32, usize)>,
+        member_ids: [String; CLIENTS],
+        generations: [i32; CLIENTS],
+        /// Sync and heartbeat correlation ids not yet read back, with their client.
+        others: Vec<(i32, usize)>,
+        phases: [Phase; CLIENTS],
+        leaders: [bool; CLIENTS],
+    }
+
+    impl Run {
+        fn learn(&mut self) {
+            let joins = std::mem::take(&mut self.joins);
+            for (corr, client) in joins {
+                match self.h.responses.get(&corr) {
+                    Some(ResponseKind::JoinGroup(response)) => {
+                        self.phases[client] = Phase::NeedJoin;
+                        if response.error_code == NONE {
+                            self.phases[client] = Phase::NeedSync;
+                            self.leaders[client] = response.leader == response.member_id;
+                        }
+                        if response.error_code == NONE || response.error_code == MEMBER_ID_REQUIRED
+                        {
+                            self.member_ids[client] = response.member_id.as_str().to_owned();
+                            self.generations[client] = response.generation_id;
+                        } else if response.error_code == UNKNOWN_MEMBER_ID {
+                            self.member_ids[client].clear();
+                        }
+                    }
+                    Some(other) => panic!("join answered with {other:?}"),
+                    None => self.joins.push((corr, client)),
+                }
+            }
+            let others = std::mem::take(&mut self.others);
+            for (corr, client) in others {
+                let code = match self.h.responses.get(&corr) {
+                    Some(ResponseKind::SyncGroup(response)) => {
+                        if response.error_code == NONE {
+                            self.phases[client] = Phase::Synced;
+                        }
+                        response.error_code
+                    }
+                    Some(ResponseKind::Heartbeat(response)) => response.error_code,
+                    Some(other) => panic!("unexpected {other:?}"),
+                    None => {
+                        self.others.push((corr, client));
+                        continue;
+                    }
+                };
+                if code == UNKNOWN_MEMBER_ID {
+                    self.member_ids[client].clear();
+                }
+                if code != NONE {
+                    self.phases[client] = Phase::NeedJoin;
+                }
+            }
+        }
+
+        fn busy(&self, client: usize) -> bool {
+            self.joins
+                .iter()
+                .chain(&self.others)
+                .any(|(_, c)| *c == client)
+        }
+
+        /// The next request of a well-behaved client, if it is not waiting for one.
+        fn behave(&mut self, client: usize) -> Option<i32> {
+            if self.busy(client) {
+                return None;
+            }
+            let now = self.now_ms;
+            let member_id = self.member_ids[client].clone();
+            let generation = self.generations[client];
+            let corr = match self.phases[client] {
+                Phase::NeedJoin => {
+                    let request = join_request(5, "g", &member_id, RANGE, SESSION_MS, REBALANCE_MS);
+                    let corr = self.h.send(&request, 5, &format!("client-{client}"), now);
+                    self.joins.push((corr, client));
+                    return Some(corr);
+                }
+                Phase::NeedSync => {
+                    let member_ids = self.member_ids.clone();
+                    let assignments: Vec<(&str, &[u8])> = if self.leaders[client] {
+                        member_ids
+                            .iter()
+                            .map(|id| (id.as_str(), &b"a"[..]))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    self.h
+                        .sync(3, "g", generation, &member_id, &assignments, now)
+                }
+                Phase::Synced => {
+                    let request = HeartbeatRequest::default()
+                        .with_group_id(GroupId(sb("g")))
+                        .with_generation_id(generation)
+                        .with_member_id(sb(&member_id));
+                    self.h.send(&request, 4, "c", now)
+                }
+            };
+            self.others.push((corr, client));
+            Some(corr)
+        }
+
+        fn apply(&mut self, op: &Op) {
+            let now = self.now_ms;
+            let corr = match op.clone() {
+                Op::Join {
+                    client,
+                    version,
+                    known_member,
+                    protocol_set,
+                    session_ms,
+                    rebalance_ms,
+                } => {
+                    let member_id = if known_member {
+                        self.member_ids[client].clone()
+                    } else {
+                        String::new()
+                    };
+                    let request = join_request(
+                        version,
+                        "g",
+                        &member_id,
+                        PROTOCOL_SETS[protocol_set],
+                        session_ms,
+                        rebalance_ms,
+                    );
+                    let corr = self
+                        .h
+                        .send(&request, version, &format!("client-{client}"), now);
+                    self.joins.push((corr, client));
+                    corr
+                }
+                Op::Sync {
+                    client,
+                    version,
+                    generation_skew,
+                    assign,
+                } => {
+                    let member_ids = self.member_ids.clone();
+                    let assignments: Vec<(&str, &[u8])> = if assign {
+                        member_ids
+                            .iter()
+                            .map(|id| (id.as_str(), &b"a"[..]))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    self.h.sync(
+                        version,
+                        "g",
+                        self.generations[client] + generation_skew,
+                        &member_ids[client],
+                        &assignments,
+                        now,
+                    )
+                }
+                Op::Heartbeat {
+                    client,
+                    generation_skew,
+                } => {
+                    let request = HeartbeatRequest::default()
+                        .with_group_id(GroupId(sb("g")))
+                        .with_generation_id(self.generations[client] + generation_skew)
+                        .with_member_id(sb(&self.member_ids[client]));
+                    self.h.send(&request, 4, "c", now)
+                }
+                Op::Leave { client, version } => {
+                    let request = LeaveGroupRequest::default().with_group_id(GroupId(sb("g")));
+                    let request = if version >= 3 {
+                        request.with_members(vec![
+                            MemberIdentity::default().with_member_id(sb(&self.member_ids[client])),
+                        ])
+                    } else {
+                        request.with_member_id(sb(&self.member_ids[client]))
+                    };
+                    self.h.send(&request, version, "c", now)
+                }
+                Op::Commit {
+                    client,
+                    generation_skew,
+                    partition,
+                } => {
+                    let request = commit_request(
+                        "g",
+                        self.generations[client] + generation_skew,
+                        &self.member_ids[client],
+                        &[("orders", partition, 5)],
+                    );
+                    self.h.send(&request, 8, "c", now)
+                }
+                Op::Fetch { version } => {
+                    let request = if version >= 8 {
+                        OffsetFetchRequest::default().with_groups(vec![
+                            OffsetFetchRequestGroup::default()
+                                .with_group_id(GroupId(sb("g")))
+                                .with_topics(None),
+                        ])
+                    } else {
+                        OffsetFetchRequest::default()
+                            .with_group_id(GroupId(sb("g")))
+                            .with_topics(Some(vec![
+                                OffsetFetchRequestTopic::default()
+                                    .with_name(TopicName(sb("orders")))
+                                    .with_partition_indexes(vec![0, 1]),
+                            ]))
+                    };
+                    self.h.send(&request, version, "c", now)
+                }
+                Op::Describe { version } => {
+                    let request =
+                        DescribeGroupsRequest::default().with_groups(vec![GroupId(sb("g"))]);
+                    self.h.send(&request, version, "c", now)
+                }
+                Op::List { version } => {
+                    self.h
+                        .send(&ListGroupsRequest::default(), version, "c", now)
+                }
+                Op::Behave { client } => match self.behave(client) {
+                    Some(corr) => corr,
+                    None => return,
+                },
+                Op::Advance { ms } => {
+                    self.now_ms += ms;
+                    self.fire_due();
+                    self.learn();
+                    return;
+                }
+            };
+            self.sent.push(corr);
+            // The driver wakes the core at once for deadlines that are already due.
+            self.fire_due();
+            self.learn();
+        }
+
+        /// Calls handle_timeout while a deadline is due (a few rounds at most: a zero rebalance
+        /// timeout may chain deadlines at the same instant).
+        fn fire_due(&mut self) {
+            for _ in 0..8 {
+                match self.h.coordinator.next_deadline() {
+                    Some(deadline) if deadline <= ms(self.now_ms) => self.h.tick(self.now_ms),
+                    _ => return,
+                }
+            }
+            panic!("deadlines keep coming due at {} ms", self.now_ms);
+        }
+
+        fn check_invariants(&self) {
+            let Some(group) = self.h.coordinator.group("g") else {
+                return;
+            };
+            let ids: Vec<&str> = group.members.iter().map(|m| m.member_id.as_str()).collect();
+            match group.state {
+                GroupState::Empty => {
+                    assert!(group.members.is_empty(), "{group:?}");
+                    assert_eq!(group.leader_id, None, "{group:?}");
+                }
+                GroupState::PreparingRebalance => {}
+                GroupState::CompletingRebalance | GroupState::Stable => {
+                    assert!(!group.members.is_empty(), "{group:?}");
+                    assert!(group.protocol_name.is_some(), "{group:?}");
+                    assert!(group.members.iter().all(|m| !m.awaiting_join), "{group:?}");
+                }
+                GroupState::Dead => panic!("kmock never kills a group"),
+            }
+            if group.state == GroupState::Stable {
+                assert!(group.members.iter().all(|m| !m.awaiting_sync), "{group:?}");
+            }
+            if let Some(leader) = &group.leader_id {
+                assert!(
+                    ids.contains(&leader.as_str()),
+                    "leader not a member: {group:?}"
+                );
+            } else {
+                assert!(group.members.is_empty(), "{group:?}");
+            }
+            if let Some(deadline) = self.h.coordinator.next_deadline() {
+                assert!(deadline > ms(self.now_ms), "a due deadline was not fired");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_request_sequence_is_answered_once_and_keeps_the_group_consistent(
+            ops in prop::collection::vec(op(), 1..120),
+            initial_delay_ms in prop::sample::select(vec![0, 3_000]),
+        ) {
+            let mut run = Run {
+                h: Harness::with_config(BrokerConfig {
+                    group_initial_rebalance_delay_ms: initial_delay_ms,
+                    ..config()
+                }),
+                now_ms: 0,
+                sent: Vec::new(),
+                joins: Vec::new(),
+                member_ids: Default::default(),
+                generations: [0; CLIENTS],
+                others: Vec::new(),
+                phases: [Phase::NeedJoin; CLIENTS],
+                leaders: [false; CLIENTS],
+            };
+            for op in &ops {
+                run.apply(op);
+                run.check_invariants();
+            }
+            // Let time run: every parked request is answered by some deadline.
+            for _ in 0..100 {
+                let Some(deadline) = run.h.coordinator.next_deadline() else { break };
+                run.now_ms = u64::try_from(deadline.as_millis()).unwrap();
+                run.fire_due();
+                run.check_invariants();
+            }
+            for corr in &run.sent {
+                prop_assert!(run.h.answered(*corr), "request {} never answered", corr);
+            }
+            prop_assert_eq!(run.h.coordinator.next_deadline(), None);
+        }
+    }
+}
