@@ -149,18 +149,26 @@ pub(crate) fn handle(
         .map(|id| id.as_str().to_owned());
 
     if member_id.is_empty() {
+        let existed = coordinator.groups.contains_key(&group_id);
         let new_member_id = coordinator.generate_member_id(&token.client_id);
         let Some(group) = coordinator.group_or_create(&group_id) else {
             return fail(error_code::COORDINATOR_NOT_AVAILABLE);
         };
-        if group.state == GroupState::Dead {
-            return fail(error_code::COORDINATOR_NOT_AVAILABLE);
-        }
-        if !group.supports_protocols(&protocol_type, &protocols) {
-            return fail(error_code::INCONSISTENT_GROUP_PROTOCOL);
-        }
-        if group.size() >= settings.max_group_size {
-            return fail(error_code::GROUP_MAX_SIZE_REACHED);
+        let refusal = if group.state == GroupState::Dead {
+            Some(error_code::COORDINATOR_NOT_AVAILABLE)
+        } else if !group.supports_protocols(&protocol_type, &protocols) {
+            Some(error_code::INCONSISTENT_GROUP_PROTOCOL)
+        } else if group.size() >= settings.max_group_size {
+            Some(error_code::GROUP_MAX_SIZE_REACHED)
+        } else {
+            None
+        };
+        if let Some(code) = refusal {
+            if !existed {
+                // A refused join leaves no trace: a peer must not create groups with bad joins.
+                coordinator.groups.remove(&group_id);
+            }
+            return fail(code);
         }
         if version >= 4 {
             // KIP-394: hand out the id and wait for the member to come back with it.

@@ -540,6 +540,10 @@ fn join_without_a_common_protocol_is_inconsistent_group_protocol() {
         response_as!(h, corr, JoinGroup).error_code,
         INCONSISTENT_GROUP_PROTOCOL
     );
+    assert!(
+        h.coordinator.group("other").is_none(),
+        "a refused join creates no group"
+    );
 }
 
 #[test]
