@@ -1,6 +1,7 @@
 //! Heartbeat (API 12, v0–4): a member keeps its session alive and learns of rebalances.
 //!
-//! Kafka's order: unknown group or member → UNKNOWN_MEMBER_ID; wrong generation →
+//! Kafka's order: a static instance id (v3+) registered to another member id →
+//! FENCED_INSTANCE_ID; unknown group or member → UNKNOWN_MEMBER_ID; wrong generation →
 //! ILLEGAL_GENERATION; then by state: Empty → UNKNOWN_MEMBER_ID, PreparingRebalance →
 //! REBALANCE_IN_PROGRESS (the member must rejoin), CompletingRebalance and Stable → NONE. Every
 //! heartbeat from a known member with the right generation refreshes its session deadline, also
@@ -35,6 +36,10 @@ pub(crate) fn handle(
     };
     if group.state == GroupState::Dead {
         return response(error_code::COORDINATOR_NOT_AVAILABLE);
+    }
+    let instance_id = request.group_instance_id.as_ref().map(|id| id.as_str());
+    if group.is_static_member_fenced(instance_id, member_id) {
+        return response(error_code::FENCED_INSTANCE_ID);
     }
     if !group.members.contains_key(member_id) {
         return response(error_code::UNKNOWN_MEMBER_ID);

@@ -11,6 +11,11 @@
 //! a follower with unchanged metadata, the current generation is returned at once; otherwise the
 //! rejoin starts a rebalance.
 //!
+//! Static members (KIP-345, v5+ `group_instance_id`) join without MEMBER_ID_REQUIRED; one that
+//! comes back with an empty member id while its instance id is registered replaces its old
+//! incarnation (see [`rejoin_static_member`]); a known member id that does not match the
+//! instance id's registration gets FENCED_INSTANCE_ID.
+//!
 //! v0 has no rebalance timeout: the session timeout stands in for it, as in Kafka.
 //!
 //! # References
@@ -25,8 +30,8 @@ use bytes::Bytes;
 use kmock_wire::kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kmock_wire::kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, ResponseKind};
 
-use super::state::{GroupState, Member};
-use super::{GroupCoordinator, error_code, str_bytes};
+use super::state::{Group, GroupState, Member};
+use super::{GroupCoordinator, Settings, error_code, str_bytes};
 use crate::core::{Completion, Reply, ResponseToken};
 
 /// A member as the leader sees it in its JoinGroup response.
@@ -154,11 +159,16 @@ pub(crate) fn handle(
         let Some(group) = coordinator.group_or_create(&group_id) else {
             return fail(error_code::COORDINATOR_NOT_AVAILABLE);
         };
+        // KIP-345: a static member that restarts comes back with an empty member id.
+        let replaces = group_instance_id
+            .as_deref()
+            .and_then(|instance_id| group.static_member_id(instance_id))
+            .map(str::to_owned);
         let refusal = if group.state == GroupState::Dead {
             Some(error_code::COORDINATOR_NOT_AVAILABLE)
         } else if !group.supports_protocols(&protocol_type, &protocols) {
             Some(error_code::INCONSISTENT_GROUP_PROTOCOL)
-        } else if group.size() >= settings.max_group_size {
+        } else if replaces.is_none() && group.size() >= settings.max_group_size {
             Some(error_code::GROUP_MAX_SIZE_REACHED)
         } else {
             None
@@ -170,8 +180,19 @@ pub(crate) fn handle(
             }
             return fail(code);
         }
-        if version >= 4 {
-            // KIP-394: hand out the id and wait for the member to come back with it.
+        if let Some(old_member_id) = replaces {
+            let rejoin = StaticRejoin {
+                old_member_id,
+                new_member_id,
+                protocols,
+                session_timeout,
+                rebalance_timeout,
+            };
+            return rejoin_static_member(group, token, rejoin, now, &settings, out);
+        }
+        if version >= 4 && group_instance_id.is_none() {
+            // KIP-394: hand out the id and wait for the member to come back with it. Static
+            // members (KIP-345) are known by their instance id and join at once.
             group
                 .pending_members
                 .insert(new_member_id.clone(), now + session_timeout);
@@ -224,6 +245,9 @@ pub(crate) fn handle(
         group.add_member_and_rebalance(member, now, &settings, out);
         return Reply::Parked;
     }
+    if group.is_static_member_fenced(group_instance_id.as_deref(), &member_id) {
+        return fail(error_code::FENCED_INSTANCE_ID);
+    }
     let Some(member) = group.members.get(&member_id) else {
         return fail(error_code::UNKNOWN_MEMBER_ID);
     };
@@ -268,6 +292,71 @@ pub(crate) fn handle(
         });
     }
     group.maybe_prepare_rebalance(now, &settings, out);
+    group.poll_join(now, out);
+    Reply::Parked
+}
+
+/// A static member's rejoin under a new member id.
+struct StaticRejoin {
+    old_member_id: String,
+    new_member_id: String,
+    protocols: Vec<(String, Bytes)>,
+    session_timeout: Duration,
+    rebalance_timeout: Duration,
+}
+
+/// Kafka's `updateStaticMemberAndRebalance`: the restarted static member takes over its old
+/// entry. In Stable, if the chosen protocol would not change, it gets the current generation at
+/// once (with the *previous* leader id, so a restarted leader does not run a pointless
+/// assignment) and no rebalance happens; otherwise, and in CompletingRebalance, the group
+/// rebalances.
+fn rejoin_static_member(
+    group: &mut Group,
+    token: ResponseToken,
+    rejoin: StaticRejoin,
+    now: Duration,
+    settings: &Settings,
+    out: &mut Vec<Completion>,
+) -> Reply {
+    let version = token.api_version;
+    let previous_leader = group.leader_id.clone().unwrap_or_default();
+    let StaticRejoin {
+        old_member_id,
+        new_member_id,
+        protocols,
+        session_timeout,
+        rebalance_timeout,
+    } = rejoin;
+    group.replace_static_member(&old_member_id, &new_member_id, out);
+    let Some(member) = group.members.get_mut(&new_member_id) else {
+        return Reply::Now(response(
+            version,
+            JoinOutcome::error(&new_member_id, error_code::UNKNOWN_MEMBER_ID),
+        ));
+    };
+    member.protocols = protocols;
+    member.session_timeout = session_timeout;
+    member.rebalance_timeout = rebalance_timeout;
+    member.client_id.clone_from(&token.client_id);
+    member.session_deadline = now + session_timeout;
+    match group.state {
+        GroupState::Stable if group.protocol_name.as_deref() == Some(&group.next_protocol()) => {
+            let mut outcome = group.current_join_outcome(&new_member_id, false);
+            outcome.leader = previous_leader;
+            return Reply::Now(response(version, outcome));
+        }
+        GroupState::Stable | GroupState::CompletingRebalance => {
+            if let Some(member) = group.members.get_mut(&new_member_id) {
+                member.awaiting_join = Some(token);
+            }
+            group.maybe_prepare_rebalance(now, settings, out);
+        }
+        GroupState::PreparingRebalance | GroupState::Empty | GroupState::Dead => {
+            if let Some(member) = group.members.get_mut(&new_member_id) {
+                member.awaiting_join = Some(token);
+            }
+        }
+    }
     group.poll_join(now, out);
     Reply::Parked
 }

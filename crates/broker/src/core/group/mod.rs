@@ -11,10 +11,13 @@
 //! code), dispatched from the match in [`GroupCoordinator::handle`]. The group state machine shared
 //! by those APIs (join phase, pending sync, session expiry) lives in [`state`].
 //!
-//! Not implemented: static membership (KIP-345; `group_instance_id` is recorded and used to find a
-//! leaving member, but a static member is otherwise treated as dynamic), the consumer protocol of
-//! KIP-848, transactional offset commits, offset expiry, DeleteGroups, and the 5-minute timeout Kafka
-//! applies to new members awaiting their first join.
+//! Static membership (KIP-345) covers what clients see: static members join without
+//! MEMBER_ID_REQUIRED, a restarted one replaces its old incarnation (without a rebalance when the
+//! group is Stable and the protocol would not change), fenced instance ids get FENCED_INSTANCE_ID,
+//! and LeaveGroup finds members by instance id.
+//!
+//! Not implemented: the consumer protocol of KIP-848, transactional offset commits, offset expiry,
+//! DeleteGroups, and the 5-minute timeout Kafka applies to new members awaiting their first join.
 //!
 //! # References
 //! - Kafka `GroupCoordinator.scala` / `GroupMetadata.scala` (classic protocol, 3.x).

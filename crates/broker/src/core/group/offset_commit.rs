@@ -7,6 +7,7 @@
 //! - unknown group: generation < 0 creates it Empty and commits (a "simple" commit by a client that
 //!   does not use group management); otherwise ILLEGAL_GENERATION;
 //! - generation < 0 and group Empty: simple commit;
+//! - a static instance id (v7+) registered to another member id → FENCED_INSTANCE_ID;
 //! - unknown member → UNKNOWN_MEMBER_ID; wrong generation → ILLEGAL_GENERATION;
 //! - CompletingRebalance → REBALANCE_IN_PROGRESS; Stable or PreparingRebalance → commit (and the
 //!   commit counts as a heartbeat).
@@ -105,12 +106,20 @@ fn resolve(
 }
 
 /// The group-level verdict: `None` means commit.
-fn group_verdict(group: &Group, member_id: &str, generation: i32) -> Option<i16> {
+fn group_verdict(
+    group: &Group,
+    member_id: &str,
+    instance_id: Option<&str>,
+    generation: i32,
+) -> Option<i16> {
     if group.state == GroupState::Dead {
         return Some(error_code::COORDINATOR_NOT_AVAILABLE);
     }
     if generation < 0 && group.state == GroupState::Empty {
         return None;
+    }
+    if group.is_static_member_fenced(instance_id, member_id) {
+        return Some(error_code::FENCED_INSTANCE_ID);
     }
     if !group.members.contains_key(member_id) {
         return Some(error_code::UNKNOWN_MEMBER_ID);
@@ -138,6 +147,7 @@ pub(crate) fn handle(
     let group_id = request.group_id.0.as_str();
     let member_id = request.member_id.as_str();
     let generation = request.generation_id_or_member_epoch;
+    let instance_id = request.group_instance_id.as_ref().map(|id| id.as_str());
     let exists = coordinator.groups.contains_key(group_id);
     let verdict = if !exists && generation >= 0 {
         // Not a simple commit, and no group: a commit from an older generation of a gone group.
@@ -145,7 +155,7 @@ pub(crate) fn handle(
     } else {
         match coordinator.group_or_create(group_id) {
             None => Err(error_code::COORDINATOR_NOT_AVAILABLE),
-            Some(group) => match group_verdict(group, member_id, generation) {
+            Some(group) => match group_verdict(group, member_id, instance_id, generation) {
                 Some(code) => Err(code),
                 None => Ok(group),
             },

@@ -69,7 +69,7 @@ impl GroupState {
 #[derive(Debug)]
 pub(crate) struct Member {
     pub member_id: String,
-    /// KIP-345 static instance id (recorded; static semantics are not implemented).
+    /// KIP-345 static instance id: the member's identity across restarts.
     pub group_instance_id: Option<String>,
     /// From the JoinGroup request header; shown by DescribeGroups.
     pub client_id: String,
@@ -688,6 +688,63 @@ impl Group {
                 Vec::new()
             },
         }
+    }
+
+    /// KIP-345: the member id registered under a static instance id.
+    pub fn static_member_id(&self, instance_id: &str) -> Option<&str> {
+        self.members
+            .values()
+            .find(|m| m.group_instance_id.as_deref() == Some(instance_id))
+            .map(|m| m.member_id.as_str())
+    }
+
+    /// KIP-345: the request names an instance id registered to another member id.
+    pub fn is_static_member_fenced(&self, instance_id: Option<&str>, member_id: &str) -> bool {
+        instance_id
+            .and_then(|instance_id| self.static_member_id(instance_id))
+            .is_some_and(|registered| registered != member_id)
+    }
+
+    /// KIP-345 (Kafka's `replaceStaticMember`): the static member `old_member_id` restarted and
+    /// is now `new_member_id`, keeping its place, assignment and leadership. Requests the old
+    /// incarnation had parked are answered with FENCED_INSTANCE_ID.
+    pub fn replace_static_member(
+        &mut self,
+        old_member_id: &str,
+        new_member_id: &str,
+        out: &mut Vec<Completion>,
+    ) {
+        let Some(index) = self.members.get_index_of(old_member_id) else {
+            return;
+        };
+        let Some((_, mut member)) = self.members.shift_remove_index(index) else {
+            return;
+        };
+        if let Some(token) = member.awaiting_join.take() {
+            let response = join_group::response(
+                token.api_version,
+                JoinOutcome::error(old_member_id, error_code::FENCED_INSTANCE_ID),
+            );
+            out.push(Completion { token, response });
+        }
+        if let Some(token) = member.awaiting_sync.take() {
+            let response = sync_group::error(token.api_version, error_code::FENCED_INSTANCE_ID);
+            out.push(Completion { token, response });
+        }
+        member.member_id = new_member_id.to_owned();
+        self.members
+            .shift_insert(index, new_member_id.to_owned(), member);
+        if self.pending_sync.remove(old_member_id) {
+            self.pending_sync.insert(new_member_id.to_owned());
+        }
+        if self.is_leader(old_member_id) {
+            self.leader_id = Some(new_member_id.to_owned());
+        }
+    }
+
+    /// The protocol the next join phase would choose with the current members.
+    pub fn next_protocol(&self) -> String {
+        self.select_protocol()
     }
 
     /// Refreshes a member's session (a valid heartbeat, sync or commit).

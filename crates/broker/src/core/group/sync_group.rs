@@ -1,6 +1,7 @@
 //! SyncGroup (API 14, v0–5): members fetch their assignment; the leader brings it.
 //!
-//! Checks, in Kafka's order: unknown group or member → UNKNOWN_MEMBER_ID; wrong generation →
+//! Checks, in Kafka's order: a static instance id registered to another member id →
+//! FENCED_INSTANCE_ID; unknown group or member → UNKNOWN_MEMBER_ID; wrong generation →
 //! ILLEGAL_GENERATION; v5 protocol type or name not the group's → INCONSISTENT_GROUP_PROTOCOL; then
 //! by state: Empty → UNKNOWN_MEMBER_ID, PreparingRebalance → REBALANCE_IN_PROGRESS,
 //! CompletingRebalance → parked until the leader's SyncGroup stores the assignment (members the
@@ -67,6 +68,10 @@ pub(crate) fn handle(
     };
     if group.state == GroupState::Dead {
         return fail(error_code::COORDINATOR_NOT_AVAILABLE);
+    }
+    let instance_id = request.group_instance_id.as_ref().map(|id| id.as_str());
+    if group.is_static_member_fenced(instance_id, member_id) {
+        return fail(error_code::FENCED_INSTANCE_ID);
     }
     if !group.members.contains_key(member_id) {
         return fail(error_code::UNKNOWN_MEMBER_ID);

@@ -1265,6 +1265,136 @@ fn leave_of_a_pending_member_forgets_it() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Static membership (KIP-345)
+
+fn static_join(member_id: &str, instance_id: &str, list: &[(&str, &[u8])]) -> JoinGroupRequest {
+    join_request(5, "g", member_id, list, SESSION_MS, REBALANCE_MS)
+        .with_group_instance_id(Some(sb(instance_id)))
+}
+
+impl Harness {
+    /// A Stable group of static member `a` (leader, instance "i-a") and dynamic member `b`.
+    fn static_group(&mut self) -> (String, String) {
+        let ja = self.send(&static_join("", "i-a", RANGE), 5, "a", 0);
+        let a = response_as!(self, ja, JoinGroup)
+            .member_id
+            .as_str()
+            .to_owned();
+        let (jb, b) = self.join_new("g", "b", 0);
+        let ja = self.send(&static_join(&a, "i-a", RANGE), 5, "a", 0);
+        let (ra, _) = (response_as!(self, ja, JoinGroup), self.take(jb));
+        assert_eq!((ra.generation_id, ra.leader.as_str()), (2, a.as_str()));
+        let sa = self.sync(3, "g", 2, &a, &[(a.as_str(), b"A"), (b.as_str(), b"B")], 0);
+        let sb_ = self.sync(3, "g", 2, &b, &[], 0);
+        let _ = (self.take(sa), self.take(sb_));
+        assert_eq!(self.group("g").state, GroupState::Stable);
+        (a, b)
+    }
+}
+
+#[test]
+fn static_member_joins_without_member_id_required() {
+    let mut h = Harness::new();
+    let corr = h.send(&static_join("", "i-a", RANGE), 5, "a", 0);
+    let response = response_as!(h, corr, JoinGroup);
+    assert_eq!((response.error_code, response.generation_id), (NONE, 1));
+    let summary = h.group("g");
+    assert_eq!(summary.members[0].group_instance_id.as_deref(), Some("i-a"));
+}
+
+#[test]
+fn static_member_restart_replaces_old_member_without_rebalance() {
+    let mut h = Harness::new();
+    let (a, b) = h.static_group();
+    let corr = h.send(&static_join("", "i-a", RANGE), 5, "a", 1_000);
+    let response = response_as!(h, corr, JoinGroup);
+    let new_a = response.member_id.as_str().to_owned();
+    assert_eq!(response.error_code, NONE);
+    assert_ne!(new_a, a);
+    assert_eq!(response.generation_id, 2, "no rebalance");
+    assert_eq!(
+        response.leader.as_str(),
+        a,
+        "the previous leader id, so no reassignment runs"
+    );
+    let summary = h.group("g");
+    assert_eq!(summary.state, GroupState::Stable);
+    let ids: Vec<&str> = summary
+        .members
+        .iter()
+        .map(|m| m.member_id.as_str())
+        .collect();
+    assert_eq!(ids, [new_a.as_str(), b.as_str()]);
+    assert_eq!(summary.leader_id.as_deref(), Some(new_a.as_str()));
+    let corr = h.sync(3, "g", 2, &new_a, &[], 1_000);
+    assert_eq!(response_as!(h, corr, SyncGroup).assignment.as_ref(), b"A");
+    // The old incarnation is fenced when it names the instance, unknown otherwise.
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(GroupId(sb("g")))
+        .with_generation_id(2)
+        .with_member_id(sb(&a))
+        .with_group_instance_id(Some(sb("i-a")));
+    let corr = h.send(&heartbeat, 3, "a", 1_000);
+    assert_eq!(
+        response_as!(h, corr, Heartbeat).error_code,
+        error_code::FENCED_INSTANCE_ID
+    );
+    assert_eq!(h.heartbeat("g", 2, &a, 1_000), UNKNOWN_MEMBER_ID);
+}
+
+#[test]
+fn static_member_restart_with_other_protocols_rebalances() {
+    let mut h = Harness::new();
+    let (_, b) = h.static_group();
+    let both: &[(&str, &[u8])] = &[("roundrobin", b"rr"), ("range", b"r")];
+    let corr = h.send(&static_join("", "i-a", both), 5, "a", 1_000);
+    // The leader now prefers roundrobin, b only knows range: still range, so no rebalance.
+    assert_eq!(response_as!(h, corr, JoinGroup).generation_id, 2);
+    // b leaves (a rebalance); the restarted a completes it alone, now with roundrobin.
+    let _ = h.leave_v3("g", &[&b], 2_000);
+    let corr = h.send(&static_join("", "i-a", both), 5, "a", 3_000);
+    let response = response_as!(h, corr, JoinGroup);
+    assert_eq!(
+        response.protocol_name.as_ref().map(|p| p.as_str()),
+        Some("roundrobin")
+    );
+}
+
+#[test]
+fn static_member_with_fenced_instance_id_is_rejected_everywhere() {
+    let mut h = Harness::new();
+    let (a, _) = h.static_group();
+    let corr = h.send(&static_join("impostor", "i-a", RANGE), 5, "x", 0);
+    assert_eq!(
+        response_as!(h, corr, JoinGroup).error_code,
+        error_code::FENCED_INSTANCE_ID
+    );
+    let sync = SyncGroupRequest::default()
+        .with_group_id(GroupId(sb("g")))
+        .with_generation_id(2)
+        .with_member_id(sb("impostor"))
+        .with_group_instance_id(Some(sb("i-a")));
+    let corr = h.send(&sync, 3, "x", 0);
+    assert_eq!(
+        response_as!(h, corr, SyncGroup).error_code,
+        error_code::FENCED_INSTANCE_ID
+    );
+    let commit = commit_request("g", 2, "impostor", &[("orders", 0, 1)])
+        .with_group_instance_id(Some(sb("i-a")));
+    let corr = h.send(&commit, 7, "x", 0);
+    assert_eq!(
+        response_as!(h, corr, OffsetCommit).topics[0].partitions[0].error_code,
+        error_code::FENCED_INSTANCE_ID
+    );
+    let commit = commit.with_member_id(sb(&a));
+    let corr = h.send(&commit, 7, "a", 0);
+    assert_eq!(
+        response_as!(h, corr, OffsetCommit).topics[0].partitions[0].error_code,
+        NONE
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Metadata and assignments pass through
 
 #[test]
@@ -2061,6 +2191,7 @@ mod properties {
             protocol_set: usize,
             session_ms: i32,
             rebalance_ms: i32,
+            static_member: bool,
         },
         Sync {
             client: usize,
@@ -2122,9 +2253,10 @@ mod properties {
                 prop_oneof![6 => Just(0usize), 3 => Just(1), 1 => Just(2)],
                 prop::sample::select(vec![5_000, 6_000, 10_000, 20_000]),
                 prop::sample::select(vec![0, 1_000, 15_000, 30_000]),
+                prop::bool::weighted(0.3),
             )
                 .prop_map(
-                    |(client, version, known_member, protocol_set, session_ms, rebalance_ms)| {
+                    |(client, version, known_member, protocol_set, session_ms, rebalance_ms, static_member)| {
                         Op::Join {
                             client,
                             version,
@@ -2132,6 +2264,7 @@ mod properties {
                             protocol_set,
                             session_ms,
                             rebalance_ms,
+                            static_member,
                         }
                     }
                 ),
@@ -2289,6 +2422,7 @@ mod properties {
                     protocol_set,
                     session_ms,
                     rebalance_ms,
+                    static_member,
                 } => {
                     let member_id = if known_member {
                         self.member_ids[client].clone()
@@ -2303,6 +2437,11 @@ mod properties {
                         session_ms,
                         rebalance_ms,
                     );
+                    let request = if static_member && version >= 5 {
+                        request.with_group_instance_id(Some(sb(&format!("instance-{client}"))))
+                    } else {
+                        request
+                    };
                     let corr = self
                         .h
                         .send(&request, version, &format!("client-{client}"), now);
