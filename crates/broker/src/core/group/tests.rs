@@ -2637,3 +2637,55 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn broker_core_completes_parked_joins_at_group_deadlines() {
+    use crate::core::{BrokerCore, Output};
+
+    let mut core = BrokerCore::new(BrokerConfig {
+        group_initial_rebalance_delay_ms: 3_000,
+        ..config()
+    });
+    let send =
+        |core: &mut BrokerCore, connection: u64, request: &JoinGroupRequest, now: Duration| {
+            let frame = encode_request(request, 3, connection as i32, Some("client")).unwrap();
+            core.handle_frame(ConnectionId(connection), frame.slice(4..), now);
+        };
+    let join = join_request(3, "g", "", RANGE, SESSION_MS, REBALANCE_MS);
+    send(&mut core, 1, &join, ms(0));
+    send(&mut core, 2, &join, ms(1_000));
+    assert_eq!(core.poll_output(), None, "both joins are parked");
+    assert_eq!(core.poll_timeout(), Some(ms(3_000)));
+    core.handle_timeout(ms(3_000));
+    assert_eq!(
+        core.poll_output(),
+        None,
+        "a member arrived during the delay: extended"
+    );
+    assert_eq!(core.poll_timeout(), Some(ms(6_000)));
+    core.handle_timeout(ms(6_000));
+    let mut leaders = Vec::new();
+    for expected in [1, 2] {
+        let Some(Output::Send { connection, frame }) = core.poll_output() else {
+            panic!("expected a join response");
+        };
+        assert_eq!(connection, ConnectionId(expected));
+        let (correlation_id, ResponseKind::JoinGroup(response)) =
+            decode_response(ApiKey::JoinGroup, 3, frame.slice(4..)).unwrap()
+        else {
+            panic!("expected JoinGroup");
+        };
+        assert_eq!(correlation_id, expected as i32);
+        assert_eq!((response.error_code, response.generation_id), (NONE, 1));
+        leaders.push(response.leader);
+    }
+    assert_eq!(leaders[0], leaders[1]);
+    // Nobody syncs or heartbeats: both sessions end (before the pending sync would) and the
+    // group is empty again.
+    assert_eq!(core.poll_timeout(), Some(ms(6_000 + SESSION_MS as u64)));
+    core.handle_timeout(ms(6_000 + SESSION_MS as u64));
+    let group = core.groups().group("g").unwrap();
+    assert!(group.members.is_empty());
+    assert_eq!(group.state, GroupState::Empty);
+    assert_eq!(core.poll_timeout(), None);
+}
