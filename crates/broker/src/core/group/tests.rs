@@ -2604,37 +2604,54 @@ mod properties {
         fn any_request_sequence_is_answered_once_and_keeps_the_group_consistent(
             ops in prop::collection::vec(op(), 1..120),
             initial_delay_ms in prop::sample::select(vec![0, 3_000]),
+            seed in 0u64..4,
         ) {
-            let mut run = Run {
-                h: Harness::with_config(BrokerConfig {
-                    group_initial_rebalance_delay_ms: initial_delay_ms,
-                    ..config()
-                }),
-                now_ms: 0,
-                sent: Vec::new(),
-                joins: Vec::new(),
-                member_ids: Default::default(),
-                generations: [0; CLIENTS],
-                others: Vec::new(),
-                phases: [Phase::NeedJoin; CLIENTS],
-                leaders: [false; CLIENTS],
-            };
-            for op in &ops {
-                run.apply(op);
-                run.check_invariants();
-            }
-            // Let time run: every parked request is answered by some deadline.
-            for _ in 0..100 {
-                let Some(deadline) = run.h.coordinator.next_deadline() else { break };
-                run.now_ms = u64::try_from(deadline.as_millis()).unwrap();
-                run.fire_due();
-                run.check_invariants();
-            }
-            for corr in &run.sent {
-                prop_assert!(run.h.answered(*corr), "request {} never answered", corr);
-            }
-            prop_assert_eq!(run.h.coordinator.next_deadline(), None);
+            let first = play(&ops, initial_delay_ms, seed)?;
+            // Same seed, same requests, same times: the same responses, byte for byte.
+            let second = play(&ops, initial_delay_ms, seed)?;
+            prop_assert!(first == second, "a replay with the same seed differs");
         }
+    }
+
+    /// Plays `ops`, lets time run out, checks the properties; returns every response.
+    fn play(
+        ops: &[Op],
+        initial_delay_ms: i32,
+        seed: u64,
+    ) -> Result<BTreeMap<i32, ResponseKind>, TestCaseError> {
+        let mut run = Run {
+            h: Harness::with_config(BrokerConfig {
+                group_initial_rebalance_delay_ms: initial_delay_ms,
+                seed,
+                ..config()
+            }),
+            now_ms: 0,
+            sent: Vec::new(),
+            joins: Vec::new(),
+            member_ids: Default::default(),
+            generations: [0; CLIENTS],
+            others: Vec::new(),
+            phases: [Phase::NeedJoin; CLIENTS],
+            leaders: [false; CLIENTS],
+        };
+        for op in ops {
+            run.apply(op);
+            run.check_invariants();
+        }
+        // Let time run: every parked request is answered by some deadline.
+        for _ in 0..100 {
+            let Some(deadline) = run.h.coordinator.next_deadline() else {
+                break;
+            };
+            run.now_ms = u64::try_from(deadline.as_millis()).unwrap();
+            run.fire_due();
+            run.check_invariants();
+        }
+        for corr in &run.sent {
+            prop_assert!(run.h.answered(*corr), "request {} never answered", corr);
+        }
+        prop_assert_eq!(run.h.coordinator.next_deadline(), None);
+        Ok(run.h.responses)
     }
 }
 
