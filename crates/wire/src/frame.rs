@@ -136,7 +136,10 @@ mod tests {
         assert_eq!(decoder.next_frame().unwrap(), None);
         decoder.buffer_mut().extend_from_slice(&frame[6..]);
         decoder.buffer_mut().extend_from_slice(&encode_frame(b""));
-        assert_eq!(decoder.next_frame().unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            decoder.next_frame().unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
         assert_eq!(decoder.next_frame().unwrap().as_deref(), Some(&b""[..]));
         assert_eq!(decoder.next_frame().unwrap(), None);
     }

@@ -15,12 +15,14 @@ pub mod error;
 pub mod frame;
 pub mod request;
 pub mod response;
+pub mod versions;
 
 pub use error::WireError;
 pub use frame::{DEFAULT_MAX_FRAME_BYTES, FrameCheck, FrameDecoder, check_frame, encode_frame};
 pub use kafka_protocol;
 pub use request::{DecodedRequest, RequestPrefix, decode_request, encode_request};
 pub use response::{decode_response, encode_response};
+pub use versions::codec_versions;
 
 /// The API key as a name, also for keys the protocol crate does not know (`unknown(99)`).
 pub fn api_name(api_key: i16) -> String {

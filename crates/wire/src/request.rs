@@ -77,7 +77,7 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, WireError> {
         api_key: prefix.api_key,
         correlation_id: prefix.correlation_id,
     })?;
-    let range = api_key.valid_versions();
+    let range = crate::codec_versions(api_key);
     if prefix.api_version < range.min || prefix.api_version > range.max {
         return Err(WireError::UnsupportedVersion {
             api_key: prefix.api_key,
@@ -144,15 +144,18 @@ where
         out.extend_from_slice(&api_version.to_be_bytes());
         out.extend_from_slice(&correlation_id.to_be_bytes());
     } else {
-        header.encode(&mut out, header_version).map_err(|e| WireError::Encode {
+        header
+            .encode(&mut out, header_version)
+            .map_err(|e| WireError::Encode {
+                what: what(),
+                reason: format!("{e:#}"),
+            })?;
+    }
+    body.encode(&mut out, api_version)
+        .map_err(|e| WireError::Encode {
             what: what(),
             reason: format!("{e:#}"),
         })?;
-    }
-    body.encode(&mut out, api_version).map_err(|e| WireError::Encode {
-        what: what(),
-        reason: format!("{e:#}"),
-    })?;
     let len = u32::try_from(out.len() - 4).expect("requests are built far below 4 GiB");
     out[..4].copy_from_slice(&len.to_be_bytes());
     Ok(out.freeze())
@@ -169,7 +172,8 @@ mod tests {
 
     #[test]
     fn round_trips_a_flexible_request() {
-        let req = LeaveGroupRequest::default().with_group_id(kafka_protocol::protocol::StrBytes::from_static_str("g").into());
+        let req = LeaveGroupRequest::default()
+            .with_group_id(kafka_protocol::protocol::StrBytes::from_static_str("g").into());
         let frame = encode_request(&req, 5, 7, Some("c1")).unwrap();
         let decoded = decode_request(body(&frame)).unwrap();
         assert_eq!(decoded.api_key, ApiKey::LeaveGroup);
@@ -208,7 +212,8 @@ mod tests {
 
     #[test]
     fn truncated_body_is_malformed() {
-        let req = LeaveGroupRequest::default().with_group_id(kafka_protocol::protocol::StrBytes::from_static_str("group").into());
+        let req = LeaveGroupRequest::default()
+            .with_group_id(kafka_protocol::protocol::StrBytes::from_static_str("group").into());
         let frame = encode_request(&req, 1, 1, Some("c")).unwrap();
         let err = decode_request(frame.slice(4..frame.len() - 2)).unwrap_err();
         assert!(matches!(err, WireError::Malformed { .. }), "{err:?}");
@@ -220,6 +225,9 @@ mod tests {
         let mut raw = BytesMut::from(&body(&frame)[..]);
         raw.extend_from_slice(&[1, 2, 3]);
         let err = decode_request(raw.freeze()).unwrap_err();
-        assert!(matches!(err, WireError::TrailingBytes { extra: 3, .. }), "{err:?}");
+        assert!(
+            matches!(err, WireError::TrailingBytes { extra: 3, .. }),
+            "{err:?}"
+        );
     }
 }

@@ -49,19 +49,17 @@ pub fn decode_response(
 ) -> Result<(i32, ResponseKind), WireError> {
     let mut buf = frame;
     let header_version = api_key.response_header_version(api_version);
-    let header = ResponseHeader::decode(&mut buf, header_version).map_err(|e| {
-        WireError::Malformed {
+    let header =
+        ResponseHeader::decode(&mut buf, header_version).map_err(|e| WireError::Malformed {
             what: format!("{api_key:?} v{api_version} response header"),
             reason: format!("{e:#}"),
-        }
-    })?;
+        })?;
     let what = || format!("{api_key:?} v{api_version} response body");
-    let body = ResponseKind::decode(api_key, &mut buf, api_version).map_err(|e| {
-        WireError::Malformed {
+    let body =
+        ResponseKind::decode(api_key, &mut buf, api_version).map_err(|e| WireError::Malformed {
             what: what(),
             reason: format!("{e:#}"),
-        }
-    })?;
+        })?;
     if buf.has_remaining() {
         return Err(WireError::TrailingBytes {
             what: what(),
@@ -83,7 +81,8 @@ mod tests {
         // Prefix (4) + correlation id (4), and no tagged-field byte before the body's error code.
         assert_eq!(&frame[4..8], &9i32.to_be_bytes());
         assert_eq!(&frame[8..10], &0i16.to_be_bytes());
-        let (correlation_id, decoded) = decode_response(ApiKey::ApiVersions, 3, frame.slice(4..)).unwrap();
+        let (correlation_id, decoded) =
+            decode_response(ApiKey::ApiVersions, 3, frame.slice(4..)).unwrap();
         assert_eq!(correlation_id, 9);
         assert_eq!(decoded, body);
     }

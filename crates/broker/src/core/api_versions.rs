@@ -1,8 +1,10 @@
 //! ApiVersions: which APIs and versions kmock serves, and the KIP-511 fallback.
 //!
-//! Every implemented API is advertised at every version the kafka-protocol crate defines (which
-//! follows Kafka 4.x in dropping very old versions); each advertised version is round-tripped in
-//! `tests/tests/api_versions_roundtrip.rs`.
+//! Every implemented API is advertised at every version the kafka-protocol crate can decode and
+//! encode ([`kmock_wire::codec_versions`]): the crate follows Kafka 4.x in dropping very old
+//! versions, and its request codecs stop one version short of Kafka's table for OffsetCommit (v9),
+//! OffsetFetch (v9) and InitProducerId (v5). Each advertised version is round-tripped through the
+//! broker in `crates/broker/tests/every_version.rs`.
 
 use kmock_wire::kafka_protocol::messages::api_versions_response::ApiVersion;
 use kmock_wire::kafka_protocol::messages::{
@@ -39,7 +41,7 @@ pub const SUPPORTED_APIS: &[ApiKey] = &[
 /// The advertised `(min, max)` versions of `api_key`, if kmock implements it.
 pub fn supported_versions(api_key: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED_APIS.contains(&api_key).then(|| {
-        let range = api_key.valid_versions();
+        let range = kmock_wire::codec_versions(api_key);
         (range.min, range.max)
     })
 }
@@ -53,7 +55,7 @@ fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED_APIS
         .iter()
         .map(|key| {
-            let range = key.valid_versions();
+            let range = kmock_wire::codec_versions(*key);
             ApiVersion::default()
                 .with_api_key(*key as i16)
                 .with_min_version(range.min)

@@ -1,1 +1,480 @@
-//! The tokio driver. TODO(helper).
+//! The tokio driver: a thin shell around the pure [`BrokerCore`].
+//!
+//! One **broker task** owns the core (an actor). Connection tasks and [`BrokerHandle`]s talk to it
+//! over one unbounded channel of events (connection opened, request frame, connection closed,
+//! command); it answers each connection through that connection's own channel. Between events it
+//! sleeps until the core's next deadline ([`BrokerCore::poll_timeout`]) with
+//! `tokio::time::sleep_until`. Time is `tokio::time::Instant` elapsed since the broker started and
+//! nothing else, so the whole server runs in paused virtual time in the simulation.
+//!
+//! One **connection task** per connection, generic over the byte stream (TCP or the in-memory
+//! [`MemoryNetwork`]): it reads frames with [`kmock_wire::FrameDecoder`], hands one frame to the
+//! broker and waits for that request's outcome (a response frame to write, "no response", or
+//! "close") before it takes the next frame, as Kafka mutes a connection until its response is
+//! written. Responses therefore leave in request order. The channels are unbounded but stay short:
+//! a connection has at most one request in the broker, and the broker at most a response and a
+//! close for it.
+//!
+//! Shutdown ([`BrokerHandle::shutdown`]): accept loops stop, every connection is sent a close
+//! after the responses already produced, and the broker waits (at most [`SHUTDOWN_GRACE`]) for the
+//! connection tasks to write them and close; then the remaining ones abort their writes.
+//!
+//! Must not: read the wall clock, hold broker state outside the core, decide anything Kafka-level
+//! (that is the core's job), or panic on anything a peer does.
+//!
+//! # References
+//! - Kafka `SocketServer`/`Processor`: channel muting, one in-flight request per connection.
+
+mod connection;
+pub mod memory;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::config::{BrokerConfig, ConfigError};
+use crate::core::fault::{FaultRule, FaultRuleId, FaultRuleStatus};
+use crate::core::request_log::LogEntry;
+use crate::core::{BrokerCore, ConnectionId, Output};
+
+pub use memory::{MemoryListener, MemoryNetwork};
+
+/// How long shutdown waits for connections to write what was already answered and close.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// After the grace period, how long connection tasks get to report that they aborted.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// The broker task is gone (shut down, or its runtime stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the broker has stopped")]
+pub struct BrokerStopped;
+
+/// Server lifecycle, broadcast to accept loops and connection tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerState {
+    /// Accepting connections and serving requests.
+    Running,
+    /// Shutting down: no new connections; connections finish writing and close.
+    Draining,
+    /// The grace period is over: connection tasks abort whatever they are doing.
+    Stopped,
+}
+
+/// What a connection task must do, sent by the broker task.
+#[derive(Debug)]
+enum ConnectionOutput {
+    /// Write this response frame (length prefix included); the request is finished.
+    Frame(Bytes),
+    /// The request finished without a response.
+    Ready,
+    /// Flush and close.
+    Close(String),
+}
+
+/// A closure run by the broker task on the core.
+type CoreCommand = Box<dyn FnOnce(&mut BrokerCore) + Send>;
+
+/// Everything the broker task receives.
+enum Event {
+    Opened {
+        connection: ConnectionId,
+        outputs: mpsc::UnboundedSender<ConnectionOutput>,
+    },
+    Frame {
+        connection: ConnectionId,
+        frame: Bytes,
+    },
+    Closed {
+        connection: ConnectionId,
+    },
+    Run(CoreCommand),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Starts brokers.
+#[derive(Debug)]
+pub struct Broker;
+
+impl Broker {
+    /// Validates `config` and spawns the broker task on the current tokio runtime.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (as `tokio::spawn` does).
+    pub fn start(config: BrokerConfig) -> Result<BrokerHandle, ConfigError> {
+        config.validate()?;
+        Ok(Self::start_with_core(BrokerCore::new(config)))
+    }
+
+    /// Spawns the broker task around an existing core (e.g. with faults already installed). The
+    /// broker clock starts now; the core must not have seen a later `now`.
+    pub fn start_with_core(core: BrokerCore) -> BrokerHandle {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let (state_tx, state) = watch::channel(ServerState::Running);
+        let max_frame_bytes = core.config().max_frame_bytes;
+        tokio::spawn(run_broker(core, events_rx, state_tx, Instant::now()));
+        BrokerHandle {
+            shared: Arc::new(Shared {
+                events,
+                state,
+                next_connection: AtomicU64::new(1),
+                max_frame_bytes,
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    events: mpsc::UnboundedSender<Event>,
+    state: watch::Receiver<ServerState>,
+    /// Connection ids are handed out in accept order: conn-1, conn-2, ...
+    next_connection: AtomicU64,
+    max_frame_bytes: usize,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Opened { connection, .. } => write!(f, "Opened({connection})"),
+            Event::Frame { connection, frame } => {
+                write!(f, "Frame({connection}, {} bytes)", frame.len())
+            }
+            Event::Closed { connection } => write!(f, "Closed({connection})"),
+            Event::Run(_) => f.write_str("Run"),
+            Event::Shutdown(_) => f.write_str("Shutdown"),
+        }
+    }
+}
+
+/// A handle to a running broker: serve connections, install faults, read its state, shut it down.
+/// Cheap to clone; every clone talks to the same broker task.
+#[derive(Debug, Clone)]
+pub struct BrokerHandle {
+    shared: Arc<Shared>,
+}
+
+impl BrokerHandle {
+    fn is_running(&self) -> bool {
+        *self.shared.state.borrow() == ServerState::Running
+    }
+
+    /// Accepts TCP connections until shutdown. Accept errors are logged and retried.
+    pub async fn serve_tcp(&self, listener: TcpListener) {
+        let mut state = self.shared.state.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = until_not_running(&mut state) => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        if let Err(error) = stream.set_nodelay(true) {
+                            tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+                        }
+                        match self.serve_connection(stream) {
+                            Ok(connection) => tracing::info!(%connection, %peer, "accepted"),
+                            Err(BrokerStopped) => return,
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed; retrying");
+                        tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Accepts in-memory connections until shutdown or until every [`MemoryNetwork`] is dropped.
+    pub async fn serve_memory(&self, mut listener: MemoryListener) {
+        let mut state = self.shared.state.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = until_not_running(&mut state) => return,
+                accepted = listener.accept() => match accepted {
+                    Some(stream) => match self.serve_connection(stream) {
+                        Ok(connection) => tracing::debug!(%connection, "accepted in-memory connection"),
+                        Err(BrokerStopped) => return,
+                    },
+                    None => return,
+                },
+            }
+        }
+    }
+
+    /// Serves one connection on a new task; returns its id (conn-1, conn-2, ... in call order).
+    /// After shutdown the stream is dropped (closed) and [`BrokerStopped`] returned.
+    pub fn serve_connection<S>(&self, stream: S) -> Result<ConnectionId, BrokerStopped>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        if !self.is_running() {
+            return Err(BrokerStopped);
+        }
+        let connection = ConnectionId(self.shared.next_connection.fetch_add(1, Ordering::Relaxed));
+        let (outputs, outputs_rx) = mpsc::unbounded_channel();
+        // Opened goes out before the task exists, so the broker sees it before any frame.
+        self.shared
+            .events
+            .send(Event::Opened {
+                connection,
+                outputs,
+            })
+            .map_err(|_| BrokerStopped)?;
+        tokio::spawn(connection::run(
+            stream,
+            connection::Context {
+                connection,
+                events: self.shared.events.clone(),
+                outputs: outputs_rx,
+                state: self.shared.state.clone(),
+                max_frame_bytes: self.shared.max_frame_bytes,
+            },
+        ));
+        Ok(connection)
+    }
+
+    /// Runs `f` on the core (mutable access) and returns its result. Outputs the closure causes
+    /// are delivered as usual.
+    pub async fn update<R, F>(&self, f: F) -> Result<R, BrokerStopped>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut BrokerCore) -> R + Send + 'static,
+    {
+        let (reply, result) = oneshot::channel();
+        self.shared
+            .events
+            .send(Event::Run(Box::new(move |core| {
+                let _ = reply.send(f(core));
+            })))
+            .map_err(|_| BrokerStopped)?;
+        result.await.map_err(|_| BrokerStopped)
+    }
+
+    /// Runs `f` on the core (read access), e.g. to snapshot groups or topics for an assertion.
+    pub async fn inspect<R, F>(&self, f: F) -> Result<R, BrokerStopped>
+    where
+        R: Send + 'static,
+        F: FnOnce(&BrokerCore) -> R + Send + 'static,
+    {
+        self.update(move |core| f(core)).await
+    }
+
+    /// Installs a fault rule after the existing ones.
+    pub async fn add_fault(&self, rule: FaultRule) -> Result<FaultRuleId, BrokerStopped> {
+        self.update(move |core| core.add_fault(rule)).await
+    }
+
+    /// Removes a fault rule; returns it if it was installed.
+    pub async fn remove_fault(&self, id: FaultRuleId) -> Result<Option<FaultRule>, BrokerStopped> {
+        self.update(move |core| core.remove_fault(id)).await
+    }
+
+    /// Removes every fault rule.
+    pub async fn clear_faults(&self) -> Result<(), BrokerStopped> {
+        self.update(|core| {
+            let ids: Vec<_> = core.faults().list().iter().map(|s| s.id).collect();
+            for id in ids {
+                core.remove_fault(id);
+            }
+        })
+        .await
+    }
+
+    /// The installed fault rules in evaluation order, with their counters.
+    pub async fn faults(&self) -> Result<Vec<FaultRuleStatus>, BrokerStopped> {
+        self.inspect(|core| core.faults().list().to_vec()).await
+    }
+
+    /// Request log entries with `seq >= since`, oldest first.
+    pub async fn request_log_since(&self, since: u64) -> Result<Vec<LogEntry>, BrokerStopped> {
+        self.inspect(move |core| core.request_log().since(since).cloned().collect())
+            .await
+    }
+
+    /// Sets the host and port advertised in Metadata and FindCoordinator.
+    pub async fn set_advertised_address(
+        &self,
+        host: impl Into<String>,
+        port: i32,
+    ) -> Result<(), BrokerStopped> {
+        let host = host.into();
+        self.update(move |core| core.set_advertised_address(&host, port))
+            .await
+    }
+
+    /// Resolves once the broker has stopped serving: after [`BrokerHandle::shutdown`], or if the
+    /// broker task ended for any other reason (which would be a kmock bug).
+    pub async fn stopped(&self) {
+        let mut state = self.shared.state.clone();
+        let _ = state.wait_for(|s| *s == ServerState::Stopped).await;
+    }
+
+    /// Stops accepting, lets connections write the responses already produced, closes them, and
+    /// waits for the broker task to finish (at most about [`SHUTDOWN_GRACE`]). Idempotent.
+    pub async fn shutdown(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.shared.events.send(Event::Shutdown(reply)).is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Time since the broker started: the only clock the core sees.
+fn elapsed(start: Instant) -> Duration {
+    Instant::now().saturating_duration_since(start)
+}
+
+/// The broker task's state besides the core.
+struct Router {
+    /// Where to send each open connection's outputs (removed when the core closes it).
+    outputs: BTreeMap<ConnectionId, mpsc::UnboundedSender<ConnectionOutput>>,
+    /// Connection tasks that have not yet reported `Closed`.
+    live: BTreeSet<ConnectionId>,
+}
+
+impl Router {
+    fn send(&mut self, connection: ConnectionId, output: ConnectionOutput) {
+        if let Some(outputs) = self.outputs.get(&connection) {
+            // A send fails only when the task already ended; its Closed event is on the way.
+            let _ = outputs.send(output);
+        }
+    }
+
+    /// Delivers every output the core has.
+    fn route(&mut self, core: &mut BrokerCore) {
+        while let Some(output) = core.poll_output() {
+            match output {
+                Output::Send { connection, frame } => {
+                    self.send(connection, ConnectionOutput::Frame(frame));
+                }
+                Output::Ready { connection } => self.send(connection, ConnectionOutput::Ready),
+                Output::Close { connection, reason } => {
+                    self.send(connection, ConnectionOutput::Close(reason));
+                    self.outputs.remove(&connection);
+                }
+            }
+        }
+    }
+}
+
+async fn run_broker(
+    mut core: BrokerCore,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    state: watch::Sender<ServerState>,
+    start: Instant,
+) {
+    let mut router = Router {
+        outputs: BTreeMap::new(),
+        live: BTreeSet::new(),
+    };
+    let mut shutdown_replies = Vec::new();
+    loop {
+        router.route(&mut core);
+        let deadline = core.poll_timeout().and_then(|at| start.checked_add(at));
+        tokio::select! {
+            biased;
+            () = sleep_until(deadline), if deadline.is_some() => {
+                core.handle_timeout(elapsed(start));
+            }
+            event = events.recv() => match event {
+                // Every handle and connection is gone: nobody can talk to us any more.
+                None => return,
+                Some(Event::Opened { connection, outputs }) => {
+                    core.connection_opened(connection);
+                    router.outputs.insert(connection, outputs);
+                    router.live.insert(connection);
+                }
+                Some(Event::Frame { connection, frame }) => {
+                    core.handle_frame(connection, frame, elapsed(start));
+                }
+                Some(Event::Closed { connection }) => {
+                    router.outputs.remove(&connection);
+                    router.live.remove(&connection);
+                    core.connection_closed(connection, elapsed(start));
+                }
+                Some(Event::Run(command)) => command(&mut core),
+                Some(Event::Shutdown(reply)) => {
+                    shutdown_replies.push(reply);
+                    break;
+                }
+            },
+        }
+    }
+
+    tracing::info!(connections = router.live.len(), "broker shutting down");
+    state.send_replace(ServerState::Draining);
+    router.route(&mut core);
+    for outputs in std::mem::take(&mut router.outputs).into_values() {
+        let _ = outputs.send(ConnectionOutput::Close("broker shutting down".into()));
+    }
+    // Phase 1: wait for connections to write and close; phase 2 (after the grace period): they
+    // abort, and we give them a moment to report it.
+    let mut phase_end = Instant::now() + SHUTDOWN_GRACE;
+    let mut stopped = false;
+    while !router.live.is_empty() {
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(phase_end) => {
+                if stopped {
+                    tracing::warn!(connections = router.live.len(), "connections did not report closing");
+                    break;
+                }
+                tracing::warn!(
+                    connections = router.live.len(),
+                    "connections still writing after the shutdown grace period; aborting them"
+                );
+                state.send_replace(ServerState::Stopped);
+                stopped = true;
+                phase_end = Instant::now() + ABORT_GRACE;
+            }
+            event = events.recv() => match event {
+                None => break,
+                Some(Event::Opened { connection, outputs }) => {
+                    router.live.insert(connection);
+                    let _ = outputs.send(ConnectionOutput::Close("broker shutting down".into()));
+                }
+                // New requests are not served any more; their connections are closing.
+                Some(Event::Frame { .. }) => {}
+                Some(Event::Closed { connection }) => {
+                    router.live.remove(&connection);
+                    core.connection_closed(connection, elapsed(start));
+                }
+                Some(Event::Run(command)) => command(&mut core),
+                Some(Event::Shutdown(reply)) => shutdown_replies.push(reply),
+            },
+        }
+    }
+    state.send_replace(ServerState::Stopped);
+    tracing::info!("broker stopped");
+    for reply in shutdown_replies {
+        let _ = reply.send(());
+    }
+}
+
+/// Resolves once the broker is no longer [`ServerState::Running`] (or gone).
+async fn until_not_running(state: &mut watch::Receiver<ServerState>) {
+    let _ = state.wait_for(|s| *s != ServerState::Running).await;
+}
+
+/// Sleeps until `deadline`, or forever when there is none (the branch is disabled then anyway).
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,19 +1,55 @@
 //! Fault rules: small values (matcher + trigger + action) evaluated in install order; the first
 //! rule whose matcher and trigger both hold decides what happens to the request.
 //!
-//! TODO(helper): matcher/trigger evaluation and the spec grammar (`spec.rs`).
+//! Owns: the rule types ([`FaultRule`], [`FaultMatcher`], [`FaultTrigger`], [`FaultAction`]), the
+//! facts a request offers to matchers ([`RequestFacts`]), rule evaluation with its counters
+//! ([`FaultRules`]), and the text form of a rule ([`spec`], documented in `docs/fault-spec.md`). It
+//! must not touch the rest of the broker: the core asks [`FaultRules::evaluate`] for a verdict and
+//! carries out the action itself.
+//!
+//! # Evaluation, precisely
+//! For each request the rules are visited in install order until one *applies*:
+//! 1. The **matcher** must hold: every field that is set matches the request.
+//! 2. The **time window** must be open: `after` ≤ now (if set) and now < `before` (if set), with
+//!    `now` the broker time since start.
+//! 3. If 1 and 2 hold, the rule's **match count** `n` is incremented (so `n` counts, from 1, the
+//!    requests this rule saw whose matcher held inside the window).
+//! 4. The **count triggers** must hold: `n == nth` (if set) and `n <= times` (if set; `once` is
+//!    `times=1`).
+//! 5. Only then, if `prob` is set, one `f64` in `[0, 1)` is drawn from the broker's seeded PRNG and
+//!    the rule applies if it is below `prob`. No other step draws, so a run is reproducible.
+//!
+//! A rule that applies counts one application and ends the evaluation: later rules do not see the
+//! request (their counts do not move). A rule that does not apply lets the next one try.
+//!
+//! # References
+//! - turmoil's network fault rules (evaluated in order, first verdict wins).
 
+pub mod spec;
+
+use std::fmt;
 use std::time::Duration;
 
 use kmock_wire::DecodedRequest;
-use kmock_wire::kafka_protocol::messages::ApiKey;
+use kmock_wire::kafka_protocol::messages::{ApiKey, RequestKind};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::ConnectionId;
 
+pub use spec::{
+    FaultSpecError, FaultSpecErrorKind, api_key_by_name, api_key_name, error_code_name,
+};
+
 /// Identifies an installed rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FaultRuleId(pub u64);
+
+impl fmt::Display for FaultRuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rule {}", self.0)
+    }
+}
 
 /// What a matching rule does to the request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,21 +68,139 @@ pub enum FaultAction {
     CloseAfter,
 }
 
-/// A fault rule.
+/// An inclusive range of API versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionRange {
+    /// Lowest version matched.
+    pub min: i16,
+    /// Highest version matched.
+    pub max: i16,
+}
+
+impl VersionRange {
+    /// Whether `version` is in the range.
+    pub fn contains(&self, version: i16) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+}
+
+/// Which requests a rule applies to. Every field that is set must hold; an empty matcher matches
+/// every request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultMatcher {
+    /// The API (`None` = any API).
+    pub api_key: Option<ApiKey>,
+    /// The request version range.
+    pub versions: Option<VersionRange>,
+    /// The client id from the request header (exact match; absent = `""`).
+    pub client_id: Option<String>,
+    /// A group id named by the request (see [`RequestFacts::group_ids`]).
+    pub group_id: Option<String>,
+    /// A member id named by the request (see [`RequestFacts::member_ids`]).
+    pub member_id: Option<String>,
+    /// The connection the request arrived on.
+    pub connection: Option<ConnectionId>,
+}
+
+impl FaultMatcher {
+    /// A matcher for every request of `api_key`.
+    pub fn api(api_key: ApiKey) -> Self {
+        Self {
+            api_key: Some(api_key),
+            ..Self::default()
+        }
+    }
+
+    /// Whether every set field holds for `facts`.
+    pub fn matches(&self, facts: &RequestFacts<'_>) -> bool {
+        self.api_key.is_none_or(|key| key == facts.api_key)
+            && self
+                .versions
+                .is_none_or(|range| range.contains(facts.api_version))
+            && self
+                .client_id
+                .as_deref()
+                .is_none_or(|client| client == facts.client_id)
+            && self
+                .group_id
+                .as_deref()
+                .is_none_or(|group| facts.group_ids.contains(&group))
+            && self
+                .member_id
+                .as_deref()
+                .is_none_or(|member| facts.member_ids.contains(&member))
+            && self
+                .connection
+                .is_none_or(|connection| connection == facts.connection)
+    }
+}
+
+/// When a matching rule applies. The default (all `None`) is "always". See the module docs for
+/// the exact evaluation order.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FaultTrigger {
+    /// Apply only to the N-th match (1-based).
+    pub nth: Option<u64>,
+    /// Apply only to the first N matches (`once` is `times=1`).
+    pub times: Option<u64>,
+    /// Apply with this probability (0..=1), drawn from the broker's seeded PRNG.
+    pub probability: Option<f64>,
+    /// Match only from this broker time on (inclusive).
+    pub after: Option<Duration>,
+    /// Match only before this broker time (exclusive).
+    pub before: Option<Duration>,
+}
+
+impl FaultTrigger {
+    /// Applies every time the matcher holds.
+    pub fn always() -> Self {
+        Self::default()
+    }
+
+    /// Applies to the first match only.
+    pub fn once() -> Self {
+        Self {
+            times: Some(1),
+            ..Self::default()
+        }
+    }
+
+    fn window_open(&self, now: Duration) -> bool {
+        self.after.is_none_or(|after| now >= after) && self.before.is_none_or(|before| now < before)
+    }
+
+    fn count_allows(&self, matched: u64) -> bool {
+        self.nth.is_none_or(|nth| matched == nth) && self.times.is_none_or(|times| matched <= times)
+    }
+}
+
+/// A fault rule: which requests, when, and what to do. Its text form (`Display` / `FromStr`) is the
+/// spec grammar of [`spec`], e.g. `leave_group:delay=60s`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultRule {
+    /// Which requests.
+    pub matcher: FaultMatcher,
+    /// When, among the matching requests.
+    pub trigger: FaultTrigger,
     /// What it does.
     pub action: FaultAction,
 }
 
-/// A problem in a fault spec string.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid fault spec {spec:?}: {reason}")]
-pub struct FaultSpecError {
-    /// The spec.
-    pub spec: String,
-    /// What is wrong.
-    pub reason: String,
+impl FaultRule {
+    /// A rule that always applies `action` to requests matched by `matcher`.
+    pub fn new(matcher: FaultMatcher, action: FaultAction) -> Self {
+        Self {
+            matcher,
+            trigger: FaultTrigger::default(),
+            action,
+        }
+    }
+
+    /// The same rule with another trigger.
+    pub fn with_trigger(mut self, trigger: FaultTrigger) -> Self {
+        self.trigger = trigger;
+        self
+    }
 }
 
 /// The facts about a request that rules match on.
@@ -58,18 +212,81 @@ pub struct RequestFacts<'a> {
     pub api_key: ApiKey,
     /// Version.
     pub api_version: i16,
-    /// Client id.
+    /// Client id (`""` when absent).
     pub client_id: &'a str,
+    /// Group ids the request names: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit
+    /// `group_id`; OffsetFetch v0–7 `group_id` and v8+ `groups[].group_id`; DescribeGroups
+    /// `groups[]`; FindCoordinator with key type 0 (group) `key` (v0–3) or `coordinator_keys`
+    /// (v4+).
+    pub group_ids: Vec<&'a str>,
+    /// Member ids the request names: JoinGroup, SyncGroup, Heartbeat, OffsetCommit `member_id`;
+    /// LeaveGroup v0–2 `member_id` and v3+ `members[].member_id`; OffsetFetch v9+
+    /// `groups[].member_id`.
+    pub member_ids: Vec<&'a str>,
 }
 
 impl<'a> RequestFacts<'a> {
     /// Extracts the facts from a decoded request.
     pub fn of(connection: ConnectionId, request: &'a DecodedRequest) -> Self {
+        let mut group_ids = Vec::new();
+        let mut member_ids = Vec::new();
+        let version = request.api_version;
+        match &request.body {
+            RequestKind::JoinGroup(body) => {
+                group_ids.push(&**body.group_id);
+                member_ids.push(&*body.member_id);
+            }
+            RequestKind::SyncGroup(body) => {
+                group_ids.push(&**body.group_id);
+                member_ids.push(&*body.member_id);
+            }
+            RequestKind::Heartbeat(body) => {
+                group_ids.push(&**body.group_id);
+                member_ids.push(&*body.member_id);
+            }
+            RequestKind::OffsetCommit(body) => {
+                group_ids.push(&**body.group_id);
+                member_ids.push(&*body.member_id);
+            }
+            RequestKind::LeaveGroup(body) => {
+                group_ids.push(&**body.group_id);
+                if version <= 2 {
+                    member_ids.push(&*body.member_id);
+                } else {
+                    member_ids.extend(body.members.iter().map(|m| &*m.member_id));
+                }
+            }
+            RequestKind::OffsetFetch(body) => {
+                if version <= 7 {
+                    group_ids.push(&**body.group_id);
+                } else {
+                    for group in &body.groups {
+                        group_ids.push(&**group.group_id);
+                        if let Some(member) = &group.member_id {
+                            member_ids.push(&**member);
+                        }
+                    }
+                }
+            }
+            RequestKind::DescribeGroups(body) => {
+                group_ids.extend(body.groups.iter().map(|g| &***g));
+            }
+            RequestKind::FindCoordinator(body) if body.key_type == 0 => {
+                if version <= 3 {
+                    group_ids.push(&*body.key);
+                } else {
+                    group_ids.extend(body.coordinator_keys.iter().map(|k| &**k));
+                }
+            }
+            _ => {}
+        }
         Self {
             connection,
             api_key: request.api_key,
             api_version: request.api_version,
             client_id: request.client_id(),
+            group_ids,
+            member_ids,
         }
     }
 }
@@ -79,21 +296,41 @@ impl<'a> RequestFacts<'a> {
 pub struct AppliedFault {
     /// Which rule.
     pub rule: FaultRuleId,
+    /// The API of the request it applied to.
+    pub api_key: ApiKey,
     /// Its action.
     pub action: FaultAction,
 }
 
 impl AppliedFault {
-    /// For logs: `rule 1: delay=60s`.
+    /// For logs: `rule 0: leave_group delay=60s`.
     pub fn describe(&self) -> String {
-        format!("rule {}: {:?}", self.rule.0, self.action)
+        format!(
+            "rule {}: {} {}",
+            self.rule.0,
+            api_key_name(self.api_key),
+            spec::ActionDisplay(&self.action)
+        )
     }
+}
+
+/// An installed rule with its counters, as listed by [`FaultRules::list`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultRuleStatus {
+    /// Its id.
+    pub id: FaultRuleId,
+    /// The rule.
+    pub rule: FaultRule,
+    /// Requests whose matcher held inside the time window (the `n` of `nth`/`times`).
+    pub matched: u64,
+    /// Requests the rule applied to.
+    pub applied: u64,
 }
 
 /// The installed rules.
 #[derive(Debug, Default)]
 pub struct FaultRules {
-    rules: Vec<(FaultRuleId, FaultRule)>,
+    rules: Vec<FaultRuleStatus>,
     next_id: u64,
 }
 
@@ -102,23 +339,68 @@ impl FaultRules {
     pub fn add(&mut self, rule: FaultRule) -> FaultRuleId {
         let id = FaultRuleId(self.next_id);
         self.next_id += 1;
-        self.rules.push((id, rule));
+        self.rules.push(FaultRuleStatus {
+            id,
+            rule,
+            matched: 0,
+            applied: 0,
+        });
         id
     }
 
     /// Removes a rule.
     pub fn remove(&mut self, id: FaultRuleId) -> Option<FaultRule> {
-        let index = self.rules.iter().position(|(i, _)| *i == id)?;
-        Some(self.rules.remove(index).1)
+        let index = self.rules.iter().position(|status| status.id == id)?;
+        Some(self.rules.remove(index).rule)
     }
 
-    /// Evaluates the rules against a request.
+    /// Removes every rule (ids are not reused).
+    pub fn clear(&mut self) {
+        self.rules.clear();
+    }
+
+    /// The rules in evaluation order, with their counters.
+    pub fn list(&self) -> &[FaultRuleStatus] {
+        &self.rules
+    }
+
+    /// Whether no rule is installed.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Evaluates the rules against a request, in install order; see the module docs. Draws from
+    /// `rng` only for a `prob` trigger of a rule whose every other condition held.
     pub fn evaluate(
         &mut self,
-        _facts: &RequestFacts<'_>,
-        _now: Duration,
-        _rng: &mut ChaCha8Rng,
+        facts: &RequestFacts<'_>,
+        now: Duration,
+        rng: &mut ChaCha8Rng,
     ) -> Option<AppliedFault> {
+        for status in &mut self.rules {
+            let rule = &status.rule;
+            if !rule.matcher.matches(facts) || !rule.trigger.window_open(now) {
+                continue;
+            }
+            status.matched += 1;
+            if !rule.trigger.count_allows(status.matched) {
+                continue;
+            }
+            if let Some(probability) = rule.trigger.probability
+                && rng.random::<f64>() >= probability
+            {
+                continue;
+            }
+            status.applied += 1;
+            return Some(AppliedFault {
+                rule: status.id,
+                api_key: facts.api_key,
+                action: rule.action,
+            });
+        }
         None
     }
 }
+
+#[cfg(test)]
+mod tests;

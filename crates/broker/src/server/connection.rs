@@ -1,0 +1,137 @@
+//! One connection: read frames, hand them to the broker task one at a time, write the responses.
+//!
+//! The task reads ahead at most [`READ_AHEAD_BYTES`] while a request is in the broker (enough to
+//! notice that the peer went away, never an unbounded buffer), but hands the next frame to the
+//! broker only once the previous request's outcome arrived. A framing error (oversized or negative
+//! length prefix) is logged with its reason and closes this connection only. End of stream closes
+//! the connection, as Kafka does.
+
+use std::io;
+
+use bytes::Bytes;
+use kmock_wire::FrameDecoder;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+
+use super::{ConnectionOutput, Event, ServerState};
+use crate::core::ConnectionId;
+
+/// Bytes read ahead while a request is being processed.
+const READ_AHEAD_BYTES: usize = 64 * 1024;
+
+/// What a connection task needs besides its stream.
+pub(super) struct Context {
+    pub(super) connection: ConnectionId,
+    pub(super) events: mpsc::UnboundedSender<Event>,
+    pub(super) outputs: mpsc::UnboundedReceiver<ConnectionOutput>,
+    pub(super) state: watch::Receiver<ServerState>,
+    pub(super) max_frame_bytes: usize,
+}
+
+/// Serves the connection until either side closes it, then tells the broker.
+pub(super) async fn run<S>(mut stream: S, mut context: Context)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = context.connection;
+    let (reason, flush) = serve(&mut stream, &mut context).await;
+    if flush {
+        let mut state = context.state.clone();
+        tokio::select! {
+            biased;
+            () = until_stopped(&mut state) => {}
+            result = stream.shutdown() => {
+                if let Err(error) = result {
+                    tracing::debug!(%connection, %error, "shutdown of the stream failed");
+                }
+            }
+        }
+    }
+    tracing::debug!(%connection, %reason, "connection closed");
+    let _ = context.events.send(Event::Closed { connection });
+}
+
+/// The read/write loop. Returns why it ended and whether the stream should be shut down cleanly.
+async fn serve<S>(stream: &mut S, context: &mut Context) -> (String, bool)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let connection = context.connection;
+    let mut decoder = FrameDecoder::new(context.max_frame_bytes);
+    // A request of this connection is in the broker; the next frame waits.
+    let mut awaiting = false;
+    loop {
+        if !awaiting {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    if context
+                        .events
+                        .send(Event::Frame { connection, frame })
+                        .is_err()
+                    {
+                        return ("broker stopped".into(), true);
+                    }
+                    awaiting = true;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%connection, reason = %error, "bad frame; closing the connection");
+                    return (format!("bad frame: {error}"), true);
+                }
+            }
+        }
+        let may_read = !awaiting || decoder.buffered() < READ_AHEAD_BYTES;
+        let step = tokio::select! {
+            biased;
+            output = context.outputs.recv() => Step::Output(output),
+            () = until_stopped(&mut context.state) => Step::Stopped,
+            read = stream.read_buf(decoder.buffer_mut()), if may_read => Step::Read(read),
+        };
+        match step {
+            Step::Output(Some(ConnectionOutput::Frame(frame))) => {
+                if let Err(error) = write(stream, &frame, &mut context.state).await {
+                    return (format!("write failed: {error}"), false);
+                }
+                awaiting = false;
+            }
+            Step::Output(Some(ConnectionOutput::Ready)) => awaiting = false,
+            Step::Output(Some(ConnectionOutput::Close(reason))) => return (reason, true),
+            Step::Output(None) | Step::Stopped => return ("broker stopped".into(), false),
+            Step::Read(Ok(0)) => return ("closed by the peer".into(), false),
+            Step::Read(Ok(_)) => {}
+            Step::Read(Err(error)) => return (format!("read failed: {error}"), false),
+        }
+    }
+}
+
+/// What woke the connection loop.
+enum Step {
+    Output(Option<ConnectionOutput>),
+    Stopped,
+    Read(io::Result<usize>),
+}
+
+/// Resolves once the broker is [`ServerState::Stopped`] (or gone).
+pub(super) async fn until_stopped(state: &mut watch::Receiver<ServerState>) {
+    let _ = state.wait_for(|s| *s == ServerState::Stopped).await;
+}
+
+/// Writes and flushes one frame, unless the broker stops first.
+async fn write<S>(
+    stream: &mut S,
+    frame: &Bytes,
+    state: &mut watch::Receiver<ServerState>,
+) -> io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    tokio::select! {
+        biased;
+        () = until_stopped(state) => Err(io::Error::other("broker stopped while writing")),
+        result = async {
+            stream.write_all(frame).await?;
+            stream.flush().await
+        } => result,
+    }
+}

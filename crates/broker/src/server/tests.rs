@@ -1,0 +1,352 @@
+//! Server tests: real loopback TCP (real time) and the in-memory network (paused virtual time).
+//! Never both in one test: paused time with real sockets jumps the clock.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kmock_wire::kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ResponseKind};
+use kmock_wire::{decode_response, encode_request};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+
+const API_VERSION: i16 = 3;
+
+fn config() -> BrokerConfig {
+    BrokerConfig {
+        group_initial_rebalance_delay_ms: 0,
+        max_frame_bytes: 64 * 1024,
+        ..BrokerConfig::default()
+    }
+}
+
+fn api_versions_request(correlation_id: i32) -> Bytes {
+    encode_request(
+        &ApiVersionsRequest::default()
+            .with_client_software_name("kmock-test".into())
+            .with_client_software_version("1.0".into()),
+        API_VERSION,
+        correlation_id,
+        Some("server-test"),
+    )
+    .unwrap()
+}
+
+async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Bytes> {
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix).await?;
+    let mut body = vec![0u8; u32::from_be_bytes(prefix) as usize];
+    stream.read_exact(&mut body).await?;
+    Ok(body.into())
+}
+
+/// Reads one ApiVersions response and returns its correlation id (checking the body is sane).
+async fn read_api_versions<S: AsyncRead + Unpin>(stream: &mut S) -> i32 {
+    let frame = read_frame(stream).await.expect("a response frame");
+    let (correlation_id, ResponseKind::ApiVersions(response)) =
+        decode_response(ApiKey::ApiVersions, API_VERSION, frame).unwrap()
+    else {
+        panic!("expected an ApiVersions response")
+    };
+    assert_eq!(response.error_code, 0);
+    assert!(!response.api_keys.is_empty());
+    correlation_id
+}
+
+async fn round_trip<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, correlation_id: i32) {
+    stream
+        .write_all(&api_versions_request(correlation_id))
+        .await
+        .unwrap();
+    assert_eq!(read_api_versions(stream).await, correlation_id);
+}
+
+/// Asserts that the broker closed the stream: EOF (or a reset), and no data.
+async fn assert_closed<S: AsyncRead + Unpin>(stream: &mut S) {
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+        Ok(Ok(0) | Err(_)) => {}
+        Ok(Ok(n)) => panic!("expected the connection to be closed, read {n} bytes"),
+        Err(_) => panic!("expected the connection to be closed, it stayed open"),
+    }
+}
+
+async fn tcp_broker() -> (
+    BrokerHandle,
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<()>,
+) {
+    let broker = Broker::start(config()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = broker.clone();
+    let accept = tokio::spawn(async move { server.serve_tcp(listener).await });
+    (broker, address, accept)
+}
+
+fn memory_broker() -> (BrokerHandle, MemoryNetwork) {
+    let broker = Broker::start(config()).unwrap();
+    let (network, listener) = MemoryNetwork::new();
+    let server = broker.clone();
+    tokio::spawn(async move { server.serve_memory(listener).await });
+    (broker, network)
+}
+
+#[tokio::test]
+async fn api_versions_round_trip_over_tcp() {
+    let (broker, address, accept) = tcp_broker().await;
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    round_trip(&mut stream, 7).await;
+    round_trip(&mut stream, 8).await;
+    broker.shutdown().await;
+    assert_closed(&mut stream).await;
+    tokio::time::timeout(Duration::from_secs(5), accept)
+        .await
+        .expect("the accept loop stops at shutdown")
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn api_versions_round_trip_in_memory() {
+    let (broker, network) = memory_broker();
+    let mut stream = network.connect().unwrap();
+    round_trip(&mut stream, 1).await;
+    let log = broker.request_log_since(0).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].connection, ConnectionId(1));
+    assert_eq!(log[0].client_id, "server-test");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_length_prefix_closes_only_that_connection() {
+    let (broker, address, _accept) = tcp_broker().await;
+    let mut good = TcpStream::connect(address).await.unwrap();
+    round_trip(&mut good, 1).await;
+
+    let mut oversized = TcpStream::connect(address).await.unwrap();
+    oversized
+        .write_all(&[0x7f, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
+    assert_closed(&mut oversized).await;
+
+    let mut negative = TcpStream::connect(address).await.unwrap();
+    negative.write_all(&[0xff, 0xff, 0xff, 0xfe]).await.unwrap();
+    assert_closed(&mut negative).await;
+
+    round_trip(&mut good, 2).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn garbage_bytes_close_the_connection() {
+    let (broker, address, _accept) = tcp_broker().await;
+    let mut good = TcpStream::connect(address).await.unwrap();
+
+    // An HTTP request: its "length prefix" is far over the limit.
+    let mut http = TcpStream::connect(address).await.unwrap();
+    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_closed(&mut http).await;
+
+    // A well-framed request whose body is nonsense: the core rejects it.
+    let mut nonsense = TcpStream::connect(address).await.unwrap();
+    let mut frame = vec![0, 0, 0, 12];
+    frame.extend_from_slice(&[0xff; 12]);
+    nonsense.write_all(&frame).await.unwrap();
+    assert_closed(&mut nonsense).await;
+
+    // A frame too short for a header.
+    let mut short = TcpStream::connect(address).await.unwrap();
+    short.write_all(&[0, 0, 0, 2, 0, 18]).await.unwrap();
+    assert_closed(&mut short).await;
+
+    round_trip(&mut good, 1).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn delay_fault_delays_the_response_in_virtual_time() {
+    let (broker, network) = memory_broker();
+    let rule: FaultRule = "api_versions:delay=60s".parse().unwrap();
+    let id = broker.add_fault(rule).await.unwrap();
+    let mut stream = network.connect().unwrap();
+    let start = Instant::now();
+    stream.write_all(&api_versions_request(5)).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(59), read_frame(&mut stream))
+            .await
+            .is_err(),
+        "the response must not arrive before 60 s"
+    );
+    assert_eq!(read_api_versions(&mut stream).await, 5);
+    let waited = start.elapsed();
+    assert!(
+        (Duration::from_secs(60)..Duration::from_secs(61)).contains(&waited),
+        "{waited:?}"
+    );
+
+    let log = broker.request_log_since(0).await.unwrap();
+    assert_eq!(
+        log[0].fault.as_deref(),
+        Some("rule 0: api_versions delay=60s")
+    );
+    let faults = broker.faults().await.unwrap();
+    assert_eq!(
+        (faults[0].id, faults[0].matched, faults[0].applied),
+        (id, 1, 1)
+    );
+
+    assert!(broker.remove_fault(id).await.unwrap().is_some());
+    let start = Instant::now();
+    round_trip(&mut stream, 6).await;
+    assert!(start.elapsed() < Duration::from_secs(1));
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn pipelined_requests_are_answered_in_order() {
+    let (broker, network) = memory_broker();
+    broker
+        .add_fault("api_versions:delay=1s,nth=1".parse().unwrap())
+        .await
+        .unwrap();
+    broker
+        .add_fault("api_versions:hold=500ms,nth=3".parse().unwrap())
+        .await
+        .unwrap();
+    let mut stream = network.connect().unwrap();
+    let mut pipelined = Vec::new();
+    for correlation_id in 1..=6 {
+        pipelined.extend_from_slice(&api_versions_request(correlation_id));
+    }
+    stream.write_all(&pipelined).await.unwrap();
+    let mut answered = Vec::new();
+    for _ in 1..=6 {
+        answered.push(read_api_versions(&mut stream).await);
+    }
+    assert_eq!(answered, vec![1, 2, 3, 4, 5, 6]);
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_fault_closes_the_connection_and_connection_ids_are_sequential() {
+    let (broker, network) = memory_broker();
+    broker
+        .add_fault("*,conn=2:close".parse().unwrap())
+        .await
+        .unwrap();
+    let mut first = network.connect().unwrap();
+    let mut second = network.connect().unwrap();
+    round_trip(&mut first, 1).await;
+    second.write_all(&api_versions_request(1)).await.unwrap();
+    assert_closed(&mut second).await;
+    round_trip(&mut first, 2).await;
+    let connections: Vec<_> = broker
+        .request_log_since(0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|entry| entry.connection)
+        .collect();
+    assert_eq!(
+        connections,
+        vec![ConnectionId(1), ConnectionId(2), ConnectionId(1)]
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_writes_produced_responses_then_closes_and_refuses_new_connections() {
+    let (broker, network) = memory_broker();
+    let mut stream = network.connect().unwrap();
+    round_trip(&mut stream, 1).await;
+    // A dropped response keeps the connection busy: shutdown must still close it.
+    broker
+        .add_fault("api_versions:drop".parse().unwrap())
+        .await
+        .unwrap();
+    stream.write_all(&api_versions_request(2)).await.unwrap();
+    let advertised = broker
+        .inspect(|core| core.config().advertised_port)
+        .await
+        .unwrap();
+    assert_eq!(advertised, 9092);
+    broker.shutdown().await;
+    assert_closed(&mut stream).await;
+    broker.shutdown().await;
+    assert_eq!(broker.faults().await, Err(BrokerStopped));
+    let late = network.connect();
+    if let Ok(mut late) = late {
+        assert_closed(&mut late).await;
+    }
+    assert_eq!(
+        broker.serve_connection(tokio::io::duplex(64).0),
+        Err(BrokerStopped)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn peer_closing_mid_request_is_harmless() {
+    let (broker, network) = memory_broker();
+    broker
+        .add_fault("api_versions:delay=10s".parse().unwrap())
+        .await
+        .unwrap();
+    let mut stream = network.connect().unwrap();
+    stream.write_all(&api_versions_request(1)).await.unwrap();
+    // Half a frame, then gone.
+    stream.write_all(&[0, 0, 0, 40, 0]).await.unwrap();
+    drop(stream);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let mut other = network.connect().unwrap();
+    broker.clear_faults().await.unwrap();
+    round_trip(&mut other, 1).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn error_and_close_after_faults() {
+    let (broker, network) = memory_broker();
+    broker
+        .add_fault(
+            "api_versions:error=unsupported_version,once"
+                .parse()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    broker
+        .add_fault("api_versions:close=after,nth=2".parse().unwrap())
+        .await
+        .unwrap();
+    let mut stream = network.connect().unwrap();
+    stream.write_all(&api_versions_request(1)).await.unwrap();
+    let frame = read_frame(&mut stream).await.unwrap();
+    let (_, ResponseKind::ApiVersions(response)) =
+        decode_response(ApiKey::ApiVersions, API_VERSION, frame).unwrap()
+    else {
+        panic!("expected ApiVersions");
+    };
+    assert_eq!(response.error_code, 35);
+    // Rule 1 counts from here: its first match is answered, its second closes.
+    round_trip(&mut stream, 2).await;
+    stream.write_all(&api_versions_request(3)).await.unwrap();
+    assert_closed(&mut stream).await;
+    let log = broker.request_log_since(0).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.fault.clone()).collect::<Vec<_>>(),
+        vec![
+            Some("rule 0: api_versions error=unsupported_version".to_owned()),
+            None,
+            Some("rule 1: api_versions close=after".to_owned()),
+        ]
+    );
+    broker.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(1), broker.stopped())
+        .await
+        .expect("stopped() resolves after shutdown");
+}
