@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME"
 default:
     @just --list
 
-# Create or refresh the Python venv (.venv) with the real Kafka clients the interop tests use.
+# Install the real Kafka clients the interop tests use: Python venv (.venv), tests/node packages.
 venv:
     bash .ci/run venv
 

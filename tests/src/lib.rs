@@ -3,7 +3,8 @@
 //! Owns: finding (and building once) the `kmock` binary, running `kmock serve` as a child process
 //! ([`KmockServer`]), finding the Python virtual environment with the real Kafka clients
 //! ([`python`]) and running the interop scripts under `tests/python/` with a time limit
-//! ([`run_python`]), and a blocking Kafka request/response helper over TCP ([`KafkaConnection`]).
+//! ([`run_python`]), the same for the Node.js scripts under `tests/node/` ([`node`], [`run_node`]),
+//! and a blocking Kafka request/response helper over TCP ([`KafkaConnection`]).
 //! It must not reach into broker internals: these suites see kmock only as a client would.
 //!
 //! Nothing here skips silently: a missing binary, virtual environment or Python package fails the
@@ -428,23 +429,111 @@ pub fn run_python(script: &str, args: &[&str], timeout: Duration) -> ScriptRun {
     let interpreter = python();
     let path = python_dir().join(script);
     assert!(path.is_file(), "no such script: {}", path.display());
-    let command = format!(
-        "{} {} {}",
-        interpreter.display(),
-        path.display(),
-        args.join(" ")
-    );
-    let started = Instant::now();
-    let mut child = Command::new(&interpreter)
+    let mut command = Command::new(&interpreter);
+    command
         .arg("-u")
         .arg(&path)
         .args(args)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    run_with_timeout(command, timeout)
+}
+
+/// `tests/node/`, where the Node.js interop scripts and their `package.json` live.
+pub fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+const NODE_INSTALL_HINT: &str = "run `bash .ci/run` once, or by hand: \
+     `npm ci --prefix tests/node` (Node.js 18+ and npm: Debian packages nodejs and npm)";
+
+/// The `node` executable, after checking that every dependency pinned in `tests/node/package.json`
+/// is installed in `tests/node/node_modules` at its pinned version. Panics (never skips) with what
+/// is missing and how to install it.
+pub fn node() -> PathBuf {
+    static NODE: OnceLock<PathBuf> = OnceLock::new();
+    NODE.get_or_init(|| {
+        let node = PathBuf::from("node");
+        let version = Command::new(&node)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run `node --version`: {e}; {NODE_INSTALL_HINT}"));
+        assert!(
+            version.status.success(),
+            "`node --version` failed; {NODE_INSTALL_HINT}"
+        );
+        let manifest_path = node_dir().join("package.json");
+        let manifest: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(&manifest_path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", manifest_path.display())),
+        )
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", manifest_path.display()));
+        let mut problems = Vec::new();
+        if let Some(dependencies) = manifest["dependencies"].as_object() {
+            for (name, pinned) in dependencies {
+                let installed = node_dir()
+                    .join("node_modules")
+                    .join(name)
+                    .join("package.json");
+                let found = fs::read_to_string(&installed)
+                    .ok()
+                    .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                    .and_then(|package| package["version"].as_str().map(str::to_owned));
+                match found {
+                    None => problems.push(format!("{name} is not installed (want {pinned})")),
+                    Some(found) if Some(found.as_str()) != pinned.as_str() => {
+                        problems.push(format!("{name} {found} is installed, want {pinned}"));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "tests/node/node_modules does not match {}:\n{}\n{NODE_INSTALL_HINT}",
+            manifest_path.display(),
+            problems.join("\n")
+        );
+        node
+    })
+    .clone()
+}
+
+/// Runs `tests/node/<script> ARGS...` with `node`; kills it after `timeout`.
+pub fn run_node(script: &str, args: &[&str], timeout: Duration) -> ScriptRun {
+    let node = node();
+    let path = node_dir().join(script);
+    assert!(path.is_file(), "no such script: {}", path.display());
+    let mut command = Command::new(node);
+    command.arg(&path).args(args);
+    run_with_timeout(command, timeout)
+}
+
+/// Panics unless an executable named `program` is on `PATH`, saying how to install it.
+pub fn require_program(program: &str, install_hint: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
+    assert!(found, "`{program}` is not on PATH; {install_hint}");
+}
+
+/// Runs `command` with stdin closed and stdout/stderr captured; kills it after `timeout`.
+pub fn run_with_timeout(mut command: Command, timeout: Duration) -> ScriptRun {
+    let description = format!(
+        "{} {}",
+        command.get_program().to_string_lossy(),
+        command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let started = Instant::now();
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {description}: {e}"));
     let stdout = read_all_in_background(child.stdout.take().expect("stdout is piped"));
     let stderr = read_all_in_background(child.stderr.take().expect("stderr is piped"));
     let deadline = started + timeout;
@@ -460,7 +549,7 @@ pub fn run_python(script: &str, args: &[&str], timeout: Duration) -> ScriptRun {
         thread::sleep(Duration::from_millis(20));
     };
     ScriptRun {
-        command,
+        command: description,
         status,
         stdout: stdout.join().expect("reader thread does not panic"),
         stderr: stderr.join().expect("reader thread does not panic"),

@@ -1,22 +1,22 @@
-//! Real Kafka clients against `kmock serve`: each Python script in `tests/python/` produces 100
-//! messages to a new topic, consumes them back in a new group, commits and checks the committed
-//! offset. A failure shows the script's output and the server log.
+//! Real Kafka clients against `kmock serve`: each interop script (`tests/python/interop_*.py`,
+//! `tests/node/interop_*.mjs`) produces 100 messages to a new topic, consumes them back in a new
+//! group, commits and checks the committed offset. A failure shows the script's output and the
+//! server log.
 //!
-//! Needs the virtual environment with the pinned clients (`bash .ci/run` creates it); a missing one
-//! fails the test with instructions, it is never skipped.
+//! Needs the Python venv and the Node.js packages with the pinned clients, and kcat (`bash .ci/run`
+//! installs them all); anything missing fails the test with instructions, it is never skipped.
 
 use std::time::Duration;
 
-use kmock_tests::{KmockServer, python, run_python};
+use kmock_tests::{KmockServer, ScriptRun, node, python, require_program, run_node, run_python};
 
 /// The scripts bound themselves to 60 s; this is the backstop.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn interop(script: &str) {
-    // Fail on a missing venv before anything else, with instructions.
-    python();
+/// Runs one interop script against a fresh server and asserts it succeeded.
+fn interop(script: &str, run_script: impl FnOnce(&str) -> ScriptRun) {
     let mut server = KmockServer::start(&["--initial-rebalance-delay-ms", "0"]);
-    let run = run_python(script, &[server.bootstrap()], SCRIPT_TIMEOUT);
+    let run = run_script(server.bootstrap());
     let running = server.is_running();
     assert!(
         run.success() && running,
@@ -28,17 +28,40 @@ fn interop(script: &str) {
     );
 }
 
+fn interop_python(script: &str) {
+    // Fail on a missing venv before anything else, with instructions.
+    python();
+    interop(script, |bootstrap| {
+        run_python(script, &[bootstrap], SCRIPT_TIMEOUT)
+    });
+}
+
 #[test]
 fn aiokafka_produces_consumes_and_commits() {
-    interop("interop_aiokafka.py");
+    interop_python("interop_aiokafka.py");
 }
 
 #[test]
 fn kafka_python_produces_consumes_and_commits() {
-    interop("interop_kafka_python.py");
+    interop_python("interop_kafka_python.py");
 }
 
 #[test]
 fn confluent_kafka_produces_consumes_and_commits() {
-    interop("interop_confluent.py");
+    interop_python("interop_confluent.py");
+}
+
+#[test]
+fn kcat_produces_consumes_and_commits() {
+    require_program("kcat", "install it: apt-get install kcat (.ci/run does it)");
+    interop_python("interop_kcat.py");
+}
+
+#[test]
+fn kafkajs_produces_consumes_and_commits() {
+    node();
+    let script = "interop_kafkajs.mjs";
+    interop(script, |bootstrap| {
+        run_node(script, &[bootstrap], SCRIPT_TIMEOUT)
+    });
 }
