@@ -45,7 +45,12 @@ async function run(bootstrap) {
   }
   log(`produced ${MESSAGE_COUNT} messages to ${topic}`);
 
-  const consumer = kafka.consumer({ groupId: group, allowAutoTopicCreation: false });
+  // A short long-poll: disconnect() waits for the fetch in flight, up to maxWaitTimeInMs.
+  const consumer = kafka.consumer({
+    groupId: group,
+    allowAutoTopicCreation: false,
+    maxWaitTimeInMs: 500,
+  });
   const received = [];
   let consumed;
   const allConsumed = new Promise((resolve) => {
