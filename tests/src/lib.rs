@@ -5,15 +5,18 @@
 //! ([`python`]) and running the interop scripts under `tests/python/` with a time limit
 //! ([`run_python`]), the same for the Node.js scripts under `tests/node/` ([`node`], [`run_node`]),
 //! and a blocking Kafka request/response helper over TCP ([`KafkaConnection`]).
-//! It must not reach into broker internals: these suites see kmock only as a client would.
+//! It does not reach into broker internals: these suites see kmock as a client does (only
+//! `api_versions_roundtrip.rs` also drives the core in process, through its public API).
 //!
-//! Nothing here skips silently: a missing binary, virtual environment or Python package fails the
-//! test with a message that says what is missing and how to install it (`bash .ci/run` does it all).
+//! Nothing here skips silently: a missing binary, virtual environment, Python or Node package or
+//! `kcat` fails the test with a message that says what is missing and how to install it
+//! (`bash .ci/run venv` installs the clients; `bash .ci/run` does everything CI does).
 //!
 //! # Environment
 //! - `KMOCK_BIN`: the `kmock` binary to run; otherwise `cargo build -p kmock` runs once per test
 //!   process and its output is used.
 //! - `KMOCK_VENV`: the virtual environment; otherwise `<workspace>/.venv`.
+//! - `RUST_LOG`: passed to `kmock serve` (default `debug`, so the logs show every request).
 
 use std::cell::Cell;
 use std::fs::{self, File};
