@@ -7,11 +7,33 @@
 //! `tokio::spawn` and works on a current-thread runtime.
 //!
 //! - [`settings`]: typed settings from the environment or an env file (`.env.test`).
+//! - [`transport`]: how connections are opened ([`TcpConnector`], [`FnConnector`]).
+//! - [`connection`]: one framed connection: correlation ids, request/response, timeouts.
+//! - [`cluster`]: the shared broker handle: bootstrap, version negotiation, metadata, per-node
+//!   connections, coordinator lookup, reconnects.
+//! - [`partitioner`]: Kafka's murmur2 partitioner.
+//! - [`producer`]: a thin producer over the cluster handle.
+//! - [`consumer`]: a classic consumer-group member (join, sync, heartbeat, fetch, commit, leave).
+//! - [`pool`]: N consumers of one group, started and stopped concurrently.
+//! - [`error`]: the typed errors.
 
+pub mod cluster;
+pub mod connection;
+pub mod consumer;
 pub mod error;
+pub mod partitioner;
+pub mod pool;
+pub mod producer;
 pub mod settings;
+pub mod transport;
 
+pub use cluster::{Cluster, Node, TopicMetadata};
+pub use connection::Connection;
+pub use consumer::{Consumer, ConsumerRecord, MemberState};
 pub use error::ClientError;
+pub use pool::ConsumerPool;
+pub use producer::{Producer, RecordMetadata};
 pub use settings::{
     Acks, AssignmentStrategy, AutoOffsetReset, Settings, SettingsError, SettingsWarning,
 };
+pub use transport::{Connector, FnConnector, TcpConnector};
