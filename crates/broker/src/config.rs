@@ -14,8 +14,8 @@ pub struct BrokerConfig {
     pub advertised_port: i32,
     /// Cluster id returned in Metadata.
     pub cluster_id: String,
-    /// Create a topic when Metadata or Produce names one that does not exist
-    /// (`auto.create.topics.enable`).
+    /// Create a topic when a Metadata request names one that does not exist
+    /// (`auto.create.topics.enable`; Produce never creates topics, as in Kafka).
     pub auto_create_topics: bool,
     /// Partitions of an auto-created topic (`num.partitions`).
     pub default_partitions: i32,

@@ -87,7 +87,7 @@ struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 3000)]
     initial_rebalance_delay_ms: i32,
 
-    /// Create topics on first use by Metadata or Produce (auto.create.topics.enable).
+    /// Create a topic when a Metadata request names one that does not exist (auto.create.topics.enable).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
     auto_create_topics: bool,
 

@@ -3,6 +3,10 @@
 //!
 //! Bounded: it keeps the newest `request_log_capacity` entries and evicts the oldest first
 //! (`evicted()` counts them). Sequence numbers are never reused, so a reader can poll "since seq".
+//!
+//! Record bytes are not kept: a logged Produce request and a logged Fetch response carry
+//! `records: None`, with the byte count in [`LogEntry::record_bytes`]. Keeping them would pin every
+//! produced batch (and a copy of every fetched one) in memory for as long as the entry lives.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -38,6 +42,34 @@ pub struct LogEntry {
     pub response_time: Option<Duration>,
     /// What was done with the response: sent, delayed, dropped, or an outcome such as a close.
     pub outcome: Option<String>,
+    /// Record bytes removed from the logged Produce request or Fetch response.
+    pub record_bytes: usize,
+}
+
+/// Removes record bytes from Produce requests; returns how many bytes were removed.
+fn strip_request_records(body: &mut RequestKind) -> usize {
+    let mut removed = 0;
+    if let RequestKind::Produce(produce) = body {
+        for topic in &mut produce.topic_data {
+            for partition in &mut topic.partition_data {
+                removed += partition.records.take().map_or(0, |r| r.len());
+            }
+        }
+    }
+    removed
+}
+
+/// Removes record bytes from Fetch responses; returns how many bytes were removed.
+fn strip_response_records(body: &mut ResponseKind) -> usize {
+    let mut removed = 0;
+    if let ResponseKind::Fetch(fetch) = body {
+        for topic in &mut fetch.responses {
+            for partition in &mut topic.partitions {
+                removed += partition.records.take().map_or(0, |r| r.len());
+            }
+        }
+    }
+    removed
 }
 
 impl LogEntry {
@@ -51,8 +83,9 @@ impl LogEntry {
         api_version: i16,
         correlation_id: i32,
         fault: Option<String>,
-        body: RequestKind,
+        mut body: RequestKind,
     ) -> Self {
+        let record_bytes = strip_request_records(&mut body);
         Self {
             seq: 0,
             time,
@@ -66,6 +99,7 @@ impl LogEntry {
             response: None,
             response_time: None,
             outcome: None,
+            record_bytes,
         }
     }
 
@@ -91,6 +125,7 @@ impl LogEntry {
             response: None,
             response_time: None,
             outcome: Some(reason.to_owned()),
+            record_bytes: 0,
         }
     }
 
@@ -143,9 +178,10 @@ impl RequestLog {
         seq: u64,
         time: Duration,
         plan: ResponsePlan,
-        response: ResponseKind,
+        mut response: ResponseKind,
     ) {
         if let Some(entry) = self.entry_mut(seq) {
+            entry.record_bytes += strip_response_records(&mut response);
             entry.response = Some(response);
             entry.response_time = Some(time);
             entry.outcome = Some(match plan {
@@ -208,5 +244,37 @@ mod tests {
             log.since(4).next().unwrap().outcome.as_deref(),
             Some("done")
         );
+    }
+
+    #[test]
+    fn produce_record_bytes_are_not_retained() {
+        use kmock_wire::kafka_protocol::messages::ProduceRequest;
+        use kmock_wire::kafka_protocol::messages::produce_request::{
+            PartitionProduceData, TopicProduceData,
+        };
+        let body = RequestKind::Produce(ProduceRequest::default().with_topic_data(vec![
+            TopicProduceData::default().with_partition_data(vec![
+                PartitionProduceData::default()
+                    .with_records(Some(bytes::Bytes::from_static(&[7; 100]))),
+            ]),
+        ]));
+        let mut log = RequestLog::new(4);
+        let entry = LogEntry::request(
+            Duration::ZERO,
+            ConnectionId(1),
+            "c",
+            ApiKey::Produce,
+            9,
+            1,
+            None,
+            body,
+        );
+        log.record_request(entry);
+        let logged = log.entries().next().unwrap();
+        assert_eq!(logged.record_bytes, 100);
+        let Some(RequestKind::Produce(produce)) = &logged.request else {
+            panic!("expected the produce body");
+        };
+        assert_eq!(produce.topic_data[0].partition_data[0].records, None);
     }
 }

@@ -1,48 +1,370 @@
-//! The classic consumer-group coordinator. TODO(helper).
+//! The classic consumer-group coordinator: group membership, rebalances and committed offsets.
+//!
+//! Owns every group (its state, generation, members, parked JoinGroup and SyncGroup requests, and
+//! deadlines) and the offsets committed to it. It is pure: time enters as `now` (a [`Duration`] since
+//! broker start), parked requests leave as [`Completion`]s, and [`GroupCoordinator::next_deadline`]
+//! says when [`GroupCoordinator::handle_timeout`] must be called. It never reads a clock and only
+//! reads topics through [`TopicCatalog`] (implemented by the [`LogStore`]); it must not touch logs.
+//!
+//! One file per Kafka API, all of the same shape (`handle` applies a request to the state and builds
+//! the response at the token's version; `error_response` builds the same response carrying one error
+//! code), dispatched from the match in [`GroupCoordinator::handle`]. The group state machine shared
+//! by those APIs (join phase, pending sync, session expiry) lives in [`state`].
+//!
+//! Static membership (KIP-345) covers what clients see: static members join without
+//! MEMBER_ID_REQUIRED, a restarted one replaces its old incarnation (without a rebalance when the
+//! group is Stable and the protocol would not change), fenced instance ids get FENCED_INSTANCE_ID,
+//! and LeaveGroup finds members by instance id.
+//!
+//! Not implemented: the consumer protocol of KIP-848, transactional offset commits, offset expiry,
+//! DeleteGroups, and the 5-minute timeout Kafka applies to new members awaiting their first join.
+//!
+//! # References
+//! - Kafka `GroupCoordinator.scala` / `GroupMetadata.scala` (classic protocol, 3.x).
+//! - KIP-394: member id required on the first JoinGroup (v4+).
+//! - KIP-345: static membership (`group_instance_id`; LeaveGroup v3+ batches).
+//! - KIP-429 / KIP-430 / KIP-518 / KIP-709: ListGroups state filter, OffsetFetch batching.
 
+mod describe_groups;
+mod find_coordinator;
+mod heartbeat;
+mod join_group;
+mod leave_group;
+mod list_groups;
+mod offset_commit;
+mod offset_fetch;
+mod state;
+mod sync_group;
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bytes::Bytes;
 use kmock_wire::kafka_protocol::messages::{RequestKind, ResponseKind};
+use kmock_wire::kafka_protocol::protocol::StrBytes;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use super::log::LogStore;
 use super::{Completion, Reply, ResponseToken};
 use crate::config::BrokerConfig;
+use state::Group;
+pub use state::GroupState;
 
-/// All groups and their committed offsets.
+/// Kafka error codes the coordinator sends, by their Kafka names.
+pub(crate) mod error_code {
+    /// No error.
+    pub const NONE: i16 = 0;
+    /// The topic or partition does not exist.
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    /// Committed offset metadata longer than the broker accepts.
+    pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+    /// The coordinator cannot serve the group (used when the group table is full).
+    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    /// The member's generation is not the group's.
+    pub const ILLEGAL_GENERATION: i16 = 22;
+    /// Protocol type or protocols incompatible with the group's.
+    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+    /// Empty group id where one is required.
+    pub const INVALID_GROUP_ID: i16 = 24;
+    /// The member (or its group) is not known.
+    pub const UNKNOWN_MEMBER_ID: i16 = 25;
+    /// Session timeout outside the broker's bounds.
+    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+    /// The group is rebalancing: rejoin.
+    pub const REBALANCE_IN_PROGRESS: i16 = 27;
+    /// A malformed request.
+    pub const INVALID_REQUEST: i16 = 42;
+    /// DescribeGroups v6+ for a group that does not exist.
+    pub const GROUP_ID_NOT_FOUND: i16 = 69;
+    /// KIP-394: rejoin with the member id in this response.
+    pub const MEMBER_ID_REQUIRED: i16 = 79;
+    /// The group holds `group_max_size` members.
+    pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
+    /// A static member id does not match the member registered under its instance id.
+    pub const FENCED_INSTANCE_ID: i16 = 82;
+}
+
+/// Groups the coordinator holds at most; a peer must not grow state without bound.
+pub const MAX_GROUPS: usize = 100_000;
+
+/// Longest committed-offset metadata accepted (Kafka's `offset.metadata.max.bytes` default).
+pub const MAX_OFFSET_METADATA_BYTES: usize = 4_096;
+
+/// Constant mixed into the config seed so generated member ids do not correlate with the other
+/// uses of the seed (fault probabilities, topic ids).
+const MEMBER_ID_SEED_SALT: u64 = 0x6b6d_6f63_6b67_7270; // "kmockgrp"
+
+/// What the coordinator reads about topics: the [`LogStore`] in the broker, a fixed table in tests.
+pub trait TopicCatalog {
+    /// Partitions of `topic`, if it exists.
+    fn partition_count(&self, topic: &str) -> Option<i32>;
+    /// Id of the topic named `topic`.
+    fn topic_id(&self, topic: &str) -> Option<uuid::Uuid>;
+    /// Name of the topic with this id.
+    fn topic_name(&self, topic_id: uuid::Uuid) -> Option<String>;
+}
+
+impl TopicCatalog for LogStore {
+    fn partition_count(&self, topic: &str) -> Option<i32> {
+        LogStore::partition_count(self, topic)
+    }
+
+    fn topic_id(&self, topic: &str) -> Option<uuid::Uuid> {
+        LogStore::topic_id(self, topic)
+    }
+
+    fn topic_name(&self, topic_id: uuid::Uuid) -> Option<String> {
+        LogStore::topic_name(self, topic_id).map(str::to_owned)
+    }
+}
+
+/// The broker settings the coordinator uses.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// This broker's node id: the coordinator of every group.
+    pub node_id: i32,
+    /// Advertised host, returned by FindCoordinator.
+    pub host: String,
+    /// Advertised port, returned by FindCoordinator.
+    pub port: i32,
+    /// `group.min.session.timeout.ms`.
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub max_session_timeout_ms: i32,
+    /// `group.initial.rebalance.delay.ms`, as a duration.
+    pub initial_rebalance_delay: Duration,
+    /// `group.max.size`.
+    pub max_group_size: usize,
+}
+
+/// All groups and their committed offsets. See the module docs.
 #[derive(Debug)]
-pub struct GroupCoordinator {}
+pub struct GroupCoordinator {
+    pub(crate) settings: Settings,
+    /// Groups by id. Ordered so ListGroups and deadline scans are deterministic.
+    pub(crate) groups: BTreeMap<String, Group>,
+    /// Source of generated member ids (seeded, so a seed reproduces the ids).
+    rng: ChaCha8Rng,
+}
 
 impl GroupCoordinator {
     /// An empty coordinator.
-    pub fn new(_config: &BrokerConfig) -> Self {
-        Self {}
+    pub fn new(config: &BrokerConfig) -> Self {
+        Self {
+            settings: Settings {
+                node_id: config.node_id,
+                host: config.advertised_host.clone(),
+                port: config.advertised_port,
+                min_session_timeout_ms: config.group_min_session_timeout_ms,
+                max_session_timeout_ms: config.group_max_session_timeout_ms,
+                initial_rebalance_delay: config.initial_rebalance_delay(),
+                max_group_size: config.group_max_size,
+            },
+            groups: BTreeMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(config.seed ^ MEMBER_ID_SEED_SALT),
+        }
     }
 
     /// See [`super::BrokerCore::set_advertised_address`].
-    pub fn set_advertised_address(&mut self, _host: &str, _port: i32) {}
-
-    /// Earliest deadline (join phase end, session expiry, ...).
-    pub fn next_deadline(&self) -> Option<Duration> {
-        None
+    pub fn set_advertised_address(&mut self, host: &str, port: i32) {
+        self.settings.host = host.to_owned();
+        self.settings.port = port;
     }
 
-    /// Fires deadlines due at `now`; responses to parked requests go to `out`.
-    pub fn handle_timeout(&mut self, _now: Duration, _out: &mut Vec<Completion>) {}
+    /// Earliest deadline (join phase end, pending sync end, session or pending-member expiry).
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.groups.values().filter_map(Group::next_deadline).min()
+    }
+
+    /// Fires deadlines due at `now`; responses to parked requests go to `out`. A call before any
+    /// deadline is a no-op.
+    pub fn handle_timeout(&mut self, now: Duration, out: &mut Vec<Completion>) {
+        let settings = self.settings.clone();
+        for group in self.groups.values_mut() {
+            group.handle_timeout(now, &settings, out);
+        }
+    }
 
     /// Handles a group request.
     pub fn handle(
         &mut self,
-        _token: ResponseToken,
-        _body: RequestKind,
-        _now: Duration,
-        _logs: &LogStore,
-        _out: &mut Vec<Completion>,
+        token: ResponseToken,
+        body: RequestKind,
+        now: Duration,
+        logs: &LogStore,
+        out: &mut Vec<Completion>,
     ) -> Reply {
-        Reply::Close("not implemented yet".into())
+        self.handle_with_catalog(token, body, now, logs, out)
+    }
+
+    /// [`GroupCoordinator::handle`] with any topic catalog (tests use a fixed table).
+    pub fn handle_with_catalog(
+        &mut self,
+        token: ResponseToken,
+        body: RequestKind,
+        now: Duration,
+        topics: &dyn TopicCatalog,
+        out: &mut Vec<Completion>,
+    ) -> Reply {
+        match body {
+            RequestKind::FindCoordinator(request) => {
+                Reply::Now(find_coordinator::handle(self, &token, &request))
+            }
+            RequestKind::JoinGroup(request) => join_group::handle(self, token, request, now, out),
+            RequestKind::SyncGroup(request) => sync_group::handle(self, token, request, now, out),
+            RequestKind::Heartbeat(request) => {
+                Reply::Now(heartbeat::handle(self, &token, &request, now))
+            }
+            RequestKind::LeaveGroup(request) => {
+                Reply::Now(leave_group::handle(self, &token, &request, now, out))
+            }
+            RequestKind::OffsetCommit(request) => {
+                Reply::Now(offset_commit::handle(self, &token, &request, now, topics))
+            }
+            RequestKind::OffsetFetch(request) => {
+                Reply::Now(offset_fetch::handle(self, &token, &request, topics))
+            }
+            RequestKind::DescribeGroups(request) => {
+                Reply::Now(describe_groups::handle(self, &token, &request))
+            }
+            RequestKind::ListGroups(request) => {
+                Reply::Now(list_groups::handle(self, &token, &request))
+            }
+            _ => Reply::Close(format!(
+                "the group coordinator does not handle {:?}",
+                token.api_key
+            )),
+        }
+    }
+
+    /// A summary of every group, in group id order (for assertions and the control API).
+    pub fn groups(&self) -> impl Iterator<Item = GroupSummary> + '_ {
+        self.groups.values().map(Group::summary)
+    }
+
+    /// A summary of one group.
+    pub fn group(&self, group_id: &str) -> Option<GroupSummary> {
+        self.groups.get(group_id).map(Group::summary)
+    }
+
+    /// The offset committed by `group_id` for a partition.
+    pub fn committed_offset(&self, group_id: &str, topic: &str, partition: i32) -> Option<i64> {
+        self.groups
+            .get(group_id)?
+            .offsets
+            .get(&(topic.to_owned(), partition))
+            .map(|committed| committed.offset)
+    }
+
+    /// A new member id, `{client_id}-{uuid}` as Kafka makes them, from the seeded PRNG.
+    pub(crate) fn generate_member_id(&mut self, client_id: &str) -> String {
+        let mut bytes = [0u8; 16];
+        self.rng.fill_bytes(&mut bytes);
+        let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        format!("{client_id}-{uuid}")
+    }
+
+    /// The group, created Empty if it does not exist and the group table has room.
+    pub(crate) fn group_or_create(&mut self, group_id: &str) -> Option<&mut Group> {
+        if !self.groups.contains_key(group_id) {
+            if self.groups.len() >= MAX_GROUPS {
+                return None;
+            }
+            self.groups
+                .insert(group_id.to_owned(), Group::new(group_id.to_owned()));
+        }
+        self.groups.get_mut(group_id)
     }
 }
 
 /// The error response for a group request (for fault rules), or `None` if not a group API.
-pub fn error_response(_body: &RequestKind, _api_version: i16, _code: i16) -> Option<ResponseKind> {
-    None
+pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option<ResponseKind> {
+    Some(match body {
+        RequestKind::FindCoordinator(request) => {
+            find_coordinator::error_response(request, api_version, code)
+        }
+        RequestKind::JoinGroup(request) => join_group::error_response(request, api_version, code),
+        RequestKind::SyncGroup(request) => sync_group::error_response(request, api_version, code),
+        RequestKind::Heartbeat(_) => heartbeat::response(code),
+        RequestKind::LeaveGroup(request) => leave_group::error_response(request, api_version, code),
+        RequestKind::OffsetCommit(request) => {
+            offset_commit::error_response(request, api_version, code)
+        }
+        RequestKind::OffsetFetch(request) => {
+            offset_fetch::error_response(request, api_version, code)
+        }
+        RequestKind::DescribeGroups(request) => {
+            describe_groups::error_response(request, api_version, code)
+        }
+        RequestKind::ListGroups(_) => list_groups::error_response(code),
+        _ => return None,
+    })
 }
+
+/// A read-only view of a group, for assertions and the control API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSummary {
+    /// The group id.
+    pub group_id: String,
+    /// Its state.
+    pub state: GroupState,
+    /// The current generation (0 before the first rebalance completes).
+    pub generation_id: i32,
+    /// The protocol type of its members (`consumer` for consumers), once a member joined.
+    pub protocol_type: Option<String>,
+    /// The protocol (assignor) chosen at the last completed join phase.
+    pub protocol_name: Option<String>,
+    /// The leader's member id.
+    pub leader_id: Option<String>,
+    /// Members in join order.
+    pub members: Vec<MemberSummary>,
+    /// Members that were given an id (KIP-394) but have not joined with it yet.
+    pub pending_member_ids: Vec<String>,
+    /// Committed offsets, by topic then partition.
+    pub committed_offsets: Vec<CommittedOffsetSummary>,
+}
+
+/// A read-only view of a group member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberSummary {
+    /// The member id.
+    pub member_id: String,
+    /// The static instance id, if the member sent one.
+    pub group_instance_id: Option<String>,
+    /// The client id of its last JoinGroup.
+    pub client_id: String,
+    /// Its session timeout.
+    pub session_timeout_ms: i32,
+    /// Its rebalance timeout.
+    pub rebalance_timeout_ms: i32,
+    /// Its assignment from the last SyncGroup of the leader (opaque bytes).
+    pub assignment: Bytes,
+    /// It has a JoinGroup parked.
+    pub awaiting_join: bool,
+    /// It has a SyncGroup parked.
+    pub awaiting_sync: bool,
+}
+
+/// A committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffsetSummary {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The committed offset.
+    pub offset: i64,
+    /// The leader epoch sent with the commit (-1 when absent).
+    pub leader_epoch: i32,
+    /// The metadata string sent with the commit.
+    pub metadata: String,
+}
+
+/// A `StrBytes` copy of `s`.
+pub(crate) fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests;

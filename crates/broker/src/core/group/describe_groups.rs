@@ -1,0 +1,119 @@
+//! DescribeGroups (API 15, v0–6): state, protocol and members of groups.
+//!
+//! As Kafka's group summary: in Stable the chosen protocol and each member's metadata (for that
+//! protocol) and assignment are shown; in any other state the protocol is "" and members carry no
+//! metadata or assignment. An unknown group is described as state "Dead" with no error, except v6+
+//! which answers GROUP_ID_NOT_FOUND. kmock does not know client addresses: `client_host` is
+//! "/127.0.0.1". Authorized operations (v3+) are "not provided" (`i32::MIN`).
+//!
+//! # References
+//! - Kafka `GroupCoordinator.handleDescribeGroup`, `GroupMetadata.summary`.
+//! - KIP-430 (authorized operations, v3+), KIP-345 (instance ids, v4+), KIP-1043 (v6 errors).
+
+use kmock_wire::kafka_protocol::messages::describe_groups_response::{
+    DescribedGroup, DescribedGroupMember,
+};
+use kmock_wire::kafka_protocol::messages::{
+    DescribeGroupsRequest, DescribeGroupsResponse, GroupId, ResponseKind,
+};
+
+use super::state::{Group, GroupState};
+use super::{GroupCoordinator, error_code, str_bytes};
+use crate::core::ResponseToken;
+
+/// `authorized_operations` when the client did not ask or the broker does not say.
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+/// The host DescribeGroups shows for every member.
+const CLIENT_HOST: &str = "/127.0.0.1";
+
+fn base(group_id: &GroupId, version: i16, code: i16) -> DescribedGroup {
+    let described = DescribedGroup::default()
+        .with_group_id(group_id.clone())
+        .with_error_code(code);
+    if version >= 3 {
+        described.with_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+    } else {
+        described
+    }
+}
+
+fn describe(group_id: &GroupId, group: Option<&Group>, version: i16) -> DescribedGroup {
+    let Some(group) = group else {
+        let described = base(group_id, version, error_code::NONE)
+            .with_group_state(str_bytes(GroupState::Dead.name()));
+        return if version >= 6 {
+            described
+                .with_error_code(error_code::GROUP_ID_NOT_FOUND)
+                .with_error_message(Some(str_bytes(&format!(
+                    "Group {} not found.",
+                    group_id.0.as_str()
+                ))))
+        } else {
+            described
+        };
+    };
+    let stable = group.state == GroupState::Stable;
+    let protocol = if stable {
+        group.protocol_name.clone().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let members = group
+        .members
+        .values()
+        .map(|m| {
+            let member = DescribedGroupMember::default()
+                .with_member_id(str_bytes(&m.member_id))
+                .with_client_id(str_bytes(&m.client_id))
+                .with_client_host(str_bytes(CLIENT_HOST));
+            let member = if stable {
+                member
+                    .with_member_metadata(m.metadata(&protocol))
+                    .with_member_assignment(m.assignment.clone())
+            } else {
+                member
+            };
+            if version >= 4 {
+                member.with_group_instance_id(m.group_instance_id.as_deref().map(str_bytes))
+            } else {
+                member
+            }
+        })
+        .collect();
+    base(group_id, version, error_code::NONE)
+        .with_group_state(str_bytes(group.state.name()))
+        .with_protocol_type(str_bytes(
+            group.protocol_type.as_deref().unwrap_or_default(),
+        ))
+        .with_protocol_data(str_bytes(&protocol))
+        .with_members(members)
+}
+
+/// Handles DescribeGroups. See the module docs.
+pub(crate) fn handle(
+    coordinator: &GroupCoordinator,
+    token: &ResponseToken,
+    request: &DescribeGroupsRequest,
+) -> ResponseKind {
+    let groups = request
+        .groups
+        .iter()
+        .map(|id| describe(id, coordinator.groups.get(id.0.as_str()), token.api_version))
+        .collect();
+    ResponseKind::DescribeGroups(DescribeGroupsResponse::default().with_groups(groups))
+}
+
+/// The DescribeGroups response with `code` for every requested group (for fault rules).
+pub(crate) fn error_response(
+    request: &DescribeGroupsRequest,
+    version: i16,
+    code: i16,
+) -> ResponseKind {
+    let groups = request
+        .groups
+        .iter()
+        .map(|id| base(id, version, code))
+        .collect();
+    ResponseKind::DescribeGroups(DescribeGroupsResponse::default().with_groups(groups))
+}

@@ -1,0 +1,367 @@
+//! JoinGroup (API 11, v0–9): a member enters or rejoins a group; the request is parked until the
+//! join phase completes (see [`super::state`]).
+//!
+//! Validation, in Kafka's order: empty group id → INVALID_GROUP_ID; session timeout outside the
+//! broker's bounds → INVALID_SESSION_TIMEOUT; then, for a new member (empty member id): protocol
+//! type or protocols incompatible with the group → INCONSISTENT_GROUP_PROTOCOL, group full →
+//! GROUP_MAX_SIZE_REACHED, v4+ → MEMBER_ID_REQUIRED with a generated id (the member is *pending*
+//! until it rejoins with it, and expires after its session timeout), v0–3 → added directly. For a
+//! known member id: unknown group or member → UNKNOWN_MEMBER_ID; a rejoin in PreparingRebalance
+//! updates the member and waits; in CompletingRebalance with unchanged metadata, or in Stable from
+//! a follower with unchanged metadata, the current generation is returned at once; otherwise the
+//! rejoin starts a rebalance.
+//!
+//! Static members (KIP-345, v5+ `group_instance_id`) join without MEMBER_ID_REQUIRED; one that
+//! comes back with an empty member id while its instance id is registered replaces its old
+//! incarnation (see [`rejoin_static_member`]); a known member id that does not match the
+//! instance id's registration gets FENCED_INSTANCE_ID.
+//!
+//! v0 has no rebalance timeout: the session timeout stands in for it, as in Kafka.
+//!
+//! # References
+//! - Kafka `GroupCoordinator.handleJoinGroup` / `doNewMemberJoinGroup` / `doCurrentMemberJoinGroup`.
+//! - KIP-394: require member id for initial join group request.
+//! - KIP-345 (`group_instance_id`, v5+), KIP-559 (`protocol_type` in the response, v7+),
+//!   KIP-800 (`reason`, v8+), KIP-814 (`skip_assignment`, v9+; always false here).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kmock_wire::kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kmock_wire::kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, ResponseKind};
+
+use super::state::{Group, GroupState, Member};
+use super::{GroupCoordinator, Settings, error_code, str_bytes};
+use crate::core::{Completion, Reply, ResponseToken};
+
+/// A member as the leader sees it in its JoinGroup response.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinedMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    /// The member's metadata for the chosen protocol, passed through untouched.
+    pub metadata: Bytes,
+}
+
+/// The content of a JoinGroup response, independent of the version.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinOutcome {
+    pub error_code: i16,
+    pub generation_id: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: String,
+    pub member_id: String,
+    /// All members for the leader, empty for followers.
+    pub members: Vec<JoinedMember>,
+}
+
+impl JoinOutcome {
+    /// An error answer, as Kafka's `joinError` builds it.
+    pub fn error(member_id: &str, code: i16) -> Self {
+        Self {
+            error_code: code,
+            generation_id: -1,
+            protocol_type: None,
+            protocol_name: None,
+            leader: String::new(),
+            member_id: member_id.to_owned(),
+            members: Vec::new(),
+        }
+    }
+}
+
+/// The JoinGroup response for `outcome` at `version` (only fields the version has are set).
+pub(crate) fn response(version: i16, outcome: JoinOutcome) -> ResponseKind {
+    let members = outcome
+        .members
+        .into_iter()
+        .map(|m| {
+            let member = JoinGroupResponseMember::default()
+                .with_member_id(str_bytes(&m.member_id))
+                .with_metadata(m.metadata);
+            if version >= 5 {
+                member.with_group_instance_id(m.group_instance_id.as_deref().map(str_bytes))
+            } else {
+                member
+            }
+        })
+        .collect();
+    let mut response = JoinGroupResponse::default()
+        .with_error_code(outcome.error_code)
+        .with_generation_id(outcome.generation_id)
+        .with_leader(str_bytes(&outcome.leader))
+        .with_member_id(str_bytes(&outcome.member_id))
+        .with_members(members);
+    // protocol_name is nullable only from v7; before that an absent protocol is "".
+    response.protocol_name = if version >= 7 {
+        outcome.protocol_name.as_deref().map(str_bytes)
+    } else {
+        Some(str_bytes(
+            outcome.protocol_name.as_deref().unwrap_or_default(),
+        ))
+    };
+    if version >= 7 {
+        response.protocol_type = outcome.protocol_type.as_deref().map(str_bytes);
+    }
+    ResponseKind::JoinGroup(response)
+}
+
+/// The JoinGroup response carrying `code` (for fault rules).
+pub(crate) fn error_response(request: &JoinGroupRequest, version: i16, code: i16) -> ResponseKind {
+    response(
+        version,
+        JoinOutcome::error(request.member_id.as_str(), code),
+    )
+}
+
+/// Handles JoinGroup. See the module docs.
+pub(crate) fn handle(
+    coordinator: &mut GroupCoordinator,
+    token: ResponseToken,
+    request: JoinGroupRequest,
+    now: Duration,
+    out: &mut Vec<Completion>,
+) -> Reply {
+    let version = token.api_version;
+    let group_id = request.group_id.0.as_str().to_owned();
+    let member_id = request.member_id.as_str().to_owned();
+    let fail = |code: i16| Reply::Now(response(version, JoinOutcome::error(&member_id, code)));
+    if group_id.is_empty() {
+        return fail(error_code::INVALID_GROUP_ID);
+    }
+    let settings = coordinator.settings.clone();
+    if request.session_timeout_ms < settings.min_session_timeout_ms
+        || request.session_timeout_ms > settings.max_session_timeout_ms
+    {
+        return fail(error_code::INVALID_SESSION_TIMEOUT);
+    }
+    let session_timeout = millis(request.session_timeout_ms);
+    let rebalance_timeout = if version >= 1 {
+        millis(request.rebalance_timeout_ms)
+    } else {
+        session_timeout
+    };
+    let protocol_type = request.protocol_type.as_str().to_owned();
+    let protocols: Vec<(String, Bytes)> = request
+        .protocols
+        .iter()
+        .map(|p| (p.name.as_str().to_owned(), p.metadata.clone()))
+        .collect();
+    let group_instance_id = request
+        .group_instance_id
+        .as_ref()
+        .map(|id| id.as_str().to_owned());
+
+    if member_id.is_empty() {
+        let existed = coordinator.groups.contains_key(&group_id);
+        let new_member_id = coordinator.generate_member_id(&token.client_id);
+        let Some(group) = coordinator.group_or_create(&group_id) else {
+            return fail(error_code::COORDINATOR_NOT_AVAILABLE);
+        };
+        // KIP-345: a static member that restarts comes back with an empty member id.
+        let replaces = group_instance_id
+            .as_deref()
+            .and_then(|instance_id| group.static_member_id(instance_id))
+            .map(str::to_owned);
+        let refusal = if group.state == GroupState::Dead {
+            Some(error_code::COORDINATOR_NOT_AVAILABLE)
+        } else if !group.supports_protocols(&protocol_type, &protocols) {
+            Some(error_code::INCONSISTENT_GROUP_PROTOCOL)
+        } else if replaces.is_none() && group.size() >= settings.max_group_size {
+            Some(error_code::GROUP_MAX_SIZE_REACHED)
+        } else {
+            None
+        };
+        if let Some(code) = refusal {
+            if !existed {
+                // A refused join leaves no trace: a peer must not create groups with bad joins.
+                coordinator.groups.remove(&group_id);
+            }
+            return fail(code);
+        }
+        if let Some(old_member_id) = replaces {
+            let rejoin = StaticRejoin {
+                old_member_id,
+                new_member_id,
+                protocols,
+                session_timeout,
+                rebalance_timeout,
+            };
+            return rejoin_static_member(group, token, rejoin, now, &settings, out);
+        }
+        if version >= 4 && group_instance_id.is_none() {
+            // KIP-394: hand out the id and wait for the member to come back with it. Static
+            // members (KIP-345) are known by their instance id and join at once.
+            group
+                .pending_members
+                .insert(new_member_id.clone(), now + session_timeout);
+            return Reply::Now(response(
+                version,
+                JoinOutcome::error(&new_member_id, error_code::MEMBER_ID_REQUIRED),
+            ));
+        }
+        let member = Member {
+            member_id: new_member_id,
+            group_instance_id,
+            client_id: token.client_id.clone(),
+            session_timeout,
+            rebalance_timeout,
+            protocol_type,
+            protocols,
+            assignment: Bytes::new(),
+            session_deadline: now + session_timeout,
+            awaiting_join: Some(token),
+            awaiting_sync: None,
+        };
+        group.add_member_and_rebalance(member, now, &settings, out);
+        return Reply::Parked;
+    }
+
+    let Some(group) = coordinator.groups.get_mut(&group_id) else {
+        return fail(error_code::UNKNOWN_MEMBER_ID);
+    };
+    if group.state == GroupState::Dead {
+        return fail(error_code::COORDINATOR_NOT_AVAILABLE);
+    }
+    if !group.supports_protocols(&protocol_type, &protocols) {
+        return fail(error_code::INCONSISTENT_GROUP_PROTOCOL);
+    }
+    if group.pending_members.contains_key(&member_id) {
+        // A pending member (KIP-394) rejoining with its id is accepted.
+        let member = Member {
+            member_id,
+            group_instance_id,
+            client_id: token.client_id.clone(),
+            session_timeout,
+            rebalance_timeout,
+            protocol_type,
+            protocols,
+            assignment: Bytes::new(),
+            session_deadline: now + session_timeout,
+            awaiting_join: Some(token),
+            awaiting_sync: None,
+        };
+        group.add_member_and_rebalance(member, now, &settings, out);
+        return Reply::Parked;
+    }
+    if group.is_static_member_fenced(group_instance_id.as_deref(), &member_id) {
+        return fail(error_code::FENCED_INSTANCE_ID);
+    }
+    let Some(member) = group.members.get(&member_id) else {
+        return fail(error_code::UNKNOWN_MEMBER_ID);
+    };
+    let unchanged = member.matches(&protocols);
+    let is_leader = group.is_leader(&member_id);
+    let answer_now = match group.state {
+        GroupState::PreparingRebalance => None,
+        // The member probably missed its join response: repeat it.
+        GroupState::CompletingRebalance if unchanged => Some(is_leader),
+        // A follower with nothing new gets the current generation and goes on to SyncGroup; the
+        // leader's rejoin always rebalances (it may know of topic changes the metadata hides).
+        GroupState::Stable if unchanged && !is_leader => Some(false),
+        GroupState::CompletingRebalance | GroupState::Stable => None,
+        GroupState::Empty | GroupState::Dead => return fail(error_code::UNKNOWN_MEMBER_ID),
+    };
+    if let Some(include_members) = answer_now {
+        group.touch(&member_id, now);
+        return Reply::Now(response(
+            version,
+            group.current_join_outcome(&member_id, include_members),
+        ));
+    }
+    // Kafka's updateMemberAndRebalance.
+    let member = group
+        .members
+        .get_mut(&member_id)
+        .expect("looked up just above");
+    member.protocols = protocols;
+    member.session_timeout = session_timeout;
+    member.rebalance_timeout = rebalance_timeout;
+    member.client_id.clone_from(&token.client_id);
+    if let Some(replaced) = member.awaiting_join.replace(token) {
+        // A second JoinGroup while one is parked: the earlier one will never be answered by the
+        // phase, so release it now.
+        let response = response(
+            replaced.api_version,
+            JoinOutcome::error(&member_id, error_code::REBALANCE_IN_PROGRESS),
+        );
+        out.push(Completion {
+            token: replaced,
+            response,
+        });
+    }
+    group.maybe_prepare_rebalance(now, &settings, out);
+    group.poll_join(now, out);
+    Reply::Parked
+}
+
+/// A static member's rejoin under a new member id.
+struct StaticRejoin {
+    old_member_id: String,
+    new_member_id: String,
+    protocols: Vec<(String, Bytes)>,
+    session_timeout: Duration,
+    rebalance_timeout: Duration,
+}
+
+/// Kafka's `updateStaticMemberAndRebalance`: the restarted static member takes over its old
+/// entry. In Stable, if the chosen protocol would not change, it gets the current generation at
+/// once (with the *previous* leader id, so a restarted leader does not run a pointless
+/// assignment) and no rebalance happens; otherwise, and in CompletingRebalance, the group
+/// rebalances.
+fn rejoin_static_member(
+    group: &mut Group,
+    token: ResponseToken,
+    rejoin: StaticRejoin,
+    now: Duration,
+    settings: &Settings,
+    out: &mut Vec<Completion>,
+) -> Reply {
+    let version = token.api_version;
+    let previous_leader = group.leader_id.clone().unwrap_or_default();
+    let StaticRejoin {
+        old_member_id,
+        new_member_id,
+        protocols,
+        session_timeout,
+        rebalance_timeout,
+    } = rejoin;
+    group.replace_static_member(&old_member_id, &new_member_id, out);
+    let Some(member) = group.members.get_mut(&new_member_id) else {
+        return Reply::Now(response(
+            version,
+            JoinOutcome::error(&new_member_id, error_code::UNKNOWN_MEMBER_ID),
+        ));
+    };
+    member.protocols = protocols;
+    member.session_timeout = session_timeout;
+    member.rebalance_timeout = rebalance_timeout;
+    member.client_id.clone_from(&token.client_id);
+    member.session_deadline = now + session_timeout;
+    match group.state {
+        GroupState::Stable if group.protocol_name.as_deref() == Some(&group.next_protocol()) => {
+            let mut outcome = group.current_join_outcome(&new_member_id, false);
+            outcome.leader = previous_leader;
+            return Reply::Now(response(version, outcome));
+        }
+        GroupState::Stable | GroupState::CompletingRebalance => {
+            if let Some(member) = group.members.get_mut(&new_member_id) {
+                member.awaiting_join = Some(token);
+            }
+            group.maybe_prepare_rebalance(now, settings, out);
+        }
+        GroupState::PreparingRebalance | GroupState::Empty | GroupState::Dead => {
+            if let Some(member) = group.members.get_mut(&new_member_id) {
+                member.awaiting_join = Some(token);
+            }
+        }
+    }
+    group.poll_join(now, out);
+    Reply::Parked
+}
+
+/// A non-negative millisecond count as a duration.
+fn millis(ms: i32) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}

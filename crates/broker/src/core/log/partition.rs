@@ -1,0 +1,337 @@
+//! One partition's log: record batches stored as received (base offset patched), the log start
+//! and end offsets, and the idempotent-producer sequence state.
+//!
+//! Memory: one [`StoredBatch`] (a `Bytes` slice plus three integers) per batch; the batches of one
+//! Produce partition share one allocation, a copy of exactly the bytes the producer sent. Lookups by
+//! offset are binary searches. Lookups by timestamp scan batches linearly (Kafka keeps a time
+//! index; kmock's logs are small).
+//!
+//! Limits: offsets are `i64` and grow without bound; a log is never truncated or compacted (only
+//! deleted with its topic). Producer state is kept for at most [`MAX_PRODUCERS_PER_PARTITION`]
+//! idempotent producers per partition.
+//!
+//! # References
+//! - Kafka `UnifiedLog` / `LogSegment` (append, read, offsetForTimestamp)
+//! - Kafka `ProducerStateManager` / `ProducerAppendInfo` (KIP-98: the last 5 batches per producer)
+//! - KIP-74: a fetch returns at least one batch even if larger than the fetch limit
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::{Bytes, BytesMut};
+use kmock_wire::kafka_protocol::records::RecordBatchDecoder;
+
+use super::batch::{self, BatchHeader};
+use super::code;
+
+/// Batches remembered per producer for duplicate detection (Kafka's `NUM_BATCHES_TO_RETAIN`).
+const PRODUCER_BATCHES_RETAINED: usize = 5;
+
+/// Idempotent producers remembered per partition. Beyond, a new producer id is not remembered:
+/// its batches are accepted without sequence checks (Kafka instead expires producer state after
+/// `transactional.id.expiration.ms`).
+pub(crate) const MAX_PRODUCERS_PER_PARTITION: usize = 10_000;
+
+/// The partition leader epoch written into stored batches (one broker, never re-elected).
+pub(crate) const LEADER_EPOCH: i32 = 0;
+
+/// One record batch as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredBatch {
+    /// Offset of the first record (patched into `bytes`).
+    pub(crate) base_offset: i64,
+    /// Offset of the last record.
+    pub(crate) last_offset: i64,
+    /// Largest record timestamp in the batch (from the header), for ListOffsets.
+    pub(crate) max_timestamp: i64,
+    /// The whole batch, header included, exactly as served by Fetch.
+    pub(crate) bytes: Bytes,
+}
+
+/// What the partition remembers of an idempotent producer.
+#[derive(Debug, Clone)]
+struct ProducerState {
+    /// Epoch of the latest batch.
+    epoch: i16,
+    /// The latest batches, oldest first, at most [`PRODUCER_BATCHES_RETAINED`].
+    recent: VecDeque<SequenceRange>,
+}
+
+/// One appended idempotent batch: enough to recognise a retry of it.
+#[derive(Debug, Clone, Copy)]
+struct SequenceRange {
+    first_sequence: i32,
+    last_sequence: i32,
+    base_offset: i64,
+}
+
+/// The result of a successful append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppendOutcome {
+    /// The batches were appended from this offset.
+    Appended {
+        /// Offset of the first appended record.
+        base_offset: i64,
+    },
+    /// A retry of a batch appended before: nothing appended, the original offset is returned.
+    Duplicate {
+        /// Offset the original batch was appended at.
+        base_offset: i64,
+    },
+}
+
+/// Which batches a read returns: `batches[start..end]`, `bytes` in total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadPlan {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) bytes: usize,
+}
+
+/// One partition's log. See the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct PartitionLog {
+    batches: Vec<StoredBatch>,
+    /// First offset still in the log (0: kmock never truncates).
+    log_start_offset: i64,
+    /// Offset the next record gets; also the high watermark (one replica).
+    log_end_offset: i64,
+    /// Idempotent producers by producer id.
+    producers: BTreeMap<i64, ProducerState>,
+}
+
+impl PartitionLog {
+    /// First offset in the log.
+    pub(crate) fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// Offset of the next record: the high watermark and last stable offset on one broker.
+    pub(crate) fn log_end_offset(&self) -> i64 {
+        self.log_end_offset
+    }
+
+    /// The stored batches, in offset order.
+    pub(crate) fn batches(&self) -> &[StoredBatch] {
+        &self.batches
+    }
+
+    /// Validates and appends the record batches a producer sent for this partition.
+    ///
+    /// Every batch is validated (see [`batch::parse_batches`]) and sequence-checked before any is
+    /// appended: a partition's records are appended entirely or not at all. A retry of one of the
+    /// producer's last five batches (same epoch, same sequence range) in first position is a
+    /// duplicate: nothing is appended and the original base offset is returned (the rest of the
+    /// request, if any, is ignored). Errors are Kafka error codes.
+    pub(crate) fn append(&mut self, records: &[u8]) -> Result<AppendOutcome, i16> {
+        let headers = batch::parse_batches(records)?;
+        for (index, header) in headers.iter().enumerate() {
+            if let Some(base_offset) = self.check_sequence(&headers[..index], header)? {
+                return Ok(AppendOutcome::Duplicate { base_offset });
+            }
+        }
+        let first = headers
+            .first()
+            .expect("parse_batches returns at least one batch");
+        let last = headers
+            .last()
+            .expect("parse_batches returns at least one batch");
+        let covered = &records[first.position..last.position + last.size];
+        let mut buffer = BytesMut::from(covered);
+        let base_offset = self.log_end_offset;
+        let mut next_offset = base_offset;
+        let mut ranges = Vec::with_capacity(headers.len());
+        for header in &headers {
+            let at = header.position - first.position;
+            batch::patch_header(&mut buffer[at..at + header.size], next_offset, LEADER_EPOCH);
+            let last_offset = next_offset + i64::from(header.last_offset_delta);
+            ranges.push((at, header, next_offset, last_offset));
+            next_offset = last_offset + 1;
+        }
+        let buffer = buffer.freeze();
+        self.batches.reserve(ranges.len());
+        for (at, header, batch_base_offset, last_offset) in ranges {
+            self.batches.push(StoredBatch {
+                base_offset: batch_base_offset,
+                last_offset,
+                max_timestamp: header.max_timestamp,
+                bytes: buffer.slice(at..at + header.size),
+            });
+            if header.is_idempotent() {
+                self.remember(header, batch_base_offset);
+            }
+        }
+        self.log_end_offset = next_offset;
+        Ok(AppendOutcome::Appended { base_offset })
+    }
+
+    /// Checks an idempotent batch's epoch and sequence against the producer's state and the
+    /// batches before it in the same request. `Ok(Some(offset))`: a duplicate of a batch
+    /// appended at `offset`.
+    fn check_sequence(
+        &self,
+        earlier: &[BatchHeader],
+        header: &BatchHeader,
+    ) -> Result<Option<i64>, i16> {
+        if !header.is_idempotent() {
+            return Ok(None);
+        }
+        let previous = earlier
+            .iter()
+            .rev()
+            .find(|h| h.is_idempotent() && h.producer_id == header.producer_id)
+            .map(|h| (h.producer_epoch, h.last_sequence()));
+        let previous = match previous {
+            Some(previous) => previous,
+            None => {
+                let Some(state) = self.producers.get(&header.producer_id) else {
+                    // A producer this partition has not seen: any sequence starts it (KIP-360).
+                    return Ok(None);
+                };
+                if earlier.is_empty() && state.epoch == header.producer_epoch {
+                    let last_sequence = header.last_sequence();
+                    if let Some(range) = state.recent.iter().find(|r| {
+                        r.first_sequence == header.base_sequence && r.last_sequence == last_sequence
+                    }) {
+                        return Ok(Some(range.base_offset));
+                    }
+                }
+                let last = state
+                    .recent
+                    .back()
+                    .expect("a producer state holds at least one batch");
+                (state.epoch, last.last_sequence)
+            }
+        };
+        let (epoch, last_sequence) = previous;
+        if header.producer_epoch < epoch {
+            return Err(code::INVALID_PRODUCER_EPOCH);
+        }
+        let expected = if header.producer_epoch > epoch {
+            0
+        } else {
+            batch::increment_sequence(last_sequence, 1)
+        };
+        if header.base_sequence != expected {
+            return Err(code::OUT_OF_ORDER_SEQUENCE_NUMBER);
+        }
+        Ok(None)
+    }
+
+    fn remember(&mut self, header: &BatchHeader, base_offset: i64) {
+        if self.producers.len() >= MAX_PRODUCERS_PER_PARTITION
+            && !self.producers.contains_key(&header.producer_id)
+        {
+            return;
+        }
+        let state = self
+            .producers
+            .entry(header.producer_id)
+            .or_insert_with(|| ProducerState {
+                epoch: header.producer_epoch,
+                recent: VecDeque::with_capacity(PRODUCER_BATCHES_RETAINED),
+            });
+        if state.epoch != header.producer_epoch {
+            state.epoch = header.producer_epoch;
+            state.recent.clear();
+        }
+        if state.recent.len() == PRODUCER_BATCHES_RETAINED {
+            state.recent.pop_front();
+        }
+        state.recent.push_back(SequenceRange {
+            first_sequence: header.base_sequence,
+            last_sequence: header.last_sequence(),
+            base_offset,
+        });
+    }
+
+    /// Which batches to return for a fetch at `fetch_offset`: from the batch containing it, while
+    /// the total stays within `max_bytes`; the first batch even if larger when `min_one_batch`
+    /// (KIP-74). The caller checks `fetch_offset` is within the log.
+    pub(crate) fn plan_read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> ReadPlan {
+        let start = self
+            .batches
+            .partition_point(|batch| batch.last_offset < fetch_offset);
+        let mut end = start;
+        let mut bytes = 0usize;
+        for batch in &self.batches[start..] {
+            let size = batch.bytes.len();
+            let first = end == start;
+            if bytes + size > max_bytes && !(first && min_one_batch) {
+                break;
+            }
+            bytes += size;
+            end += 1;
+        }
+        ReadPlan { start, end, bytes }
+    }
+
+    /// The bytes of a planned read: the stored batches, concatenated.
+    pub(crate) fn read(&self, plan: ReadPlan) -> Bytes {
+        let batches = &self.batches[plan.start..plan.end];
+        match batches {
+            [] => Bytes::new(),
+            [only] => only.bytes.clone(),
+            many => {
+                let mut buffer = BytesMut::with_capacity(plan.bytes);
+                for batch in many {
+                    buffer.extend_from_slice(&batch.bytes);
+                }
+                buffer.freeze()
+            }
+        }
+    }
+
+    /// ListOffsets for a timestamp: the earliest offset whose record timestamp is at least
+    /// `timestamp`, with that record's timestamp; `None` if there is none.
+    ///
+    /// Finds the first batch whose max timestamp reaches `timestamp`, then decodes it to find the
+    /// record; if the batch cannot be decoded (e.g. zstd/lz4 compression, which kmock does not
+    /// build in), answers with the batch's base offset and max timestamp.
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
+        let stored = self
+            .batches
+            .iter()
+            .find(|batch| batch.max_timestamp >= timestamp)?;
+        let found = decode_records(stored).and_then(|records| {
+            records
+                .into_iter()
+                .find(|(_, record_timestamp)| *record_timestamp >= timestamp)
+        });
+        Some(found.unwrap_or((stored.base_offset, stored.max_timestamp)))
+    }
+
+    /// ListOffsets MAX_TIMESTAMP (KIP-734): the offset and timestamp of the earliest record with
+    /// the largest timestamp; `None` for an empty log.
+    pub(crate) fn max_timestamp_offset(&self) -> Option<(i64, i64)> {
+        let mut best: Option<&StoredBatch> = None;
+        for batch in &self.batches {
+            if best.is_none_or(|b| batch.max_timestamp > b.max_timestamp) {
+                best = Some(batch);
+            }
+        }
+        let stored = best?;
+        let found = decode_records(stored).and_then(|records| {
+            records
+                .into_iter()
+                .find(|(_, record_timestamp)| *record_timestamp == stored.max_timestamp)
+        });
+        Some(found.unwrap_or((stored.base_offset, stored.max_timestamp)))
+    }
+}
+
+/// `(offset, timestamp)` of each record of a stored batch, or `None` if it cannot be decoded.
+fn decode_records(stored: &StoredBatch) -> Option<Vec<(i64, i64)>> {
+    let mut buffer = stored.bytes.clone();
+    let set = RecordBatchDecoder::decode(&mut buffer).ok()?;
+    Some(
+        set.records
+            .iter()
+            .map(|record| (record.offset, record.timestamp))
+            .collect(),
+    )
+}
