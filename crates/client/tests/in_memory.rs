@@ -1,0 +1,281 @@
+//! Against the kmock broker on the in-memory network, in paused virtual time: produce/consume with
+//! a pool, teardown bounds under LeaveGroup faults, rejoin on rebalance errors.
+
+mod common;
+
+use std::time::Duration;
+
+use kmock_broker::FaultRule;
+use kmock_client::{ClientError, Consumer, ConsumerPool, MemberState, Producer, Settings};
+use tokio::time::Instant;
+
+use common::*;
+
+/// Scheduling slack allowed around a virtual-time bound.
+const SLACK: Duration = Duration::from_millis(10);
+
+#[tokio::test(start_paused = true)]
+async fn thousand_keyed_records_are_consumed_exactly_once_by_a_pool_of_three() {
+    let (_broker, network) = memory_broker();
+    let cluster = memory_cluster(&network, env_test_settings("pool-of-three")).await;
+    produce_and_consume(cluster.clone(), "events", 1000, 3).await;
+    cluster.close().await;
+}
+
+/// Starts one stable consumer with `settings` against a broker with `fault` installed after it
+/// joined; returns how long `stop()` took in virtual time and its result.
+async fn timed_stop(settings: Settings, fault: &str) -> (Duration, Result<(), ClientError>) {
+    let (broker, network) = memory_broker();
+    let cluster = memory_cluster(&network, settings).await;
+    let mut consumer = Consumer::start(cluster.clone(), &["teardown"]);
+    consumer.wait_stable().await.expect("joins");
+    broker
+        .add_fault(fault.parse::<FaultRule>().expect("valid fault spec"))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let result = consumer.stop().await;
+    let elapsed = started.elapsed();
+    cluster.close().await;
+    (elapsed, result)
+}
+
+fn assert_about(elapsed: Duration, expected: Duration) {
+    assert!(
+        elapsed + SLACK >= expected && elapsed <= expected + SLACK,
+        "took {elapsed:?}, expected {expected:?} ± {SLACK:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_with_leave_group_delayed_60s_takes_request_timeout_from_env_test() {
+    let (elapsed, result) =
+        timed_stop(env_test_settings("slow-leave"), "leave_group:delay=60s").await;
+    assert_about(elapsed, Duration::from_secs(5));
+    assert!(
+        matches!(result, Err(ClientError::RequestTimeout { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_with_leave_group_delayed_60s_takes_the_default_request_timeout() {
+    let settings = Settings {
+        group_id: "slow-leave-defaults".into(),
+        ..Settings::default()
+    };
+    let (elapsed, result) = timed_stop(settings, "leave_group:delay=60s").await;
+    assert_about(elapsed, Duration::from_secs(40));
+    assert!(result.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_with_leave_group_response_dropped_takes_request_timeout() {
+    let (elapsed, result) =
+        timed_stop(env_test_settings("dropped-leave"), "leave_group:drop").await;
+    assert_about(elapsed, Duration::from_secs(5));
+    assert!(
+        matches!(result, Err(ClientError::RequestTimeout { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_with_leave_group_error_is_prompt() {
+    let (elapsed, result) = timed_stop(
+        env_test_settings("failing-leave"),
+        "leave_group:error=coordinator_not_available",
+    )
+    .await;
+    assert!(elapsed <= SLACK, "took {elapsed:?}");
+    assert_eq!(result.unwrap_err().code(), Some(15));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_with_connection_closed_on_leave_group_is_prompt() {
+    for fault in ["leave_group:close", "leave_group:close=after"] {
+        let (elapsed, result) = timed_stop(env_test_settings("closed-leave"), fault).await;
+        assert!(elapsed <= SLACK, "{fault}: took {elapsed:?}");
+        assert!(
+            matches!(result, Err(ClientError::ConnectionClosed { .. })),
+            "{fault}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_without_faults_is_prompt_and_clean() {
+    let (elapsed, result) =
+        timed_stop(env_test_settings("clean-leave"), "fetch,client=nobody:drop").await;
+    assert!(elapsed <= SLACK, "took {elapsed:?}");
+    result.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn pool_of_ten_teardown_is_bounded_by_one_request_timeout() {
+    let (broker, network) = memory_broker();
+    let settings = Settings {
+        consumer_pool_size: 10,
+        ..env_test_settings("pool-of-ten")
+    };
+    let cluster = memory_cluster(&network, settings).await;
+    let pool = ConsumerPool::start(cluster.clone(), &["pool-teardown"]);
+    assert_eq!(pool.members().len(), 10);
+    pool.wait_stable().await.expect("all ten join");
+    broker
+        .add_fault("leave_group:delay=60s".parse().unwrap())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let result = pool.stop().await;
+    let elapsed = started.elapsed();
+    assert_about(elapsed, Duration::from_secs(5));
+    assert!(result.is_err());
+    cluster.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_consumer_without_stop_is_quick_and_safe() {
+    let (_broker, network) = memory_broker();
+    let cluster = memory_cluster(&network, env_test_settings("dropped")).await;
+    let mut consumer = Consumer::start(cluster.clone(), &["drop"]);
+    consumer.wait_stable().await.unwrap();
+    let started = Instant::now();
+    drop(consumer);
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    // A new member can join the same group afterwards (the old one expires with its session).
+    let mut next = Consumer::start(cluster.clone(), &["drop"]);
+    tokio::time::timeout(Duration::from_secs(30), next.wait_stable())
+        .await
+        .unwrap()
+        .unwrap();
+    next.stop().await.unwrap();
+    cluster.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_rebalance_error_makes_the_member_rejoin() {
+    let (broker, network) = memory_broker();
+    let cluster = memory_cluster(&network, env_test_settings("rejoin")).await;
+    let mut consumer = Consumer::start(cluster.clone(), &["rejoin"]);
+    let (generation, _) = consumer.wait_stable().await.unwrap();
+    for (i, code) in [
+        "rebalance_in_progress",
+        "illegal_generation",
+        "unknown_member_id",
+    ]
+    .iter()
+    .enumerate()
+    {
+        broker
+            .add_fault(format!("heartbeat:error={code},once").parse().unwrap())
+            .await
+            .unwrap();
+        let mut state = consumer.watch_state();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            state.wait_for(|s| {
+                matches!(s, MemberState::Stable { generation: g, .. } if *g > generation + i as i32)
+            }),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no rejoin after {code}"))
+        .unwrap();
+    }
+    consumer.stop().await.unwrap();
+    cluster.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn manual_commit_is_resumed_by_the_next_member() {
+    let (_broker, network) = memory_broker();
+    let settings = Settings {
+        enable_auto_commit: false,
+        ..env_test_settings("manual")
+    };
+    let cluster = memory_cluster(&network, settings).await;
+    let producer = Producer::new(cluster.clone());
+    for i in 0..10u8 {
+        producer
+            .publish_to("manual", Some(0), None, Some(&[i]), &[])
+            .await
+            .unwrap();
+    }
+    let mut consumer = Consumer::start(cluster.clone(), &["manual"]);
+    consumer.wait_stable().await.unwrap();
+    for i in 0..4u8 {
+        assert_eq!(
+            consumer.recv().await.unwrap().value.as_deref(),
+            Some(&[i][..])
+        );
+    }
+    consumer.commit().await.unwrap();
+    consumer.stop().await.unwrap();
+    let mut next = Consumer::start(cluster.clone(), &["manual"]);
+    next.wait_stable().await.unwrap();
+    let record = next.recv().await.unwrap();
+    assert_eq!((record.partition, record.offset), (0, 4));
+    next.stop().await.unwrap();
+    cluster.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn unkeyed_records_spread_across_partitions() {
+    let (_broker, network) = memory_broker();
+    let cluster = memory_cluster(&network, env_test_settings("unkeyed")).await;
+    let producer = Producer::new(cluster.clone());
+    let mut partitions = std::collections::BTreeSet::new();
+    for _ in 0..PARTITIONS {
+        partitions.insert(
+            producer
+                .publish("unkeyed", None, b"v", &[])
+                .await
+                .unwrap()
+                .partition,
+        );
+    }
+    assert_eq!(partitions.len(), PARTITIONS as usize);
+    cluster.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_time_out_with_a_typed_error() {
+    let (broker, network) = memory_broker();
+    let cluster = memory_cluster(&network, env_test_settings("timeouts")).await;
+    broker
+        .add_fault("produce:drop".parse().unwrap())
+        .await
+        .unwrap();
+    let producer = Producer::new(cluster.clone());
+    let started = Instant::now();
+    let error = producer
+        .publish("slow", Some(b"k"), b"v", &[])
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    assert_about(started.elapsed(), Duration::from_secs(5));
+    // The handle reconnects: with the fault gone, the next publish works.
+    broker.clear_faults().await.unwrap();
+    producer
+        .publish("slow", Some(b"k"), b"v", &[])
+        .await
+        .unwrap();
+    cluster.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_session_timeout_is_reported_by_wait_stable() {
+    let (_broker, network) = memory_broker();
+    let settings = Settings {
+        session_timeout_ms: 5_500,
+        request_timeout_ms: 5_000,
+        heartbeat_interval_ms: 1_000,
+        ..env_test_settings("bad-session")
+    };
+    let cluster = memory_cluster(&network, settings).await;
+    let mut consumer = Consumer::start(cluster.clone(), &["t"]);
+    let error = consumer.wait_stable().await.unwrap_err();
+    assert_eq!(error.code(), Some(26), "{error}");
+    consumer.stop().await.unwrap();
+    cluster.close().await;
+}
