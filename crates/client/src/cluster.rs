@@ -21,9 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kmock_wire::kafka_protocol::messages::api_versions_response::ApiVersion;
+use kmock_wire::kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kmock_wire::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kmock_wire::kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest, MetadataRequest,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, FindCoordinatorRequest,
+    MetadataRequest,
 };
 use kmock_wire::kafka_protocol::protocol::{Request, StrBytes};
 
@@ -48,6 +50,7 @@ pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::LeaveGroup, 0, 5),
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
 ];
 
 /// The ApiVersions version sent first.
@@ -525,6 +528,40 @@ impl Cluster {
                 });
             }
             tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// Creates `topic` with `partitions` partitions (replication factor 1); a topic that already
+    /// exists is fine.
+    pub async fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), ClientError> {
+        const TOPIC_ALREADY_EXISTS: i16 = 36;
+        let request = CreateTopicsRequest::default()
+            .with_timeout_ms(
+                i32::try_from(self.inner.settings.request_timeout_ms).unwrap_or(i32::MAX),
+            )
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(StrBytes::from_string(topic.to_owned()).into())
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(1),
+            ]);
+        let response = self.send_any(&request).await?;
+        self.invalidate_topic(topic);
+        match response.topics.iter().find(|t| t.name.0.as_str() == topic) {
+            Some(result)
+                if result.error_code == codes::NONE
+                    || result.error_code == TOPIC_ALREADY_EXISTS =>
+            {
+                Ok(())
+            }
+            Some(result) => Err(ClientError::broker(
+                "CreateTopics",
+                result.error_code,
+                result.error_message.as_ref().map(|m| m.to_string()),
+            )),
+            None => Err(ClientError::Protocol(format!(
+                "CreateTopics response without {topic}"
+            ))),
         }
     }
 
