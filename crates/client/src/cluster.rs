@@ -734,3 +734,47 @@ async fn api_versions(
 pub fn request_name<R: Request>() -> String {
     api_name::<R>()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(key: ApiKey, min: i16, max: i16) -> ApiVersion {
+        ApiVersion::default()
+            .with_api_key(key as i16)
+            .with_min_version(min)
+            .with_max_version(max)
+    }
+
+    #[test]
+    fn negotiation_picks_the_highest_common_version_the_client_implements() {
+        let table = VersionTable::negotiate(&[
+            api(ApiKey::Fetch, 4, 17),
+            api(ApiKey::JoinGroup, 0, 5),
+            api(ApiKey::Heartbeat, 5, 9),
+            api(ApiKey::Metadata, 0, 13),
+        ]);
+        // Fetch: the broker goes to 17, the client implements up to 12 (topic names).
+        assert_eq!(table.version(ApiKey::Fetch).unwrap(), 12);
+        assert_eq!(table.version(ApiKey::JoinGroup).unwrap(), 5);
+        assert_eq!(table.version(ApiKey::Metadata).unwrap(), 12);
+        // No overlap, and an API the broker does not list.
+        assert!(matches!(
+            table.version(ApiKey::Heartbeat),
+            Err(ClientError::UnsupportedApi {
+                broker_min: 5,
+                broker_max: 9,
+                ..
+            })
+        ));
+        assert!(table.version(ApiKey::LeaveGroup).is_err());
+    }
+
+    #[test]
+    fn client_ranges_stay_within_the_codecs() {
+        for (key, min, max) in CLIENT_APIS {
+            let codec = kmock_wire::codec_versions(*key);
+            assert!(codec.min <= *max && *min <= codec.max, "{key:?}");
+        }
+    }
+}

@@ -353,3 +353,140 @@ async fn write_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmock_wire::kafka_protocol::messages::{
+        ApiVersionsRequest, HeartbeatRequest, HeartbeatResponse, ResponseKind,
+    };
+    use kmock_wire::{RequestPrefix, encode_response};
+    use tokio::io::DuplexStream;
+
+    /// Reads one request frame body from the broker side of a duplex pipe (one request in flight
+    /// at a time, so no bytes of a later frame are lost).
+    async fn read_request(server: &mut DuplexStream) -> Bytes {
+        let mut decoder = FrameDecoder::new(1 << 20);
+        loop {
+            if let Some(frame) = decoder.next_frame().unwrap() {
+                return frame;
+            }
+            let read = server.read_buf(decoder.buffer_mut()).await.unwrap();
+            assert!(read > 0, "the client closed the connection");
+        }
+    }
+
+    /// Reads `n` request frame bodies.
+    async fn read_requests(server: &mut DuplexStream, n: usize) -> Vec<Bytes> {
+        let mut decoder = FrameDecoder::new(1 << 20);
+        let mut frames = Vec::new();
+        while frames.len() < n {
+            if let Some(frame) = decoder.next_frame().unwrap() {
+                frames.push(frame);
+                continue;
+            }
+            let read = server.read_buf(decoder.buffer_mut()).await.unwrap();
+            assert!(read > 0, "the client closed the connection");
+        }
+        frames
+    }
+
+    fn heartbeat_response(correlation_id: i32, error_code: i16) -> Bytes {
+        encode_response(
+            ApiKey::Heartbeat,
+            4,
+            correlation_id,
+            &ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(error_code)),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn responses_are_matched_by_correlation_id() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let connection = Connection::spawn(Box::new(client), "test:1", "c");
+        let timeout = Duration::from_secs(5);
+        let heartbeat = HeartbeatRequest::default();
+        let first = connection.send(&heartbeat, 4, timeout);
+        let second = connection.send(&heartbeat, 4, timeout);
+        let broker = async {
+            let frames = read_requests(&mut server, 2).await;
+            let a = RequestPrefix::peek(&frames[0]).unwrap();
+            let b = RequestPrefix::peek(&frames[1]).unwrap();
+            // Answer out of order, with different error codes.
+            server
+                .write_all(&heartbeat_response(b.correlation_id, 27))
+                .await
+                .unwrap();
+            server
+                .write_all(&heartbeat_response(a.correlation_id, 0))
+                .await
+                .unwrap();
+        };
+        let (first, second, ()) = tokio::join!(first, second, broker);
+        assert_eq!(first.unwrap().error_code, 0);
+        assert_eq!(second.unwrap().error_code, 27);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_is_typed_and_closes_the_connection() {
+        let (client, _server) = tokio::io::duplex(1 << 16);
+        let connection = Connection::spawn(Box::new(client), "test:1", "c");
+        let started = tokio::time::Instant::now();
+        let error = connection
+            .send(&HeartbeatRequest::default(), 4, Duration::from_secs(3))
+            .await
+            .unwrap_err();
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        assert!(
+            matches!(&error, ClientError::RequestTimeout { api, .. } if api == "Heartbeat"),
+            "{error:?}"
+        );
+        assert!(connection.is_closed());
+        let error = connection
+            .send(&HeartbeatRequest::default(), 4, Duration::from_secs(3))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, ClientError::ConnectionClosed { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_peer_closing_fails_pending_requests_at_once() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let connection = Connection::spawn(Box::new(client), "test:1", "c");
+        let api_versions = ApiVersionsRequest::default();
+        let request = connection.send(&api_versions, 0, Duration::from_secs(30));
+        let broker = async move {
+            read_request(&mut server).await;
+            drop(server);
+        };
+        let (result, ()) = tokio::join!(request, broker);
+        assert!(
+            matches!(result, Err(ClientError::ConnectionClosed { .. })),
+            "{result:?}"
+        );
+        connection.closed().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn garbage_from_the_peer_is_an_error_not_a_panic() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let connection = Connection::spawn(Box::new(client), "test:1", "c");
+        let api_versions = ApiVersionsRequest::default();
+        let request = connection.send(&api_versions, 3, Duration::from_secs(30));
+        let broker = async move {
+            let prefix = RequestPrefix::peek(&read_request(&mut server).await).unwrap();
+            let mut frame = Vec::new();
+            frame.extend_from_slice(&7i32.to_be_bytes());
+            frame.extend_from_slice(&prefix.correlation_id.to_be_bytes());
+            frame.extend_from_slice(&[0xff, 0xff, 0xff]);
+            server.write_all(&frame).await.unwrap();
+            server
+        };
+        let (result, _server) = tokio::join!(request, broker);
+        assert!(matches!(result, Err(ClientError::Wire(_))), "{result:?}");
+    }
+}

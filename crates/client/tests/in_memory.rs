@@ -279,3 +279,21 @@ async fn invalid_session_timeout_is_reported_by_wait_stable() {
     consumer.stop().await.unwrap();
     cluster.close().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn stop_while_a_join_is_parked_leaves_on_a_fresh_connection_promptly() {
+    let (broker, network) = memory_broker();
+    // The first JoinGroup gets MEMBER_ID_REQUIRED; the second (with the member id) is held.
+    broker
+        .add_fault("join_group:hold=60s,nth=2".parse().unwrap())
+        .await
+        .unwrap();
+    let cluster = memory_cluster(&network, env_test_settings("parked-join")).await;
+    let consumer = Consumer::start(cluster.clone(), &["parked"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(consumer.state(), MemberState::Joining);
+    let started = Instant::now();
+    let _ = consumer.stop().await;
+    assert!(started.elapsed() <= SLACK, "took {:?}", started.elapsed());
+    cluster.close().await;
+}

@@ -135,7 +135,7 @@ impl Member {
                     tokio::select! {
                         biased;
                         command = control.recv() => match command {
-                            Some(Control::Stop { deadline, reply }) => break 'life Some((deadline, reply)),
+                            Some(Control::Stop { deadline, reply }) => break 'life Some((deadline, reply, true)),
                             Some(Control::Commit(reply)) => {
                                 let _ = reply.send(Err(ClientError::RebalanceInProgress));
                             }
@@ -155,7 +155,7 @@ impl Member {
                             tokio::select! {
                                 biased;
                                 command = control.recv() => match command {
-                                    Some(Control::Stop { deadline, reply }) => break 'life Some((deadline, reply)),
+                                    Some(Control::Stop { deadline, reply }) => break 'life Some((deadline, reply, false)),
                                     Some(Control::Commit(reply)) => {
                                         let _ = reply.send(Err(ClientError::RebalanceInProgress));
                                     }
@@ -204,7 +204,7 @@ impl Member {
                 tokio::select! {
                     biased;
                     command = control.recv() => match command {
-                        Some(Control::Stop { deadline, reply }) => break 'life Some((deadline, reply)),
+                        Some(Control::Stop { deadline, reply }) => break 'life Some((deadline, reply, false)),
                         Some(Control::Commit(reply)) => {
                             let result = self.commit_consumed(None).await;
                             let rejoin = result.as_ref().err().and_then(ClientError::code).is_some_and(needs_rejoin);
@@ -252,11 +252,16 @@ impl Member {
         };
 
         self.stop_background();
-        let Some((deadline, reply)) = stop else {
+        let Some((deadline, reply, during_join)) = stop else {
             // The handle was dropped: just close.
             self.close_coordinator("consumer dropped");
             return;
         };
+        if during_join {
+            // A JoinGroup or SyncGroup may be parked on the coordinator connection, and the broker
+            // answers a connection's requests in order: leave on a fresh connection instead.
+            self.close_coordinator("stopped while joining");
+        }
         let result = self.leave(deadline).await;
         self.state.send_replace(MemberState::Stopped);
         let _ = reply.send(result);
@@ -272,6 +277,15 @@ impl Member {
         {
             tracing::debug!(%error, "commit on stop failed");
             first_error.get_or_insert(error);
+        }
+        if !self.member_id.is_empty()
+            && self.coordinator.is_none()
+            && let Ok(Ok(connection)) = tokio::time::timeout_at(deadline, self.coordinator()).await
+        {
+            tracing::debug!(
+                address = connection.address(),
+                "reconnected to the coordinator to leave"
+            );
         }
         if !self.member_id.is_empty()
             && let Some(connection) = self.coordinator.clone()
