@@ -60,15 +60,23 @@ pub(crate) async fn run(context: FetcherContext) {
         }
         let metadata = loop {
             match context.cluster.topic(topic).await {
-                Ok(metadata) => break metadata,
+                Ok(metadata) if partitions.iter().all(|p| metadata.leader(*p).is_some()) => {
+                    break metadata;
+                }
+                Ok(_) => {
+                    tracing::debug!(%topic, "an assigned partition has no leader yet; retrying");
+                    context.cluster.invalidate_topic(topic);
+                }
                 Err(error) => {
                     tracing::debug!(%topic, %error, "no metadata for an assigned topic; retrying");
-                    tokio::time::sleep(context.settings.retry_backoff()).await;
                 }
             }
+            tokio::time::sleep(context.settings.retry_backoff()).await;
         };
         for partition in partitions {
-            let leader = metadata.leader(*partition).unwrap_or(-1);
+            let Some(leader) = metadata.leader(*partition) else {
+                continue;
+            };
             by_leader
                 .entry(leader)
                 .or_default()
