@@ -16,6 +16,32 @@
 //! - [`consumer`]: a classic consumer-group member (join, sync, heartbeat, fetch, commit, leave).
 //! - [`pool`]: N consumers of one group, started and stopped concurrently.
 //! - [`error`]: the typed errors.
+//!
+//! # Example
+//!
+//! The seed's fixture shape: the test owns the cluster handle; the producer is built from it and
+//! needs no cleanup; the pool is stopped (bounded by `request_timeout`), then the handle closed.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), kmock_client::ClientError> {
+//! use kmock_client::{Cluster, ConsumerPool, Producer, Settings, TcpConnector};
+//!
+//! let settings = Settings::from_env_file(".env.test")?;
+//! let cluster = Cluster::connect(settings, TcpConnector).await?;
+//! let producer = Producer::new(cluster.clone());
+//! let written = producer.publish("events", Some(b"key"), b"value", &[("h", b"1")]).await?;
+//! println!("partition {} offset {}", written.partition, written.offset);
+//!
+//! let mut pool = ConsumerPool::start(cluster.clone(), &["events"]);
+//! pool.wait_stable().await?;
+//! if let Some(record) = pool.recv().await {
+//!     println!("{:?}", record.value);
+//! }
+//! pool.stop().await?;
+//! cluster.close().await;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod cluster;
 pub mod connection;

@@ -297,3 +297,33 @@ async fn stop_while_a_join_is_parked_leaves_on_a_fresh_connection_promptly() {
     assert!(started.elapsed() <= SLACK, "took {:?}", started.elapsed());
     cluster.close().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn bootstrap_failure_is_typed() {
+    let (network, listener) = kmock_broker::server::MemoryNetwork::new();
+    drop(listener);
+    let connector =
+        kmock_client::FnConnector::new(move |_host: &str, _port: u16| network.connect());
+    let error = kmock_client::Cluster::connect(env_test_settings("none"), connector)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClientError::Bootstrap { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("no bootstrap server reachable"),
+        "{error}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_handle_refuses_requests() {
+    let (_broker, network) = memory_broker();
+    let cluster = memory_cluster(&network, env_test_settings("closed")).await;
+    let producer = Producer::new(cluster.clone());
+    producer.publish("closed", None, b"v", &[]).await.unwrap();
+    cluster.close().await;
+    let error = producer
+        .publish("other", None, b"v", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(error, ClientError::Closed);
+}
