@@ -327,3 +327,48 @@ async fn a_closed_handle_refuses_requests() {
         .unwrap_err();
     assert_eq!(error, ClientError::Closed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn stop_during_a_slow_auto_commit_commits_and_leaves_on_a_fresh_connection() {
+    let (broker, network) = memory_broker();
+    let settings = Settings {
+        auto_commit_interval_ms: 1_000,
+        ..env_test_settings("slow-commit")
+    };
+    let cluster = memory_cluster(&network, settings).await;
+    let producer = Producer::new(cluster.clone());
+    for i in 0..5u8 {
+        producer
+            .publish_to("slow-commit", Some(0), None, Some(&[i]), &[])
+            .await
+            .unwrap();
+    }
+    let mut consumer = Consumer::start(cluster.clone(), &["slow-commit"]);
+    consumer.wait_stable().await.unwrap();
+    for _ in 0..3 {
+        consumer.recv().await.unwrap();
+    }
+    broker
+        .add_fault("offset_commit:delay=60s,once".parse().unwrap())
+        .await
+        .unwrap();
+    // The auto-commit tick fires and its response is held back.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        broker.faults().await.unwrap()[0].applied,
+        1,
+        "the auto-commit is in flight"
+    );
+    let started = Instant::now();
+    consumer
+        .stop()
+        .await
+        .expect("commit and leave succeed on a fresh connection");
+    assert!(started.elapsed() <= SLACK, "took {:?}", started.elapsed());
+    // The next member resumes after the three consumed records.
+    let mut next = Consumer::start(cluster.clone(), &["slow-commit"]);
+    next.wait_stable().await.unwrap();
+    assert_eq!(next.recv().await.unwrap().offset, 3);
+    next.stop().await.unwrap();
+    cluster.close().await;
+}

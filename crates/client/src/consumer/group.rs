@@ -206,9 +206,15 @@ impl Member {
                     command = control.recv() => match command {
                         Some(Control::Stop { deadline, reply }) => break 'life Some((deadline, reply, false)),
                         Some(Control::Commit(reply)) => {
-                            let result = self.commit_consumed(None).await;
+                            let mut replies = vec![reply];
+                            let result = match commit_or_stop(self.commit_consumed(None), &mut control, &mut replies).await {
+                                Ok(result) => result,
+                                Err(stop) => break 'life stop.map(|(deadline, reply)| (deadline, reply, true)),
+                            };
                             let rejoin = result.as_ref().err().and_then(ClientError::code).is_some_and(needs_rejoin);
-                            let _ = reply.send(result);
+                            for reply in replies {
+                                let _ = reply.send(result.clone());
+                            }
                             if rejoin {
                                 break;
                             }
@@ -232,7 +238,15 @@ impl Member {
                         break;
                     }
                     _ = commit_tick.tick(), if auto_commit => {
-                        if let Err(error) = self.commit_consumed(None).await {
+                        let mut replies = Vec::new();
+                        let result = match commit_or_stop(self.commit_consumed(None), &mut control, &mut replies).await {
+                            Ok(result) => result,
+                            Err(stop) => break 'life stop.map(|(deadline, reply)| (deadline, reply, true)),
+                        };
+                        for reply in replies {
+                            let _ = reply.send(result.clone());
+                        }
+                        if let Err(error) = result {
                             tracing::debug!(%error, "auto-commit failed");
                             if error.code().is_some_and(needs_rejoin) {
                                 break;
@@ -252,15 +266,16 @@ impl Member {
         };
 
         self.stop_background();
-        let Some((deadline, reply, during_join)) = stop else {
+        let Some((deadline, reply, coordinator_busy)) = stop else {
             // The handle was dropped: just close.
             self.close_coordinator("consumer dropped");
             return;
         };
-        if during_join {
-            // A JoinGroup or SyncGroup may be parked on the coordinator connection, and the broker
-            // answers a connection's requests in order: leave on a fresh connection instead.
-            self.close_coordinator("stopped while joining");
+        if coordinator_busy {
+            // A JoinGroup, SyncGroup or OffsetCommit may still be in flight on the coordinator
+            // connection, and the broker answers a connection's requests in order: commit and
+            // leave on a fresh connection instead.
+            self.close_coordinator("stopped with a request in flight");
         }
         let result = self.leave(deadline).await;
         self.state.send_replace(MemberState::Stopped);
@@ -270,6 +285,25 @@ impl Member {
     /// Stop sequence under `deadline`: commit (auto-commit only), LeaveGroup, close.
     async fn leave(&mut self, deadline: Instant) -> Result<(), ClientError> {
         let mut first_error = None;
+        if !self.member_id.is_empty() && self.coordinator.as_ref().is_none_or(Connection::is_closed)
+        {
+            match tokio::time::timeout_at(deadline, self.coordinator()).await {
+                Ok(Ok(connection)) => tracing::debug!(
+                    address = connection.address(),
+                    "reconnected to the coordinator to leave"
+                ),
+                Ok(Err(error)) => {
+                    first_error.get_or_insert(error);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(ClientError::RequestTimeout {
+                        api: "FindCoordinator".into(),
+                        address: "cluster".into(),
+                        timeout: self.settings.request_timeout(),
+                    });
+                }
+            }
+        }
         if self.settings.enable_auto_commit
             && self.generation >= 0
             && self.coordinator.is_some()
@@ -277,15 +311,6 @@ impl Member {
         {
             tracing::debug!(%error, "commit on stop failed");
             first_error.get_or_insert(error);
-        }
-        if !self.member_id.is_empty()
-            && self.coordinator.is_none()
-            && let Ok(Ok(connection)) = tokio::time::timeout_at(deadline, self.coordinator()).await
-        {
-            tracing::debug!(
-                address = connection.address(),
-                "reconnected to the coordinator to leave"
-            );
         }
         if !self.member_id.is_empty()
             && let Some(connection) = self.coordinator.clone()
@@ -767,6 +792,35 @@ impl Member {
         }
         self.positions.mark_committed(self.generation, &offsets);
         Ok(())
+    }
+}
+
+type StopRequest = (Instant, oneshot::Sender<Result<(), ClientError>>);
+
+/// Awaits a commit while still listening to the handle: a Stop interrupts it (`Err` with the stop
+/// request, or `None` when the handle is gone), Commit requests meanwhile join `replies` (they
+/// share this commit's result).
+async fn commit_or_stop(
+    commit: impl Future<Output = Result<(), ClientError>>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    replies: &mut Vec<oneshot::Sender<Result<(), ClientError>>>,
+) -> Result<Result<(), ClientError>, Option<StopRequest>> {
+    tokio::pin!(commit);
+    loop {
+        tokio::select! {
+            biased;
+            command = control.recv() => match command {
+                Some(Control::Stop { deadline, reply }) => {
+                    for waiting in replies.drain(..) {
+                        let _ = waiting.send(Err(ClientError::Closed));
+                    }
+                    return Err(Some((deadline, reply)));
+                }
+                Some(Control::Commit(reply)) => replies.push(reply),
+                None => return Err(None),
+            },
+            result = &mut commit => return Ok(result),
+        }
     }
 }
 
