@@ -372,3 +372,60 @@ async fn stop_during_a_slow_auto_commit_commits_and_leaves_on_a_fresh_connection
     next.stop().await.unwrap();
     cluster.close().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn unknown_topic_is_a_typed_error_when_auto_creation_is_off() {
+    let broker = kmock_broker::server::Broker::start(kmock_broker::BrokerConfig {
+        auto_create_topics: false,
+        ..broker_config()
+    })
+    .unwrap();
+    let (network, listener) = kmock_broker::server::MemoryNetwork::new();
+    let serving = broker.clone();
+    tokio::spawn(async move { serving.serve_memory(listener).await });
+    let cluster = memory_cluster(&network, env_test_settings("no-topic")).await;
+    let producer = Producer::new(cluster.clone());
+    let error = producer
+        .publish("missing", Some(b"k"), b"v", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        ClientError::UnknownTopic {
+            topic: "missing".into()
+        }
+    );
+    // Created explicitly, it works.
+    cluster.create_topic("missing", 2).await.unwrap();
+    let written = producer
+        .publish("missing", Some(b"k"), b"v", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        written.partition,
+        kmock_client::partitioner::partition_for_key(b"k", 2)
+    );
+    cluster.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn acks_zero_publishes_without_waiting_for_a_response() {
+    let (_broker, network) = memory_broker();
+    let settings = Settings {
+        acks: kmock_client::Acks::None,
+        ..env_test_settings("acks-zero")
+    };
+    let cluster = memory_cluster(&network, settings).await;
+    let producer = Producer::new(cluster.clone());
+    let written = producer
+        .publish_to("acks0", Some(1), Some(b"k"), Some(b"v"), &[])
+        .await
+        .unwrap();
+    assert_eq!((written.partition, written.offset), (1, -1));
+    let mut consumer = Consumer::start(cluster.clone(), &["acks0"]);
+    consumer.wait_stable().await.unwrap();
+    let record = consumer.recv().await.unwrap();
+    assert_eq!((record.partition, record.offset), (1, 0));
+    consumer.stop().await.unwrap();
+    cluster.close().await;
+}
