@@ -49,6 +49,20 @@ const MAX_ATTEMPTS: usize = 3;
 /// Most records sent in one Produce request for one partition.
 const MAX_BATCH_RECORDS: usize = 500;
 
+/// Most key, value and header bytes sent in one Produce request for one partition (a single
+/// larger record still goes alone); below Kafka's default `message.max.bytes` of 1 MiB.
+const MAX_BATCH_BYTES: usize = 512 * 1024;
+
+fn record_bytes(record: &Record) -> usize {
+    record.key.as_ref().map_or(0, Bytes::len)
+        + record.value.as_ref().map_or(0, Bytes::len)
+        + record
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len))
+            .sum::<usize>()
+}
+
 /// A record waiting for the next Produce to its partition.
 struct Queued {
     record: Record,
@@ -225,7 +239,15 @@ async fn drain(inner: Arc<Inner>, topic: String, partition: i32) {
                 queue.sending = false;
                 return;
             }
-            let take = queue.queued.len().min(MAX_BATCH_RECORDS);
+            let mut take = 0;
+            let mut bytes = 0;
+            for queued in queue.queued.iter().take(MAX_BATCH_RECORDS) {
+                bytes += record_bytes(&queued.record);
+                if take > 0 && bytes > MAX_BATCH_BYTES {
+                    break;
+                }
+                take += 1;
+            }
             queue.queued.drain(..take).collect()
         };
         // Offsets within the batch are relative; the broker assigns the base.

@@ -394,9 +394,15 @@ impl Settings {
         let mut settings = Settings::default();
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         if let Some(raw) = get(KAFKA_BOOTSTRAP_SERVERS) {
+            // `PLAINTEXT://host:port` is accepted too (the scheme is dropped).
             settings.bootstrap_servers = raw
                 .split(',')
-                .map(|s| s.trim().to_owned())
+                .map(|s| {
+                    let s = s.trim();
+                    s.split_once("://")
+                        .map_or(s, |(_, address)| address)
+                        .to_owned()
+                })
                 .filter(|s| !s.is_empty())
                 .collect();
             if settings
@@ -758,7 +764,7 @@ mod tests {
     #[test]
     fn optional_settings_parse() {
         let settings = from_pairs(&[
-            (KAFKA_BOOTSTRAP_SERVERS, "a:1, b:2"),
+            (KAFKA_BOOTSTRAP_SERVERS, "a:1, PLAINTEXT://b:2"),
             (KAFKA_GROUP_ID, "g"),
             (KAFKA_AUTO_OFFSET_RESET, "earliest"),
             (KAFKA_ENABLE_AUTO_COMMIT, "false"),

@@ -429,3 +429,40 @@ async fn acks_zero_publishes_without_waiting_for_a_response() {
     consumer.stop().await.unwrap();
     cluster.close().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_publishes_to_a_partition_are_batched() {
+    let (broker, network) = memory_broker();
+    let cluster = memory_cluster(&network, env_test_settings("batching")).await;
+    let producer = Producer::new(cluster.clone());
+    cluster.topic("batched").await.unwrap();
+    let mut publishes = tokio::task::JoinSet::new();
+    for i in 0..100u8 {
+        let producer = producer.clone();
+        publishes.spawn(async move {
+            producer
+                .publish_to("batched", Some(0), None, Some(&[i]), &[])
+                .await
+                .unwrap()
+                .offset
+        });
+    }
+    let mut offsets = Vec::new();
+    while let Some(offset) = publishes.join_next().await {
+        offsets.push(offset.unwrap());
+    }
+    offsets.sort_unstable();
+    assert_eq!(offsets, (0..100).collect::<Vec<i64>>());
+    let produce_requests = broker
+        .request_log_since(0)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|entry| entry.api_key == 0)
+        .count();
+    assert!(
+        produce_requests < 10,
+        "{produce_requests} Produce requests for 100 records"
+    );
+    cluster.close().await;
+}
