@@ -466,3 +466,33 @@ async fn concurrent_publishes_to_a_partition_are_batched() {
     );
     cluster.close().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn join_handles_member_id_required() {
+    use kmock_broker::core::request_log::LogEntry;
+    use kmock_wire::kafka_protocol::messages::ResponseKind;
+
+    fn join_group_error(response: &ResponseKind) -> Option<i16> {
+        match response {
+            ResponseKind::JoinGroup(join) => Some(join.error_code),
+            _ => None,
+        }
+    }
+
+    let (broker, network) = memory_broker();
+    let cluster = memory_cluster(&network, env_test_settings("member-id-required")).await;
+    let mut consumer = Consumer::start(cluster.clone(), &["t"]);
+    consumer.wait_stable().await.unwrap();
+    let joins: Vec<i16> = broker
+        .request_log_since(0)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|entry: &LogEntry| join_group_error(entry.response.as_ref()?))
+        .collect();
+    // KIP-394: the first JoinGroup (empty member id) gets MEMBER_ID_REQUIRED, the retry with the
+    // assigned id succeeds.
+    assert_eq!(joins, vec![79, 0]);
+    consumer.stop().await.unwrap();
+    cluster.close().await;
+}
