@@ -118,6 +118,12 @@ pub struct VersionTable {
 impl VersionTable {
     /// Negotiates from the broker's advertised ranges.
     pub fn negotiate(broker_apis: &[ApiVersion]) -> Self {
+        Self::negotiate_capped(broker_apis, &BTreeMap::new())
+    }
+
+    /// Negotiates with the client's versions further capped: `caps` maps an API key to the
+    /// highest version to use (tests use this to exercise old versions).
+    pub fn negotiate_capped(broker_apis: &[ApiVersion], caps: &BTreeMap<i16, i16>) -> Self {
         let mut table = VersionTable::default();
         for api in broker_apis {
             table
@@ -127,7 +133,9 @@ impl VersionTable {
         for (key, client_min, client_max) in CLIENT_APIS {
             let codec = kmock_wire::codec_versions(*key);
             let client_min = (*client_min).max(codec.min);
-            let client_max = (*client_max).min(codec.max);
+            let client_max = (*client_max)
+                .min(codec.max)
+                .min(caps.get(&(*key as i16)).copied().unwrap_or(i16::MAX));
             if let Some((broker_min, broker_max)) = table.broker.get(&(*key as i16)) {
                 let version = client_max.min(*broker_max);
                 if version >= client_min.max(*broker_min) {
@@ -167,6 +175,22 @@ impl VersionTable {
         let key = ApiKey::try_from(R::KEY)
             .map_err(|()| ClientError::Protocol(format!("unknown API key {}", R::KEY)))?;
         self.version(key)
+    }
+}
+
+/// Options of [`Cluster::connect_with`] beyond the settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterOptions {
+    /// Highest version to use per API key (on top of what client and broker implement).
+    pub max_versions: BTreeMap<i16, i16>,
+}
+
+impl ClusterOptions {
+    /// Caps `api_key` at `version`.
+    pub fn with_max_version(mut self, api_key: ApiKey, version: i16) -> Self {
+        self.max_versions.insert(api_key as i16, version);
+        self
     }
 }
 
@@ -210,11 +234,20 @@ impl Cluster {
         settings: Settings,
         connector: impl Connector,
     ) -> Result<Cluster, ClientError> {
+        Self::connect_with(settings, connector, ClusterOptions::default()).await
+    }
+
+    /// [`Cluster::connect`] with options.
+    pub async fn connect_with(
+        settings: Settings,
+        connector: impl Connector,
+        options: ClusterOptions,
+    ) -> Result<Cluster, ClientError> {
         settings.validate()?;
         let connector: Arc<dyn Connector> = Arc::new(connector);
         let mut last_error = None;
         for address in &settings.bootstrap_servers {
-            match bootstrap_one(&settings, connector.as_ref(), address).await {
+            match bootstrap_one(&settings, connector.as_ref(), address, &options).await {
                 Ok((connection, versions)) => {
                     let cluster = Cluster {
                         inner: Arc::new(Inner {
@@ -443,7 +476,8 @@ impl Cluster {
                     })
                     .collect(),
             ))
-            .with_allow_auto_topic_creation(self.inner.versions.version(ApiKey::Metadata)? >= 4);
+            // v4+ carry the flag; older versions imply it (the default is `true`).
+            .with_allow_auto_topic_creation(true);
         let response = self.send_any(&request).await?;
         let mut result = BTreeMap::new();
         let mut state = self.lock_state();
@@ -672,6 +706,7 @@ async fn bootstrap_one(
     settings: &Settings,
     connector: &dyn Connector,
     address: &str,
+    options: &ClusterOptions,
 ) -> Result<(Connection, VersionTable), ClientError> {
     let (host, port) = split_host_port(address).ok_or_else(|| ClientError::Connect {
         address: address.to_owned(),
@@ -698,7 +733,7 @@ async fn bootstrap_one(
                 None,
             ));
         }
-        let table = VersionTable::negotiate(&response.api_keys);
+        let table = VersionTable::negotiate_capped(&response.api_keys, &options.max_versions);
         tracing::debug!(%address, ?table, "negotiated API versions");
         return Ok((connection, table));
     }

@@ -53,7 +53,7 @@ pub mod producer;
 pub mod settings;
 pub mod transport;
 
-pub use cluster::{Cluster, Node, TopicMetadata};
+pub use cluster::{Cluster, ClusterOptions, Node, TopicMetadata};
 pub use connection::Connection;
 pub use consumer::{Consumer, ConsumerRecord, MemberState};
 pub use error::ClientError;

@@ -496,3 +496,66 @@ async fn join_handles_member_id_required() {
     consumer.stop().await.unwrap();
     cluster.close().await;
 }
+
+/// Runs the produce/consume scenario with every API capped at the given versions.
+async fn produce_and_consume_at(versions: &[(ApiKey, i16)], group: &str) {
+    let (_broker, network) = memory_broker();
+    let mut options = kmock_client::ClusterOptions::default();
+    for (api, version) in versions {
+        options = options.with_max_version(*api, *version);
+    }
+    let cluster = memory_cluster_with(&network, env_test_settings(group), options).await;
+    for (api, version) in versions {
+        assert_eq!(
+            cluster.versions().version(*api).unwrap(),
+            *version,
+            "{api:?}"
+        );
+    }
+    produce_and_consume(cluster.clone(), "versions", 100, 2).await;
+    cluster.close().await;
+}
+
+use kmock_wire::kafka_protocol::messages::ApiKey;
+
+#[tokio::test(start_paused = true)]
+async fn works_at_the_oldest_versions_the_client_implements() {
+    produce_and_consume_at(
+        &[
+            (ApiKey::Produce, 3),
+            (ApiKey::Fetch, 4),
+            (ApiKey::ListOffsets, 1),
+            (ApiKey::Metadata, 1),
+            (ApiKey::OffsetCommit, 2),
+            (ApiKey::OffsetFetch, 1),
+            (ApiKey::FindCoordinator, 0),
+            (ApiKey::JoinGroup, 0),
+            (ApiKey::Heartbeat, 0),
+            (ApiKey::LeaveGroup, 0),
+            (ApiKey::SyncGroup, 0),
+        ],
+        "oldest",
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn works_at_the_last_versions_before_flexible_encoding() {
+    produce_and_consume_at(
+        &[
+            (ApiKey::Produce, 8),
+            (ApiKey::Fetch, 11),
+            (ApiKey::ListOffsets, 5),
+            (ApiKey::Metadata, 8),
+            (ApiKey::OffsetCommit, 7),
+            (ApiKey::OffsetFetch, 5),
+            (ApiKey::FindCoordinator, 2),
+            (ApiKey::JoinGroup, 5),
+            (ApiKey::Heartbeat, 3),
+            (ApiKey::LeaveGroup, 3),
+            (ApiKey::SyncGroup, 3),
+        ],
+        "pre-flexible",
+    )
+    .await;
+}

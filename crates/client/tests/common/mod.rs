@@ -60,6 +60,22 @@ pub async fn memory_cluster(network: &MemoryNetwork, settings: Settings) -> Clus
     .expect("the in-memory broker accepts the client")
 }
 
+/// [`memory_cluster`] with options (e.g. capped API versions).
+pub async fn memory_cluster_with(
+    network: &MemoryNetwork,
+    settings: Settings,
+    options: kmock_client::ClusterOptions,
+) -> Cluster {
+    let network = network.clone();
+    Cluster::connect_with(
+        settings,
+        FnConnector::new(move |_host: &str, _port: u16| network.connect()),
+        options,
+    )
+    .await
+    .expect("the in-memory broker accepts the client")
+}
+
 /// A broker on 127.0.0.1 with an ephemeral port; returns the handle and `host:port`.
 pub async fn tcp_broker() -> (BrokerHandle, String) {
     let broker = Broker::start(broker_config()).expect("valid broker config");
