@@ -11,7 +11,11 @@
 //! Both belong to the owner of the handle (producers and consumers never close it). A closed
 //! connection is replaced on next use (reconnect with `retry_backoff` between attempts).
 //!
-//! Every request is bounded by `request_timeout` ([`ClientError::RequestTimeout`]).
+//! Every request is bounded by `request_timeout` ([`ClientError::RequestTimeout`]), with the two
+//! extensions Kafka's own client makes: a JoinGroup or SyncGroup, which the broker parks until the
+//! rebalance completes, may take `max(request_timeout, max_poll_interval + 5 s)`; a Fetch may take
+//! `request_timeout + fetch_max_wait`. A consumer's `stop()` is bounded by `request_timeout` in
+//! every case.
 //!
 //! # References
 //! - KIP-35 / KIP-511 (ApiVersions), Kafka `NetworkClient` and `Metadata`.
