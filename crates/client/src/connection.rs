@@ -1,0 +1,492 @@
+//! One framed Kafka connection over any [`ByteStream`]: correlation ids, pipelined requests,
+//! responses matched by correlation id, and a timeout on every request.
+//!
+//! Owns: the stream (split into a reader task and a writer task) and the table of requests
+//! awaiting a response. Callers share a [`Connection`] by cloning it; the tasks end when the
+//! connection is closed ([`Connection::close`], a timeout, a failed read or write, the peer
+//! closing) or when the last clone is dropped. A closed connection stays closed: reconnecting is
+//! the owner's job ([`crate::cluster`]).
+//!
+//! A request that times out closes the connection, as Kafka's `NetworkClient` does: the broker
+//! processes one request at a time per connection, so a late response would hold up every request
+//! behind it.
+//!
+//! Must not: read the wall clock (only `tokio::time`), block, or panic on anything a peer sends.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kmock_wire::kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kmock_wire::kafka_protocol::protocol::{Decodable, Request};
+use kmock_wire::{FrameDecoder, WireError, encode_request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::ClientError;
+use crate::transport::BoxStream;
+
+/// Largest response frame accepted (Kafka's clients have no limit; 100 MiB is plenty).
+pub const MAX_RESPONSE_FRAME_BYTES: usize = kmock_wire::DEFAULT_MAX_FRAME_BYTES;
+
+type Reply = oneshot::Sender<Result<Bytes, ClientError>>;
+
+#[derive(Debug, Default)]
+struct Pending {
+    /// Why the connection closed, once it has.
+    closed: Option<String>,
+    /// Requests awaiting a response, by correlation id.
+    waiting: BTreeMap<i32, Reply>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    address: String,
+    pending: Mutex<Pending>,
+    /// `true` once closed; wakes both tasks.
+    shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    fn close(&self, reason: &str) {
+        let waiting = {
+            let mut pending = self.pending.lock().expect("pending lock is never poisoned");
+            if pending.closed.is_none() {
+                pending.closed = Some(reason.to_owned());
+            }
+            std::mem::take(&mut pending.waiting)
+        };
+        for (_, reply) in waiting {
+            let _ = reply.send(Err(ClientError::ConnectionClosed {
+                address: self.address.clone(),
+                reason: reason.to_owned(),
+            }));
+        }
+        self.shutdown.send_replace(true);
+    }
+
+    fn closed_error(&self, reason: String) -> ClientError {
+        ClientError::ConnectionClosed {
+            address: self.address.clone(),
+            reason,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    shared: Arc<Shared>,
+    client_id: String,
+    next_correlation_id: AtomicI32,
+    writes: mpsc::UnboundedSender<Bytes>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.close("connection dropped");
+    }
+}
+
+/// A Kafka connection. Cheap to clone; all clones share the stream.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+impl Connection {
+    /// Takes over `stream` and spawns its reader and writer tasks. `address` names the peer in
+    /// errors and logs.
+    pub fn spawn(
+        stream: BoxStream,
+        address: impl Into<String>,
+        client_id: impl Into<String>,
+    ) -> Self {
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            address: address.into(),
+            pending: Mutex::new(Pending::default()),
+            shutdown,
+        });
+        let (read, write) = tokio::io::split(stream);
+        let (writes, writes_rx) = mpsc::unbounded_channel();
+        tokio::spawn(read_loop(read, shared.clone()));
+        tokio::spawn(write_loop(write, writes_rx, shared.clone()));
+        Self {
+            inner: Arc::new(Inner {
+                shared,
+                client_id: client_id.into(),
+                next_correlation_id: AtomicI32::new(1),
+                writes,
+            }),
+        }
+    }
+
+    /// The peer's address, as given to [`Connection::spawn`].
+    pub fn address(&self) -> &str {
+        &self.inner.shared.address
+    }
+
+    /// Whether the connection has closed (it never reopens).
+    pub fn is_closed(&self) -> bool {
+        *self.inner.shared.shutdown.borrow()
+    }
+
+    /// Resolves once the connection has closed.
+    pub async fn closed(&self) {
+        let mut rx = self.inner.shared.shutdown.subscribe();
+        let _ = rx.wait_for(|closed| *closed).await;
+    }
+
+    /// Closes the connection: pending requests fail with [`ClientError::ConnectionClosed`].
+    pub fn close(&self, reason: &str) {
+        self.inner.shared.close(reason);
+    }
+
+    fn next_correlation_id(&self) -> i32 {
+        // Wraps within the non-negative range.
+        self.inner
+            .next_correlation_id
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| {
+                Some(if id == i32::MAX { 0 } else { id + 1 })
+            })
+            .expect("the update closure always returns Some")
+    }
+
+    /// Sends `body` at `api_version` and returns the raw response frame (header included), or an
+    /// error after `timeout` (which also closes the connection).
+    pub async fn round_trip<R: Request>(
+        &self,
+        body: &R,
+        api_version: i16,
+        timeout: Duration,
+    ) -> Result<Bytes, ClientError> {
+        let api = api_name::<R>();
+        let correlation_id = self.next_correlation_id();
+        let frame = encode_request(
+            body,
+            api_version,
+            correlation_id,
+            Some(&self.inner.client_id),
+        )?;
+        let shared = &self.inner.shared;
+        let (reply, response) = oneshot::channel();
+        {
+            let mut pending = shared
+                .pending
+                .lock()
+                .expect("pending lock is never poisoned");
+            if let Some(reason) = &pending.closed {
+                return Err(shared.closed_error(reason.clone()));
+            }
+            pending.waiting.insert(correlation_id, reply);
+        }
+        if self.inner.writes.send(frame).is_err() {
+            shared.close("writer task ended");
+        }
+        match tokio::time::timeout(timeout, response).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(shared.closed_error("connection task ended".into())),
+            Err(_) => {
+                tracing::debug!(address = %shared.address, %api, ?timeout, "request timed out; closing the connection");
+                shared.close(&format!("{api} request timed out"));
+                Err(ClientError::RequestTimeout {
+                    api,
+                    address: shared.address.clone(),
+                    timeout,
+                })
+            }
+        }
+    }
+
+    /// Sends `body` at `api_version` and decodes the response, within `timeout`.
+    pub async fn send<R: Request>(
+        &self,
+        body: &R,
+        api_version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, ClientError> {
+        let frame = self.round_trip(body, api_version, timeout).await?;
+        decode_response_body::<R>(api_version, frame)
+    }
+
+    /// Sends a request the broker does not answer (Produce with `acks=0`).
+    pub fn send_without_response<R: Request>(
+        &self,
+        body: &R,
+        api_version: i16,
+    ) -> Result<(), ClientError> {
+        let frame = encode_request(
+            body,
+            api_version,
+            self.next_correlation_id(),
+            Some(&self.inner.client_id),
+        )?;
+        let shared = &self.inner.shared;
+        if let Some(reason) = &shared.pending.lock().expect("never poisoned").closed {
+            return Err(shared.closed_error(reason.clone()));
+        }
+        self.inner
+            .writes
+            .send(frame)
+            .map_err(|_| shared.closed_error("writer task ended".into()))
+    }
+}
+
+/// The API name of a request type (`LeaveGroup`).
+pub fn api_name<R: Request>() -> String {
+    kmock_wire::api_name(R::KEY)
+}
+
+/// Decodes a response frame (header and body) of request type `R` at `api_version`.
+pub fn decode_response_body<R: Request>(
+    api_version: i16,
+    mut frame: Bytes,
+) -> Result<R::Response, ClientError> {
+    let api_key =
+        ApiKey::try_from(R::KEY).map_err(|()| ClientError::Protocol("unknown API key".into()))?;
+    let header_version = api_key.response_header_version(api_version);
+    let malformed = |what: &str, e: &dyn std::fmt::Display| {
+        ClientError::Wire(WireError::Malformed {
+            what: format!("{api_key:?} v{api_version} response {what}"),
+            reason: format!("{e:#}"),
+        })
+    };
+    ResponseHeader::decode(&mut frame, header_version).map_err(|e| malformed("header", &e))?;
+    let body = R::Response::decode(&mut frame, api_version).map_err(|e| malformed("body", &e))?;
+    if !frame.is_empty() {
+        tracing::debug!(
+            api = ?api_key,
+            api_version,
+            extra = frame.len(),
+            "ignoring trailing bytes in a response"
+        );
+    }
+    Ok(body)
+}
+
+async fn read_loop(mut read: ReadHalf<BoxStream>, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut decoder = FrameDecoder::new(MAX_RESPONSE_FRAME_BYTES);
+    loop {
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => deliver(&shared, frame),
+                Ok(None) => break,
+                Err(error) => {
+                    shared.close(&format!("bad frame from the broker: {error}"));
+                    return;
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|closed| *closed) => return,
+            read = read.read_buf(decoder.buffer_mut()) => match read {
+                Ok(0) => {
+                    shared.close("closed by the broker");
+                    return;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    shared.close(&format!("read failed: {error}"));
+                    return;
+                }
+            },
+        }
+    }
+}
+
+/// Hands a response frame to the request waiting for its correlation id. Responses to requests
+/// that gave up (timed out) are dropped.
+fn deliver(shared: &Shared, frame: Bytes) {
+    let Some(prefix) = frame.get(..4) else {
+        shared.close("response frame shorter than its header");
+        return;
+    };
+    let correlation_id = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    let reply = shared
+        .pending
+        .lock()
+        .expect("pending lock is never poisoned")
+        .waiting
+        .remove(&correlation_id);
+    match reply {
+        Some(reply) => {
+            let _ = reply.send(Ok(frame));
+        }
+        None => tracing::debug!(
+            address = %shared.address,
+            correlation_id,
+            "response nobody waits for (timed out?)"
+        ),
+    }
+}
+
+async fn write_loop(
+    mut write: WriteHalf<BoxStream>,
+    mut writes: mpsc::UnboundedReceiver<Bytes>,
+    shared: Arc<Shared>,
+) {
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|closed| *closed) => break,
+            frame = writes.recv() => match frame {
+                Some(frame) => frame,
+                None => break,
+            },
+        };
+        let written = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|closed| *closed) => break,
+            written = async {
+                write.write_all(&frame).await?;
+                write.flush().await
+            } => written,
+        };
+        if let Err(error) = written {
+            shared.close(&format!("write failed: {error}"));
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmock_wire::kafka_protocol::messages::{
+        ApiVersionsRequest, HeartbeatRequest, HeartbeatResponse, ResponseKind,
+    };
+    use kmock_wire::{RequestPrefix, encode_response};
+    use tokio::io::DuplexStream;
+
+    /// Reads one request frame body from the broker side of a duplex pipe (one request in flight
+    /// at a time, so no bytes of a later frame are lost).
+    async fn read_request(server: &mut DuplexStream) -> Bytes {
+        let mut decoder = FrameDecoder::new(1 << 20);
+        loop {
+            if let Some(frame) = decoder.next_frame().unwrap() {
+                return frame;
+            }
+            let read = server.read_buf(decoder.buffer_mut()).await.unwrap();
+            assert!(read > 0, "the client closed the connection");
+        }
+    }
+
+    /// Reads `n` request frame bodies.
+    async fn read_requests(server: &mut DuplexStream, n: usize) -> Vec<Bytes> {
+        let mut decoder = FrameDecoder::new(1 << 20);
+        let mut frames = Vec::new();
+        while frames.len() < n {
+            if let Some(frame) = decoder.next_frame().unwrap() {
+                frames.push(frame);
+                continue;
+            }
+            let read = server.read_buf(decoder.buffer_mut()).await.unwrap();
+            assert!(read > 0, "the client closed the connection");
+        }
+        frames
+    }
+
+    fn heartbeat_response(correlation_id: i32, error_code: i16) -> Bytes {
+        encode_response(
+            ApiKey::Heartbeat,
+            4,
+            correlation_id,
+            &ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(error_code)),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn responses_are_matched_by_correlation_id() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let connection = Connection::spawn(Box::new(client), "test:1", "c");
+        let timeout = Duration::from_secs(5);
+        let heartbeat = HeartbeatRequest::default();
+        let first = connection.send(&heartbeat, 4, timeout);
+        let second = connection.send(&heartbeat, 4, timeout);
+        let broker = async {
+            let frames = read_requests(&mut server, 2).await;
+            let a = RequestPrefix::peek(&frames[0]).unwrap();
+            let b = RequestPrefix::peek(&frames[1]).unwrap();
+            // Answer out of order, with different error codes.
+            server
+                .write_all(&heartbeat_response(b.correlation_id, 27))
+                .await
+                .unwrap();
+            server
+                .write_all(&heartbeat_response(a.correlation_id, 0))
+                .await
+                .unwrap();
+        };
+        let (first, second, ()) = tokio::join!(first, second, broker);
+        assert_eq!(first.unwrap().error_code, 0);
+        assert_eq!(second.unwrap().error_code, 27);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_is_typed_and_closes_the_connection() {
+        let (client, _server) = tokio::io::duplex(1 << 16);
+        let connection = Connection::spawn(Box::new(client), "test:1", "c");
+        let started = tokio::time::Instant::now();
+        let error = connection
+            .send(&HeartbeatRequest::default(), 4, Duration::from_secs(3))
+            .await
+            .unwrap_err();
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        assert!(
+            matches!(&error, ClientError::RequestTimeout { api, .. } if api == "Heartbeat"),
+            "{error:?}"
+        );
+        assert!(connection.is_closed());
+        let error = connection
+            .send(&HeartbeatRequest::default(), 4, Duration::from_secs(3))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, ClientError::ConnectionClosed { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_peer_closing_fails_pending_requests_at_once() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let connection = Connection::spawn(Box::new(client), "test:1", "c");
+        let api_versions = ApiVersionsRequest::default();
+        let request = connection.send(&api_versions, 0, Duration::from_secs(30));
+        let broker = async move {
+            read_request(&mut server).await;
+            drop(server);
+        };
+        let (result, ()) = tokio::join!(request, broker);
+        assert!(
+            matches!(result, Err(ClientError::ConnectionClosed { .. })),
+            "{result:?}"
+        );
+        connection.closed().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn garbage_from_the_peer_is_an_error_not_a_panic() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let connection = Connection::spawn(Box::new(client), "test:1", "c");
+        let api_versions = ApiVersionsRequest::default();
+        let request = connection.send(&api_versions, 3, Duration::from_secs(30));
+        let broker = async move {
+            let prefix = RequestPrefix::peek(&read_request(&mut server).await).unwrap();
+            let mut frame = Vec::new();
+            frame.extend_from_slice(&7i32.to_be_bytes());
+            frame.extend_from_slice(&prefix.correlation_id.to_be_bytes());
+            frame.extend_from_slice(&[0xff, 0xff, 0xff]);
+            server.write_all(&frame).await.unwrap();
+            server
+        };
+        let (result, _server) = tokio::join!(request, broker);
+        assert!(matches!(result, Err(ClientError::Wire(_))), "{result:?}");
+    }
+}

@@ -1,0 +1,444 @@
+//! The fetch loop of one generation: start positions (committed offset, else ListOffsets per
+//! `auto_offset_reset`), long-polling Fetch per leader on a dedicated connection, record batch
+//! decoding, and delivery into the consumer's channel (which gives backpressure).
+//!
+//! Owns: fetch positions and the fetch connections of one generation. It is aborted (and its
+//! connections closed) when the member rebalances or stops; a new one starts with the next
+//! assignment.
+//!
+//! Limits: one task per leader node with the partitions it led at the start; a leader change is
+//! retried against the same node (single-broker clusters never move leaders).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kmock_wire::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kmock_wire::kafka_protocol::messages::list_offsets_request::{
+    ListOffsetsPartition, ListOffsetsTopic,
+};
+use kmock_wire::kafka_protocol::messages::{FetchRequest, ListOffsetsRequest};
+use kmock_wire::kafka_protocol::protocol::StrBytes;
+use kmock_wire::kafka_protocol::records::RecordBatchDecoder;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::protocol::Assignment;
+use super::{ConsumerRecord, Delivery, Positions};
+use crate::cluster::{Cluster, Node};
+use crate::connection::Connection;
+use crate::error::{ClientError, codes};
+use crate::settings::{AutoOffsetReset, Settings};
+
+/// Bytes asked per partition per fetch (Kafka's `max.partition.fetch.bytes`).
+const MAX_PARTITION_FETCH_BYTES: i32 = 1024 * 1024;
+/// Bytes asked per fetch (Kafka's `fetch.max.bytes`).
+const FETCH_MAX_BYTES: i32 = 50 * 1024 * 1024;
+
+/// Everything one generation's fetcher needs.
+pub(crate) struct FetcherContext {
+    pub(crate) cluster: Cluster,
+    pub(crate) settings: Settings,
+    pub(crate) generation: i32,
+    pub(crate) assignment: Assignment,
+    pub(crate) committed: BTreeMap<(String, i32), i64>,
+    pub(crate) sink: mpsc::Sender<Delivery>,
+    pub(crate) positions: Arc<Positions>,
+}
+
+type TopicPartition = (String, i32);
+
+/// Runs until aborted or until the consumer's channel closes.
+pub(crate) async fn run(context: FetcherContext) {
+    let context = Arc::new(context);
+    // Group partitions by leader, retrying metadata until every topic has leaders.
+    let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+    for (topic, partitions) in &context.assignment {
+        if partitions.is_empty() {
+            continue;
+        }
+        let metadata = loop {
+            match context.cluster.topic(topic).await {
+                Ok(metadata) if partitions.iter().all(|p| metadata.leader(*p).is_some()) => {
+                    break metadata;
+                }
+                Ok(_) => {
+                    tracing::debug!(%topic, "an assigned partition has no leader yet; retrying");
+                    context.cluster.invalidate_topic(topic);
+                }
+                Err(error) => {
+                    tracing::debug!(%topic, %error, "no metadata for an assigned topic; retrying");
+                }
+            }
+            tokio::time::sleep(context.settings.retry_backoff()).await;
+        };
+        for partition in partitions {
+            let Some(leader) = metadata.leader(*partition) else {
+                continue;
+            };
+            by_leader
+                .entry(leader)
+                .or_default()
+                .push((topic.clone(), *partition));
+        }
+    }
+    let mut tasks = JoinSet::new();
+    for (leader, partitions) in by_leader {
+        tasks.spawn(fetch_from(context.clone(), leader, partitions));
+    }
+    // The JoinSet aborts the per-leader tasks when this task is aborted.
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn leader_node(context: &FetcherContext, leader: i32) -> Node {
+    loop {
+        if let Some(node) = context.cluster.node(leader) {
+            return node;
+        }
+        if let Err(error) = context.cluster.refresh_metadata(&[]).await {
+            tracing::debug!(%error, "metadata refresh failed");
+        }
+        if let Some(node) = context.cluster.node(leader) {
+            return node;
+        }
+        tokio::time::sleep(context.settings.retry_backoff()).await;
+    }
+}
+
+/// Fetches `partitions` from `leader` forever.
+async fn fetch_from(context: Arc<FetcherContext>, leader: i32, partitions: Vec<TopicPartition>) {
+    let mut next: BTreeMap<TopicPartition, Option<i64>> = partitions
+        .iter()
+        .map(|tp| (tp.clone(), context.committed.get(tp).copied()))
+        .collect();
+    let mut connection: Option<Connection> = None;
+    let backoff = context.settings.retry_backoff();
+    loop {
+        let conn = match connection.as_ref().filter(|c| !c.is_closed()) {
+            Some(conn) => conn.clone(),
+            None => {
+                let node = leader_node(&context, leader).await;
+                match context.cluster.open_dedicated(&node).await {
+                    Ok(conn) => {
+                        connection = Some(conn.clone());
+                        conn
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "cannot open a fetch connection");
+                        tokio::time::sleep(backoff).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        if next.values().any(Option::is_none)
+            && let Err(error) = reset_offsets(&context, &conn, &mut next).await
+        {
+            tracing::debug!(%error, "ListOffsets failed");
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        match fetch_once(&context, &conn, &mut next).await {
+            Ok(FetchOutcome::Continue) => {}
+            Ok(FetchOutcome::SinkClosed) => return,
+            Ok(FetchOutcome::Backoff) => tokio::time::sleep(backoff).await,
+            Err(error) => {
+                tracing::debug!(%error, "fetch failed");
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}
+
+enum FetchOutcome {
+    Continue,
+    Backoff,
+    SinkClosed,
+}
+
+/// Sets the positions that are `None` from ListOffsets (earliest or latest).
+async fn reset_offsets(
+    context: &FetcherContext,
+    connection: &Connection,
+    next: &mut BTreeMap<TopicPartition, Option<i64>>,
+) -> Result<(), ClientError> {
+    let timestamp = match context.settings.auto_offset_reset {
+        AutoOffsetReset::Earliest => -2,
+        AutoOffsetReset::Latest => -1,
+    };
+    let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+    for ((topic, partition), position) in next.iter() {
+        if position.is_none() {
+            topics.entry(topic).or_default().push(
+                ListOffsetsPartition::default()
+                    .with_partition_index(*partition)
+                    .with_timestamp(timestamp),
+            );
+        }
+    }
+    let version = context
+        .cluster
+        .versions()
+        .version_of::<ListOffsetsRequest>()?;
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    ListOffsetsTopic::default()
+                        .with_name(StrBytes::from_string(topic.to_owned()).into())
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        );
+    let response = connection
+        .send(&request, version, context.settings.request_timeout())
+        .await?;
+    for topic in &response.topics {
+        for partition in &topic.partitions {
+            let key = (topic.name.0.to_string(), partition.partition_index);
+            if partition.error_code != codes::NONE {
+                return Err(ClientError::broker(
+                    "ListOffsets",
+                    partition.error_code,
+                    None,
+                ));
+            }
+            if let Some(slot) = next.get_mut(&key)
+                && slot.is_none()
+                && partition.offset >= 0
+            {
+                *slot = Some(partition.offset);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn fetch_once(
+    context: &FetcherContext,
+    connection: &Connection,
+    next: &mut BTreeMap<TopicPartition, Option<i64>>,
+) -> Result<FetchOutcome, ClientError> {
+    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for ((topic, partition), position) in next.iter() {
+        if let Some(offset) = position {
+            topics.entry(topic).or_default().push(
+                FetchPartition::default()
+                    .with_partition(*partition)
+                    .with_fetch_offset(*offset)
+                    .with_partition_max_bytes(MAX_PARTITION_FETCH_BYTES),
+            );
+        }
+    }
+    if topics.is_empty() {
+        return Ok(FetchOutcome::Backoff);
+    }
+    let version = context.cluster.versions().version_of::<FetchRequest>()?;
+    let max_wait_ms = i32::try_from(context.settings.fetch_max_wait_ms).unwrap_or(i32::MAX);
+    let request = FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(FETCH_MAX_BYTES)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    FetchTopic::default()
+                        .with_topic(StrBytes::from_string(topic.to_owned()).into())
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        );
+    let timeout = context.settings.request_timeout()
+        + Duration::from_millis(context.settings.fetch_max_wait_ms.into());
+    let response = connection.send(&request, version, timeout).await?;
+    if response.error_code != codes::NONE {
+        return Err(ClientError::broker("Fetch", response.error_code, None));
+    }
+    let mut backoff = false;
+    for topic in &response.responses {
+        let topic_name = topic.topic.0.to_string();
+        for partition in &topic.partitions {
+            let key = (topic_name.clone(), partition.partition_index);
+            let Some(Some(position)) = next.get(&key).copied() else {
+                continue;
+            };
+            match partition.error_code {
+                codes::NONE => {}
+                codes::OFFSET_OUT_OF_RANGE => {
+                    tracing::debug!(?key, position, "offset out of range; resetting");
+                    next.insert(key, None);
+                    continue;
+                }
+                code => {
+                    tracing::debug!(?key, code, "fetch partition error");
+                    if matches!(
+                        code,
+                        codes::NOT_LEADER_OR_FOLLOWER | codes::UNKNOWN_TOPIC_OR_PARTITION
+                    ) {
+                        context.cluster.invalidate_topic(&topic_name);
+                    }
+                    backoff = true;
+                    continue;
+                }
+            }
+            let Some(records) = partition.records.clone() else {
+                continue;
+            };
+            let decoded = match decode_records(records) {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    tracing::warn!(?key, %error, "undecodable records");
+                    backoff = true;
+                    continue;
+                }
+            };
+            let mut new_position = position;
+            for record in decoded {
+                if record.offset < position {
+                    continue;
+                }
+                new_position = record.offset + 1;
+                let delivery = Delivery {
+                    record: ConsumerRecord {
+                        topic: topic_name.clone(),
+                        partition: partition.partition_index,
+                        offset: record.offset,
+                        timestamp: record.timestamp,
+                        key: record.key,
+                        value: record.value,
+                        headers: record
+                            .headers
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), v))
+                            .collect(),
+                    },
+                    generation: context.generation,
+                    positions: context.positions.clone(),
+                };
+                if context.sink.send(delivery).await.is_err() {
+                    return Ok(FetchOutcome::SinkClosed);
+                }
+            }
+            next.insert(key, Some(new_position));
+        }
+    }
+    Ok(if backoff {
+        FetchOutcome::Backoff
+    } else {
+        FetchOutcome::Continue
+    })
+}
+
+/// A decoded record (control records are skipped).
+struct DecodedRecord {
+    offset: i64,
+    timestamp: i64,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+    headers: Vec<(StrBytes, Option<Bytes>)>,
+}
+
+/// Decodes the complete record batches in `records`; a partial batch at the end (which brokers
+/// may send) is ignored.
+fn decode_records(mut records: Bytes) -> Result<Vec<DecodedRecord>, ClientError> {
+    let mut out = Vec::new();
+    while records.len() >= 12 {
+        let length = i32::from_be_bytes([records[8], records[9], records[10], records[11]]);
+        let Ok(length) = usize::try_from(length) else {
+            return Err(ClientError::Protocol(format!(
+                "negative batch length {length}"
+            )));
+        };
+        if records.len() < 12 + length {
+            break;
+        }
+        let mut batch = records.split_to(12 + length);
+        let set = RecordBatchDecoder::decode(&mut batch)
+            .map_err(|e| ClientError::Protocol(format!("malformed record batch: {e:#}")))?;
+        for record in set.records {
+            if record.control {
+                continue;
+            }
+            out.push(DecodedRecord {
+                offset: record.offset,
+                timestamp: record.timestamp,
+                key: record.key,
+                value: record.value,
+                headers: record.headers.into_iter().collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kmock_wire::kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    fn batch(base: i64, n: i64) -> Bytes {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: base + i,
+                sequence: -1,
+                timestamp: 7,
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("v{i}"))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut out = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut out,
+            records.iter(),
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        out.freeze()
+    }
+
+    #[test]
+    fn decodes_batches_and_ignores_a_trailing_partial_one() {
+        let mut bytes = BytesMut::new();
+        bytes.extend_from_slice(&batch(0, 2));
+        bytes.extend_from_slice(&batch(2, 3));
+        let partial = batch(5, 1);
+        bytes.extend_from_slice(&partial[..partial.len() - 3]);
+        let records = decode_records(bytes.freeze()).unwrap();
+        let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
+        assert_eq!(records[1].key.as_deref(), Some(&b"k1"[..]));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let mut bytes = BytesMut::new();
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&20i32.to_be_bytes());
+        bytes.extend_from_slice(&[0xff; 20]);
+        assert!(decode_records(bytes.freeze()).is_err());
+        assert!(
+            decode_records(Bytes::from_static(&[0; 8]))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
