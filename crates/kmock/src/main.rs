@@ -1,6 +1,9 @@
 //! The `kmock` command line. `kmock serve` runs the mock Kafka broker on a loopback TCP port, with
 //! fault rules given as `--fault SPEC` (grammar: `docs/fault-spec.md`), and prints
-//! `BOOTSTRAP=host:port` on stdout once it accepts connections.
+//! `BOOTSTRAP=host:port` on stdout once it accepts connections. `kmock sim run FILE...` runs
+//! scenario files in the deterministic simulation (see `sims/README.md`).
+
+mod sim;
 
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -62,6 +65,9 @@ enum Command {
     /// Prints exactly one line `BOOTSTRAP=host:port` on stdout when it accepts connections; logs
     /// go to stderr (filter with RUST_LOG, default info).
     Serve(ServeArgs),
+    /// Run scenarios in the deterministic simulation (virtual time, seeded).
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -151,10 +157,15 @@ impl ServeError {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
-    let result = match cli.command {
-        Command::Serve(args) => serve(args),
+    let serve_args = match cli.command {
+        Command::Serve(args) => args,
+        Command::Sim(command) => {
+            init_tracing("warn");
+            return sim::run(command);
+        }
     };
+    init_tracing("info");
+    let result = serve(serve_args);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -164,9 +175,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

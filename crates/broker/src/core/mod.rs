@@ -234,6 +234,12 @@ impl BrokerCore {
         &self.logs
     }
 
+    /// Creates a topic directly, without a request (set-up of the simulation and of tests).
+    /// On failure returns the Kafka error code CreateTopics would answer with.
+    pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<(), i16> {
+        self.logs.create_topic(name, partitions).map(|_| ())
+    }
+
     /// A new connection.
     pub fn connection_opened(&mut self, connection: ConnectionId) {
         self.connections.insert(connection, Connection::default());

@@ -1,0 +1,24 @@
+//! kmock's deterministic simulation: a whole Kafka world — the broker, producers, consumer pools,
+//! faults and a timeline — in one process, in virtual time, from a seed.
+//!
+//! - [`scenario`]: the `sims/*.toml` format (documented in `sims/README.md`), parsed with spans.
+//! - [`world`]: the world built from a scenario and a seed (current-thread runtime, paused time).
+//! - [`network`]: links between clients and the broker with latency, partitions and disconnects.
+//! - [`trace`]: the trace, one line per event in virtual-time order, for snapshots.
+//! - [`checkers`]: metrics, expectations and the verdict.
+//! - [`runner`]: run one scenario with one seed into a [`RunReport`].
+//!
+//! Determinism rules (see the design notes): time only from `tokio::time`, randomness only from
+//! the run's seeded PRNG, ordered collections only, `biased;` in every `select!`. Wall time is read
+//! by the runner alone, outside the world, and never reaches a trace.
+
+pub mod checkers;
+pub mod network;
+pub mod runner;
+pub mod scenario;
+pub mod trace;
+pub mod world;
+
+pub use checkers::{ExpectationResult, Value, Verdict};
+pub use runner::{RunReport, run_file, run_scenario};
+pub use scenario::{Scenario, ScenarioError, scenario_files};

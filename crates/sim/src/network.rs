@@ -1,0 +1,258 @@
+//! The simulated network: a [`Link`] per client connection between the client and the broker,
+//! with turmoil's verbs per actor: added latency, partition (bytes are held until healed), heal,
+//! and disconnect (both ends dropped).
+//!
+//! The connector hands the client one end of a `tokio::io::duplex` pair; the broker gets the other
+//! end of a second pair through [`BrokerHandle::serve_connection`]; two forwarding tasks copy the
+//! bytes between them and apply the actor's current faults. Everything waits on `tokio::time` and
+//! watch channels, never polls, so virtual time jumps over idle periods.
+//!
+//! Owns: the links and the per-actor fault state. Must not: read clocks, draw random numbers.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kmock_broker::server::BrokerHandle;
+use kmock_client::FnConnector;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+use tokio::sync::watch;
+
+use crate::trace::Recorder;
+
+/// Bytes buffered in each direction of each pipe.
+const PIPE_BYTES: usize = 64 * 1024;
+
+/// The fault state of one actor's links.
+#[derive(Debug)]
+struct ActorLinks {
+    latency: watch::Sender<Duration>,
+    partitioned: watch::Sender<bool>,
+    /// Bumped by a disconnect: links of an older epoch close.
+    epoch: watch::Sender<u64>,
+}
+
+impl ActorLinks {
+    fn new() -> Self {
+        Self {
+            latency: watch::channel(Duration::ZERO).0,
+            partitioned: watch::channel(false).0,
+            epoch: watch::channel(0).0,
+        }
+    }
+}
+
+/// The network between the clients and the broker. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Network {
+    broker: BrokerHandle,
+    recorder: Recorder,
+    actors: Arc<Mutex<BTreeMap<String, ActorLinks>>>,
+}
+
+/// The controls a forwarding task watches.
+struct LinkWatch {
+    latency: watch::Receiver<Duration>,
+    partitioned: watch::Receiver<bool>,
+    epoch: watch::Receiver<u64>,
+    my_epoch: u64,
+}
+
+impl LinkWatch {
+    async fn disconnected(&mut self) {
+        let mine = self.my_epoch;
+        let _ = self.epoch.wait_for(|e| *e != mine).await;
+    }
+}
+
+impl Network {
+    /// A network in front of `broker`.
+    pub fn new(broker: BrokerHandle, recorder: Recorder) -> Self {
+        Self {
+            broker,
+            recorder,
+            actors: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    fn with_actor<R>(&self, actor: &str, f: impl FnOnce(&ActorLinks) -> R) -> R {
+        let mut actors = self.actors.lock().expect("network lock is never poisoned");
+        let links = actors
+            .entry(actor.to_owned())
+            .or_insert_with(ActorLinks::new);
+        f(links)
+    }
+
+    fn watch(&self, actor: &str) -> LinkWatch {
+        self.with_actor(actor, |links| LinkWatch {
+            latency: links.latency.subscribe(),
+            partitioned: links.partitioned.subscribe(),
+            epoch: links.epoch.subscribe(),
+            my_epoch: *links.epoch.borrow(),
+        })
+    }
+
+    /// Opens a link for `actor`: serves the broker end, starts the forwarding tasks and returns
+    /// the client end.
+    pub fn connect(&self, actor: &str) -> io::Result<DuplexStream> {
+        let (client_end, link_client) = tokio::io::duplex(PIPE_BYTES);
+        let (link_broker, broker_end) = tokio::io::duplex(PIPE_BYTES);
+        let connection = self.broker.serve_connection(broker_end).map_err(|_| {
+            io::Error::new(io::ErrorKind::ConnectionRefused, "the broker has stopped")
+        })?;
+        self.recorder.connection(connection.0, actor);
+        let (client_read, client_write) = tokio::io::split(link_client);
+        let (broker_read, broker_write) = tokio::io::split(link_broker);
+        let scanner = RequestScanner {
+            recorder: self.recorder.clone(),
+            connection: connection.0,
+            remaining: 0,
+            header: Vec::with_capacity(12),
+        };
+        tokio::spawn(forward(
+            client_read,
+            broker_write,
+            self.watch(actor),
+            Some(scanner),
+        ));
+        tokio::spawn(forward(broker_read, client_write, self.watch(actor), None));
+        Ok(client_end)
+    }
+
+    /// A connector for the client crate that opens links for `actor`.
+    pub fn connector(
+        &self,
+        actor: &str,
+    ) -> FnConnector<impl Fn(&str, u16) -> io::Result<DuplexStream> + Send + Sync + 'static> {
+        let network = self.clone();
+        let actor = actor.to_owned();
+        FnConnector::new(move |_host: &str, _port: u16| network.connect(&actor))
+    }
+
+    /// Holds every byte of `actor`'s links until [`Network::heal`].
+    pub fn partition(&self, actor: &str) {
+        self.with_actor(actor, |links| links.partitioned.send_replace(true));
+    }
+
+    /// Adds `latency` to every chunk of `actor`'s links.
+    pub fn set_latency(&self, actor: &str, latency: Duration) {
+        self.with_actor(actor, |links| links.latency.send_replace(latency));
+    }
+
+    /// Ends a partition and removes added latency.
+    pub fn heal(&self, actor: &str) {
+        self.with_actor(actor, |links| {
+            links.partitioned.send_replace(false);
+            links.latency.send_replace(Duration::ZERO);
+        });
+    }
+
+    /// Closes every open link of `actor` (both ends). New connections work again.
+    pub fn disconnect(&self, actor: &str) {
+        self.with_actor(actor, |links| {
+            links.epoch.send_modify(|e| *e += 1);
+        });
+    }
+}
+
+/// Finds the request headers in the client-to-broker byte stream, so the trace can place each
+/// request among the client-side events (by the moment its bytes reached the broker).
+struct RequestScanner {
+    recorder: Recorder,
+    connection: u64,
+    /// Bytes left of the current frame's body (after the 4-byte length).
+    remaining: usize,
+    /// The length prefix and the first header bytes (api key, version, correlation id).
+    header: Vec<u8>,
+}
+
+impl RequestScanner {
+    fn scan(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.remaining > 0 && self.header.len() >= 12 {
+                let n = self.remaining.min(bytes.len());
+                self.remaining -= n;
+                bytes = &bytes[n..];
+                if self.remaining == 0 {
+                    self.header.clear();
+                }
+                continue;
+            }
+            // Collect the length prefix and the first 8 header bytes.
+            let want = 12 - self.header.len();
+            let n = want.min(bytes.len());
+            self.header.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.header.len() == 4 {
+                let length = u32::from_be_bytes([
+                    self.header[0],
+                    self.header[1],
+                    self.header[2],
+                    self.header[3],
+                ]);
+                self.remaining = length as usize;
+            }
+            if self.header.len() == 12 {
+                let length = u32::from_be_bytes([
+                    self.header[0],
+                    self.header[1],
+                    self.header[2],
+                    self.header[3],
+                ]) as usize;
+                let correlation_id = i32::from_be_bytes([
+                    self.header[8],
+                    self.header[9],
+                    self.header[10],
+                    self.header[11],
+                ]);
+                self.recorder.request_sent(self.connection, correlation_id);
+                self.remaining = length.saturating_sub(8);
+                if self.remaining == 0 {
+                    self.header.clear();
+                }
+            }
+        }
+    }
+}
+
+/// Copies bytes from `from` to `to`, applying latency and partitions, until either side closes or
+/// the actor is disconnected. Dropping both halves closes the pipe, so the peer sees EOF.
+async fn forward(
+    mut from: ReadHalf<DuplexStream>,
+    mut to: WriteHalf<DuplexStream>,
+    mut link: LinkWatch,
+    mut scanner: Option<RequestScanner>,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = tokio::select! {
+            biased;
+            () = link.disconnected() => return,
+            read = from.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+        };
+        let latency = *link.latency.borrow();
+        if !latency.is_zero() {
+            tokio::select! {
+                biased;
+                () = link.disconnected() => return,
+                () = tokio::time::sleep(latency) => {}
+            }
+        }
+        let mut partitioned = link.partitioned.clone();
+        tokio::select! {
+            biased;
+            () = link.disconnected() => return,
+            _ = partitioned.wait_for(|p| !*p) => {}
+        }
+        if let Some(scanner) = &mut scanner {
+            scanner.scan(&buffer[..n]);
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Runs one scenario with one seed and reports: verdict, virtual and wall time, teardown, each
+//! expectation with its measured value, the trace, and the line that reproduces the run.
+//!
+//! The wall clock (`std::time::Instant`) is read here and only here, around the world; it never
+//! reaches the trace.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::checkers::{ExpectationResult, Metrics, Value, Verdict, ownership_conflicts};
+use crate::scenario::{ActorKind, Scenario, ScenarioError};
+use crate::world::{self, WorldOutcome};
+
+/// What one run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario file.
+    pub file: String,
+    /// The seed.
+    pub seed: u64,
+    /// Pass or fail.
+    pub verdict: Verdict,
+    /// Virtual time of the run, in milliseconds.
+    pub virtual_ms: f64,
+    /// Wall time of the run, in milliseconds.
+    pub wall_ms: f64,
+    /// The longest consumer teardown (stop) in virtual milliseconds, if any consumer stopped.
+    pub teardown_ms: Option<f64>,
+    /// Each expectation with its measured value.
+    pub expectations: Vec<ExpectationResult>,
+    /// Why the run failed besides expectations (timeouts, invariants).
+    pub failures: Vec<String>,
+    /// Every metric measured.
+    pub metrics: Metrics,
+    /// The trace.
+    #[serde(skip)]
+    pub trace: String,
+}
+
+impl RunReport {
+    /// `reproduce: kmock sim run FILE --seed N`.
+    pub fn reproduce_line(&self) -> String {
+        format!(
+            "reproduce: kmock sim run {} --seed {}",
+            self.file, self.seed
+        )
+    }
+
+    /// A short human summary (several lines), ending with the reproduction line on failure.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "{} {} seed={} virtual={:.0}ms wall={:.1}ms teardown={}\n",
+            match self.verdict {
+                Verdict::Pass => "PASS",
+                Verdict::Fail => "FAIL",
+            },
+            self.scenario,
+            self.seed,
+            self.virtual_ms,
+            self.wall_ms,
+            self.teardown_ms
+                .map_or_else(|| "-".to_owned(), |t| format!("{t:.0}ms"))
+        );
+        for e in &self.expectations {
+            out.push_str(&format!(
+                "  [{}] {}  (measured {})\n",
+                if e.passed { "ok" } else { "FAILED" },
+                e.expectation,
+                e.measured
+                    .as_ref()
+                    .map_or_else(|| "nothing".to_owned(), ToString::to_string)
+            ));
+        }
+        for failure in &self.failures {
+            out.push_str(&format!("  [FAILED] {failure}\n"));
+        }
+        if self.verdict == Verdict::Fail {
+            out.push_str(&self.reproduce_line());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Loads and runs a file; `seed` overrides the file's seed.
+pub fn run_file(path: impl AsRef<Path>, seed: Option<u64>) -> Result<RunReport, ScenarioError> {
+    let scenario = Scenario::load(path)?;
+    let seed = seed.unwrap_or(scenario.seed);
+    Ok(run_scenario(&scenario, seed))
+}
+
+/// Runs `scenario` with `seed`.
+pub fn run_scenario(scenario: &Scenario, seed: u64) -> RunReport {
+    let started = std::time::Instant::now();
+    let outcome = world::run(scenario, seed);
+    let wall = started.elapsed();
+    report(scenario, seed, outcome, wall)
+}
+
+fn max(values: impl Iterator<Item = f64>) -> Option<f64> {
+    values.fold(None, |m, v| Some(m.map_or(v, |m: f64| m.max(v))))
+}
+
+fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration) -> RunReport {
+    let o = outcome.recorder.lock();
+    let mut metrics = Metrics::new();
+    let mut put = |key: String, value: Value| {
+        metrics.insert(key, value);
+    };
+
+    // Teardown per member, per pool, overall.
+    let mut failures = o.failures.clone();
+    for (member, (took, _)) in &o.teardowns {
+        put(format!("teardown_ms[{member}]"), Value::Number(ms(*took)));
+    }
+    let teardown_ms = max(o.teardowns.values().map(|(t, _)| ms(*t)));
+    if let Some(t) = teardown_ms {
+        put("teardown_ms".into(), Value::Number(t));
+    }
+    put(
+        "stop_errors".into(),
+        Value::Number(o.teardowns.values().filter(|(_, e)| *e).count() as f64),
+    );
+    for actor in &scenario.actors {
+        let ActorKind::Pool { group, .. } = &actor.kind else {
+            continue;
+        };
+        let name = &actor.name;
+        let prefix = format!("{name}/");
+        if let Some(t) = max(o
+            .teardowns
+            .iter()
+            .filter(|(m, _)| m.starts_with(&prefix))
+            .map(|(_, (t, _))| ms(*t)))
+        {
+            put(format!("teardown_ms[{name}]"), Value::Number(t));
+        }
+        if let Some(t) = o.pool_teardowns.get(name) {
+            put(format!("pool_teardown_ms[{name}]"), Value::Number(ms(*t)));
+        }
+        let started = o.pool_started.get(name).copied();
+        let first = o
+            .members
+            .values()
+            .filter(|m| &m.pool == name)
+            .filter_map(|m| m.first_stable)
+            .min();
+        if let (Some(s), Some(f)) = (started, first) {
+            put(
+                format!("first_assignment_ms[{name}]"),
+                Value::Number(ms(f.saturating_sub(s))),
+            );
+        }
+        if let (Some(s), Some(a)) = (started, o.pool_all_assigned.get(name)) {
+            put(
+                format!("all_assigned_ms[{name}]"),
+                Value::Number(ms(a.saturating_sub(s))),
+            );
+        }
+        // Deliveries of this pool.
+        let delivered = o.deliveries.keys().filter(|(p, _)| p == name).count();
+        let total: u64 = o
+            .deliveries
+            .iter()
+            .filter(|((p, _), _)| p == name)
+            .map(|(_, n)| *n)
+            .sum();
+        put(
+            format!("delivered[{name}]"),
+            Value::Number(delivered as f64),
+        );
+        put(
+            format!("delivered_total[{name}]"),
+            Value::Number(total as f64),
+        );
+        put(
+            format!("duplicates[{name}]"),
+            Value::Number(total as f64 - delivered as f64),
+        );
+        let generations: std::collections::BTreeSet<i32> = o
+            .assignments
+            .iter()
+            .filter(|(_, m, _)| m.starts_with(&prefix))
+            .map(|(g, _, _)| *g)
+            .collect();
+        let rebalances = generations.len().saturating_sub(1) as f64;
+        put(format!("rebalances[{name}]"), Value::Number(rebalances));
+        put(format!("rebalances[{group}]"), Value::Number(rebalances));
+        if let Some(Some(summary)) = outcome.groups.get(group) {
+            for key in [group.as_str(), name.as_str()] {
+                put(
+                    format!("group_state[{key}]"),
+                    Value::Text(format!("{:?}", summary.state)),
+                );
+                put(
+                    format!("generation[{key}]"),
+                    Value::Number(f64::from(summary.generation_id)),
+                );
+                put(
+                    format!("members[{key}]"),
+                    Value::Number(summary.members.len() as f64),
+                );
+            }
+        }
+    }
+    // Unqualified versions: the maximum over pools (or the only group).
+    for base in [
+        "pool_teardown_ms",
+        "first_assignment_ms",
+        "all_assigned_ms",
+        "rebalances",
+        "generation",
+        "members",
+        "delivered_total",
+        "duplicates",
+    ] {
+        let prefix = format!("{base}[");
+        let values: Vec<f64> = metrics
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(_, v)| match v {
+                Value::Number(n) => Some(*n),
+                Value::Text(_) => None,
+            })
+            .collect();
+        if let Some(m) = max(values.into_iter()) {
+            metrics.insert(base.to_owned(), Value::Number(m));
+        }
+    }
+    let states: Vec<Value> = outcome
+        .groups
+        .values()
+        .flatten()
+        .map(|s| Value::Text(format!("{:?}", s.state)))
+        .collect();
+    if states.len() == 1 {
+        metrics.insert("group_state".into(), states[0].clone());
+    }
+    if outcome.groups.values().all(Option::is_none) && !outcome.groups.is_empty() {
+        metrics.insert("group_state".into(), Value::Text("Dead".into()));
+    }
+
+    // Delivery over every pool: an acknowledged record counts as delivered if any pool got it.
+    let produced = o.acked.len();
+    let delivered = o
+        .acked
+        .keys()
+        .filter(|record| o.deliveries.keys().any(|(_, r)| r == *record))
+        .count();
+    metrics.insert("produced".into(), Value::Number(produced as f64));
+    metrics.insert(
+        "produce_failed".into(),
+        Value::Number(o.produce_failed as f64),
+    );
+    metrics.insert("delivered".into(), Value::Number(delivered as f64));
+    metrics.insert("lost".into(), Value::Number((produced - delivered) as f64));
+    metrics
+        .entry("duplicates".into())
+        .or_insert(Value::Number(0.0));
+
+    let conflicts = ownership_conflicts(&o.assignments);
+    metrics.insert(
+        "ownership_conflicts".into(),
+        Value::Number(conflicts.len() as f64),
+    );
+    for (generation, topic, partition, members) in &conflicts {
+        failures.push(format!(
+            "invariant: {topic}[{partition}] owned by {} in generation {generation}",
+            members.join(" and ")
+        ));
+    }
+    metrics.insert("virtual_ms".into(), Value::Number(ms(outcome.virtual_time)));
+
+    let expectations: Vec<ExpectationResult> = scenario
+        .expectations
+        .iter()
+        .map(|e| e.check(&metrics))
+        .collect();
+    let verdict = if failures.is_empty() && expectations.iter().all(|e| e.passed) {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    let trace = crate::trace::render(&outcome.header, &o, &outcome.log);
+    RunReport {
+        scenario: scenario.name.clone(),
+        file: scenario.file.clone(),
+        seed,
+        verdict,
+        virtual_ms: ms(outcome.virtual_time),
+        wall_ms: ms(wall),
+        teardown_ms,
+        expectations,
+        failures,
+        metrics,
+        trace,
+    }
+}

@@ -1,0 +1,729 @@
+//! Scenario files (`sims/*.toml`): the format documented in `sims/README.md`, parsed with serde +
+//! toml, then checked. Every error names the file, the line and the column, and what was
+//! expected: toml's own messages for syntax and types, ours (from `toml::Spanned` byte ranges) for
+//! meaning (an unknown actor in the timeline, an unknown metric in an expectation, a bad fault
+//! spec).
+//!
+//! Owns: the scenario model the world runs. Must not: run anything, read clocks.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kmock_broker::FaultRule;
+use kmock_client::Settings;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::checkers::{Expectation, METRICS};
+
+/// A scenario file could not be read or makes no sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ScenarioError {
+    /// The file (as given).
+    pub file: String,
+    /// 1-based line (0 when the error has no position, e.g. the file cannot be read).
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What went wrong and what was expected.
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    max_virtual_ms: Option<u64>,
+    #[serde(default)]
+    settings: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    broker: RawBroker,
+    #[serde(default)]
+    topics: Vec<RawTopic>,
+    #[serde(default)]
+    actors: Vec<RawActor>,
+    #[serde(default)]
+    faults: Vec<RawFault>,
+    #[serde(default)]
+    timeline: Vec<RawStep>,
+    #[serde(default)]
+    expect: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBroker {
+    initial_rebalance_delay_ms: Option<i32>,
+    min_session_timeout_ms: Option<i32>,
+    max_session_timeout_ms: Option<i32>,
+    default_partitions: Option<i32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopic {
+    name: String,
+    #[serde(default = "one")]
+    partitions: i32,
+}
+
+fn one() -> i32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawActor {
+    name: Spanned<String>,
+    kind: Spanned<String>,
+    #[serde(default)]
+    topics: Vec<String>,
+    size: Option<usize>,
+    group: Option<String>,
+    records: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    rule: Option<Spanned<String>>,
+    network: Option<Spanned<String>>,
+    actor: Option<Spanned<String>>,
+    latency_ms: Option<u64>,
+    #[serde(default)]
+    at_ms: u64,
+    until_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    at_ms: Option<u64>,
+    #[serde(rename = "do")]
+    action: Spanned<String>,
+    actor: Option<Spanned<String>>,
+    records: Option<u32>,
+    member: Option<usize>,
+    rule: Option<Spanned<String>>,
+    latency_ms: Option<u64>,
+    ms: Option<u64>,
+    timeout_ms: Option<u64>,
+}
+
+/// A scenario, checked and ready to run.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name (the file stem unless `name` is given).
+    pub name: String,
+    /// The file it came from, as given (for the reproduction line).
+    pub file: String,
+    /// What it shows.
+    pub description: String,
+    /// The default seed (`--seed` overrides it).
+    pub seed: u64,
+    /// Client settings shared by every actor (client id and group id are set per actor).
+    pub settings: Settings,
+    /// Where the settings came from, for the trace header (`defaults`, `.env.test`, inline keys).
+    pub settings_source: String,
+    /// Broker options.
+    pub broker: BrokerOptions,
+    /// Topics created before the timeline starts.
+    pub topics: Vec<(String, i32)>,
+    /// Producers and consumer pools.
+    pub actors: Vec<Actor>,
+    /// Faults with times.
+    pub faults: Vec<TimedFault>,
+    /// The steps, run in order.
+    pub timeline: Vec<Step>,
+    /// What must hold at the end.
+    pub expectations: Vec<Expectation>,
+    /// Virtual-time budget for the whole timeline.
+    pub max_virtual: Duration,
+}
+
+/// Broker options a scenario may set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerOptions {
+    /// `group.initial.rebalance.delay.ms` (sims default to 0).
+    pub initial_rebalance_delay_ms: i32,
+    /// `group.min.session.timeout.ms`.
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub max_session_timeout_ms: i32,
+    /// Partitions of auto-created topics.
+    pub default_partitions: i32,
+}
+
+/// What an actor is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorKind {
+    /// A producer publishing `records` per produce step (default) to `topic`.
+    Producer {
+        /// Topic written to.
+        topic: String,
+        /// Records per produce step unless the step says otherwise.
+        records: u32,
+    },
+    /// A consumer pool of `size` members in `group`, subscribed to `topics`.
+    Pool {
+        /// Topics.
+        topics: Vec<String>,
+        /// Members.
+        size: usize,
+        /// Group id.
+        group: String,
+    },
+}
+
+/// A named client of the world; its name is its client id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Name (also the client id).
+    pub name: String,
+    /// Kind.
+    pub kind: ActorKind,
+}
+
+/// A network fault on an actor's links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkFault {
+    /// Hold every byte between the actor and the broker until healed.
+    Partition,
+    /// Add this much latency to every chunk in both directions.
+    Latency(Duration),
+    /// Close every open connection of the actor (both ends).
+    Disconnect,
+}
+
+/// A fault and when it applies.
+#[derive(Debug, Clone)]
+pub enum FaultKind {
+    /// A broker fault rule (docs/fault-spec.md).
+    Broker(FaultRule),
+    /// A network fault on one actor.
+    Network {
+        /// The actor.
+        actor: String,
+        /// What.
+        fault: NetworkFault,
+    },
+}
+
+/// A fault from the `[[faults]]` list.
+#[derive(Debug, Clone)]
+pub struct TimedFault {
+    /// What.
+    pub kind: FaultKind,
+    /// Installed at this virtual time.
+    pub at: Duration,
+    /// Removed (healed) at this virtual time, if given.
+    pub until: Option<Duration>,
+}
+
+/// One timeline step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Wait until this virtual time before the step (if not already later).
+    pub at: Option<Duration>,
+    /// What to do.
+    pub action: Action,
+    /// The step as written (`line:column`), for errors.
+    pub position: String,
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Start an actor (connect; a pool starts its members).
+    Start(String),
+    /// Wait until every live member of a pool is stable in one generation.
+    WaitStable(String, Duration),
+    /// Wait until every live member is stable in a generation newer than the current one.
+    WaitRebalance(String, Duration),
+    /// Publish records and wait for their acknowledgements.
+    Produce(String, u32),
+    /// Wait until the pool delivered every acknowledged record of its topics.
+    WaitDelivered(String, Duration),
+    /// Stop a pool (timed; shared deadline = request_timeout).
+    Stop(String),
+    /// Abort one member without LeaveGroup: it stops heartbeating.
+    Crash(String, usize),
+    /// Install a broker fault rule.
+    Fault(FaultRule),
+    /// Remove every broker fault rule.
+    ClearFaults,
+    /// Apply a network fault.
+    Network(String, NetworkFault),
+    /// Heal a partition and remove added latency.
+    Heal(String),
+    /// Let virtual time pass.
+    Sleep(Duration),
+}
+
+const STEP_ACTIONS: &str = "start, wait_stable, wait_rebalance, produce, wait_delivered, stop, crash, fault, clear_faults, partition, latency, disconnect, heal, sleep";
+
+/// Default time a `wait_*` step may take.
+const DEFAULT_WAIT: Duration = Duration::from_secs(120);
+
+struct Positions<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Positions<'_> {
+    fn at(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        let (line, column) = line_column(self.text, span.start);
+        ScenarioError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn position(&self, span: Range<usize>) -> String {
+        let (line, column) = line_column(self.text, span.start);
+        format!("{line}:{column}")
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
+        + 1;
+    (line, column)
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file. `env = "..."` paths are resolved against the file's
+    /// directory, then its parent (so `sims/x.toml` may say `env = ".env.test"`).
+    pub fn load(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ScenarioError {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the scenario: {error}"),
+        })?;
+        let stem = path.file_stem().map_or_else(
+            || "scenario".to_owned(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&file, &stem, &text, &dir)
+    }
+
+    /// Parses scenario text; `file` names it in errors, `default_name` is used without `name`,
+    /// `dir` resolves `env` files.
+    pub fn parse(
+        file: &str,
+        default_name: &str,
+        text: &str,
+        dir: &Path,
+    ) -> Result<Scenario, ScenarioError> {
+        let at = Positions { file, text };
+        let raw: RawScenario = toml::from_str(text).map_err(|error| {
+            let (line, column) = error
+                .span()
+                .map_or((0, 0), |span| line_column(text, span.start));
+            ScenarioError {
+                file: file.to_owned(),
+                line,
+                column,
+                message: error.message().trim_end().to_owned(),
+            }
+        })?;
+
+        let (settings, settings_source) = settings(&at, &raw.settings, dir)?;
+
+        let broker = BrokerOptions {
+            initial_rebalance_delay_ms: raw.broker.initial_rebalance_delay_ms.unwrap_or(0),
+            min_session_timeout_ms: raw.broker.min_session_timeout_ms.unwrap_or(6_000),
+            max_session_timeout_ms: raw.broker.max_session_timeout_ms.unwrap_or(1_800_000),
+            default_partitions: raw.broker.default_partitions.unwrap_or(1),
+        };
+
+        let topics: Vec<(String, i32)> = raw
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect();
+
+        let mut actors: Vec<Actor> = Vec::new();
+        for actor in &raw.actors {
+            let name = actor.name.get_ref().clone();
+            if name.is_empty() || name.contains(char::is_whitespace) || name.contains('/') {
+                return Err(at.at(
+                    actor.name.span(),
+                    format!("invalid actor name {name:?}: expected a non-empty name without spaces or '/'"),
+                ));
+            }
+            if actors.iter().any(|a| a.name == name) {
+                return Err(at.at(actor.name.span(), format!("duplicate actor name {name:?}")));
+            }
+            let first_topic = || {
+                actor
+                    .topics
+                    .first()
+                    .cloned()
+                    .or_else(|| topics.first().map(|t| t.0.clone()))
+            };
+            let kind = match actor.kind.get_ref().as_str() {
+                "producer" => ActorKind::Producer {
+                    topic: first_topic().ok_or_else(|| {
+                        at.at(
+                            actor.kind.span(),
+                            "a producer needs `topics` (or a [[topics]] entry)",
+                        )
+                    })?,
+                    records: actor.records.unwrap_or(10),
+                },
+                "pool" => ActorKind::Pool {
+                    topics: if actor.topics.is_empty() {
+                        topics.iter().map(|t| t.0.clone()).collect()
+                    } else {
+                        actor.topics.clone()
+                    },
+                    size: actor.size.unwrap_or(settings.consumer_pool_size).max(1),
+                    group: actor
+                        .group
+                        .clone()
+                        .unwrap_or_else(|| settings.group_id.clone()),
+                },
+                other => {
+                    return Err(at.at(
+                        actor.kind.span(),
+                        format!("unknown actor kind {other:?}: expected \"producer\" or \"pool\""),
+                    ));
+                }
+            };
+            if let ActorKind::Pool { topics: t, .. } = &kind
+                && t.is_empty()
+            {
+                return Err(at.at(
+                    actor.name.span(),
+                    "a pool needs `topics` (or [[topics]] entries)",
+                ));
+            }
+            actors.push(Actor { name, kind });
+        }
+
+        let actor_ref = |name: &Option<Spanned<String>>,
+                         span: Range<usize>,
+                         want_pool: bool|
+         -> Result<String, ScenarioError> {
+            let Some(name) = name else {
+                return Err(at.at(span, "this needs `actor = \"NAME\"`"));
+            };
+            let Some(actor) = actors.iter().find(|a| &a.name == name.get_ref()) else {
+                let known: Vec<_> = actors.iter().map(|a| a.name.as_str()).collect();
+                return Err(at.at(
+                    name.span(),
+                    format!(
+                        "unknown actor {:?}: expected one of {}",
+                        name.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+            };
+            if want_pool && !matches!(actor.kind, ActorKind::Pool { .. }) {
+                return Err(at.at(
+                    name.span(),
+                    format!("actor {:?} is not a pool", name.get_ref()),
+                ));
+            }
+            Ok(actor.name.clone())
+        };
+        let fault_rule = |rule: &Spanned<String>| -> Result<FaultRule, ScenarioError> {
+            rule.get_ref()
+                .parse::<FaultRule>()
+                .map_err(|error| at.at(rule.span(), error.to_string()))
+        };
+
+        let mut faults = Vec::new();
+        for fault in &raw.faults {
+            let kind = match (&fault.rule, &fault.network) {
+                (Some(rule), None) => FaultKind::Broker(fault_rule(rule)?),
+                (None, Some(network)) => {
+                    let actor = actor_ref(&fault.actor, network.span(), false)?;
+                    let fault = network_fault(&at, network, fault.latency_ms)?;
+                    FaultKind::Network { actor, fault }
+                }
+                (Some(rule), Some(_)) => {
+                    return Err(at.at(
+                        rule.span(),
+                        "a fault has either `rule` or `network`, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(ScenarioError {
+                        file: file.to_owned(),
+                        line: 0,
+                        column: 0,
+                        message: "a [[faults]] entry needs `rule = \"SPEC\"` or `network = \"partition|latency|disconnect\"`".into(),
+                    });
+                }
+            };
+            faults.push(TimedFault {
+                kind,
+                at: Duration::from_millis(fault.at_ms),
+                until: fault.until_ms.map(Duration::from_millis),
+            });
+        }
+
+        let mut timeline = Vec::new();
+        for step in &raw.timeline {
+            let span = step.action.span();
+            let wait = step.timeout_ms.map_or(DEFAULT_WAIT, Duration::from_millis);
+            let action = match step.action.get_ref().as_str() {
+                "start" => Action::Start(actor_ref(&step.actor, span.clone(), false)?),
+                "wait_stable" => {
+                    Action::WaitStable(actor_ref(&step.actor, span.clone(), true)?, wait)
+                }
+                "wait_rebalance" => {
+                    Action::WaitRebalance(actor_ref(&step.actor, span.clone(), true)?, wait)
+                }
+                "wait_delivered" => {
+                    Action::WaitDelivered(actor_ref(&step.actor, span.clone(), true)?, wait)
+                }
+                "produce" => {
+                    let name = actor_ref(&step.actor, span.clone(), false)?;
+                    let actor = actors.iter().find(|a| a.name == name).expect("just found");
+                    let ActorKind::Producer { records, .. } = actor.kind else {
+                        return Err(at.at(span, format!("actor {name:?} is not a producer")));
+                    };
+                    Action::Produce(name, step.records.unwrap_or(records))
+                }
+                "stop" => Action::Stop(actor_ref(&step.actor, span.clone(), true)?),
+                "crash" => {
+                    let name = actor_ref(&step.actor, span.clone(), true)?;
+                    let member = step.member.unwrap_or(0);
+                    let size = actors
+                        .iter()
+                        .find_map(|a| match &a.kind {
+                            ActorKind::Pool { size, .. } if a.name == name => Some(*size),
+                            _ => None,
+                        })
+                        .unwrap_or(0);
+                    if member >= size {
+                        return Err(at.at(
+                            span,
+                            format!("member {member} does not exist: pool {name:?} has {size} members (0-based)"),
+                        ));
+                    }
+                    Action::Crash(name, member)
+                }
+                "fault" => {
+                    let Some(rule) = &step.rule else {
+                        return Err(at.at(
+                            span,
+                            "`do = \"fault\"` needs `rule = \"SPEC\"` (docs/fault-spec.md)",
+                        ));
+                    };
+                    Action::Fault(fault_rule(rule)?)
+                }
+                "clear_faults" => Action::ClearFaults,
+                "partition" | "latency" | "disconnect" => {
+                    let actor = actor_ref(&step.actor, span.clone(), false)?;
+                    Action::Network(actor, network_fault(&at, &step.action, step.latency_ms)?)
+                }
+                "heal" => Action::Heal(actor_ref(&step.actor, span.clone(), false)?),
+                "sleep" => {
+                    let Some(ms) = step.ms else {
+                        return Err(at.at(span, "`do = \"sleep\"` needs `ms = N`"));
+                    };
+                    Action::Sleep(Duration::from_millis(ms))
+                }
+                other => {
+                    return Err(at.at(
+                        span,
+                        format!("unknown step {other:?}: expected one of {STEP_ACTIONS}"),
+                    ));
+                }
+            };
+            timeline.push(Step {
+                at: step.at_ms.map(Duration::from_millis),
+                action,
+                position: at.position(step.action.span()),
+            });
+        }
+
+        let mut expectations = Vec::new();
+        for text in &raw.expect {
+            let expectation = Expectation::parse(text.get_ref())
+                .map_err(|message| at.at(text.span(), message))?;
+            for (metric, qualifier) in expectation.metrics() {
+                if !METRICS.iter().any(|(name, _)| *name == metric) {
+                    let known: Vec<_> = METRICS.iter().map(|(n, _)| *n).collect();
+                    return Err(at.at(
+                        text.span(),
+                        format!(
+                            "unknown metric {metric:?}: expected one of {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                if let Some(q) = qualifier {
+                    let base = q.split('/').next().unwrap_or(q);
+                    let is_group = actors
+                        .iter()
+                        .any(|a| matches!(&a.kind, ActorKind::Pool { group, .. } if group == q));
+                    if !is_group && !actors.iter().any(|a| a.name == base) {
+                        return Err(at.at(
+                            text.span(),
+                            format!("unknown actor or group {q:?} in {metric}[{q}]"),
+                        ));
+                    }
+                }
+            }
+            expectations.push(expectation);
+        }
+
+        Ok(Scenario {
+            name: raw.name.unwrap_or_else(|| default_name.to_owned()),
+            file: file.to_owned(),
+            description: raw.description.trim().to_owned(),
+            seed: raw.seed,
+            settings,
+            settings_source,
+            broker,
+            topics,
+            actors,
+            faults,
+            timeline,
+            expectations,
+            max_virtual: Duration::from_millis(raw.max_virtual_ms.unwrap_or(3_600_000)),
+        })
+    }
+}
+
+fn network_fault(
+    at: &Positions<'_>,
+    kind: &Spanned<String>,
+    latency_ms: Option<u64>,
+) -> Result<NetworkFault, ScenarioError> {
+    match kind.get_ref().as_str() {
+        "partition" => Ok(NetworkFault::Partition),
+        "disconnect" => Ok(NetworkFault::Disconnect),
+        "latency" => {
+            let Some(ms) = latency_ms else {
+                return Err(at.at(kind.span(), "a latency fault needs `latency_ms = N`"));
+            };
+            Ok(NetworkFault::Latency(Duration::from_millis(ms)))
+        }
+        other => Err(at.at(
+            kind.span(),
+            format!("unknown network fault {other:?}: expected partition, latency or disconnect"),
+        )),
+    }
+}
+
+/// Builds the client settings: sim defaults, then the `env` file, then inline keys.
+fn settings(
+    at: &Positions<'_>,
+    raw: &BTreeMap<String, Spanned<toml::Value>>,
+    dir: &Path,
+) -> Result<(Settings, String), ScenarioError> {
+    let mut values: BTreeMap<String, String> = BTreeMap::new();
+    // Sim defaults: a stable bootstrap name and `earliest`, so records produced before a pool
+    // joins are still delivered (the delivery checkers count them).
+    values.insert("KAFKA_BOOTSTRAP_SERVERS".into(), "kmock:9092".into());
+    values.insert("KAFKA_AUTO_OFFSET_RESET".into(), "earliest".into());
+    let mut sources = vec!["defaults".to_owned()];
+    if let Some(env) = raw.get("env") {
+        let toml::Value::String(name) = env.get_ref() else {
+            return Err(at.at(
+                env.span(),
+                "`env` must be a string path, e.g. env = \".env.test\"",
+            ));
+        };
+        let path = [dir.join(name), dir.join("..").join(name)]
+            .into_iter()
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                at.at(
+                    env.span(),
+                    format!("env file {name:?} not found next to the scenario or in its parent directory"),
+                )
+            })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| at.at(env.span(), format!("cannot read {}: {e}", path.display())))?;
+        let pairs = kmock_client::settings::parse_env_file(&path, &text)
+            .map_err(|e| at.at(env.span(), e.to_string()))?;
+        values.extend(pairs);
+        sources.push(name.clone());
+    }
+    let mut inline = Vec::new();
+    for (key, value) in raw {
+        if key == "env" {
+            continue;
+        }
+        let text = match value.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => {
+                return Err(at.at(
+                    value.span(),
+                    format!("setting {key}: expected a string, an integer or a boolean"),
+                ));
+            }
+        };
+        if !key.starts_with("KAFKA_") && !key.starts_with("SSE_") {
+            return Err(at.at(
+                value.span(),
+                format!("unknown setting {key:?}: expected `env` or a KAFKA_* / SSE_* variable (see .env.test)"),
+            ));
+        }
+        inline.push(format!("{key}={text}"));
+        values.insert(key.clone(), text);
+    }
+    if !inline.is_empty() {
+        sources.push(inline.join(" "));
+    }
+    let settings = Settings::from_lookup(|name| values.get(name).cloned()).map_err(|e| {
+        let span = raw.values().next().map_or(0..0, |v| v.span());
+        at.at(span, format!("invalid settings: {e}"))
+    })?;
+    settings.validate().map_err(|e| {
+        at.at(
+            raw.values().next().map_or(0..0, |v| v.span()),
+            format!("invalid settings: {e}"),
+        )
+    })?;
+    Ok((settings, sources.join(" + ")))
+}
+
+impl fmt::Display for NetworkFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetworkFault::Partition => f.write_str("partition"),
+            NetworkFault::Latency(d) => write!(f, "latency {}ms", d.as_millis()),
+            NetworkFault::Disconnect => f.write_str("disconnect"),
+        }
+    }
+}
+
+/// Every `*.toml` in `dir`, sorted by name.
+pub fn scenario_files(dir: impl AsRef<Path>) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,598 @@
+//! The trace: one line per event, virtual time first, stable actor and connection names.
+//!
+//! Two sources are merged in virtual-time order: the broker's request log (each request with its
+//! response summary, the fault applied and what became of the response) and the client-side
+//! events the world records through the [`Recorder`] (actor started, assignment, records produced
+//! and delivered, stop begun and ended, faults applied). Connections are named `conn-N` by the
+//! broker in accept order; actors by their scenario names; member ids are replaced by the member's
+//! name (`pool-a/0`), so nothing random, no port and no wall time reaches a line.
+//!
+//! Empty Fetch long-polls (no records, no error, no fault) are counted instead of printed, so a
+//! 40-second idle period does not fill a snapshot.
+//!
+//! Owns: the recorder (shared observation state) and the rendering. Must not: read wall clocks.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use kmock_broker::core::request_log::LogEntry;
+use kmock_client::consumer::protocol::{Assignment, decode_assignment};
+use kmock_wire::kafka_protocol::messages::{RequestKind, ResponseKind};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// A client-side event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Virtual time since the world started.
+    pub time: Duration,
+    /// Position among events and requests (see [`Observations::request_order`]).
+    pub order: u64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub text: String,
+}
+
+/// What is known about one pool member.
+#[derive(Debug, Clone, Default)]
+pub struct MemberObservation {
+    /// The pool.
+    pub pool: String,
+    /// Not crashed and not stopped.
+    pub alive: bool,
+    /// Latest stable generation.
+    pub generation: Option<i32>,
+    /// Its member id once known.
+    pub member_id: Option<String>,
+    /// When it first became stable.
+    pub first_stable: Option<Duration>,
+}
+
+/// Everything observed during a run.
+#[derive(Debug, Default)]
+pub struct Observations {
+    /// Client-side events in order.
+    pub events: Vec<Event>,
+    /// Next position in the total order of events and forwarded requests.
+    pub next_order: u64,
+    /// `(connection, correlation id)` → position when the request's bytes reached the broker.
+    pub request_order: BTreeMap<(u64, i32), u64>,
+    /// Broker connection number → actor name.
+    pub connections: BTreeMap<u64, String>,
+    /// Acknowledged records `(topic, partition, offset)` → producer.
+    pub acked: BTreeMap<(String, i32, i64), String>,
+    /// Records whose publish failed.
+    pub produce_failed: u64,
+    /// Deliveries per pool and record.
+    pub deliveries: BTreeMap<(String, (String, i32, i64)), u64>,
+    /// Members by name (`pool-a/0`).
+    pub members: BTreeMap<String, MemberObservation>,
+    /// `(generation, member, partitions)` each time a member reported a stable assignment.
+    pub assignments: Vec<(i32, String, Vec<(String, i32)>)>,
+    /// Consumer teardown durations by member name, and whether stop() failed.
+    pub teardowns: BTreeMap<String, (Duration, bool)>,
+    /// Pool teardown durations.
+    pub pool_teardowns: BTreeMap<String, Duration>,
+    /// When each pool started.
+    pub pool_started: BTreeMap<String, Duration>,
+    /// When every member of each pool was first stable in one generation.
+    pub pool_all_assigned: BTreeMap<String, Duration>,
+    /// A run-level failure (a wait that timed out, a step that could not run).
+    pub failures: Vec<String>,
+}
+
+/// Records observations; shared by the world's tasks. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    start: Instant,
+    state: Arc<Mutex<Observations>>,
+    changes: Arc<watch::Sender<u64>>,
+}
+
+impl Recorder {
+    /// A recorder whose time 0 is now.
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            state: Arc::new(Mutex::new(Observations::default())),
+            changes: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// Virtual time since the world started.
+    pub fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// The observations (briefly; never hold across an await).
+    pub fn lock(&self) -> MutexGuard<'_, Observations> {
+        self.state.lock().expect("recorder lock is never poisoned")
+    }
+
+    /// Signals waiters that observations changed.
+    pub fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that wakes on every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Records a client-side event.
+    pub fn event(&self, actor: &str, text: impl Into<String>) {
+        let time = self.now();
+        let mut o = self.lock();
+        let order = o.next_order;
+        o.next_order += 1;
+        o.events.push(Event {
+            time,
+            order,
+            actor: actor.to_owned(),
+            text: text.into(),
+        });
+    }
+
+    /// Records that a request's header reached the broker.
+    pub fn request_sent(&self, connection: u64, correlation_id: i32) {
+        let mut o = self.lock();
+        let order = o.next_order;
+        o.next_order += 1;
+        o.request_order.insert((connection, correlation_id), order);
+    }
+
+    /// Records that broker connection `number` belongs to `actor`.
+    pub fn connection(&self, number: u64, actor: &str) {
+        self.lock().connections.insert(number, actor.to_owned());
+    }
+
+    /// Records a run failure (and an event for it).
+    pub fn fail(&self, message: impl Into<String>) {
+        let message = message.into();
+        self.event("world", format!("FAILED: {message}"));
+        self.lock().failures.push(message);
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `      5000.000ms`
+pub fn time(d: Duration) -> String {
+    format!("{:>8}.{:03}ms", d.as_millis(), d.subsec_micros() % 1000)
+}
+
+/// `events[0,1,2] other[0]`, or `-` when empty.
+pub fn assignment(assignment: &Assignment) -> String {
+    let parts: Vec<String> = assignment
+        .iter()
+        .filter(|(_, partitions)| !partitions.is_empty())
+        .map(|(topic, partitions)| {
+            let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
+            format!("{topic}[{}]", list.join(","))
+        })
+        .collect();
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn error(code: i16) -> String {
+    if code == 0 {
+        return "ok".to_owned();
+    }
+    match kmock_broker::core::fault::error_code_name(code) {
+        Some(name) => format!("{name}({code})"),
+        None => format!("error({code})"),
+    }
+}
+
+/// Names member ids by the member that owns them (`pool-a/0`), else `member-N` by first sight.
+struct MemberNames {
+    known: BTreeMap<String, String>,
+    unknown: BTreeMap<String, String>,
+}
+
+impl MemberNames {
+    fn name(&mut self, id: &str) -> String {
+        if id.is_empty() {
+            return "\"\"".to_owned();
+        }
+        if let Some(name) = self.known.get(id) {
+            return name.clone();
+        }
+        let next = self.unknown.len() + 1;
+        self.unknown
+            .entry(id.to_owned())
+            .or_insert_with(|| format!("member-{next}"))
+            .clone()
+    }
+}
+
+/// Member ids a request names (to attribute its connection to a member).
+fn request_member(request: &RequestKind) -> Option<String> {
+    let id = match request {
+        RequestKind::JoinGroup(r) => r.member_id.to_string(),
+        RequestKind::SyncGroup(r) => r.member_id.to_string(),
+        RequestKind::Heartbeat(r) => r.member_id.to_string(),
+        RequestKind::OffsetCommit(r) => r.member_id.to_string(),
+        RequestKind::LeaveGroup(r) => {
+            if r.members.is_empty() {
+                r.member_id.to_string()
+            } else {
+                r.members[0].member_id.to_string()
+            }
+        }
+        _ => return None,
+    };
+    (!id.is_empty()).then_some(id)
+}
+
+fn request_summary(request: &RequestKind, names: &mut MemberNames) -> String {
+    match request {
+        RequestKind::JoinGroup(r) => format!(
+            "member={} session={}ms rebalance={}ms",
+            names.name(&r.member_id),
+            r.session_timeout_ms,
+            r.rebalance_timeout_ms
+        ),
+        RequestKind::SyncGroup(r) => format!(
+            "member={} gen={}{}",
+            names.name(&r.member_id),
+            r.generation_id,
+            if r.assignments.is_empty() {
+                String::new()
+            } else {
+                format!(" assignments={}", r.assignments.len())
+            }
+        ),
+        RequestKind::Heartbeat(r) => {
+            format!(
+                "member={} gen={}",
+                names.name(&r.member_id),
+                r.generation_id
+            )
+        }
+        RequestKind::LeaveGroup(r) => {
+            let mut ids: Vec<String> = r.members.iter().map(|m| names.name(&m.member_id)).collect();
+            if ids.is_empty() {
+                ids.push(names.name(&r.member_id));
+            }
+            format!("members={}", ids.join(","))
+        }
+        RequestKind::OffsetCommit(r) => {
+            let offsets: Vec<String> = r
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(move |p| {
+                        format!(
+                            "{}[{}]={}",
+                            t.name.as_str(),
+                            p.partition_index,
+                            p.committed_offset
+                        )
+                    })
+                })
+                .collect();
+            format!(
+                "member={} gen={} {}",
+                names.name(&r.member_id),
+                r.generation_id_or_member_epoch,
+                offsets.join(" ")
+            )
+        }
+        RequestKind::Produce(r) => {
+            let parts: Vec<String> = r
+                .topic_data
+                .iter()
+                .flat_map(|t| {
+                    t.partition_data
+                        .iter()
+                        .map(move |p| format!("{}[{}]", t.name.as_str(), p.index))
+                })
+                .collect();
+            parts.join(" ")
+        }
+        RequestKind::FindCoordinator(r) => {
+            if r.coordinator_keys.is_empty() {
+                format!("key={}", r.key.as_str())
+            } else {
+                let keys: Vec<&str> = r.coordinator_keys.iter().map(|k| k.as_str()).collect();
+                format!("keys={}", keys.join(","))
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String {
+    match response {
+        ResponseKind::JoinGroup(r) => {
+            if r.error_code != 0 {
+                let member = if r.member_id.is_empty() {
+                    String::new()
+                } else {
+                    format!(" member={}", names.name(&r.member_id))
+                };
+                return format!("{}{member}", error(r.error_code));
+            }
+            format!(
+                "ok gen={} member={} leader={}{}",
+                r.generation_id,
+                names.name(&r.member_id),
+                names.name(&r.leader),
+                if r.members.is_empty() {
+                    String::new()
+                } else {
+                    format!(" members={}", r.members.len())
+                }
+            )
+        }
+        ResponseKind::SyncGroup(r) => {
+            if r.error_code != 0 {
+                return error(r.error_code);
+            }
+            match decode_assignment(&r.assignment) {
+                Ok(a) => format!("ok assignment={}", assignment(&a)),
+                Err(_) => format!("ok assignment={} bytes", r.assignment.len()),
+            }
+        }
+        ResponseKind::Heartbeat(r) => error(r.error_code),
+        ResponseKind::LeaveGroup(r) => {
+            let members: Vec<String> = r
+                .members
+                .iter()
+                .map(|m| format!("{}:{}", names.name(&m.member_id), error(m.error_code)))
+                .collect();
+            if members.is_empty() {
+                error(r.error_code)
+            } else {
+                format!("{} [{}]", error(r.error_code), members.join(" "))
+            }
+        }
+        ResponseKind::FindCoordinator(r) => {
+            if r.coordinators.is_empty() {
+                if r.error_code == 0 {
+                    format!("ok node={}", r.node_id.0)
+                } else {
+                    error(r.error_code)
+                }
+            } else {
+                let parts: Vec<String> = r
+                    .coordinators
+                    .iter()
+                    .map(|c| {
+                        if c.error_code == 0 {
+                            format!("ok node={}", c.node_id.0)
+                        } else {
+                            error(c.error_code)
+                        }
+                    })
+                    .collect();
+                parts.join(" ")
+            }
+        }
+        ResponseKind::OffsetCommit(r) => {
+            let mut errors: Vec<String> = r
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                .filter(|c| *c != 0)
+                .map(error)
+                .collect();
+            errors.dedup();
+            if errors.is_empty() {
+                "ok".to_owned()
+            } else {
+                errors.join(",")
+            }
+        }
+        ResponseKind::Produce(r) => {
+            let parts: Vec<String> = r
+                .responses
+                .iter()
+                .flat_map(|t| {
+                    t.partition_responses.iter().map(move |p| {
+                        if p.error_code == 0 {
+                            format!("{}[{}]@{}", t.name.as_str(), p.index, p.base_offset)
+                        } else {
+                            format!("{}[{}] {}", t.name.as_str(), p.index, error(p.error_code))
+                        }
+                    })
+                })
+                .collect();
+            parts.join(" ")
+        }
+        ResponseKind::Fetch(r) => {
+            let mut errors: Vec<String> = r
+                .responses
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                .filter(|c| *c != 0)
+                .map(error)
+                .collect();
+            errors.dedup();
+            if r.error_code != 0 {
+                errors.insert(0, error(r.error_code));
+            }
+            if errors.is_empty() {
+                "ok".to_owned()
+            } else {
+                errors.join(",")
+            }
+        }
+        ResponseKind::Metadata(r) => {
+            let topics: Vec<String> = r
+                .topics
+                .iter()
+                .map(|t| {
+                    let name = t.name.as_ref().map_or("?", |n| n.as_str());
+                    if t.error_code == 0 {
+                        format!("{name}/{}", t.partitions.len())
+                    } else {
+                        format!("{name} {}", error(t.error_code))
+                    }
+                })
+                .collect();
+            if topics.is_empty() {
+                format!("ok brokers={}", r.brokers.len())
+            } else {
+                format!("ok {}", topics.join(" "))
+            }
+        }
+        ResponseKind::ApiVersions(r) => error(r.error_code),
+        ResponseKind::OffsetFetch(r) => error(r.error_code),
+        ResponseKind::CreateTopics(r) => {
+            let parts: Vec<String> = r
+                .topics
+                .iter()
+                .map(|t| format!("{} {}", t.name.as_str(), error(t.error_code)))
+                .collect();
+            parts.join(" ")
+        }
+        _ => "ok".to_owned(),
+    }
+}
+
+fn is_quiet_fetch(entry: &LogEntry) -> bool {
+    entry.api_key == 1
+        && entry.fault.is_none()
+        && entry.record_bytes == 0
+        && matches!(&entry.response, Some(ResponseKind::Fetch(_)))
+        && entry.response.as_ref().is_some_and(|r| {
+            response_summary(
+                r,
+                &mut MemberNames {
+                    known: BTreeMap::new(),
+                    unknown: BTreeMap::new(),
+                },
+            ) == "ok"
+        })
+        && entry.outcome.as_deref() == Some("sent")
+}
+
+/// Renders the trace: `header` lines, then events and requests in virtual-time order.
+pub fn render(header: &[String], observations: &Observations, log: &[LogEntry]) -> String {
+    let mut names = MemberNames {
+        known: observations
+            .members
+            .iter()
+            .filter_map(|(name, m)| m.member_id.clone().map(|id| (id, name.clone())))
+            .collect(),
+        unknown: BTreeMap::new(),
+    };
+    // A connection that names a member belongs to that member.
+    let mut connection_owner: BTreeMap<u64, String> = observations.connections.clone();
+    for entry in log {
+        if let Some(id) = entry.request.as_ref().and_then(request_member)
+            && let Some(name) = names.known.get(&id)
+        {
+            connection_owner.insert(entry.connection.0, name.clone());
+        }
+    }
+
+    // (time, order, source rank, index): at one instant, in the order things happened (a request
+    // when its bytes reached the broker); requests the network did not see come last.
+    let mut lines: Vec<(Duration, u64, u8, usize, String)> = Vec::new();
+    let mut quiet_fetches: BTreeMap<String, u64> = BTreeMap::new();
+    for (index, entry) in log.iter().enumerate() {
+        let actor = connection_owner
+            .get(&entry.connection.0)
+            .cloned()
+            .unwrap_or_else(|| {
+                if entry.client_id.is_empty() {
+                    "?".to_owned()
+                } else {
+                    entry.client_id.clone()
+                }
+            });
+        if is_quiet_fetch(entry) {
+            *quiet_fetches.entry(actor).or_default() += 1;
+            continue;
+        }
+        let mut line = format!(
+            "{}  {actor:<10} {:<7} {} v{}",
+            time(entry.time),
+            entry.connection.to_string(),
+            entry.api_name(),
+            entry.api_version
+        );
+        if let Some(request) = &entry.request {
+            let summary = request_summary(request, &mut names);
+            if !summary.is_empty() {
+                let _ = write!(line, " {summary}");
+            }
+        }
+        match (&entry.response, entry.outcome.as_deref()) {
+            (Some(response), outcome) => {
+                let _ = write!(line, " -> {}", response_summary(response, &mut names));
+                if entry.api_key == 1 && entry.record_bytes > 0 {
+                    let _ = write!(line, " records={}B", entry.record_bytes);
+                }
+                if let Some(at) = entry.response_time
+                    && at > entry.time
+                {
+                    let _ = write!(line, " (after {}ms)", (at - entry.time).as_millis());
+                }
+                match outcome {
+                    Some("sent") | None => {}
+                    Some(other) => {
+                        let _ = write!(line, "; {other}");
+                    }
+                }
+            }
+            (None, Some(outcome)) => {
+                let _ = write!(line, " -> {outcome}");
+            }
+            (None, None) => line.push_str(" -> no response"),
+        }
+        if let Some(fault) = &entry.fault {
+            let _ = write!(line, " [{fault}]");
+        }
+        let order = observations
+            .request_order
+            .get(&(entry.connection.0, entry.correlation_id))
+            .copied()
+            .unwrap_or(u64::MAX);
+        lines.push((entry.time, order, 0, index, line));
+    }
+    for (index, event) in observations.events.iter().enumerate() {
+        lines.push((
+            event.time,
+            event.order,
+            1,
+            index,
+            format!("{}  {:<10} {}", time(event.time), event.actor, event.text),
+        ));
+    }
+    lines.sort_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
+
+    let mut out = String::new();
+    for line in header {
+        let _ = writeln!(out, "# {line}");
+    }
+    for (_, _, _, _, line) in &lines {
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    if !quiet_fetches.is_empty() {
+        let parts: Vec<String> = quiet_fetches
+            .iter()
+            .map(|(actor, n)| format!("{actor}={n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "# empty Fetch long-polls not shown: {}",
+            parts.join(" ")
+        );
+    }
+    out
+}

@@ -1,0 +1,739 @@
+//! A world built from a scenario and a seed: one current-thread tokio runtime with paused time, the
+//! broker on the simulated [`Network`], producers and consumer pools from the client crate, fault
+//! rules, and the timeline run step by step.
+//!
+//! Randomness comes from one ChaCha8 PRNG seeded with the run's seed; every value drawn from it
+//! (the broker seed, record keys) is logged in the trace header or the trace. Time is
+//! `tokio::time` only. Pools are driven member by member (each a client-crate [`Consumer`] on the
+//! pool's shared cluster handle) so each member's teardown can be timed; a pool stop gives every
+//! member the same deadline (`request_timeout` from the stop), as `ConsumerPool::stop` does.
+//!
+//! Owns: the run. Must not: read the wall clock, iterate hash maps, use unbiased `select!`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kmock_broker::BrokerConfig;
+use kmock_broker::core::group::GroupSummary;
+use kmock_broker::core::request_log::LogEntry;
+use kmock_broker::server::{Broker, BrokerHandle};
+use kmock_client::producer::WallClock;
+use kmock_client::{Cluster, Consumer, MemberState, Producer, Settings};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::network::Network;
+use crate::scenario::{Action, ActorKind, FaultKind, NetworkFault, Scenario};
+use crate::trace::{MemberObservation, Recorder, assignment};
+
+/// Record timestamps are this epoch plus virtual time (2026-01-01T00:00:00Z).
+const EPOCH_MS: i64 = 1_767_225_600_000;
+
+/// What a run leaves behind for the checkers and the trace.
+#[derive(Debug)]
+pub struct WorldOutcome {
+    /// Trace header lines (the seed and everything derived from it).
+    pub header: Vec<String>,
+    /// The recorder with everything observed.
+    pub recorder: Recorder,
+    /// The broker's request log.
+    pub log: Vec<LogEntry>,
+    /// Final broker view of each pool's group.
+    pub groups: BTreeMap<String, Option<GroupSummary>>,
+    /// Virtual time at the end of the timeline.
+    pub virtual_time: Duration,
+}
+
+enum MemberCommand {
+    Stop {
+        deadline: Instant,
+        done: oneshot::Sender<()>,
+    },
+    Crash,
+}
+
+struct PoolRuntime {
+    cluster: Cluster,
+    members: Vec<(String, mpsc::UnboundedSender<MemberCommand>)>,
+}
+
+struct ProducerRuntime {
+    producer: Producer,
+    cluster: Cluster,
+    topic: String,
+    next: u64,
+}
+
+struct World {
+    scenario: Arc<Scenario>,
+    broker: BrokerHandle,
+    network: Network,
+    recorder: Recorder,
+    rng: ChaCha8Rng,
+    pools: BTreeMap<String, PoolRuntime>,
+    producers: BTreeMap<String, ProducerRuntime>,
+}
+
+/// Runs `scenario` with `seed` on a fresh current-thread runtime with paused time.
+pub fn run(scenario: &Scenario, seed: u64) -> WorldOutcome {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime builds");
+    let scenario = Arc::new(scenario.clone());
+    runtime.block_on(run_world(scenario, seed))
+}
+
+fn settings_line(settings: &Settings) -> String {
+    format!(
+        "session_timeout_ms={} heartbeat_interval_ms={} request_timeout_ms={} consumer_pool_size={} auto_offset_reset={:?} enable_auto_commit={}",
+        settings.session_timeout_ms,
+        settings.heartbeat_interval_ms,
+        settings.request_timeout_ms,
+        settings.consumer_pool_size,
+        settings.auto_offset_reset,
+        settings.enable_auto_commit
+    )
+}
+
+async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let broker_seed: u64 = rng.random();
+    let config = BrokerConfig {
+        group_initial_rebalance_delay_ms: scenario.broker.initial_rebalance_delay_ms,
+        group_min_session_timeout_ms: scenario.broker.min_session_timeout_ms,
+        group_max_session_timeout_ms: scenario.broker.max_session_timeout_ms,
+        default_partitions: scenario.broker.default_partitions,
+        advertised_host: "kmock".into(),
+        advertised_port: 9092,
+        seed: broker_seed,
+        ..BrokerConfig::default()
+    };
+    let header = vec![
+        format!("scenario {} seed={seed}", scenario.name),
+        format!("derived from the seed: broker_seed={broker_seed:#018x}"),
+        format!(
+            "settings ({}): {}",
+            scenario.settings_source,
+            settings_line(&scenario.settings)
+        ),
+        format!(
+            "broker: initial_rebalance_delay_ms={} min_session_timeout_ms={} max_session_timeout_ms={}",
+            config.group_initial_rebalance_delay_ms,
+            config.group_min_session_timeout_ms,
+            config.group_max_session_timeout_ms
+        ),
+    ];
+    let recorder = Recorder::new();
+    let broker = match Broker::start(config) {
+        Ok(broker) => broker,
+        Err(error) => {
+            recorder.fail(format!("invalid broker config: {error}"));
+            return WorldOutcome {
+                header,
+                recorder,
+                log: Vec::new(),
+                groups: BTreeMap::new(),
+                virtual_time: Duration::ZERO,
+            };
+        }
+    };
+    for (topic, partitions) in &scenario.topics {
+        let name = topic.clone();
+        let partitions = *partitions;
+        let created = broker
+            .update(move |core| core.create_topic(&name, partitions))
+            .await;
+        recorder.event(
+            "world",
+            format!(
+                "topic {topic} partitions={partitions}{}",
+                match created {
+                    Ok(Ok(())) => String::new(),
+                    Ok(Err(code)) => format!(" (not created: error {code})"),
+                    Err(e) => format!(" (not created: {e})"),
+                }
+            ),
+        );
+    }
+    let network = Network::new(broker.clone(), recorder.clone());
+    let mut world = World {
+        scenario: scenario.clone(),
+        broker: broker.clone(),
+        network,
+        recorder: recorder.clone(),
+        rng,
+        pools: BTreeMap::new(),
+        producers: BTreeMap::new(),
+    };
+    world.schedule_faults().await;
+
+    let timeline = world.run_timeline();
+    let completed = tokio::time::timeout(scenario.max_virtual, timeline).await;
+    if completed.is_err() {
+        recorder.fail(format!(
+            "the timeline did not finish within max_virtual_ms={}",
+            scenario.max_virtual.as_millis()
+        ));
+    }
+    let virtual_time = recorder.now();
+
+    let log = broker
+        .inspect(|core| core.request_log().entries().cloned().collect::<Vec<_>>())
+        .await
+        .unwrap_or_default();
+    let mut groups = BTreeMap::new();
+    for actor in &scenario.actors {
+        if let ActorKind::Pool { group, .. } = &actor.kind {
+            let id = group.clone();
+            let summary = broker
+                .inspect(move |core| core.groups().group(&id))
+                .await
+                .ok()
+                .flatten();
+            groups.insert(group.clone(), summary);
+        }
+    }
+    // Whatever is still running is dropped with the runtime.
+    WorldOutcome {
+        header,
+        recorder,
+        log,
+        groups,
+        virtual_time,
+    }
+}
+
+impl World {
+    async fn schedule_faults(&mut self) {
+        for fault in &self.scenario.faults {
+            let broker = self.broker.clone();
+            let network = self.network.clone();
+            let recorder = self.recorder.clone();
+            let fault = fault.clone();
+            let apply = async move {
+                tokio::time::sleep_until(recorder_start(&recorder) + fault.at).await;
+                match &fault.kind {
+                    FaultKind::Broker(rule) => {
+                        let text = rule.to_string();
+                        if let Ok(id) = broker.add_fault(rule.clone()).await {
+                            recorder
+                                .event("world", format!("fault rule {} installed: {text}", id.0));
+                            if let Some(until) = fault.until {
+                                tokio::time::sleep_until(recorder_start(&recorder) + until).await;
+                                let _ = broker.remove_fault(id).await;
+                                recorder.event("world", format!("fault rule {} removed", id.0));
+                            }
+                        }
+                    }
+                    FaultKind::Network { actor, fault: kind } => {
+                        apply_network(&network, &recorder, actor, kind);
+                        if let Some(until) = fault.until {
+                            tokio::time::sleep_until(recorder_start(&recorder) + until).await;
+                            network.heal(actor);
+                            recorder.event(actor, "network healed");
+                        }
+                    }
+                }
+            };
+            if fault.at.is_zero() && fault.until.is_none() {
+                // Installed before the timeline starts (in file order).
+                apply.await;
+            } else {
+                tokio::spawn(apply);
+            }
+        }
+    }
+
+    async fn run_timeline(&mut self) {
+        let steps = self.scenario.timeline.clone();
+        for (index, step) in steps.iter().enumerate() {
+            if let Some(at) = step.at {
+                tokio::time::sleep_until(recorder_start(&self.recorder) + at).await;
+            }
+            if let Err(message) = self.step(&step.action).await {
+                self.recorder.fail(format!(
+                    "step {} (line {}): {message}",
+                    index + 1,
+                    step.position
+                ));
+                return;
+            }
+        }
+        self.recorder.event("world", "timeline done");
+    }
+
+    async fn connect(&self, actor: &str, group: Option<&str>) -> Result<Cluster, String> {
+        let settings = Settings {
+            client_id: actor.to_owned(),
+            group_id: group.map_or_else(|| self.scenario.settings.group_id.clone(), str::to_owned),
+            ..self.scenario.settings.clone()
+        };
+        Cluster::connect(settings, self.network.connector(actor))
+            .await
+            .map_err(|e| format!("{actor} cannot connect: {e}"))
+    }
+
+    async fn step(&mut self, action: &Action) -> Result<(), String> {
+        let recorder = self.recorder.clone();
+        match action {
+            Action::Start(name) => {
+                let actor = self
+                    .scenario
+                    .actors
+                    .iter()
+                    .find(|a| &a.name == name)
+                    .expect("checked by the scenario parser")
+                    .clone();
+                match &actor.kind {
+                    ActorKind::Producer { topic, .. } => {
+                        recorder.event(name, "start producer");
+                        let cluster = self.connect(name, None).await?;
+                        let clock_recorder = recorder.clone();
+                        let clock: WallClock = Arc::new(move || {
+                            EPOCH_MS + i64::try_from(clock_recorder.now().as_millis()).unwrap_or(0)
+                        });
+                        let producer = Producer::with_clock(cluster.clone(), clock);
+                        self.producers.insert(
+                            name.clone(),
+                            ProducerRuntime {
+                                producer,
+                                cluster,
+                                topic: topic.clone(),
+                                next: 0,
+                            },
+                        );
+                    }
+                    ActorKind::Pool {
+                        topics,
+                        size,
+                        group,
+                    } => {
+                        recorder.event(name, format!("start pool size={size} group={group}"));
+                        recorder
+                            .lock()
+                            .pool_started
+                            .insert(name.clone(), recorder.now());
+                        let cluster = self.connect(name, Some(group)).await?;
+                        let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+                        let mut members = Vec::new();
+                        for index in 0..*size {
+                            let label = format!("{name}/{index}");
+                            let consumer = Consumer::start(cluster.clone(), &topic_refs);
+                            let (commands, commands_rx) = mpsc::unbounded_channel();
+                            recorder.lock().members.insert(
+                                label.clone(),
+                                MemberObservation {
+                                    pool: name.clone(),
+                                    alive: true,
+                                    ..MemberObservation::default()
+                                },
+                            );
+                            tokio::spawn(run_member(
+                                consumer,
+                                label.clone(),
+                                name.clone(),
+                                recorder.clone(),
+                                commands_rx,
+                            ));
+                            members.push((label, commands));
+                        }
+                        self.pools
+                            .insert(name.clone(), PoolRuntime { cluster, members });
+                    }
+                }
+                Ok(())
+            }
+            Action::WaitStable(name, timeout) => {
+                let pool = name.clone();
+                self.wait(name, "wait_stable", *timeout, move |o| {
+                    stable_generation(o, &pool).is_some()
+                })
+                .await?;
+                let generation = stable_generation(&recorder.lock(), name);
+                recorder.event(
+                    name,
+                    format!("all members stable gen={}", generation.unwrap_or(-1)),
+                );
+                Ok(())
+            }
+            Action::WaitRebalance(name, timeout) => {
+                let before = {
+                    let o = recorder.lock();
+                    o.members
+                        .values()
+                        .filter(|m| &m.pool == name)
+                        .filter_map(|m| m.generation)
+                        .max()
+                        .unwrap_or(0)
+                };
+                let pool = name.clone();
+                self.wait(name, "wait_rebalance", *timeout, move |o| {
+                    stable_generation(o, &pool).is_some_and(|g| g > before)
+                })
+                .await?;
+                let generation = stable_generation(&recorder.lock(), name);
+                recorder.event(
+                    name,
+                    format!(
+                        "rebalanced: all live members stable gen={}",
+                        generation.unwrap_or(-1)
+                    ),
+                );
+                Ok(())
+            }
+            Action::WaitDelivered(name, timeout) => {
+                let topics = self.pool_topics(name);
+                let pool = name.clone();
+                self.wait(name, "wait_delivered", *timeout, move |o| {
+                    o.acked
+                        .keys()
+                        .filter(|(t, _, _)| topics.contains(t))
+                        .all(|record| o.deliveries.contains_key(&(pool.clone(), record.clone())))
+                })
+                .await?;
+                recorder.event(name, "every acknowledged record delivered");
+                Ok(())
+            }
+            Action::Produce(name, count) => {
+                let Some(producer) = self.producers.get_mut(name) else {
+                    return Err(format!("producer {name} is not started"));
+                };
+                let mut acked = 0;
+                let mut failed = 0;
+                let mut first_error = None;
+                for _ in 0..*count {
+                    let key = format!("key-{}", self.rng.random_range(0..1000u32));
+                    let value = format!("{name}-{}", producer.next);
+                    producer.next += 1;
+                    match producer
+                        .producer
+                        .publish(&producer.topic, Some(key.as_bytes()), value.as_bytes(), &[])
+                        .await
+                    {
+                        Ok(meta) => {
+                            acked += 1;
+                            recorder.event(
+                                name,
+                                format!(
+                                    "produced {value} key={key} -> {}[{}]@{}",
+                                    producer.topic, meta.partition, meta.offset
+                                ),
+                            );
+                            recorder.lock().acked.insert(
+                                (producer.topic.clone(), meta.partition, meta.offset),
+                                name.clone(),
+                            );
+                        }
+                        Err(error) => {
+                            failed += 1;
+                            recorder.lock().produce_failed += 1;
+                            first_error.get_or_insert(error.to_string());
+                        }
+                    }
+                }
+                recorder.event(
+                    name,
+                    format!(
+                        "produce step: {acked} acknowledged, {failed} failed{}",
+                        first_error.map_or(String::new(), |e| format!(" (first error: {e})"))
+                    ),
+                );
+                recorder.changed();
+                Ok(())
+            }
+            Action::Stop(name) => {
+                let Some(pool) = self.pools.remove(name) else {
+                    return Err(format!("pool {name} is not started"));
+                };
+                let began = Instant::now();
+                let deadline = began + self.scenario.settings.request_timeout();
+                recorder.event(
+                    name,
+                    format!(
+                        "stop begun (deadline +{}ms)",
+                        self.scenario.settings.request_timeout().as_millis()
+                    ),
+                );
+                let mut waits = Vec::new();
+                for (_, commands) in &pool.members {
+                    let (done, wait) = oneshot::channel();
+                    if commands
+                        .send(MemberCommand::Stop { deadline, done })
+                        .is_ok()
+                    {
+                        waits.push(wait);
+                    }
+                }
+                for wait in waits {
+                    let _ = wait.await;
+                }
+                let took = began.elapsed();
+                recorder.lock().pool_teardowns.insert(name.clone(), took);
+                recorder.event(name, format!("stop ended after {}ms", took.as_millis()));
+                pool.cluster.close().await;
+                recorder.changed();
+                Ok(())
+            }
+            Action::Crash(name, index) => {
+                let Some(pool) = self.pools.get(name) else {
+                    return Err(format!("pool {name} is not started"));
+                };
+                if let Some((_, commands)) = pool.members.get(*index) {
+                    let _ = commands.send(MemberCommand::Crash);
+                }
+                // Let the member task see the command before the next step.
+                tokio::task::yield_now().await;
+                Ok(())
+            }
+            Action::Fault(rule) => {
+                let text = rule.to_string();
+                let id = self
+                    .broker
+                    .add_fault(rule.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                recorder.event("world", format!("fault rule {} installed: {text}", id.0));
+                Ok(())
+            }
+            Action::ClearFaults => {
+                self.broker
+                    .clear_faults()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                recorder.event("world", "fault rules cleared");
+                Ok(())
+            }
+            Action::Network(actor, fault) => {
+                apply_network(&self.network, &recorder, actor, fault);
+                Ok(())
+            }
+            Action::Heal(actor) => {
+                self.network.heal(actor);
+                recorder.event(actor, "network healed");
+                Ok(())
+            }
+            Action::Sleep(duration) => {
+                tokio::time::sleep(*duration).await;
+                Ok(())
+            }
+        }
+    }
+
+    fn pool_topics(&self, name: &str) -> Vec<String> {
+        self.scenario
+            .actors
+            .iter()
+            .find_map(|a| match &a.kind {
+                ActorKind::Pool { topics, .. } if a.name == name => Some(topics.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits (without polling: on recorder changes) until `done` holds, at most `timeout`.
+    async fn wait(
+        &self,
+        actor: &str,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&crate::trace::Observations) -> bool,
+    ) -> Result<(), String> {
+        let mut changes = self.recorder.subscribe();
+        let waiting = async {
+            loop {
+                changes.borrow_and_update();
+                if done(&self.recorder.lock()) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, waiting)
+            .await
+            .map_err(|_| format!("{what} {actor} timed out after {}ms", timeout.as_millis()))
+    }
+}
+
+fn recorder_start(recorder: &Recorder) -> Instant {
+    Instant::now() - recorder.now()
+}
+
+fn apply_network(network: &Network, recorder: &Recorder, actor: &str, fault: &NetworkFault) {
+    match fault {
+        NetworkFault::Partition => network.partition(actor),
+        NetworkFault::Latency(latency) => network.set_latency(actor, *latency),
+        NetworkFault::Disconnect => network.disconnect(actor),
+    }
+    recorder.event(actor, format!("network fault: {fault}"));
+}
+
+/// The generation every live member of `pool` is stable in, if they agree (and there is one).
+fn stable_generation(o: &crate::trace::Observations, pool: &str) -> Option<i32> {
+    let mut generation = None;
+    for member in o.members.values().filter(|m| m.pool == pool && m.alive) {
+        match (member.generation, generation) {
+            (None, _) => return None,
+            (Some(g), None) => generation = Some(g),
+            (Some(g), Some(h)) if g != h => return None,
+            _ => {}
+        }
+    }
+    generation
+}
+
+/// One pool member: reports state changes and deliveries; stops or crashes on command.
+async fn run_member(
+    mut consumer: Consumer,
+    label: String,
+    pool: String,
+    recorder: Recorder,
+    mut commands: mpsc::UnboundedReceiver<MemberCommand>,
+) {
+    let mut states = consumer.watch_state();
+    let mut receiving = true;
+    loop {
+        tokio::select! {
+            biased;
+            command = commands.recv() => match command {
+                Some(MemberCommand::Stop { deadline, done }) => {
+                    recorder.event(&label, "stop begun");
+                    let began = Instant::now();
+                    let result = consumer.stop_by(deadline).await;
+                    let took = began.elapsed();
+                    {
+                        let mut o = recorder.lock();
+                        o.teardowns.insert(label.clone(), (took, result.is_err()));
+                        if let Some(m) = o.members.get_mut(&label) {
+                            m.alive = false;
+                        }
+                    }
+                    recorder.event(
+                        &label,
+                        format!(
+                            "stop ended after {}ms: {}",
+                            took.as_millis(),
+                            match &result {
+                                Ok(()) => "ok".to_owned(),
+                                Err(e) => format!("error: {e}"),
+                            }
+                        ),
+                    );
+                    recorder.changed();
+                    let _ = done.send(());
+                    return;
+                }
+                Some(MemberCommand::Crash) | None => {
+                    drop(consumer);
+                    if let Some(m) = recorder.lock().members.get_mut(&label) {
+                        m.alive = false;
+                    }
+                    recorder.event(&label, "crashed (no LeaveGroup, no more heartbeats)");
+                    recorder.changed();
+                    return;
+                }
+            },
+            changed = states.changed() => {
+                if changed.is_err() {
+                    continue;
+                }
+                let state = states.borrow_and_update().clone();
+                observe_state(&recorder, &label, &pool, &state);
+            }
+            record = consumer.recv(), if receiving => match record {
+                Some(record) => {
+                    let key = (record.topic.clone(), record.partition, record.offset);
+                    let value = record
+                        .value
+                        .as_ref()
+                        .map_or_else(String::new, |v| String::from_utf8_lossy(v).into_owned());
+                    let count = {
+                        let mut o = recorder.lock();
+                        let count = o.deliveries.entry((pool.clone(), key)).or_default();
+                        *count += 1;
+                        *count
+                    };
+                    recorder.event(
+                        &label,
+                        format!(
+                            "delivered {value} from {}[{}]@{}{}",
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                            if count > 1 { format!(" (duplicate #{count})") } else { String::new() }
+                        ),
+                    );
+                    recorder.changed();
+                }
+                None => receiving = false,
+            },
+        }
+    }
+}
+
+fn observe_state(recorder: &Recorder, label: &str, pool: &str, state: &MemberState) {
+    let now = recorder.now();
+    match state {
+        MemberState::Stable {
+            generation,
+            member_id,
+            assignment: assigned,
+        } => {
+            {
+                let mut o = recorder.lock();
+                if let Some(m) = o.members.get_mut(label) {
+                    m.generation = Some(*generation);
+                    m.member_id = Some(member_id.clone());
+                    m.first_stable.get_or_insert(now);
+                }
+                let partitions = assigned
+                    .iter()
+                    .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+                    .collect();
+                o.assignments
+                    .push((*generation, label.to_owned(), partitions));
+                if !o.pool_all_assigned.contains_key(pool) && stable_generation(&o, pool).is_some()
+                {
+                    o.pool_all_assigned.insert(pool.to_owned(), now);
+                }
+            }
+            recorder.event(
+                label,
+                format!(
+                    "stable gen={generation} assignment={}",
+                    assignment(assigned)
+                ),
+            );
+        }
+        MemberState::Joining => recorder.event(label, "joining"),
+        MemberState::Failed(error) => recorder.event(label, format!("failed: {error}")),
+        MemberState::Stopped => recorder.event(label, "stopped"),
+        _ => recorder.event(label, format!("state {state:?}")),
+    }
+    recorder.changed();
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World").finish_non_exhaustive()
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send>(_: &T) {}
+    let _ = is_send::<ProducerRuntime>;
+}
+
+impl ProducerRuntime {
+    #[allow(dead_code)]
+    fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+}
