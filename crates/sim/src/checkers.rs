@@ -29,6 +29,10 @@ pub const METRICS: &[(&str, &str)] = &[
         "all_assigned_ms",
         "from a pool's start until all its members are stable in one generation",
     ),
+    (
+        "eviction_ms",
+        "from a member's crash until the live members are stable in a new generation",
+    ),
     ("produced", "records acknowledged by the broker"),
     ("produce_failed", "records whose publish failed"),
     ("delivered", "acknowledged records delivered at least once"),

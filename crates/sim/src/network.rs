@@ -110,13 +110,23 @@ impl Network {
             remaining: 0,
             header: Vec::with_capacity(12),
         };
+        // When either direction ends (a close, EOF, a disconnect), the whole link closes, as a TCP
+        // connection does: both pipes are dropped and both peers see EOF.
+        let closed = Arc::new(watch::channel(false).0);
         tokio::spawn(forward(
             client_read,
             broker_write,
             self.watch(actor),
+            closed.clone(),
             Some(scanner),
         ));
-        tokio::spawn(forward(broker_read, client_write, self.watch(actor), None));
+        tokio::spawn(forward(
+            broker_read,
+            client_write,
+            self.watch(actor),
+            closed,
+            None,
+        ));
         Ok(client_end)
     }
 
@@ -221,6 +231,23 @@ impl RequestScanner {
 async fn forward(
     mut from: ReadHalf<DuplexStream>,
     mut to: WriteHalf<DuplexStream>,
+    link: LinkWatch,
+    closed: Arc<watch::Sender<bool>>,
+    scanner: Option<RequestScanner>,
+) {
+    let mut closed_rx = closed.subscribe();
+    tokio::select! {
+        biased;
+        _ = closed_rx.wait_for(|c| *c) => {}
+        () = copy(&mut from, &mut to, link, scanner) => {}
+    }
+    closed.send_replace(true);
+    let _ = to.shutdown().await;
+}
+
+async fn copy(
+    from: &mut ReadHalf<DuplexStream>,
+    to: &mut WriteHalf<DuplexStream>,
     mut link: LinkWatch,
     mut scanner: Option<RequestScanner>,
 ) {

@@ -165,6 +165,11 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
                 Value::Number(ms(a.saturating_sub(s))),
             );
         }
+        if let (Some(c), Some(r)) = (o.crashed_at.get(name), o.rebalanced_at.get(name))
+            && r >= c
+        {
+            put(format!("eviction_ms[{name}]"), Value::Number(ms(*r - *c)));
+        }
         // Deliveries of this pool.
         let delivered = o.deliveries.keys().filter(|(p, _)| p == name).count();
         let total: u64 = o
@@ -214,6 +219,7 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
     // Unqualified versions: the maximum over pools (or the only group).
     for base in [
         "pool_teardown_ms",
+        "eviction_ms",
         "first_assignment_ms",
         "all_assigned_ms",
         "rebalances",

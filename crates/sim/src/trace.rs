@@ -80,6 +80,10 @@ pub struct Observations {
     pub pool_started: BTreeMap<String, Duration>,
     /// When every member of each pool was first stable in one generation.
     pub pool_all_assigned: BTreeMap<String, Duration>,
+    /// When a member of each pool last crashed.
+    pub crashed_at: BTreeMap<String, Duration>,
+    /// When each pool last completed a `wait_rebalance`.
+    pub rebalanced_at: BTreeMap<String, Duration>,
     /// A run-level failure (a wait that timed out, a step that could not run).
     pub failures: Vec<String>,
 }

@@ -486,6 +486,10 @@ impl World {
                 if let Some((_, commands)) = pool.members.get(*index) {
                     let _ = commands.send(MemberCommand::Crash);
                 }
+                recorder
+                    .lock()
+                    .crashed_at
+                    .insert(name.clone(), recorder.now());
                 // Let the member task see the command before the next step.
                 tokio::task::yield_now().await;
                 Ok(())
