@@ -36,7 +36,11 @@ fn another_seed_may_give_another_trace() {
     for scenario in scenarios() {
         let a = run_scenario(&scenario, scenario.seed);
         let b = run_scenario(&scenario, scenario.seed.wrapping_add(1));
-        assert_ne!(a.trace, b.trace, "{}: the seed is in the header", scenario.name);
+        assert_ne!(
+            a.trace, b.trace,
+            "{}: the seed is in the header",
+            scenario.name
+        );
         let body = |t: &str| {
             t.lines()
                 .filter(|l| !l.starts_with('#'))

@@ -38,5 +38,9 @@ fn every_scenario_passes_and_matches_its_snapshot() {
             insta::assert_snapshot!(report.scenario.clone(), report.trace);
         });
     }
-    assert!(failed.is_empty(), "failing scenarios:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "failing scenarios:\n{}",
+        failed.join("\n")
+    );
 }

@@ -70,6 +70,8 @@ pub struct Observations {
     pub deliveries: BTreeMap<(String, (String, i32, i64)), u64>,
     /// Members by name (`pool-a/0`).
     pub members: BTreeMap<String, MemberObservation>,
+    /// Every member id a member had (a member that rejoins after eviction gets a new one) → name.
+    pub member_names: BTreeMap<String, String>,
     /// `(generation, member, partitions)` each time a member reported a stable assignment.
     pub assignments: Vec<(i32, String, Vec<(String, i32)>)>,
     /// Consumer teardown durations by member name, and whether stop() failed.
@@ -487,11 +489,7 @@ fn is_quiet_fetch(entry: &LogEntry) -> bool {
 /// Renders the trace: `header` lines, then events and requests in virtual-time order.
 pub fn render(header: &[String], observations: &Observations, log: &[LogEntry]) -> String {
     let mut names = MemberNames {
-        known: observations
-            .members
-            .iter()
-            .filter_map(|(name, m)| m.member_id.clone().map(|id| (id, name.clone())))
-            .collect(),
+        known: observations.member_names.clone(),
         unknown: BTreeMap::new(),
     };
     // A connection that names a member belongs to that member.

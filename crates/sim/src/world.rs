@@ -376,7 +376,11 @@ impl World {
                     stable_generation(o, &pool).is_some_and(|g| g > before)
                 })
                 .await?;
-                let generation = stable_generation(&recorder.lock(), name);
+                let generation = {
+                    let mut o = recorder.lock();
+                    o.rebalanced_at.insert(name.clone(), recorder.now());
+                    stable_generation(&o, name)
+                };
                 recorder.event(
                     name,
                     format!(
@@ -696,6 +700,7 @@ fn observe_state(recorder: &Recorder, label: &str, pool: &str, state: &MemberSta
                     m.member_id = Some(member_id.clone());
                     m.first_stable.get_or_insert(now);
                 }
+                o.member_names.insert(member_id.clone(), label.to_owned());
                 let partitions = assigned
                     .iter()
                     .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
