@@ -17,7 +17,7 @@ use std::time::Duration;
 use kmock_broker::server::BrokerHandle;
 use kmock_client::FnConnector;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use crate::trace::Recorder;
 
@@ -25,20 +25,50 @@ use crate::trace::Recorder;
 const PIPE_BYTES: usize = 64 * 1024;
 
 /// The fault state of one actor's links.
-#[derive(Debug)]
-struct ActorLinks {
-    latency: watch::Sender<Duration>,
-    partitioned: watch::Sender<bool>,
+#[derive(Debug, Clone, Copy, Default)]
+struct FaultState {
+    latency: Duration,
+    partitioned: bool,
     /// Bumped by a disconnect: links of an older epoch close.
-    epoch: watch::Sender<u64>,
+    epoch: u64,
 }
 
-impl ActorLinks {
-    fn new() -> Self {
-        Self {
-            latency: watch::channel(Duration::ZERO).0,
-            partitioned: watch::channel(false).0,
-            epoch: watch::channel(0).0,
+/// Shared state plus a wake-up for everyone waiting on it. A `Notify` rather than a `watch`
+/// channel: tokio's watch spreads waiters over shards picked at random, so the order in which
+/// waiting links wake (and forward their bytes) would differ between runs. `Notify` wakes its
+/// waiters in a fixed order.
+#[derive(Debug, Default)]
+struct Shared<T> {
+    state: Mutex<T>,
+    changed: Notify,
+}
+
+impl<T: Copy> Shared<T> {
+    fn get(&self) -> T {
+        *self
+            .state
+            .lock()
+            .expect("link state lock is never poisoned")
+    }
+
+    fn update(&self, f: impl FnOnce(&mut T)) {
+        f(&mut self
+            .state
+            .lock()
+            .expect("link state lock is never poisoned"));
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves once `done` holds for the state.
+    async fn wait_for(&self, done: impl Fn(&T) -> bool) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if done(&self.get()) {
+                return;
+            }
+            notified.await;
         }
     }
 }
@@ -48,21 +78,19 @@ impl ActorLinks {
 pub struct Network {
     broker: BrokerHandle,
     recorder: Recorder,
-    actors: Arc<Mutex<BTreeMap<String, ActorLinks>>>,
+    actors: Arc<Mutex<BTreeMap<String, Arc<Shared<FaultState>>>>>,
 }
 
 /// The controls a forwarding task watches.
 struct LinkWatch {
-    latency: watch::Receiver<Duration>,
-    partitioned: watch::Receiver<bool>,
-    epoch: watch::Receiver<u64>,
+    faults: Arc<Shared<FaultState>>,
     my_epoch: u64,
 }
 
 impl LinkWatch {
-    async fn disconnected(&mut self) {
+    async fn disconnected(&self) {
         let mine = self.my_epoch;
-        let _ = self.epoch.wait_for(|e| *e != mine).await;
+        self.faults.wait_for(|s| s.epoch != mine).await;
     }
 }
 
@@ -76,21 +104,15 @@ impl Network {
         }
     }
 
-    fn with_actor<R>(&self, actor: &str, f: impl FnOnce(&ActorLinks) -> R) -> R {
+    fn faults(&self, actor: &str) -> Arc<Shared<FaultState>> {
         let mut actors = self.actors.lock().expect("network lock is never poisoned");
-        let links = actors
-            .entry(actor.to_owned())
-            .or_insert_with(ActorLinks::new);
-        f(links)
+        actors.entry(actor.to_owned()).or_default().clone()
     }
 
     fn watch(&self, actor: &str) -> LinkWatch {
-        self.with_actor(actor, |links| LinkWatch {
-            latency: links.latency.subscribe(),
-            partitioned: links.partitioned.subscribe(),
-            epoch: links.epoch.subscribe(),
-            my_epoch: *links.epoch.borrow(),
-        })
+        let faults = self.faults(actor);
+        let my_epoch = faults.get().epoch;
+        LinkWatch { faults, my_epoch }
     }
 
     /// Opens a link for `actor`: serves the broker end, starts the forwarding tasks and returns
@@ -112,7 +134,7 @@ impl Network {
         };
         // When either direction ends (a close, EOF, a disconnect), the whole link closes, as a TCP
         // connection does: both pipes are dropped and both peers see EOF.
-        let closed = Arc::new(watch::channel(false).0);
+        let closed = Arc::new(Shared::<bool>::default());
         tokio::spawn(forward(
             client_read,
             broker_write,
@@ -142,27 +164,25 @@ impl Network {
 
     /// Holds every byte of `actor`'s links until [`Network::heal`].
     pub fn partition(&self, actor: &str) {
-        self.with_actor(actor, |links| links.partitioned.send_replace(true));
+        self.faults(actor).update(|s| s.partitioned = true);
     }
 
     /// Adds `latency` to every chunk of `actor`'s links.
     pub fn set_latency(&self, actor: &str, latency: Duration) {
-        self.with_actor(actor, |links| links.latency.send_replace(latency));
+        self.faults(actor).update(|s| s.latency = latency);
     }
 
     /// Ends a partition and removes added latency.
     pub fn heal(&self, actor: &str) {
-        self.with_actor(actor, |links| {
-            links.partitioned.send_replace(false);
-            links.latency.send_replace(Duration::ZERO);
+        self.faults(actor).update(|s| {
+            s.partitioned = false;
+            s.latency = Duration::ZERO;
         });
     }
 
     /// Closes every open link of `actor` (both ends). New connections work again.
     pub fn disconnect(&self, actor: &str) {
-        self.with_actor(actor, |links| {
-            links.epoch.send_modify(|e| *e += 1);
-        });
+        self.faults(actor).update(|s| s.epoch += 1);
     }
 }
 
@@ -232,23 +252,22 @@ async fn forward(
     mut from: ReadHalf<DuplexStream>,
     mut to: WriteHalf<DuplexStream>,
     link: LinkWatch,
-    closed: Arc<watch::Sender<bool>>,
+    closed: Arc<Shared<bool>>,
     scanner: Option<RequestScanner>,
 ) {
-    let mut closed_rx = closed.subscribe();
     tokio::select! {
         biased;
-        _ = closed_rx.wait_for(|c| *c) => {}
+        () = closed.wait_for(|c| *c) => {}
         () = copy(&mut from, &mut to, link, scanner) => {}
     }
-    closed.send_replace(true);
+    closed.update(|c| *c = true);
     let _ = to.shutdown().await;
 }
 
 async fn copy(
     from: &mut ReadHalf<DuplexStream>,
     to: &mut WriteHalf<DuplexStream>,
-    mut link: LinkWatch,
+    link: LinkWatch,
     mut scanner: Option<RequestScanner>,
 ) {
     let mut buffer = vec![0u8; 16 * 1024];
@@ -261,7 +280,7 @@ async fn copy(
                 Ok(n) => n,
             },
         };
-        let latency = *link.latency.borrow();
+        let latency = link.faults.get().latency;
         if !latency.is_zero() {
             tokio::select! {
                 biased;
@@ -269,11 +288,10 @@ async fn copy(
                 () = tokio::time::sleep(latency) => {}
             }
         }
-        let mut partitioned = link.partitioned.clone();
         tokio::select! {
             biased;
             () = link.disconnected() => return,
-            _ = partitioned.wait_for(|p| !*p) => {}
+            () = link.faults.wait_for(|s| !s.partitioned) => {}
         }
         if let Some(scanner) = &mut scanner {
             scanner.scan(&buffer[..n]);
