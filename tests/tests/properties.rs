@@ -1,0 +1,315 @@
+//! Properties of the simulation over seeds, timeouts (valid triples), pool sizes 1–16, LeaveGroup
+//! delays 0–120 s and random fault plans. Each case is a generated scenario file run in virtual
+//! time; a failing case prints the scenario text and the line that reproduces it.
+//!
+//! Cases per property: `PROPTEST_CASES` (default 16, so CI stays fast on 2 cores). Failing seeds
+//! are persisted in `tests/proptest-regressions/properties.txt` and replayed first: commit it.
+
+use std::path::{Path, PathBuf};
+
+use kmock_sim::{RunReport, Scenario, Value, Verdict, run_scenario};
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+
+/// Scheduling slack allowed around a virtual-time bound, in ms.
+const SLACK_MS: f64 = 50.0;
+
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/properties.txt",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs generated scenario text; on a failed verdict or property, the message carries the text
+/// (saved to a temporary file) and the reproduction line.
+fn run(name: &str, text: &str, seed: u64) -> (RunReport, String) {
+    let scenario = Scenario::parse(name, name, text, &repo_root().join("sims"))
+        .unwrap_or_else(|e| panic!("generated scenario is invalid: {e}\n{text}"));
+    let report = run_scenario(&scenario, seed);
+    let dir = std::env::temp_dir().join("kmock-sim-properties");
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join(format!("{name}-{seed}.toml"));
+    // The env file path is resolved relative to the scenario, so point it at the repository.
+    let saved = text.replace(
+        "env = \".env.test\"",
+        &format!(
+            "env = {:?}",
+            repo_root().join(".env.test").display().to_string()
+        ),
+    );
+    let _ = std::fs::write(&file, saved);
+    let reproduce = format!(
+        "{}\n{}\nreproduce: kmock sim run {} --seed {seed}",
+        report.summary(),
+        text,
+        file.display()
+    );
+    (report, reproduce)
+}
+
+fn number(report: &RunReport, key: &str) -> Option<f64> {
+    match report.metrics.get(key) {
+        Some(Value::Number(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+/// Request timeout, session timeout, heartbeat interval: heartbeat ≤ session / 3, request <
+/// session, session within the broker's bounds.
+fn timeouts() -> impl Strategy<Value = (u32, u32, u32)> {
+    (6_000u32..=60_000).prop_flat_map(|session| {
+        (1_000u32..session, 100u32..=session / 3)
+            .prop_map(move |(request, heartbeat)| (request, session, heartbeat))
+    })
+}
+
+/// A broker fault installed just before the pool stops.
+fn stop_fault() -> impl Strategy<Value = Vec<String>> {
+    prop_oneof![
+        Just(vec![]),
+        (0u64..=120_000).prop_map(|d| vec![format!("leave_group:delay={d}ms")]),
+        Just(vec!["leave_group:drop".to_owned()]),
+        Just(vec!["leave_group:error=unknown_member_id".to_owned()]),
+        Just(vec!["leave_group:close".to_owned()]),
+        Just(vec!["leave_group:close=after".to_owned()]),
+        (0u64..=120_000).prop_map(|d| vec![format!("offset_commit:delay={d}ms")]),
+        Just(vec![
+            "offset_commit:drop".to_owned(),
+            "leave_group:drop".to_owned()
+        ]),
+        Just(vec![
+            "find_coordinator:error=coordinator_not_available".to_owned(),
+            "offset_commit:error=not_coordinator".to_owned(),
+            "leave_group:error=coordinator_not_available".to_owned(),
+        ]),
+    ]
+}
+
+fn pool_scenario(
+    settings: &str,
+    pool_size: usize,
+    partitions: i32,
+    records: u32,
+    stop_faults: &[String],
+) -> String {
+    let mut text = format!(
+        r#"seed = 0
+
+[settings]
+{settings}
+
+[[topics]]
+name = "events"
+partitions = {partitions}
+
+[[actors]]
+name = "producer"
+kind = "producer"
+records = {records}
+
+[[actors]]
+name = "pool"
+kind = "pool"
+size = {pool_size}
+group = "g"
+
+[[timeline]]
+do = "start"
+actor = "pool"
+
+[[timeline]]
+do = "wait_stable"
+actor = "pool"
+
+[[timeline]]
+do = "start"
+actor = "producer"
+
+[[timeline]]
+do = "produce"
+actor = "producer"
+
+[[timeline]]
+do = "wait_delivered"
+actor = "pool"
+"#
+    );
+    for rule in stop_faults {
+        text.push_str(&format!(
+            "\n[[timeline]]\ndo = \"fault\"\nrule = \"{rule}\"\n"
+        ));
+    }
+    text.push_str("\n[[timeline]]\ndo = \"stop\"\nactor = \"pool\"\n");
+    text
+}
+
+fn teardowns(report: &RunReport) -> Vec<(String, f64)> {
+    report
+        .metrics
+        .iter()
+        .filter(|(k, _)| k.starts_with("teardown_ms[") || k.starts_with("pool_teardown_ms["))
+        .filter_map(|(k, v)| match v {
+            Value::Number(n) => Some((k.clone(), *n)),
+            Value::Text(_) => None,
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Teardown ≤ request_timeout + slack for every consumer and for the pool, whatever the
+    /// LeaveGroup (or final commit, or coordinator) does.
+    #[test]
+    fn teardown_is_bounded_by_request_timeout(
+        seed in any::<u64>(),
+        (request, session, heartbeat) in timeouts(),
+        pool_size in 1usize..=16,
+        faults in stop_fault(),
+    ) {
+        let settings = format!(
+            "KAFKA_REQUEST_TIMEOUT_MS = {request}\nKAFKA_SESSION_TIMEOUT_MS = {session}\nKAFKA_HEARTBEAT_INTERVAL_MS = {heartbeat}"
+        );
+        let text = pool_scenario(&settings, pool_size, 4, 4, &faults);
+        let (report, reproduce) = run("teardown-bound", &text, seed);
+        prop_assert_eq!(report.verdict, Verdict::Pass, "{}", reproduce);
+        let bound = f64::from(request) + SLACK_MS;
+        let all = teardowns(&report);
+        prop_assert_eq!(all.len(), pool_size + 2, "{}", reproduce);
+        for (name, took) in all {
+            prop_assert!(took <= bound, "{name} took {took} ms > {bound} ms\n{}", reproduce);
+        }
+    }
+
+    /// With default timeouts and LeaveGroup answered D late: teardown = min(D, request_timeout).
+    #[test]
+    fn default_teardown_is_the_leave_delay_capped_by_request_timeout(
+        seed in any::<u64>(),
+        delay_ms in 0u64..=120_000,
+        pool_size in 1usize..=4,
+    ) {
+        let faults = vec![format!("leave_group:delay={delay_ms}ms")];
+        let text = pool_scenario("SSE_CONSUMER_POOL_SIZE = 1", pool_size, 4, 2, &faults);
+        let (report, reproduce) = run("default-leave-delay", &text, seed);
+        prop_assert_eq!(report.verdict, Verdict::Pass, "{}", reproduce);
+        let expected = (delay_ms as f64).min(40_000.0);
+        let teardown = report.teardown_ms.unwrap_or(-1.0);
+        prop_assert!(
+            (teardown - expected).abs() <= SLACK_MS,
+            "teardown {teardown} ms, expected {expected} ms\n{}", reproduce
+        );
+    }
+
+    /// Every acknowledged record is delivered at least once, through random network and broker
+    /// faults while records are produced.
+    #[test]
+    fn acknowledged_records_are_delivered_at_least_once(
+        seed in any::<u64>(),
+        pool_size in 1usize..=4,
+        partitions in 1i32..=6,
+        records in 1u32..=20,
+        plan in prop_oneof![
+            Just(String::new()),
+            (0u64..=15_000).prop_map(|ms| format!(
+                "[[faults]]\nnetwork = \"partition\"\nactor = \"pool\"\nat_ms = 1\nuntil_ms = {}\n", 1 + ms)),
+            Just("[[faults]]\nnetwork = \"disconnect\"\nactor = \"pool\"\nat_ms = 1\n".to_owned()),
+            (1u64..=200).prop_map(|ms| format!(
+                "[[faults]]\nnetwork = \"latency\"\nactor = \"pool\"\nlatency_ms = {ms}\n")),
+            Just("[[faults]]\nrule = \"heartbeat:error=rebalance_in_progress,once\"\n".to_owned()),
+            Just("[[faults]]\nrule = \"fetch:hold=300ms,prob=0.5\"\n".to_owned()),
+            Just("[[faults]]\nrule = \"join_group:error=27,once\"\n".to_owned()),
+        ],
+    ) {
+        let text = format!(
+            r#"seed = 0
+expect = ["lost == 0", "ownership_conflicts == 0"]
+
+[settings]
+env = ".env.test"
+
+[[topics]]
+name = "events"
+partitions = {partitions}
+
+[[actors]]
+name = "producer"
+kind = "producer"
+records = {records}
+
+[[actors]]
+name = "pool"
+kind = "pool"
+size = {pool_size}
+group = "g"
+
+{plan}
+[[timeline]]
+do = "start"
+actor = "pool"
+
+[[timeline]]
+do = "start"
+actor = "producer"
+
+[[timeline]]
+do = "produce"
+actor = "producer"
+
+[[timeline]]
+at_ms = 2_000
+do = "produce"
+actor = "producer"
+
+[[timeline]]
+do = "wait_delivered"
+actor = "pool"
+timeout_ms = 300_000
+
+[[timeline]]
+do = "stop"
+actor = "pool"
+"#
+        );
+        let (report, reproduce) = run("at-least-once", &text, seed);
+        prop_assert_eq!(report.verdict, Verdict::Pass, "{}", reproduce);
+        prop_assert_eq!(number(&report, "lost"), Some(0.0), "{}", reproduce);
+    }
+
+    /// A stable group (no faults, everyone joined before producing) delivers each record once;
+    /// each partition has at most one owner per generation.
+    #[test]
+    fn a_stable_group_delivers_each_record_once(
+        seed in any::<u64>(),
+        pool_size in 1usize..=8,
+        partitions in 1i32..=8,
+        records in 1u32..=40,
+    ) {
+        let text = pool_scenario("env = \".env.test\"", pool_size, partitions, records, &[]);
+        let (report, reproduce) = run("exactly-once-stable", &text, seed);
+        prop_assert_eq!(report.verdict, Verdict::Pass, "{}", reproduce);
+        prop_assert_eq!(number(&report, "produced"), Some(f64::from(records)), "{}", reproduce);
+        prop_assert_eq!(number(&report, "delivered"), Some(f64::from(records)), "{}", reproduce);
+        prop_assert_eq!(number(&report, "duplicates"), Some(0.0), "{}", reproduce);
+        prop_assert_eq!(number(&report, "ownership_conflicts"), Some(0.0), "{}", reproduce);
+    }
+}
+
+#[test]
+fn generated_scenarios_resolve_the_env_file() {
+    let text = pool_scenario("env = \".env.test\"", 1, 1, 1, &[]);
+    let scenario = Scenario::parse("t", "t", &text, &repo_root().join("sims")).unwrap();
+    assert_eq!(scenario.settings.request_timeout_ms, 5_000);
+    assert!(Path::new(&repo_root().join(".env.test")).is_file());
+}
