@@ -36,11 +36,12 @@ fmt:
 ci:
     bash .ci/run
 
-# Later, when the simulation and benchmarks land:
-# # Run a scenario in the deterministic simulation, e.g. `just sim sims/slow_leave.toml 42`.
-# sim SCENARIO SEED="0":
-#     cargo run -p kmock -- sim "$1" --seed "$2"
-#
+# Run simulation scenarios in virtual time (release build): all of sims/ by default, or e.g.
+# `just sim sims/slow-leave-default.toml --seed 7 --trace` (also --json).
+sim *ARGS:
+    if [ "$#" -eq 0 ]; then set -- sims/*.toml; fi; cargo run --release -q -p kmock -- sim run "$@"
+
+# Later, when the benchmarks land:
 # # Benchmarks.
 # bench *ARGS:
 #     cargo bench --workspace "$@"
