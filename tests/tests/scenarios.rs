@@ -20,10 +20,9 @@ fn every_scenario_passes_and_matches_its_snapshot() {
         let relative = PathBuf::from("sims").join(file.file_name().expect("a file name"));
         let report = run_file(file, None).unwrap_or_else(|e| panic!("{e}"));
         if report.verdict != Verdict::Pass {
-            eprintln!("{}", report.summary());
             failed.push(format!(
-                "{}: reproduce: kmock sim run {} --seed {}",
-                report.scenario,
+                "{}reproduce: kmock sim run {} --seed {}",
+                report.summary(),
                 relative.display(),
                 report.seed
             ));
@@ -51,26 +50,46 @@ fn malformed_scenarios_report_line_column_and_what_was_expected() {
     let cases: &[(&str, &str, &str)] = &[
         ("seed = \n", "x.toml:1:8:", "quoted"),
         ("seed = \"x\"\n", "x.toml:1:8:", "expected u64"),
-        ("sed = 1\n", "x.toml:1:1:", "unknown field `sed`, expected one of"),
+        (
+            "sed = 1\n",
+            "x.toml:1:1:",
+            "unknown field `sed`, expected one of",
+        ),
         (
             "[[actors]]\nname = \"p\"\nkind = \"pool\"\ntopics = [\"t\"]\n\n[[timeline]]\ndo = \"start\"\nactor = \"q\"\n",
             "x.toml:8:9:",
             "unknown actor \"q\": expected one of p",
         ),
-        ("[[timeline]]\ndo = \"jump\"\n", "x.toml:2:6:", "unknown step \"jump\": expected one of start"),
+        (
+            "[[timeline]]\ndo = \"jump\"\n",
+            "x.toml:2:6:",
+            "unknown step \"jump\": expected one of start",
+        ),
         (
             "[[faults]]\nrule = \"leave_grp:delay=60s\"\n",
             "x.toml:2:8:",
             "did you mean leave_group?",
         ),
-        ("expect = [\"teardown <= 5\"]\n", "x.toml:1:11:", "unknown metric \"teardown\""),
-        ("expect = [\"teardown_ms 5\"]\n", "x.toml:1:11:", "expected METRIC OP VALUE"),
+        (
+            "expect = [\"teardown <= 5\"]\n",
+            "x.toml:1:11:",
+            "unknown metric \"teardown\"",
+        ),
+        (
+            "expect = [\"teardown_ms 5\"]\n",
+            "x.toml:1:11:",
+            "expected METRIC OP VALUE",
+        ),
         (
             "[[actors]]\nname = \"p\"\nkind = \"consumer\"\n",
             "x.toml:3:8:",
             "expected \"producer\" or \"pool\"",
         ),
-        ("[settings]\nenv = \".env.nope\"\n", "x.toml:2:7:", "not found"),
+        (
+            "[settings]\nenv = \".env.nope\"\n",
+            "x.toml:2:7:",
+            "not found",
+        ),
         (
             "[settings]\nKAFKA_REQUEST_TIMEOUT_MS = 50000\n",
             "x.toml:2:28:",

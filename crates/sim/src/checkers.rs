@@ -259,10 +259,13 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// A member's assignment as it reported it: `(generation, member, [(topic, partition)])`.
+pub type ReportedAssignment = (i32, String, Vec<(String, i32)>);
+
 /// Partitions owned by more than one member in the same generation: `(generation, topic,
 /// partition, members)`, from the assignments members reported.
 pub fn ownership_conflicts(
-    assignments: &[(i32, String, Vec<(String, i32)>)],
+    assignments: &[ReportedAssignment],
 ) -> Vec<(i32, String, i32, Vec<String>)> {
     let mut owners: BTreeMap<(i32, String, i32), Vec<String>> = BTreeMap::new();
     for (generation, member, partitions) in assignments {

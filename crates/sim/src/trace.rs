@@ -73,7 +73,7 @@ pub struct Observations {
     /// Every member id a member had (a member that rejoins after eviction gets a new one) → name.
     pub member_names: BTreeMap<String, String>,
     /// `(generation, member, partitions)` each time a member reported a stable assignment.
-    pub assignments: Vec<(i32, String, Vec<(String, i32)>)>,
+    pub assignments: Vec<crate::checkers::ReportedAssignment>,
     /// Consumer teardown durations by member name, and whether stop() failed.
     pub teardowns: BTreeMap<String, (Duration, bool)>,
     /// Pool teardown durations.
@@ -576,7 +576,7 @@ pub fn render(header: &[String], observations: &Observations, log: &[LogEntry]) 
             format!("{}  {:<10} {}", time(event.time), event.actor, event.text),
         ));
     }
-    lines.sort_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
+    lines.sort_by_key(|a| (a.0, a.1, a.2, a.3));
 
     let mut out = String::new();
     for line in header {
