@@ -17,16 +17,21 @@ fn scenarios() -> Vec<Scenario> {
 #[test]
 fn same_seed_gives_the_same_trace() {
     for scenario in scenarios() {
-        let first = run_scenario(&scenario, scenario.seed);
-        let second = run_scenario(&scenario, scenario.seed);
-        assert!(
-            first.trace == second.trace,
-            "{}: two runs with seed {} differ\nreproduce: kmock sim run {} --seed {} --trace",
-            scenario.name,
+        // The file's seed and two others.
+        for seed in [
             scenario.seed,
-            scenario.file,
-            scenario.seed
-        );
+            scenario.seed ^ 0x5eed,
+            u64::MAX - scenario.seed,
+        ] {
+            let first = run_scenario(&scenario, seed);
+            let second = run_scenario(&scenario, seed);
+            assert!(
+                first.trace == second.trace,
+                "{}: two runs with seed {seed} differ\nreproduce: kmock sim run {} --seed {seed} --trace",
+                scenario.name,
+                scenario.file,
+            );
+        }
     }
 }
 
