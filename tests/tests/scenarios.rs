@@ -91,6 +91,16 @@ fn malformed_scenarios_report_line_column_and_what_was_expected() {
             "not found",
         ),
         (
+            "[settings]\nKAFKA_REQEST_TIMEOUT_MS = 5\n",
+            "x.toml:2:27:",
+            "unknown setting \"KAFKA_REQEST_TIMEOUT_MS\": expected `env` or one of",
+        ),
+        (
+            "seed = 1\n\n[[faults]]\nat_ms = 5\n",
+            "x.toml:3:1:",
+            "needs `rule = \"SPEC\"` or `network",
+        ),
+        (
             "[settings]\nKAFKA_REQUEST_TIMEOUT_MS = 50000\n",
             "x.toml:2:28:",
             "invalid settings",

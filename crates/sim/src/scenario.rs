@@ -52,7 +52,7 @@ struct RawScenario {
     #[serde(default)]
     actors: Vec<RawActor>,
     #[serde(default)]
-    faults: Vec<RawFault>,
+    faults: Vec<Spanned<RawFault>>,
     #[serde(default)]
     timeline: Vec<RawStep>,
     #[serde(default)]
@@ -455,7 +455,8 @@ impl Scenario {
         };
 
         let mut faults = Vec::new();
-        for fault in &raw.faults {
+        for entry in &raw.faults {
+            let fault = entry.get_ref();
             let kind = match (&fault.rule, &fault.network) {
                 (Some(rule), None) => FaultKind::Broker(fault_rule(rule)?),
                 (None, Some(network)) => {
@@ -470,12 +471,10 @@ impl Scenario {
                     ));
                 }
                 (None, None) => {
-                    return Err(ScenarioError {
-                        file: file.to_owned(),
-                        line: 0,
-                        column: 0,
-                        message: "a [[faults]] entry needs `rule = \"SPEC\"` or `network = \"partition|latency|disconnect\"`".into(),
-                    });
+                    return Err(at.at(
+                        entry.span(),
+                        "a [[faults]] entry needs `rule = \"SPEC\"` or `network = \"partition|latency|disconnect\"`",
+                    ));
                 }
             };
             faults.push(TimedFault {
@@ -632,6 +631,28 @@ fn network_fault(
     }
 }
 
+/// The variables the client crate reads (`kmock_client::settings`).
+const SETTING_NAMES: [&str; 15] = {
+    use kmock_client::settings::*;
+    [
+        KAFKA_BOOTSTRAP_SERVERS,
+        KAFKA_SESSION_TIMEOUT_MS,
+        KAFKA_HEARTBEAT_INTERVAL_MS,
+        KAFKA_REQUEST_TIMEOUT_MS,
+        SSE_CONSUMER_POOL_SIZE,
+        KAFKA_GROUP_ID,
+        KAFKA_CLIENT_ID,
+        KAFKA_AUTO_OFFSET_RESET,
+        KAFKA_ENABLE_AUTO_COMMIT,
+        KAFKA_AUTO_COMMIT_INTERVAL_MS,
+        KAFKA_MAX_POLL_INTERVAL_MS,
+        KAFKA_FETCH_MAX_WAIT_MS,
+        KAFKA_ACKS,
+        KAFKA_PARTITION_ASSIGNMENT_STRATEGY,
+        KAFKA_RETRY_BACKOFF_MS,
+    ]
+};
+
 /// Builds the client settings: sim defaults, then the `env` file, then inline keys.
 fn settings(
     at: &Positions<'_>,
@@ -683,10 +704,13 @@ fn settings(
                 ));
             }
         };
-        if !key.starts_with("KAFKA_") && !key.starts_with("SSE_") {
+        if !SETTING_NAMES.contains(&key.as_str()) {
             return Err(at.at(
                 value.span(),
-                format!("unknown setting {key:?}: expected `env` or a KAFKA_* / SSE_* variable (see .env.test)"),
+                format!(
+                    "unknown setting {key:?}: expected `env` or one of {}",
+                    SETTING_NAMES.join(", ")
+                ),
             ));
         }
         inline.push(format!("{key}={text}"));
