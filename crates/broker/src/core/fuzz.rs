@@ -35,7 +35,9 @@ use kmock_wire::kafka_protocol::messages::{
     list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
     metadata_request::MetadataRequestTopic,
     offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
-    offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics},
+    offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    },
     produce_request::{PartitionProduceData, TopicProduceData},
     sync_group_request::SyncGroupRequestAssignment,
 };
@@ -148,11 +150,18 @@ fn drain(core: &mut BrokerCore, current: ConnectionId, outcome: &mut FuzzOutcome
     while let Some(output) = core.poll_output() {
         match output {
             Output::Send { connection, frame } => {
-                assert!(connection <= current, "response to {connection} never opened");
+                assert!(
+                    connection <= current,
+                    "response to {connection} never opened"
+                );
                 assert!(frame.len() >= 8, "response frame of {} bytes", frame.len());
                 let prefix = u32::from_be_bytes(frame[..4].try_into().expect("4 bytes"));
                 assert_eq!(prefix as usize, frame.len() - 4, "length prefix mismatch");
-                assert!(frame.len() <= limit + 4, "response of {} bytes", frame.len());
+                assert!(
+                    frame.len() <= limit + 4,
+                    "response of {} bytes",
+                    frame.len()
+                );
                 outcome.responses += 1;
             }
             Output::Ready { .. } => {}
@@ -216,10 +225,17 @@ pub fn record_batch(count: usize, compression: Compression) -> Bytes {
 }
 
 /// Encodes the first candidate body that exists at `version`.
-fn first_encodable<R: Request + Default>(candidates: Vec<R>, version: i16, correlation_id: i32) -> Option<Bytes> {
-    candidates.into_iter().chain([R::default()]).find_map(|body| {
-        kmock_wire::encode_request(&body, version, correlation_id, Some("kmock-fuzz")).ok()
-    })
+fn first_encodable<R: Request + Default>(
+    candidates: Vec<R>,
+    version: i16,
+    correlation_id: i32,
+) -> Option<Bytes> {
+    candidates
+        .into_iter()
+        .chain([R::default()])
+        .find_map(|body| {
+            kmock_wire::encode_request(&body, version, correlation_id, Some("kmock-fuzz")).ok()
+        })
 }
 
 fn produce(compression: Compression) -> ProduceRequest {
@@ -280,7 +296,9 @@ fn join_group(member_id: &str) -> JoinGroupRequest {
         .with_protocols(vec![
             JoinGroupRequestProtocol::default()
                 .with_name(str_bytes("range"))
-                .with_metadata(Bytes::from_static(b"\0\x01\0\0\0\x01\0\x04fuzz\xff\xff\xff\xff")),
+                .with_metadata(Bytes::from_static(
+                    b"\0\x01\0\0\0\x01\0\x04fuzz\xff\xff\xff\xff",
+                )),
         ])
 }
 
@@ -462,7 +480,9 @@ fn seed_for(api_key: ApiKey, version: i16, correlation_id: i32) -> Option<Bytes>
                     .with_topic_names(vec![topic_name()])
                     .with_timeout_ms(1_000),
                 DeleteTopicsRequest::default()
-                    .with_topics(vec![DeleteTopicState::default().with_name(Some(topic_name()))])
+                    .with_topics(vec![
+                        DeleteTopicState::default().with_name(Some(topic_name())),
+                    ])
                     .with_timeout_ms(1_000),
             ],
             version,
