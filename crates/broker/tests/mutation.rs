@@ -160,6 +160,8 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: 20_000,
         failure_persistence: None,
+        // The same inputs on every run (CI); PROPTEST_RNG_SEED explores others.
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_127),
         ..ProptestConfig::default()
     })]
 
@@ -333,6 +335,8 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: 300,
         failure_persistence: None,
+        // The same inputs on every run (CI); PROPTEST_RNG_SEED explores others.
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_127),
         ..ProptestConfig::default()
     })]
 
