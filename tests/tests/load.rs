@@ -15,7 +15,7 @@
 //! earlier one.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -35,13 +35,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+/// One load test at a time (held across awaits, hence tokio's mutex).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Peak resident set size of this process in KiB (`VmHWM`).
 fn peak_rss_kib() -> u64 {
@@ -131,7 +126,7 @@ async fn api_versions_and_metadata(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_connections_do_api_versions_and_metadata() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let started = Instant::now();
     let (broker, bootstrap) = tcp_broker(BrokerConfig::default()).await;
     let (go_tx, go) = watch::channel(false);
@@ -281,7 +276,7 @@ async fn wait_one_generation(consumers: &[RunningConsumer], broker: &BrokerHandl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_member_group_rebalances_while_a_producer_pushes() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let started = Instant::now();
     let (broker, bootstrap) = tcp_broker(BrokerConfig {
         group_initial_rebalance_delay_ms: 0,
