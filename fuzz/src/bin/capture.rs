@@ -80,7 +80,9 @@ fn main() {
             _ => usage(),
         }
     }
-    let (Some(out), Some(name)) = (out, name) else { usage() };
+    let (Some(out), Some(name)) = (out, name) else {
+        usage()
+    };
     if command.is_empty() {
         usage();
     }
@@ -97,7 +99,9 @@ fn main() {
         let (network, listener) = MemoryNetwork::new();
         let serving = broker.clone();
         tokio::spawn(async move { serving.serve_memory(listener).await });
-        let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+        let tcp = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
         let port = tcp.local_addr().expect("bound").port();
         broker
             .set_advertised_address("127.0.0.1", i32::from(port))

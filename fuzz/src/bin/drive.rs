@@ -35,17 +35,32 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 
     fn chance(&mut self, one_in: u64) -> bool {
-        self.next() % one_in == 0
+        self.next().is_multiple_of(one_in)
     }
 }
 
 const INTERESTING_32: &[u32] = &[
-    0, 1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff,
-    0x0100_0000, 0x0010_0000,
+    0,
+    1,
+    0x7f,
+    0x80,
+    0xff,
+    0x7fff,
+    0x8000,
+    0xffff,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+    0x0100_0000,
+    0x0010_0000,
 ];
 
 /// Inputs never grow beyond this (the fuzzed broker's frame limit is 1 MiB; most seeds are small).
@@ -109,7 +124,11 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>, pool: &[Vec<u8>]) {
             11 if !pool.is_empty() => {
                 // Splice: append (part of) another input, e.g. a second request.
                 let other = &pool[rng.below(pool.len())];
-                let from = if rng.chance(2) { 0 } else { rng.below(other.len() + 1) };
+                let from = if rng.chance(2) {
+                    0
+                } else {
+                    rng.below(other.len() + 1)
+                };
                 input.extend_from_slice(&other[from..]);
             }
             _ => {}
