@@ -30,8 +30,12 @@ pub struct BrokerConfig {
     pub group_max_size: usize,
     /// Largest request frame accepted (`socket.request.max.bytes`).
     pub max_frame_bytes: usize,
-    /// Entries kept in the request log; the oldest are evicted first.
+    /// Entries kept in the request log; when it is full the oldest entry is evicted (FIFO), and
+    /// `RequestLog::evicted` counts the evictions.
     pub request_log_capacity: usize,
+    /// Most connections served at once (Kafka's `max.connections`). A connection accepted beyond
+    /// it is closed at once, with a logged reason; the ones already open are not affected.
+    pub max_connections: usize,
     /// Seed of the broker's PRNG (fault probabilities, generated member and topic ids).
     pub seed: u64,
 }
@@ -51,6 +55,7 @@ impl Default for BrokerConfig {
             group_max_size: 1_000,
             max_frame_bytes: kmock_wire::DEFAULT_MAX_FRAME_BYTES,
             request_log_capacity: 100_000,
+            max_connections: 10_000,
             seed: 0,
         }
     }
@@ -104,6 +109,7 @@ impl BrokerConfig {
             ("group_max_size", self.group_max_size as i64),
             ("max_frame_bytes", self.max_frame_bytes as i64),
             ("request_log_capacity", self.request_log_capacity as i64),
+            ("max_connections", self.max_connections as i64),
         ];
         for (name, value) in positive {
             if value <= 0 {
@@ -151,6 +157,21 @@ mod tests {
             config.validate(),
             Err(ConfigError::SessionTimeoutBounds { min: 10, max: 5 })
         );
+    }
+
+    #[test]
+    fn zero_max_connections_is_rejected() {
+        let config = BrokerConfig {
+            max_connections: 0,
+            ..BrokerConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::NotPositive {
+                name: "max_connections",
+                ..
+            })
+        ));
     }
 
     #[test]

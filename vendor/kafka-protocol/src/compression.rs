@@ -26,6 +26,11 @@ pub use snappy::Snappy;
 #[cfg(feature = "zstd")]
 pub use zstd::Zstd;
 
+// kmock: a bound on what one batch may decompress to (a gzip or snappy "zip bomb" from a peer).
+/// Largest decompressed size of one record batch; a batch that would decompress to more fails to
+/// decode instead of exhausting memory (kmock: not in upstream).
+pub const MAX_DECOMPRESSED_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
 /// A trait for record compression algorithms.
 pub trait Compressor<B: ByteBufMut> {
     /// Target buffer type for compression.

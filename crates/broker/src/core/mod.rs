@@ -20,6 +20,8 @@
 
 pub mod api_versions;
 pub mod fault;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod group;
 pub mod log;
 pub mod request_log;

@@ -26,6 +26,8 @@ pub(super) struct Context {
     pub(super) outputs: mpsc::UnboundedReceiver<ConnectionOutput>,
     pub(super) state: watch::Receiver<ServerState>,
     pub(super) max_frame_bytes: usize,
+    /// Counts this connection against `max_connections` until the task ends.
+    pub(super) _slot: super::OpenConnection,
 }
 
 /// Serves the connection until either side closes it, then tells the broker.

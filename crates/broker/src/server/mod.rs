@@ -19,6 +19,11 @@
 //! after the responses already produced, and the broker waits (at most [`SHUTDOWN_GRACE`]) for the
 //! connection tasks to write them and close; then the remaining ones abort their writes.
 //!
+//! Limits: at most [`BrokerConfig::max_connections`] connections are served at once; a connection
+//! accepted beyond that is closed at once with a logged reason (a peer that opens connections in a
+//! loop must not grow the broker without bound). Each connection buffers at most one frame of
+//! [`BrokerConfig::max_frame_bytes`] plus the read-ahead of its task.
+//!
 //! Must not: read the wall clock, hold broker state outside the core, decide anything Kafka-level
 //! (that is the core's job), or panic on anything a peer does.
 //!
@@ -30,7 +35,7 @@ pub mod memory;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -59,6 +64,27 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the broker has stopped")]
 pub struct BrokerStopped;
+
+/// Why [`BrokerHandle::serve_connection`] did not serve a stream (it was dropped, i.e. closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The broker has stopped.
+    #[error("the broker has stopped")]
+    Stopped,
+    /// [`BrokerConfig::max_connections`] connections are already open.
+    #[error("too many connections: {max_connections} are open (max_connections)")]
+    TooManyConnections {
+        /// The configured limit.
+        max_connections: usize,
+    },
+}
+
+impl From<BrokerStopped> for ServeError {
+    fn from(BrokerStopped: BrokerStopped) -> Self {
+        ServeError::Stopped
+    }
+}
 
 /// Server lifecycle, broadcast to accept loops and connection tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +148,7 @@ impl Broker {
         let (events, events_rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ServerState::Running);
         let max_frame_bytes = core.config().max_frame_bytes;
+        let max_connections = core.config().max_connections;
         tokio::spawn(run_broker(core, events_rx, state_tx, Instant::now()));
         BrokerHandle {
             shared: Arc::new(Shared {
@@ -129,6 +156,8 @@ impl Broker {
                 state,
                 next_connection: AtomicU64::new(1),
                 max_frame_bytes,
+                max_connections,
+                open_connections: Arc::new(AtomicUsize::new(0)),
             }),
         }
     }
@@ -141,6 +170,32 @@ struct Shared {
     /// Connection ids are handed out in accept order: conn-1, conn-2, ...
     next_connection: AtomicU64,
     max_frame_bytes: usize,
+    /// [`BrokerConfig::max_connections`].
+    max_connections: usize,
+    /// Connection tasks alive now; each holds an [`OpenConnection`] guard that counts it.
+    open_connections: Arc<AtomicUsize>,
+}
+
+/// Counts one open connection while it lives (dropped when its task ends or is aborted).
+#[derive(Debug)]
+pub(crate) struct OpenConnection(Arc<AtomicUsize>);
+
+impl OpenConnection {
+    /// Takes a slot if fewer than `max` are taken.
+    fn try_acquire(counter: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| Self(Arc::clone(counter)))
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Event {
@@ -183,7 +238,8 @@ impl BrokerHandle {
                         }
                         match self.serve_connection(stream) {
                             Ok(connection) => tracing::info!(%connection, %peer, "accepted"),
-                            Err(BrokerStopped) => return,
+                            Err(ServeError::Stopped) => return,
+                            Err(error) => tracing::warn!(%peer, %error, "connection refused"),
                         }
                     }
                     Err(error) => {
@@ -205,7 +261,8 @@ impl BrokerHandle {
                 accepted = listener.accept() => match accepted {
                     Some(stream) => match self.serve_connection(stream) {
                         Ok(connection) => tracing::debug!(%connection, "accepted in-memory connection"),
-                        Err(BrokerStopped) => return,
+                        Err(ServeError::Stopped) => return,
+                        Err(error) => tracing::warn!(%error, "in-memory connection refused"),
                     },
                     None => return,
                 },
@@ -214,14 +271,22 @@ impl BrokerHandle {
     }
 
     /// Serves one connection on a new task; returns its id (conn-1, conn-2, ... in call order).
-    /// After shutdown the stream is dropped (closed) and [`BrokerStopped`] returned.
-    pub fn serve_connection<S>(&self, stream: S) -> Result<ConnectionId, BrokerStopped>
+    /// After shutdown, or with [`BrokerConfig::max_connections`] connections already open, the
+    /// stream is dropped (closed) and the reason returned.
+    pub fn serve_connection<S>(&self, stream: S) -> Result<ConnectionId, ServeError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         if !self.is_running() {
-            return Err(BrokerStopped);
+            return Err(ServeError::Stopped);
         }
+        let Some(slot) =
+            OpenConnection::try_acquire(&self.shared.open_connections, self.shared.max_connections)
+        else {
+            return Err(ServeError::TooManyConnections {
+                max_connections: self.shared.max_connections,
+            });
+        };
         let connection = ConnectionId(self.shared.next_connection.fetch_add(1, Ordering::Relaxed));
         let (outputs, outputs_rx) = mpsc::unbounded_channel();
         // Opened goes out before the task exists, so the broker sees it before any frame.
@@ -231,7 +296,7 @@ impl BrokerHandle {
                 connection,
                 outputs,
             })
-            .map_err(|_| BrokerStopped)?;
+            .map_err(|_| ServeError::Stopped)?;
         tokio::spawn(connection::run(
             stream,
             connection::Context {
@@ -240,9 +305,15 @@ impl BrokerHandle {
                 outputs: outputs_rx,
                 state: self.shared.state.clone(),
                 max_frame_bytes: self.shared.max_frame_bytes,
+                _slot: slot,
             },
         ));
         Ok(connection)
+    }
+
+    /// Connections served now (at most [`BrokerConfig::max_connections`]).
+    pub fn open_connections(&self) -> usize {
+        self.shared.open_connections.load(Ordering::Acquire)
     }
 
     /// Runs `f` on the core (mutable access) and returns its result. Outputs the closure causes

@@ -285,7 +285,7 @@ async fn shutdown_writes_produced_responses_then_closes_and_refuses_new_connecti
     }
     assert_eq!(
         broker.serve_connection(tokio::io::duplex(64).0),
-        Err(BrokerStopped)
+        Err(ServeError::Stopped)
     );
 }
 
@@ -349,4 +349,78 @@ async fn error_and_close_after_faults() {
     tokio::time::timeout(Duration::from_secs(1), broker.stopped())
         .await
         .expect("stopped() resolves after shutdown");
+}
+
+fn limited_config(max_connections: usize) -> BrokerConfig {
+    BrokerConfig {
+        max_connections,
+        ..config()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_beyond_max_connections_are_closed_and_slots_are_reused() {
+    let broker = Broker::start(limited_config(2)).unwrap();
+    let (network, listener) = MemoryNetwork::new();
+    let server = broker.clone();
+    tokio::spawn(async move { server.serve_memory(listener).await });
+    let mut first = network.connect().unwrap();
+    let mut second = network.connect().unwrap();
+    round_trip(&mut first, 1).await;
+    round_trip(&mut second, 1).await;
+    assert_eq!(broker.open_connections(), 2);
+    let mut refused = network.connect().unwrap();
+    assert_closed(&mut refused).await;
+    // The open ones are unaffected.
+    round_trip(&mut first, 2).await;
+    // A slot frees when a connection ends; the next connection is served.
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(broker.open_connections(), 1);
+    let mut third = network.connect().unwrap();
+    round_trip(&mut third, 1).await;
+    assert_eq!(
+        broker.serve_connection(tokio::io::duplex(64).0),
+        Err(ServeError::TooManyConnections { max_connections: 2 })
+    );
+    broker.shutdown().await;
+    assert_eq!(broker.open_connections(), 0);
+}
+
+#[tokio::test]
+async fn tcp_connections_beyond_max_connections_are_closed() {
+    let broker = Broker::start(limited_config(1)).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = broker.clone();
+    tokio::spawn(async move { server.serve_tcp(listener).await });
+    let mut first = TcpStream::connect(address).await.unwrap();
+    round_trip(&mut first, 1).await;
+    let mut refused = TcpStream::connect(address).await.unwrap();
+    assert_closed(&mut refused).await;
+    round_trip(&mut first, 2).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_closes_a_connection_whose_response_is_delayed() {
+    let (broker, network) = memory_broker();
+    let mut stream = network.connect().unwrap();
+    round_trip(&mut stream, 1).await;
+    broker
+        .add_fault("api_versions:delay=60s".parse().unwrap())
+        .await
+        .unwrap();
+    stream.write_all(&api_versions_request(2)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let started = tokio::time::Instant::now();
+    broker.shutdown().await;
+    // Closed cleanly (EOF, no partial frame), well before the delay or the grace period.
+    assert_closed(&mut stream).await;
+    assert!(
+        started.elapsed() < SHUTDOWN_GRACE,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(broker.open_connections(), 0);
 }

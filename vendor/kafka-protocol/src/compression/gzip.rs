@@ -42,11 +42,31 @@ impl<B: ByteBuf> Decompressor<B> for Gzip {
         let mut tmp = BytesMut::new();
 
         // Decompress directly from the input buffer
-        let mut d = GzDecoder::new((&mut tmp).writer());
+        // kmock: stop at MAX_DECOMPRESSED_BATCH_BYTES instead of inflating a zip bomb.
+        let mut d = GzDecoder::new(BoundedWriter(&mut tmp));
         d.write_all(&buf.copy_to_bytes(buf.remaining()))
             .context("Failed to decompress gzip")?;
         d.finish().context("Failed to decompress gzip")?;
 
         f(&mut tmp.into())
+    }
+}
+
+/// kmock: a writer into a `BytesMut` that refuses to grow past `MAX_DECOMPRESSED_BATCH_BYTES`.
+struct BoundedWriter<'a>(&'a mut BytesMut);
+
+impl Write for BoundedWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.0.len().saturating_add(data.len()) > super::MAX_DECOMPRESSED_BATCH_BYTES {
+            return Err(std::io::Error::other(
+                "gzip batch decompresses to more than MAX_DECOMPRESSED_BATCH_BYTES",
+            ));
+        }
+        self.0.put_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
