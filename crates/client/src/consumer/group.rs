@@ -596,7 +596,18 @@ impl Member {
                 Ok(metadata) => {
                     partition_counts.insert(topic.to_owned(), metadata.partition_count());
                 }
-                Err(error) => tracing::warn!(%topic, %error, "no metadata for a subscribed topic"),
+                // A topic that does not exist gets no partitions, as in Kafka's assignors.
+                Err(ClientError::UnknownTopic { .. }) => {
+                    tracing::warn!(%topic, "subscribed topic does not exist; assigning none of it");
+                }
+                // Any other failure (a broker error, a timeout, a lost connection) says nothing
+                // about the topic: assigning from it would hand out an empty assignment that no
+                // later event corrects. Fail this join attempt; the member rejoins and the leader
+                // assigns again once metadata answers.
+                Err(error) => {
+                    tracing::warn!(%topic, %error, "no metadata for a subscribed topic; rejoining");
+                    return Err(error);
+                }
             }
         }
         let assignments = assignor::assign(strategy, &subscriptions, &partition_counts);
