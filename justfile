@@ -36,11 +36,14 @@ fmt:
 ci:
     bash .ci/run
 
-# Later, when the simulation and benchmarks land:
+# Benchmarks against librdkafka's mock cluster and tansu (installed by the venv recipe): builds
+# release binaries, runs bench/run.py, writes bench/results/latest.{json,md} and the figures in
+# BENCHMARKS.md. `just bench --smoke` is the seconds-sized check CI runs; `--runs N`, `--only 1,2`.
+bench *ARGS: venv
+    cargo build --release -p kmock -p kmock-bench-client
+    "${KMOCK_VENV:-.venv}/bin/python" bench/run.py --write-benchmarks "$@"
+
+# Later, when the simulation lands:
 # # Run a scenario in the deterministic simulation, e.g. `just sim sims/slow_leave.toml 42`.
 # sim SCENARIO SEED="0":
 #     cargo run -p kmock -- sim "$1" --seed "$2"
-#
-# # Benchmarks.
-# bench *ARGS:
-#     cargo bench --workspace "$@"
