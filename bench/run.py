@@ -445,7 +445,7 @@ def machine() -> dict:
         "loadavg_start": os.getloadavg(),
         "kmock": f"{kmock} (git {rev}{'+dirty' if dirty else ''})",
         "librdkafka": confluent_kafka.libversion()[0],
-        "confluent_kafka": confluent_kafka.version()[0],
+        "confluent_kafka": confluent_kafka.__version__,
         "aiokafka": aiokafka.__version__,
         "tansu": tansu,
     }
