@@ -525,18 +525,19 @@ def render(results: dict, cfg) -> str:
                          f"{mmm(summary([r['memory_per_record_ratio'] for r in rt]), 2)} |")
         lines.append("")
         lines += ["### 3. Consume (confluent-kafka consumer in a new group, from earliest)", "",
-                  "| broker | records served | watermarks low..high | records/s | subscribe → first assignment (ms) |",
-                  "|---|---|---|---|---|"]
+                  "| broker | records served | watermarks low..high | records/s | broker CPU per record served (µs) | subscribe → first assignment (ms) |",
+                  "|---|---|---|---|---|---|"]
         for b in BROKERS:
             cs = p["brokers"][b]["consume"]
             served = summary([c["records"] for c in cs])
             wm = sorted({f"{c['low']}..{c['high']}" for c in cs})
             lines.append(f"| {b} | {mmm(served, 0)} of {n:,} | {', '.join(wm)} | "
                          f"{mmm(summary([c['records_per_s'] for c in cs]), 0)} | "
+                         f"{mmm(summary([c['broker_cpu']['sched'] / c['records'] * 1e6 for c in cs if c['records']]), 3)} | "
                          f"{mmm(summary([c['assign_ms'] for c in cs]), 1)} |")
         for peer in BROKERS[1:]:
             k, q = p["brokers"]["kmock"]["consume"], p["brokers"][peer]["consume"]
-            lines.append(f"| kmock/{peer} | | | {mmm(ratios([c['records_per_s'] for c in k], [c['records_per_s'] for c in q]), 2)} | "
+            lines.append(f"| kmock/{peer} | | | {mmm(ratios([c['records_per_s'] for c in k], [c['records_per_s'] for c in q]), 2)} | | "
                          f"{mmm(ratios([c['assign_ms'] for c in k], [c['assign_ms'] for c in q]), 3)} |")
         lines.append("")
     if "4" in figs:
