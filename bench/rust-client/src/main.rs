@@ -31,7 +31,11 @@ fn main() -> ExitCode {
     let records = parse("RECORDS", records);
     let value_bytes = parse("VALUE_BYTES", value_bytes);
     let window = parse("WINDOW", window).max(1);
-    let acks = if acks == "all" { Acks::All } else { Acks::Leader };
+    let acks = if acks == "all" {
+        Acks::All
+    } else {
+        Acks::Leader
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

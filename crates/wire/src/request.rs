@@ -219,16 +219,14 @@ mod tests {
     fn produce_fields_other_than_records_do_not_share_the_frame() {
         use kafka_protocol::messages::ProduceRequest;
         use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-        let req = ProduceRequest::default()
-            .with_acks(1)
-            .with_topic_data(vec![
-                TopicProduceData::default()
-                    .with_name(StrBytes::from_static_str("topic").into())
-                    .with_partition_data(vec![
-                        PartitionProduceData::default()
-                            .with_records(Some(Bytes::from_static(&[7; 64]))),
-                    ]),
-            ]);
+        let req = ProduceRequest::default().with_acks(1).with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(StrBytes::from_static_str("topic").into())
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_records(Some(Bytes::from_static(&[7; 64]))),
+                ]),
+        ]);
         let frame = body(&encode_request(&req, 9, 1, Some("c")).unwrap());
         let range = frame.as_ptr_range();
         let decoded = decode_request(frame.clone()).unwrap();
@@ -237,9 +235,15 @@ mod tests {
         };
         assert_eq!(produce, &req);
         let topic = &produce.topic_data[0];
-        assert!(!range.contains(&topic.name.0.as_ptr()), "topic name shares the frame");
+        assert!(
+            !range.contains(&topic.name.0.as_ptr()),
+            "topic name shares the frame"
+        );
         let records = topic.partition_data[0].records.as_ref().unwrap();
-        assert!(range.contains(&records.as_ptr()), "records are still zero-copy");
+        assert!(
+            range.contains(&records.as_ptr()),
+            "records are still zero-copy"
+        );
     }
 
     #[test]
