@@ -578,7 +578,48 @@ def render(results: dict, cfg) -> str:
         lines.append("")
     lines += ["### 5. Simulation throughput", "",
               "Not measured yet: needs the simulation crate (crates/sim), next session.", ""]
+    lines += targets(results, cfg)
     return "\n".join(lines)
+
+
+def targets(results: dict, cfg) -> list:
+    """kmock against the targets of issue 6 (medians; 'met' is judged on the median)."""
+    figs = results["figures"]
+    rows = []
+
+    def row(target, value, met):
+        verdict = "—" if met is None else ("met" if met else "**missed**")
+        rows.append(f"| {target} | {value} | {verdict} |")
+
+    if "1" in figs:
+        c = figs["1"]["kmock"]
+        cold, rss = summary(c["first_metadata_ms"]), summary(c["idle_rss_mb"])
+        row("cold start ≤ 10 ms", mmm(cold, 1, " ms"), cold["median"] <= 10)
+        row("idle RSS ≤ 10 MB", mmm(rss, 1, " MB"), rss["median"] <= 10)
+    if "2" in figs:
+        p = figs["2"]["brokers"]
+        n = cfg.records
+        for acks in ("acks=1", "acks=all"):
+            per = summary([r["broker_cpu"]["sched"] / n * 1e6 for r in p["kmock"][acks]])
+            mock = summary([r["broker_cpu"]["sched"] / n * 1e6 for r in p["rdkafka-mock"][acks]])
+            row(f"broker CPU per record ≤ 0.09 µs and ≤ librdkafka's mock ({acks})",
+                f"{mmm(per, 3, ' µs')}; mock {f(mock['median'], 3)} µs",
+                per["median"] <= 0.09 and per["median"] <= mock["median"])
+            for peer in BROKERS[1:]:
+                r = ratios([x["records_per_s"] for x in p["kmock"][acks]], [x["records_per_s"] for x in p[peer][acks]])
+                row(f"throughput ratio kmock/{peer} ≥ 1.0 ({acks})", mmm(r, 2), r["median"] >= 1.0)
+        consumed = [c["records"] for c in p["kmock"]["consume"]]
+        highs = {c["high"] for c in p["kmock"]["consume"]}
+        row(f"all {n:,} records retained and served", f"served {sorted(set(consumed))}", all(x == n for x in consumed))
+        row("correct high watermarks", f"high watermark {sorted(highs)}", highs == {n})
+        mem = summary([r["memory_per_record_ratio"] for r in p["kmock"]["retained"]])
+        row("memory per retained record ≤ 1.2× its wire size", mmm(mem, 2, "×"), mem["median"] <= 1.2)
+        join = summary([c["assign_ms"] for c in p["kmock"]["consume"]])
+        row("group join (subscribe → first assignment) ≤ 55 ms", mmm(join, 1, " ms"), join["median"] <= 55)
+    row("seed scenario in simulation ≤ 5 ms wall", "TODO (needs crates/sim)", None)
+    row("≥ 500 lifecycle cases/s per core", "TODO (needs crates/sim)", None)
+    return ["### kmock against the targets of issue 6", "", "| target | kmock (median, min–max) | |",
+            "|---|---|---|", *rows, ""]
 
 
 def write_benchmarks(markdown: str) -> None:
