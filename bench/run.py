@@ -51,6 +51,8 @@ VALUE_BYTES = 100
 BROKERS = ["kmock", "rdkafka-mock", "tansu"]
 START_TIMEOUT_S = 30
 LOGS = Path(tempfile.mkdtemp(prefix="kmock-bench-logs-"))
+# Steps that failed without stopping the run (reported, and the exit status is 1).
+FAILURES = []
 
 
 def progress(message: str) -> None:
@@ -357,6 +359,9 @@ def figure_produce_consume(cfg) -> dict:
                                         "memory_per_record_ratio": retained_bytes / (cfg.records * wire)})
                 consumed = confluent_consume(broker, topic, cfg.records, cfg.session_ms, cfg.idle_s)
                 per["consume"].append(consumed)
+                if kind == "kmock" and (consumed["records"], consumed["high"]) != (cfg.records, cfg.records):
+                    FAILURES.append(f"fig 3 run {run + 1} kmock served {consumed['records']} records, "
+                                    f"high watermark {consumed['high']}")
                 progress(f"fig 3 run {run + 1}/{cfg.runs} {kind}: {consumed['records']} records "
                          f"(watermarks {consumed['low']}..{consumed['high']}), "
                          f"{consumed['records_per_s'] or 0:,.0f} records/s, join {consumed['assign_ms']} ms")
@@ -391,6 +396,7 @@ def figure_seed(cfg) -> dict:
                 lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
                 if proc.returncode != 0 or not lines:
                     progress(f"fig 4 run {run + 1} {kind}: FAILED (exit {proc.returncode}): {proc.stderr[-400:]}")
+                    FAILURES.append(f"fig 4 run {run + 1} {kind}")
                     out.setdefault(kind, []).append({"error": proc.stderr[-2000:], "wall_s": wall})
                     continue
                 result = json.loads(lines[-1])
@@ -696,6 +702,9 @@ def main() -> int:
     print()
     print(markdown)
     progress(f"wrote {RESULTS / name}.json and .md")
+    if FAILURES:
+        progress(f"FAILED steps: {', '.join(FAILURES)}")
+        return 1
     return 0
 
 
