@@ -41,7 +41,9 @@ ci:
 sim *ARGS:
     if [ "$#" -eq 0 ]; then set -- sims/*.toml; fi; cargo run --release -q -p kmock -- sim run "$@"
 
-# Later, when the benchmarks land:
-# # Benchmarks.
-# bench *ARGS:
-#     cargo bench --workspace "$@"
+# Benchmarks against librdkafka's mock cluster and tansu (installed by the venv recipe): builds
+# release binaries, runs bench/run.py, writes bench/results/latest.{json,md} and the figures in
+# BENCHMARKS.md. `just bench --smoke` is the seconds-sized check CI runs; `--runs N`, `--only 1,2`.
+bench *ARGS: venv
+    cargo build --release -p kmock -p kmock-bench-client
+    "${KMOCK_VENV:-.venv}/bin/python" bench/run.py --write-benchmarks "$@"

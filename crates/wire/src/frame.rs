@@ -58,6 +58,13 @@ pub fn encode_frame(body: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// Frames above this size get [`READ_AHEAD_ROOM_BYTES`] of extra buffer room.
+const LARGE_FRAME_BYTES: usize = 64 * 1024;
+
+/// Extra room after a large frame: the broker's connections read at most 64 KiB ahead while a
+/// request is processed (`READ_AHEAD_BYTES` in kmock-broker's server).
+const READ_AHEAD_ROOM_BYTES: usize = 64 * 1024;
+
 /// An incremental frame reader over a byte buffer that the caller fills.
 #[derive(Debug)]
 pub struct FrameDecoder {
@@ -97,7 +104,16 @@ impl FrameDecoder {
                 // Grow in steps so that a peer announcing a huge frame and then stalling does not
                 // make us allocate the whole announced size up front.
                 let step = wanted.saturating_sub(self.buffer.len()).min(1024 * 1024);
-                self.buffer.reserve(step.max(4096));
+                // A large frame gets room for what the connection reads ahead while the frame is
+                // being processed, so that those bytes land in the same buffer; the buffer is
+                // then reclaimed whole for the next frame once this one is dropped, instead of a
+                // fresh allocation per frame (fresh pages cost a page fault each).
+                let headroom = if wanted > LARGE_FRAME_BYTES {
+                    READ_AHEAD_ROOM_BYTES
+                } else {
+                    0
+                };
+                self.buffer.reserve(step.max(4096) + headroom);
                 Ok(None)
             }
         }

@@ -103,8 +103,9 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, WireError> {
             .map_err(|e| malformed(format!("request header v{header_version}"), e))?
     };
     let what = || format!("{api_key:?} v{} request body", prefix.api_version);
-    let body = RequestKind::decode(api_key, &mut buf, prefix.api_version)
+    let mut body = RequestKind::decode(api_key, &mut buf, prefix.api_version)
         .map_err(|e| malformed(what(), e))?;
+    detach_from_frame(&mut body);
     if buf.has_remaining() {
         return Err(WireError::TrailingBytes {
             what: what(),
@@ -117,6 +118,38 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, WireError> {
         header,
         body,
     })
+}
+
+/// Copies the small byte fields of a Produce request (transactional id, topic names, unknown tagged
+/// fields) out of the frame, so that only the record sets still share the frame's buffer.
+///
+/// Decoding is zero-copy: every string and byte field is a slice of the frame, and any one slice
+/// keeps the whole frame buffer (a megabyte for a large Produce) alive. A broker that keeps the
+/// request without its records (its request log does) would otherwise pin every Produce frame: the
+/// memory of every produced record twice over. Other requests are small and left as decoded.
+fn detach_from_frame(body: &mut RequestKind) {
+    fn owned(s: &StrBytes) -> StrBytes {
+        StrBytes::from_string(s.as_str().to_owned())
+    }
+    fn owned_tagged(fields: &mut std::collections::BTreeMap<i32, Bytes>) {
+        for value in fields.values_mut() {
+            *value = Bytes::copy_from_slice(value);
+        }
+    }
+    let RequestKind::Produce(produce) = body else {
+        return;
+    };
+    if let Some(id) = produce.transactional_id.as_mut() {
+        id.0 = owned(&id.0);
+    }
+    owned_tagged(&mut produce.unknown_tagged_fields);
+    for topic in &mut produce.topic_data {
+        topic.name.0 = owned(&topic.name.0);
+        owned_tagged(&mut topic.unknown_tagged_fields);
+        for partition in &mut topic.partition_data {
+            owned_tagged(&mut partition.unknown_tagged_fields);
+        }
+    }
 }
 
 /// Encodes a request frame (with the length prefix), as a client sends it.
@@ -180,6 +213,37 @@ mod tests {
         assert_eq!(decoded.correlation_id(), 7);
         assert_eq!(decoded.client_id(), "c1");
         assert_eq!(decoded.body, RequestKind::LeaveGroup(req));
+    }
+
+    #[test]
+    fn produce_fields_other_than_records_do_not_share_the_frame() {
+        use kafka_protocol::messages::ProduceRequest;
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        let req = ProduceRequest::default().with_acks(1).with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(StrBytes::from_static_str("topic").into())
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_records(Some(Bytes::from_static(&[7; 64]))),
+                ]),
+        ]);
+        let frame = body(&encode_request(&req, 9, 1, Some("c")).unwrap());
+        let range = frame.as_ptr_range();
+        let decoded = decode_request(frame.clone()).unwrap();
+        let RequestKind::Produce(produce) = &decoded.body else {
+            panic!("not a produce request: {decoded:?}");
+        };
+        assert_eq!(produce, &req);
+        let topic = &produce.topic_data[0];
+        assert!(
+            !range.contains(&topic.name.0.as_ptr()),
+            "topic name shares the frame"
+        );
+        let records = topic.partition_data[0].records.as_ref().unwrap();
+        assert!(
+            range.contains(&records.as_ptr()),
+            "records are still zero-copy"
+        );
     }
 
     #[test]

