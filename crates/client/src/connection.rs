@@ -23,7 +23,7 @@ use kmock_wire::kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kmock_wire::kafka_protocol::protocol::{Decodable, Request};
 use kmock_wire::{FrameDecoder, WireError, encode_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ClientError;
 use crate::transport::BoxStream;
@@ -46,7 +46,7 @@ struct Shared {
     address: String,
     pending: Mutex<Pending>,
     /// `true` once closed; wakes both tasks.
-    shutdown: watch::Sender<bool>,
+    shutdown: ShutdownSignal,
 }
 
 impl Shared {
@@ -64,7 +64,7 @@ impl Shared {
                 reason: reason.to_owned(),
             }));
         }
-        self.shutdown.send_replace(true);
+        self.shutdown.fire();
     }
 
     fn closed_error(&self, reason: String) -> ClientError {
@@ -103,7 +103,7 @@ impl Connection {
         address: impl Into<String>,
         client_id: impl Into<String>,
     ) -> Self {
-        let (shutdown, _) = watch::channel(false);
+        let shutdown = ShutdownSignal::default();
         let shared = Arc::new(Shared {
             address: address.into(),
             pending: Mutex::new(Pending::default()),
@@ -130,13 +130,12 @@ impl Connection {
 
     /// Whether the connection has closed (it never reopens).
     pub fn is_closed(&self) -> bool {
-        *self.inner.shared.shutdown.borrow()
+        self.inner.shared.shutdown.is_fired()
     }
 
     /// Resolves once the connection has closed.
     pub async fn closed(&self) {
-        let mut rx = self.inner.shared.shutdown.subscribe();
-        let _ = rx.wait_for(|closed| *closed).await;
+        self.inner.shared.shutdown.wait().await;
     }
 
     /// Closes the connection: pending requests fail with [`ClientError::ConnectionClosed`].
@@ -267,7 +266,7 @@ pub fn decode_response_body<R: Request>(
 }
 
 async fn read_loop(mut read: ReadHalf<BoxStream>, shared: Arc<Shared>) {
-    let mut shutdown = shared.shutdown.subscribe();
+    let shutdown = &shared.shutdown;
     let mut decoder = FrameDecoder::new(MAX_RESPONSE_FRAME_BYTES);
     loop {
         loop {
@@ -282,7 +281,7 @@ async fn read_loop(mut read: ReadHalf<BoxStream>, shared: Arc<Shared>) {
         }
         tokio::select! {
             biased;
-            _ = shutdown.wait_for(|closed| *closed) => return,
+            () = shutdown.wait() => return,
             read = read.read_buf(decoder.buffer_mut()) => match read {
                 Ok(0) => {
                     shared.close("closed by the broker");
@@ -329,11 +328,11 @@ async fn write_loop(
     mut writes: mpsc::UnboundedReceiver<Bytes>,
     shared: Arc<Shared>,
 ) {
-    let mut shutdown = shared.shutdown.subscribe();
+    let shutdown = &shared.shutdown;
     loop {
         let frame = tokio::select! {
             biased;
-            _ = shutdown.wait_for(|closed| *closed) => break,
+            () = shutdown.wait() => break,
             frame = writes.recv() => match frame {
                 Some(frame) => frame,
                 None => break,
@@ -341,7 +340,7 @@ async fn write_loop(
         };
         let written = tokio::select! {
             biased;
-            _ = shutdown.wait_for(|closed| *closed) => break,
+            () = shutdown.wait() => break,
             written = async {
                 write.write_all(&frame).await?;
                 write.flush().await
@@ -350,6 +349,40 @@ async fn write_loop(
         if let Err(error) = written {
             shared.close(&format!("write failed: {error}"));
             break;
+        }
+    }
+}
+
+/// A one-way "closed" flag with a wake-up for every waiter. Not a `watch` channel: tokio's watch
+/// registers waiters on shards picked at random, so the order in which the reader, the writer and
+/// `closed()` wake would differ between runs of the same simulation. `Notify` wakes in a fixed
+/// order.
+#[derive(Debug, Default)]
+struct ShutdownSignal {
+    fired: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl ShutdownSignal {
+    fn fire(&self) {
+        self.fired.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    fn is_fired(&self) -> bool {
+        self.fired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Resolves once [`ShutdownSignal::fire`] was called (immediately if it already was).
+    async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_fired() {
+                return;
+            }
+            notified.await;
         }
     }
 }
