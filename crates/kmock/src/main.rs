@@ -1,8 +1,10 @@
 //! The `kmock` command line. `kmock serve` runs the mock Kafka broker on a loopback TCP port, with
 //! fault rules given as `--fault SPEC` (grammar: `docs/fault-spec.md`), and prints
 //! `BOOTSTRAP=host:port` on stdout once it accepts connections. `kmock sim run FILE...` runs
-//! scenario files in the deterministic simulation (see `sims/README.md`).
+//! scenario files in the deterministic simulation (see `sims/README.md`). `kmock demo` runs the
+//! bundled seed scenarios and prints the default-vs-`.env.test` table.
 
+mod demo;
 mod sim;
 
 use std::io::{IsTerminal, Write};
@@ -60,6 +62,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Show the seed's finding, measured: runs the bundled scenarios in virtual time (no broker,
+    /// no network, a fraction of a second) and prints default timeouts vs .env.test.
+    Demo(demo::DemoArgs),
     /// Run the mock broker until Ctrl-C or SIGTERM.
     ///
     /// Prints exactly one line `BOOTSTRAP=host:port` on stdout when it accepts connections; logs
@@ -159,6 +164,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let serve_args = match cli.command {
         Command::Serve(args) => args,
+        Command::Demo(args) => {
+            init_tracing("warn");
+            return demo::run(&args);
+        }
         Command::Sim(command) => {
             init_tracing("warn");
             return sim::run(command);

@@ -335,6 +335,26 @@ impl Scenario {
         text: &str,
         dir: &Path,
     ) -> Result<Scenario, ScenarioError> {
+        Self::parse_with_env(file, default_name, text, &EnvFiles::Dir(dir))
+    }
+
+    /// Parses scenario text whose `env` files are given in memory as `(name, text)` pairs (for
+    /// scenarios embedded in a binary, e.g. `kmock demo`): no file system access.
+    pub fn parse_embedded(
+        file: &str,
+        default_name: &str,
+        text: &str,
+        env_files: &[(&str, &str)],
+    ) -> Result<Scenario, ScenarioError> {
+        Self::parse_with_env(file, default_name, text, &EnvFiles::Embedded(env_files))
+    }
+
+    fn parse_with_env(
+        file: &str,
+        default_name: &str,
+        text: &str,
+        env_files: &EnvFiles<'_>,
+    ) -> Result<Scenario, ScenarioError> {
         let at = Positions { file, text };
         let raw: RawScenario = toml::from_str(text).map_err(|error| {
             let (line, column) = error
@@ -348,7 +368,7 @@ impl Scenario {
             }
         })?;
 
-        let (settings, settings_source) = settings(&at, &raw.settings, dir)?;
+        let (settings, settings_source) = settings(&at, &raw.settings, env_files)?;
 
         let broker = BrokerOptions {
             initial_rebalance_delay_ms: raw.broker.initial_rebalance_delay_ms.unwrap_or(0),
@@ -653,11 +673,19 @@ const SETTING_NAMES: [&str; 15] = {
     ]
 };
 
+/// Where `env = "..."` files come from.
+enum EnvFiles<'a> {
+    /// Next to the scenario file, or in its parent directory.
+    Dir(&'a Path),
+    /// In memory: `(name, text)` pairs.
+    Embedded(&'a [(&'a str, &'a str)]),
+}
+
 /// Builds the client settings: sim defaults, then the `env` file, then inline keys.
 fn settings(
     at: &Positions<'_>,
     raw: &BTreeMap<String, Spanned<toml::Value>>,
-    dir: &Path,
+    env_files: &EnvFiles<'_>,
 ) -> Result<(Settings, String), ScenarioError> {
     let mut values: BTreeMap<String, String> = BTreeMap::new();
     // Sim defaults: a stable bootstrap name and `earliest`, so records produced before a pool
@@ -672,17 +700,29 @@ fn settings(
                 "`env` must be a string path, e.g. env = \".env.test\"",
             ));
         };
-        let path = [dir.join(name), dir.join("..").join(name)]
-            .into_iter()
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                at.at(
-                    env.span(),
-                    format!("env file {name:?} not found next to the scenario or in its parent directory"),
-                )
-            })?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| at.at(env.span(), format!("cannot read {}: {e}", path.display())))?;
+        let (path, text) = match env_files {
+            EnvFiles::Dir(dir) => {
+                let path = [dir.join(name), dir.join("..").join(name)]
+                    .into_iter()
+                    .find(|p| p.is_file())
+                    .ok_or_else(|| {
+                        at.at(
+                            env.span(),
+                            format!("env file {name:?} not found next to the scenario or in its parent directory"),
+                        )
+                    })?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    at.at(env.span(), format!("cannot read {}: {e}", path.display()))
+                })?;
+                (path, text)
+            }
+            EnvFiles::Embedded(files) => {
+                let (_, text) = files.iter().find(|(n, _)| n == name).ok_or_else(|| {
+                    at.at(env.span(), format!("env file {name:?} is not embedded"))
+                })?;
+                (PathBuf::from(name), (*text).to_owned())
+            }
+        };
         let pairs = kmock_client::settings::parse_env_file(&path, &text)
             .map_err(|e| at.at(env.span(), e.to_string()))?;
         values.extend(pairs);
