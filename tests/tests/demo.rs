@@ -63,12 +63,19 @@ fn demo_json_has_rows_and_wall_time() {
     assert!((4_990.0..=5_050.0).contains(&test_env), "{teardown}");
     let first = rows
         .iter()
-        .find(|r| r["metric"].as_str().is_some_and(|m| m.contains("first assignment")))
+        .find(|r| {
+            r["metric"]
+                .as_str()
+                .is_some_and(|m| m.contains("first assignment"))
+        })
         .expect("first assignment row");
     assert!(
         first["default_ms"].as_f64() > first["test_env_ms"].as_f64(),
         "{first}"
     );
-    assert!(value["wall_ms"].as_f64().is_some_and(|w| w > 0.0), "{value}");
+    assert!(
+        value["wall_ms"].as_f64().is_some_and(|w| w > 0.0),
+        "{value}"
+    );
     assert_eq!(value["verdict"], "pass", "{value}");
 }

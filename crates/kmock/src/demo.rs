@@ -179,7 +179,11 @@ pub fn run(args: &DemoArgs) -> ExitCode {
             "| {:width$} | default timeouts | .env.test |",
             "metric"
         );
-        let _ = writeln!(out, "|{}|------------------|-----------|", "-".repeat(width + 2));
+        let _ = writeln!(
+            out,
+            "|{}|------------------|-----------|",
+            "-".repeat(width + 2)
+        );
         for row in &rows {
             let _ = writeln!(
                 out,
