@@ -163,6 +163,8 @@ fn explore(args: &ExploreArgs) -> ExitCode {
     let mut failed: Vec<RunReport> = Vec::new();
     let mut teardowns: Vec<f64> = Vec::new();
     let last = args.first_seed.saturating_add(args.seeds);
+    let terminal = std::io::IsTerminal::is_terminal(&stderr);
+    let mut drawn = usize::MAX;
     for (done, seed) in (args.first_seed..last).enumerate() {
         let report = run_scenario(&scenario, seed);
         if let Some(t) = report.teardown_ms {
@@ -174,6 +176,11 @@ fn explore(args: &ExploreArgs) -> ExitCode {
         }
         let done = done as u64 + 1;
         let filled = usize::try_from(done * 30 / args.seeds.max(1)).unwrap_or(30);
+        // On a terminal, redraw for every seed; in a log, only when the bar grows.
+        if !terminal && filled == drawn && done != args.seeds {
+            continue;
+        }
+        drawn = filled;
         let _ = write!(
             stderr,
             "\r[{}{}] {done}/{} seeds, {} failed, last seed {seed}   ",
