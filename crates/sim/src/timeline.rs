@@ -281,11 +281,11 @@ pub fn svg(title: &str, trace: &str) -> String {
                     LANE - 16.0,
                     y - y0 + ROW
                 );
+                // Written upwards along the left edge, clear of the arrows and events.
+                let (tx, ty) = (lx - LANE / 2.0 + 22.0, y + ROW / 2.0 - 4.0);
                 let _ = writeln!(
                     out,
-                    r##"<text x="{:.1}" y="{:.1}" fill="#e65100" font-weight="bold">teardown {}</text>"##,
-                    lx - LANE / 2.0 + 12.0,
-                    (y0 + y) / 2.0,
+                    r##"<text x="{tx:.1}" y="{ty:.1}" transform="rotate(-90 {tx:.1} {ty:.1})" fill="#e65100" font-weight="bold">teardown {}</text>"##,
                     seconds(row.time_ms - t0)
                 );
             }
