@@ -274,14 +274,17 @@ async fn connection(mut stream: TcpStream, control: Arc<Control>) -> std::io::Re
     }
 }
 
-/// `a=1&b=x` → pairs (percent-decoded).
+/// `a=1&b=x` → pairs (percent-decoded; `+` is a space in a query, not in a path).
 fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
         })
         .collect()
 }
@@ -308,10 +311,6 @@ fn percent_decode(text: &str) -> String {
                     i += 1;
                 }
             },
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
             b => {
                 out.push(b);
                 i += 1;
@@ -691,5 +690,32 @@ impl Control {
             Ok(errors) => Answer::error(500, errors.join("; ")),
             Err(_) => stopped(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_and_path_decoding() {
+        assert_eq!(percent_decode("sse%2Dconsumers"), "sse-consumers");
+        assert_eq!(percent_decode("a+b"), "a+b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(
+            query_pairs("group=a+b&api=leave_group&since="),
+            [
+                ("group".to_owned(), "a b".to_owned()),
+                ("api".to_owned(), "leave_group".to_owned()),
+                ("since".to_owned(), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn api_names_compare_in_any_spelling() {
+        assert_eq!(normalize_api("LeaveGroup"), normalize_api("leave_group"));
+        assert_eq!(normalize_api("leave-group"), "leavegroup");
     }
 }
