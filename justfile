@@ -19,6 +19,10 @@ venv:
 test *ARGS: venv
     cargo nextest run --workspace "$@"
 
+# The seed's finding, measured: the default-vs-.env.test table from the bundled scenarios (--json).
+demo *ARGS:
+    cargo run -q -p kmock -- demo "$@"
+
 # Serve a mock broker, e.g. `just serve --port 9092 --fault 'leave_group:delay=60s'`.
 serve *ARGS:
     cargo run -p kmock -- serve "$@"
@@ -47,3 +51,16 @@ sim *ARGS:
 bench *ARGS: venv
     cargo build --release -p kmock -p kmock-bench-client
     "${KMOCK_VENV:-.venv}/bin/python" bench/run.py --write-benchmarks "$@"
+
+# Draw a scenario run as a sequence diagram, e.g. `just timeline sims/slow-leave-default.toml out.svg`.
+timeline FILE OUT:
+    cargo run --release -q -p kmock -- sim run "$1" --timeline "$2"
+
+# Run one scenario across many seeds, e.g. `just explore sims/slow-leave-random.toml 500`.
+explore FILE SEEDS="200":
+    cargo run --release -q -p kmock -- sim explore --scenario "$1" --seeds "$2"
+
+# The Python example (examples/python): pytest with the venv and the debug kmock binary.
+pytest-example: venv
+    cargo build -q -p kmock
+    KMOCK_BIN="$CARGO_TARGET_DIR/debug/kmock" .venv/bin/python -m pytest examples/python -q -p no:cacheprovider

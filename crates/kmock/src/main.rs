@@ -1,12 +1,16 @@
 //! The `kmock` command line. `kmock serve` runs the mock Kafka broker on a loopback TCP port, with
 //! fault rules given as `--fault SPEC` (grammar: `docs/fault-spec.md`), and prints
 //! `BOOTSTRAP=host:port` on stdout once it accepts connections. `kmock sim run FILE...` runs
-//! scenario files in the deterministic simulation (see `sims/README.md`).
+//! scenario files in the deterministic simulation (see `sims/README.md`). `kmock demo` runs the
+//! bundled seed scenarios and prints the default-vs-`.env.test` table.
 
+mod control;
+mod demo;
 mod sim;
 
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser, Subcommand};
@@ -60,10 +64,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Show the seed's finding, measured: runs the bundled scenarios in virtual time (no broker,
+    /// no network, a fraction of a second) and prints default timeouts vs .env.test.
+    Demo(demo::DemoArgs),
     /// Run the mock broker until Ctrl-C or SIGTERM.
     ///
-    /// Prints exactly one line `BOOTSTRAP=host:port` on stdout when it accepts connections; logs
-    /// go to stderr (filter with RUST_LOG, default info).
+    /// Prints `BOOTSTRAP=host:port` as the first stdout line when it accepts connections, and
+    /// `CONTROL=http://host:port` as the second when --control-port is given (nothing else goes
+    /// to stdout); logs go to stderr (filter with RUST_LOG, default info).
     Serve(ServeArgs),
     /// Run scenarios in the deterministic simulation (virtual time, seeded).
     #[command(subcommand)]
@@ -72,66 +80,185 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Address to bind. Loopback only unless --allow-non-loopback is given.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
+    /// Address to bind (broker and control API). Loopback only unless --allow-non-loopback is
+    /// given. [default: 127.0.0.1]
+    #[arg(long)]
+    host: Option<String>,
 
     /// Port to bind; 0 picks a free port (see the BOOTSTRAP= line for the one chosen).
-    #[arg(long, default_value_t = 9092)]
-    port: u16,
+    /// [default: 9092]
+    #[arg(long)]
+    port: Option<u16>,
 
-    /// Allow binding an address other than loopback (exposes the mock broker to the network).
+    /// Allow binding an address other than loopback (exposes the mock broker and its control API
+    /// to the network).
     #[arg(long)]
     allow_non_loopback: bool,
+
+    /// Serve the runtime control API (HTTP + JSON: fault rules, request log, topics, groups,
+    /// reset) on this port of --host; 0 picks a free port. Prints `CONTROL=http://host:port` as
+    /// the second stdout line, after BOOTSTRAP=. Routes: see the README ("Control API").
+    #[arg(long, value_name = "PORT")]
+    control_port: Option<u16>,
+
+    /// Read settings from a TOML file: the keys are these flags' names (`port = 0`,
+    /// `initial-rebalance-delay-ms = 0`, `fault = ["leave_group:delay=60s"]`, ...) plus
+    /// `[[topic]]` tables (`name`, `partitions`) created at start. Flags given on the command line
+    /// win; --fault rules are added after the file's. Example: docs/serve-config.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 
     /// A fault rule, e.g. `leave_group:delay=60s`. See the long help (--help) for the grammar.
     #[arg(long = "fault", value_name = "SPEC", long_help = FAULT_HELP)]
     faults: Vec<FaultRule>,
 
     /// How long the first join to an empty group waits for more members
-    /// (group.initial.rebalance.delay.ms); 0 makes tests fast.
-    #[arg(long, value_name = "N", default_value_t = 3000)]
-    initial_rebalance_delay_ms: i32,
+    /// (group.initial.rebalance.delay.ms); 0 makes tests fast. [default: 3000]
+    #[arg(long, value_name = "N")]
+    initial_rebalance_delay_ms: Option<i32>,
 
-    /// Create a topic when a Metadata request names one that does not exist (auto.create.topics.enable).
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
-    auto_create_topics: bool,
+    /// Create a topic when a Metadata request names one that does not exist
+    /// (auto.create.topics.enable). [default: true]
+    #[arg(long, value_name = "BOOL", action = ArgAction::Set)]
+    auto_create_topics: Option<bool>,
 
-    /// Partitions of an auto-created topic (num.partitions).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    default_partitions: i32,
+    /// Partitions of an auto-created topic (num.partitions). [default: 1]
+    #[arg(long, value_name = "N")]
+    default_partitions: Option<i32>,
 
     /// Lowest session timeout a group member may ask for (group.min.session.timeout.ms).
-    #[arg(long, value_name = "N", default_value_t = 6000)]
-    group_min_session_timeout_ms: i32,
+    /// [default: 6000]
+    #[arg(long, value_name = "N")]
+    group_min_session_timeout_ms: Option<i32>,
 
     /// Highest session timeout a group member may ask for (group.max.session.timeout.ms).
-    #[arg(long, value_name = "N", default_value_t = 1_800_000)]
-    group_max_session_timeout_ms: i32,
+    /// [default: 1800000]
+    #[arg(long, value_name = "N")]
+    group_max_session_timeout_ms: Option<i32>,
 
     /// Largest request frame accepted, in bytes (socket.request.max.bytes); larger frames close the
-    /// connection.
-    #[arg(long, value_name = "N", default_value_t = kmock_wire::DEFAULT_MAX_FRAME_BYTES)]
-    max_frame_bytes: usize,
+    /// connection. [default: 104857600]
+    #[arg(long, value_name = "N")]
+    max_frame_bytes: Option<usize>,
 
     /// Seed of the broker's random numbers (fault probabilities, generated ids): the same seed and
-    /// the same requests give the same run.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    seed: u64,
+    /// the same requests give the same run. [default: 0]
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+}
+
+/// `serve --config FILE`: the flags' names as keys, plus `[[topic]]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ConfigFile {
+    host: Option<String>,
+    port: Option<u16>,
+    allow_non_loopback: Option<bool>,
+    control_port: Option<u16>,
+    #[serde(default)]
+    fault: Vec<String>,
+    initial_rebalance_delay_ms: Option<i32>,
+    auto_create_topics: Option<bool>,
+    default_partitions: Option<i32>,
+    group_min_session_timeout_ms: Option<i32>,
+    group_max_session_timeout_ms: Option<i32>,
+    max_frame_bytes: Option<usize>,
+    seed: Option<u64>,
+    #[serde(default)]
+    topic: Vec<TopicEntry>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicEntry {
+    name: String,
+    #[serde(default = "one_partition")]
+    partitions: i32,
+}
+
+fn one_partition() -> i32 {
+    1
+}
+
+/// The flags merged with the config file and the defaults.
+#[derive(Debug)]
+struct ServeSettings {
+    host: String,
+    port: u16,
+    allow_non_loopback: bool,
+    control_port: Option<u16>,
+    faults: Vec<FaultRule>,
+    topics: Vec<(String, i32)>,
+    config: BrokerConfig,
 }
 
 impl ServeArgs {
-    fn config(&self) -> BrokerConfig {
-        BrokerConfig {
-            auto_create_topics: self.auto_create_topics,
-            default_partitions: self.default_partitions,
-            group_min_session_timeout_ms: self.group_min_session_timeout_ms,
-            group_max_session_timeout_ms: self.group_max_session_timeout_ms,
-            group_initial_rebalance_delay_ms: self.initial_rebalance_delay_ms,
-            max_frame_bytes: self.max_frame_bytes,
-            seed: self.seed,
-            ..BrokerConfig::default()
+    fn settings(self) -> Result<ServeSettings, ServeError> {
+        let file = match &self.config {
+            None => ConfigFile::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ServeError::Usage(format!("cannot read --config {}: {e}", path.display()))
+                })?;
+                toml::from_str(&text)
+                    .map_err(|e| ServeError::Usage(format!("--config {}: {}", path.display(), e)))?
+            }
+        };
+        let mut faults = Vec::new();
+        for spec in &file.fault {
+            let rule: FaultRule = spec.parse().map_err(|e| {
+                ServeError::Usage(format!(
+                    "--config: fault {spec:?}: {e} (grammar: docs/fault-spec.md)"
+                ))
+            })?;
+            faults.push(rule);
         }
+        faults.extend(self.faults);
+        let defaults = BrokerConfig::default();
+        let config = BrokerConfig {
+            auto_create_topics: self
+                .auto_create_topics
+                .or(file.auto_create_topics)
+                .unwrap_or(true),
+            default_partitions: self
+                .default_partitions
+                .or(file.default_partitions)
+                .unwrap_or(1),
+            group_min_session_timeout_ms: self
+                .group_min_session_timeout_ms
+                .or(file.group_min_session_timeout_ms)
+                .unwrap_or(6000),
+            group_max_session_timeout_ms: self
+                .group_max_session_timeout_ms
+                .or(file.group_max_session_timeout_ms)
+                .unwrap_or(1_800_000),
+            group_initial_rebalance_delay_ms: self
+                .initial_rebalance_delay_ms
+                .or(file.initial_rebalance_delay_ms)
+                .unwrap_or(3000),
+            max_frame_bytes: self
+                .max_frame_bytes
+                .or(file.max_frame_bytes)
+                .unwrap_or(kmock_wire::DEFAULT_MAX_FRAME_BYTES),
+            seed: self.seed.or(file.seed).unwrap_or(0),
+            ..defaults
+        };
+        Ok(ServeSettings {
+            host: self
+                .host
+                .or(file.host)
+                .unwrap_or_else(|| "127.0.0.1".to_owned()),
+            port: self.port.or(file.port).unwrap_or(9092),
+            allow_non_loopback: self.allow_non_loopback || file.allow_non_loopback == Some(true),
+            control_port: self.control_port.or(file.control_port),
+            faults,
+            topics: file
+                .topic
+                .into_iter()
+                .map(|t| (t.name, t.partitions))
+                .collect(),
+            config,
+        })
     }
 }
 
@@ -159,6 +286,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let serve_args = match cli.command {
         Command::Serve(args) => args,
+        Command::Demo(args) => {
+            init_tracing("warn");
+            return demo::run(&args);
+        }
         Command::Sim(command) => {
             init_tracing("warn");
             return sim::run(command);
@@ -186,7 +317,8 @@ fn init_tracing(default_filter: &str) {
 }
 
 fn serve(args: ServeArgs) -> Result<(), ServeError> {
-    let config = args.config();
+    let args = args.settings()?;
+    let config = args.config.clone();
     config.validate()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -196,8 +328,8 @@ fn serve(args: ServeArgs) -> Result<(), ServeError> {
     runtime.block_on(run(args, config))
 }
 
-async fn bind(args: &ServeArgs) -> Result<TcpListener, ServeError> {
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((args.host.as_str(), args.port))
+async fn bind(args: &ServeSettings, port: u16) -> Result<TcpListener, ServeError> {
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((args.host.as_str(), port))
         .await
         .map_err(|e| ServeError::Usage(format!("cannot resolve --host {}: {e}", args.host)))?
         .collect();
@@ -218,11 +350,15 @@ async fn bind(args: &ServeArgs) -> Result<TcpListener, ServeError> {
     }
     TcpListener::bind(&addresses[..])
         .await
-        .map_err(|e| ServeError::Runtime(format!("cannot bind {}:{}: {e}", args.host, args.port)))
+        .map_err(|e| ServeError::Runtime(format!("cannot bind {}:{port}: {e}", args.host)))
 }
 
-async fn run(args: ServeArgs, config: BrokerConfig) -> Result<(), ServeError> {
-    let listener = bind(&args).await?;
+async fn run(args: ServeSettings, config: BrokerConfig) -> Result<(), ServeError> {
+    let listener = bind(&args, args.port).await?;
+    let control_listener = match args.control_port {
+        Some(port) => Some(bind(&args, port).await?),
+        None => None,
+    };
     let local = listener
         .local_addr()
         .map_err(|e| ServeError::Runtime(format!("cannot read the bound address: {e}")))?;
@@ -242,7 +378,19 @@ async fn run(args: ServeArgs, config: BrokerConfig) -> Result<(), ServeError> {
         .set_advertised_address(advertised_ip.to_string(), i32::from(local.port()))
         .await
         .map_err(stopped)?;
-    for rule in args.faults {
+    for (name, partitions) in &args.topics {
+        let (name, partitions) = (name.clone(), *partitions);
+        let created = broker
+            .update(move |core| core.create_topic(&name, partitions))
+            .await
+            .map_err(stopped)?;
+        if let Err(code) = created {
+            return Err(ServeError::Usage(format!(
+                "--config: cannot create topic with {partitions} partitions: Kafka error {code}"
+            )));
+        }
+    }
+    for rule in args.faults.clone() {
         let text = rule.to_string();
         let id = broker.add_fault(rule).await.map_err(stopped)?;
         tracing::info!(rule = id.0, spec = %text, "fault installed");
@@ -252,7 +400,26 @@ async fn run(args: ServeArgs, config: BrokerConfig) -> Result<(), ServeError> {
     tracing::info!(%local, %advertised, "kmock broker listening");
 
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "BOOTSTRAP={advertised}")
+    let mut lines = format!("BOOTSTRAP={advertised}\n");
+    if let Some(control_listener) = control_listener {
+        let local = control_listener
+            .local_addr()
+            .map_err(|e| ServeError::Runtime(format!("cannot read the control address: {e}")))?;
+        let host = if local.ip().is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            local.ip()
+        };
+        let url = format!("http://{}", SocketAddr::new(host, local.port()));
+        tracing::info!(%url, "control API listening");
+        lines.push_str(&format!("CONTROL={url}\n"));
+        let startup = control::Startup {
+            topics: args.topics.clone(),
+            faults: args.faults.clone(),
+        };
+        tokio::spawn(control::serve(control_listener, broker.clone(), startup));
+    }
+    write!(stdout, "{lines}")
         .and_then(|()| stdout.flush())
         .map_err(|e| ServeError::Runtime(format!("cannot write to stdout: {e}")))?;
     drop(stdout);

@@ -1,11 +1,13 @@
-//! `kmock sim run FILE... [--seed N] [--trace] [--json]`: runs scenario files in the deterministic
-//! simulation and exits non-zero when any fails. A failing run prints the line that reproduces it.
+//! `kmock sim run FILE... [--seed N] [--trace] [--json] [--timeline OUT.svg]`: runs scenario files
+//! in the deterministic simulation and exits non-zero when any fails. A failing run prints the line
+//! that reproduces it. `kmock sim explore --scenario FILE --seeds N`: the same scenario across many
+//! seeds, with a summary and the reproduction line of every failing seed.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kmock_sim::{RunReport, Verdict, run_file};
+use kmock_sim::{RunReport, Scenario, Verdict, run_file, run_scenario};
 
 /// Exit code when a scenario fails its expectations.
 const EXIT_FAILED: u8 = 1;
@@ -16,6 +18,26 @@ const EXIT_INVALID: u8 = 2;
 pub enum SimCommand {
     /// Run scenario files (sims/*.toml).
     Run(RunArgs),
+    /// Run one scenario across many seeds (drawing its `[random]` ranges from each seed): a
+    /// progress line on stderr, then verdict counts, the teardown distribution and the
+    /// reproduction line of every failing seed. Exit status 1 if any seed failed.
+    Explore(ExploreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExploreArgs {
+    /// The scenario file.
+    #[arg(long, value_name = "FILE")]
+    scenario: PathBuf,
+    /// How many seeds to run.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    seeds: u64,
+    /// The first seed; the seeds run are FIRST, FIRST+1, ..., FIRST+N-1.
+    #[arg(long, value_name = "FIRST", default_value_t = 0)]
+    first_seed: u64,
+    /// Print the summary as one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -32,6 +54,10 @@ pub struct RunArgs {
     /// Print one JSON object per scenario (one per line) instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Draw the run as a sequence diagram (SVG) into this file: one lane per actor, requests and
+    /// responses as arrows, faults in red, teardown shaded. Needs exactly one scenario file.
+    #[arg(long, value_name = "OUT.svg")]
+    timeline: Option<PathBuf>,
 }
 
 fn json(report: &RunReport) -> serde_json::Value {
@@ -46,7 +72,18 @@ fn json(report: &RunReport) -> serde_json::Value {
 
 /// Runs the subcommand.
 pub fn run(command: SimCommand) -> ExitCode {
-    let SimCommand::Run(args) = command;
+    let args = match command {
+        SimCommand::Run(args) => args,
+        SimCommand::Explore(args) => return explore(&args),
+    };
+    if args.timeline.is_some() && args.files.len() != 1 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "kmock sim: --timeline draws one run: give exactly one scenario file (got {})",
+            args.files.len()
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
     let mut stdout = std::io::stdout().lock();
     let mut code = ExitCode::SUCCESS;
     for file in &args.files {
@@ -66,6 +103,30 @@ pub fn run(command: SimCommand) -> ExitCode {
                 } else {
                     let _ = write!(stdout, "{}", report.summary());
                 }
+                if let Some(path) = &args.timeline {
+                    let title = format!(
+                        "{} seed={} {} teardown={}",
+                        report.scenario,
+                        report.seed,
+                        match report.verdict {
+                            Verdict::Pass => "PASS",
+                            Verdict::Fail => "FAIL",
+                        },
+                        report
+                            .teardown_ms
+                            .map_or_else(|| "-".to_owned(), |t| format!("{t:.0}ms"))
+                    );
+                    let svg = kmock_sim::timeline::svg(&title, &report.trace);
+                    if let Err(e) = std::fs::write(path, svg) {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "kmock sim: cannot write {}: {e}",
+                            path.display()
+                        );
+                        return ExitCode::from(EXIT_INVALID);
+                    }
+                    let _ = writeln!(std::io::stderr(), "timeline: {}", path.display());
+                }
                 if report.verdict == Verdict::Fail && code == ExitCode::SUCCESS {
                     code = ExitCode::from(EXIT_FAILED);
                 }
@@ -77,4 +138,145 @@ pub fn run(command: SimCommand) -> ExitCode {
         }
     }
     code
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted.get(rank.min(sorted.len()) - 1).copied()
+}
+
+fn explore(args: &ExploreArgs) -> ExitCode {
+    let scenario = match Scenario::load(&args.scenario) {
+        Ok(s) => s,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "kmock sim: {error}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let started = std::time::Instant::now();
+    let mut stderr = std::io::stderr();
+    let mut passed = 0u64;
+    let mut failed: Vec<RunReport> = Vec::new();
+    let mut teardowns: Vec<f64> = Vec::new();
+    let last = args.first_seed.saturating_add(args.seeds);
+    let terminal = std::io::IsTerminal::is_terminal(&stderr);
+    let mut drawn = usize::MAX;
+    for (done, seed) in (args.first_seed..last).enumerate() {
+        let report = run_scenario(&scenario, seed);
+        if let Some(t) = report.teardown_ms {
+            teardowns.push(t);
+        }
+        match report.verdict {
+            Verdict::Pass => passed += 1,
+            Verdict::Fail => failed.push(report),
+        }
+        let done = done as u64 + 1;
+        let filled = usize::try_from(done * 30 / args.seeds.max(1)).unwrap_or(30);
+        // On a terminal, redraw for every seed; in a log, only when the bar grows.
+        if !terminal && filled == drawn && done != args.seeds {
+            continue;
+        }
+        drawn = filled;
+        let _ = write!(
+            stderr,
+            "\r[{}{}] {done}/{} seeds, {} failed, last seed {seed}   ",
+            "#".repeat(filled),
+            ".".repeat(30 - filled.min(30)),
+            args.seeds,
+            failed.len()
+        );
+        let _ = stderr.flush();
+    }
+    let _ = writeln!(stderr);
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    teardowns.sort_by(f64::total_cmp);
+    let stats = [
+        ("min", teardowns.first().copied()),
+        ("median", percentile(&teardowns, 50.0)),
+        ("p99", percentile(&teardowns, 99.0)),
+        ("max", teardowns.last().copied()),
+    ];
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let mut teardown = serde_json::Map::new();
+        for (name, value) in stats {
+            teardown.insert(format!("{name}_ms"), value.into());
+        }
+        teardown.insert("runs".into(), teardowns.len().into());
+        let value = serde_json::json!({
+            "scenario": scenario.file,
+            "seeds": args.seeds,
+            "first_seed": args.first_seed,
+            "pass": passed,
+            "fail": failed.len(),
+            "teardown": teardown,
+            "wall_ms": wall_ms,
+            "failing": failed.iter().map(|r| serde_json::json!({
+                "seed": r.seed,
+                "reproduce": r.reproduce_line(),
+                "teardown_ms": r.teardown_ms,
+            })).collect::<Vec<_>>(),
+        });
+        let _ = writeln!(stdout, "{value}");
+    } else {
+        let _ = writeln!(
+            stdout,
+            "explore {}: {} seeds ({}..{}) in {:.0} ms wall",
+            scenario.file,
+            args.seeds,
+            args.first_seed,
+            last.saturating_sub(1),
+            wall_ms
+        );
+        let random = &scenario.random;
+        let mut ranges = Vec::new();
+        if let Some((a, b)) = random.pool_size {
+            ranges.push(format!("pool_size=[{a}, {b}]"));
+        }
+        if let Some((a, b)) = random.fault_delay_ms {
+            ranges.push(format!("fault_delay_ms=[{a}, {b}]"));
+        }
+        let _ = writeln!(
+            stdout,
+            "randomised: the seed{}",
+            if ranges.is_empty() {
+                " only (the file has no [random] table)".to_owned()
+            } else {
+                format!(" and [random] {}", ranges.join(" "))
+            }
+        );
+        let _ = writeln!(stdout, "verdicts: {passed} pass, {} fail", failed.len());
+        let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |t| format!("{t:.0}ms"));
+        let _ = writeln!(
+            stdout,
+            "teardown ({} runs): min {}  median {}  p99 {}  max {}",
+            teardowns.len(),
+            show(stats[0].1),
+            show(stats[1].1),
+            show(stats[2].1),
+            show(stats[3].1)
+        );
+        if !failed.is_empty() {
+            let _ = writeln!(stdout, "failing seeds:");
+            for report in &failed {
+                let why = report
+                    .expectations
+                    .iter()
+                    .find(|e| !e.passed)
+                    .map(|e| e.expectation.clone())
+                    .or_else(|| report.failures.first().cloned())
+                    .unwrap_or_default();
+                let _ = writeln!(stdout, "  {}   # {why}", report.reproduce_line());
+            }
+        }
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
 }

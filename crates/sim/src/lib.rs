@@ -7,6 +7,7 @@
 //! - [`trace`]: the trace, one line per event in virtual-time order, for snapshots.
 //! - [`checkers`]: metrics, expectations and the verdict.
 //! - [`runner`]: run one scenario with one seed into a [`RunReport`].
+//! - [`timeline`]: the run drawn as a sequence diagram (SVG).
 //!
 //! Determinism rules (see the design notes): time only from `tokio::time`, randomness only from
 //! the run's seeded PRNG, ordered collections only, `biased;` in every `select!`. Wall time is read
@@ -16,6 +17,7 @@ pub mod checkers;
 pub mod network;
 pub mod runner;
 pub mod scenario;
+pub mod timeline;
 pub mod trace;
 pub mod world;
 

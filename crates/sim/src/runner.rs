@@ -97,8 +97,10 @@ pub fn run_file(path: impl AsRef<Path>, seed: Option<u64>) -> Result<RunReport, 
     Ok(run_scenario(&scenario, seed))
 }
 
-/// Runs `scenario` with `seed`.
+/// Runs `scenario` with `seed` (after drawing its `[random]` ranges from the seed).
 pub fn run_scenario(scenario: &Scenario, seed: u64) -> RunReport {
+    // `[random]` ranges are drawn from the seed, so `--seed N` reproduces an explored run.
+    let scenario = &scenario.randomized(seed);
     let started = std::time::Instant::now();
     let outcome = world::run(scenario, seed);
     let wall = started.elapsed();

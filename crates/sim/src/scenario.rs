@@ -57,6 +57,15 @@ struct RawScenario {
     timeline: Vec<RawStep>,
     #[serde(default)]
     expect: Vec<Spanned<String>>,
+    #[serde(default)]
+    random: Option<Spanned<RawRandom>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRandom {
+    pool_size: Option<[usize; 2]>,
+    fault_delay_ms: Option<[u64; 2]>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +157,76 @@ pub struct Scenario {
     pub expectations: Vec<Expectation>,
     /// Virtual-time budget for the whole timeline.
     pub max_virtual: Duration,
+    /// What the seed randomises (`[random]`; empty: nothing beyond the seed's own draws).
+    pub random: RandomRanges,
+}
+
+/// The `[random]` table: inclusive ranges drawn from the seed before a run (see
+/// [`Scenario::randomized`]), so `kmock sim explore` varies them and `kmock sim run --seed N`
+/// reproduces the draw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RandomRanges {
+    /// Size of every consumer pool.
+    pub pool_size: Option<(usize, usize)>,
+    /// Delay of every broker fault rule that delays a response or holds a request.
+    pub fault_delay_ms: Option<(u64, u64)>,
+}
+
+/// SplitMix64: a tiny seeded generator for the `[random]` draws (independent of the world's).
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn draw(state: &mut u64, (low, high): (u64, u64)) -> u64 {
+    low + splitmix(state) % (high - low + 1)
+}
+
+impl Scenario {
+    /// The scenario with its `[random]` ranges drawn from `seed` (a copy when there are none).
+    /// The draws are named in the settings line of the trace header.
+    pub fn randomized(&self, seed: u64) -> Scenario {
+        let mut scenario = self.clone();
+        if self.random == RandomRanges::default() {
+            return scenario;
+        }
+        let mut state = seed ^ 0x6B6D_6F63_6B72_616E; // "kmockran"
+        let mut drawn = Vec::new();
+        if let Some((low, high)) = self.random.pool_size {
+            let size = usize::try_from(draw(&mut state, (low as u64, high as u64))).unwrap_or(low);
+            for actor in &mut scenario.actors {
+                if let ActorKind::Pool { size: s, .. } = &mut actor.kind {
+                    *s = size.max(1);
+                }
+            }
+            drawn.push(format!("pool_size={size}"));
+        }
+        if let Some(range) = self.random.fault_delay_ms {
+            let delay = Duration::from_millis(draw(&mut state, range));
+            let patch = |rule: &mut FaultRule| match &mut rule.action {
+                kmock_broker::FaultAction::DelayResponse(d)
+                | kmock_broker::FaultAction::HoldRequest(d) => *d = delay,
+                _ => {}
+            };
+            for fault in &mut scenario.faults {
+                if let FaultKind::Broker(rule) = &mut fault.kind {
+                    patch(rule);
+                }
+            }
+            for step in &mut scenario.timeline {
+                if let Action::Fault(rule) = &mut step.action {
+                    patch(rule);
+                }
+            }
+            drawn.push(format!("fault_delay_ms={}", delay.as_millis()));
+        }
+        scenario.settings_source =
+            format!("{} + random: {}", scenario.settings_source, drawn.join(" "));
+        scenario
+    }
 }
 
 /// Broker options a scenario may set.
@@ -335,6 +414,26 @@ impl Scenario {
         text: &str,
         dir: &Path,
     ) -> Result<Scenario, ScenarioError> {
+        Self::parse_with_env(file, default_name, text, &EnvFiles::Dir(dir))
+    }
+
+    /// Parses scenario text whose `env` files are given in memory as `(name, text)` pairs (for
+    /// scenarios embedded in a binary, e.g. `kmock demo`): no file system access.
+    pub fn parse_embedded(
+        file: &str,
+        default_name: &str,
+        text: &str,
+        env_files: &[(&str, &str)],
+    ) -> Result<Scenario, ScenarioError> {
+        Self::parse_with_env(file, default_name, text, &EnvFiles::Embedded(env_files))
+    }
+
+    fn parse_with_env(
+        file: &str,
+        default_name: &str,
+        text: &str,
+        env_files: &EnvFiles<'_>,
+    ) -> Result<Scenario, ScenarioError> {
         let at = Positions { file, text };
         let raw: RawScenario = toml::from_str(text).map_err(|error| {
             let (line, column) = error
@@ -348,7 +447,7 @@ impl Scenario {
             }
         })?;
 
-        let (settings, settings_source) = settings(&at, &raw.settings, dir)?;
+        let (settings, settings_source) = settings(&at, &raw.settings, env_files)?;
 
         let broker = BrokerOptions {
             initial_rebalance_delay_ms: raw.broker.initial_rebalance_delay_ms.unwrap_or(0),
@@ -592,6 +691,28 @@ impl Scenario {
             expectations.push(expectation);
         }
 
+        let mut random = RandomRanges::default();
+        if let Some(spanned) = &raw.random {
+            let r = spanned.get_ref();
+            if let Some([low, high]) = r.pool_size {
+                if low == 0 || low > high {
+                    return Err(at.at(
+                        spanned.span(),
+                        format!("[random] pool_size = [{low}, {high}]: expected [MIN, MAX] with 1 <= MIN <= MAX"),
+                    ));
+                }
+                random.pool_size = Some((low, high));
+            }
+            if let Some([low, high]) = r.fault_delay_ms {
+                if low > high {
+                    return Err(at.at(
+                        spanned.span(),
+                        format!("[random] fault_delay_ms = [{low}, {high}]: expected [MIN, MAX] with MIN <= MAX"),
+                    ));
+                }
+                random.fault_delay_ms = Some((low, high));
+            }
+        }
         Ok(Scenario {
             name: raw.name.unwrap_or_else(|| default_name.to_owned()),
             file: file.to_owned(),
@@ -606,6 +727,7 @@ impl Scenario {
             timeline,
             expectations,
             max_virtual: Duration::from_millis(raw.max_virtual_ms.unwrap_or(3_600_000)),
+            random,
         })
     }
 }
@@ -653,11 +775,19 @@ const SETTING_NAMES: [&str; 15] = {
     ]
 };
 
+/// Where `env = "..."` files come from.
+enum EnvFiles<'a> {
+    /// Next to the scenario file, or in its parent directory.
+    Dir(&'a Path),
+    /// In memory: `(name, text)` pairs.
+    Embedded(&'a [(&'a str, &'a str)]),
+}
+
 /// Builds the client settings: sim defaults, then the `env` file, then inline keys.
 fn settings(
     at: &Positions<'_>,
     raw: &BTreeMap<String, Spanned<toml::Value>>,
-    dir: &Path,
+    env_files: &EnvFiles<'_>,
 ) -> Result<(Settings, String), ScenarioError> {
     let mut values: BTreeMap<String, String> = BTreeMap::new();
     // Sim defaults: a stable bootstrap name and `earliest`, so records produced before a pool
@@ -672,17 +802,29 @@ fn settings(
                 "`env` must be a string path, e.g. env = \".env.test\"",
             ));
         };
-        let path = [dir.join(name), dir.join("..").join(name)]
-            .into_iter()
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                at.at(
-                    env.span(),
-                    format!("env file {name:?} not found next to the scenario or in its parent directory"),
-                )
-            })?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| at.at(env.span(), format!("cannot read {}: {e}", path.display())))?;
+        let (path, text) = match env_files {
+            EnvFiles::Dir(dir) => {
+                let path = [dir.join(name), dir.join("..").join(name)]
+                    .into_iter()
+                    .find(|p| p.is_file())
+                    .ok_or_else(|| {
+                        at.at(
+                            env.span(),
+                            format!("env file {name:?} not found next to the scenario or in its parent directory"),
+                        )
+                    })?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    at.at(env.span(), format!("cannot read {}: {e}", path.display()))
+                })?;
+                (path, text)
+            }
+            EnvFiles::Embedded(files) => {
+                let (_, text) = files.iter().find(|(n, _)| n == name).ok_or_else(|| {
+                    at.at(env.span(), format!("env file {name:?} is not embedded"))
+                })?;
+                (PathBuf::from(name), (*text).to_owned())
+            }
+        };
         let pairs = kmock_client::settings::parse_env_file(&path, &text)
             .map_err(|e| at.at(env.span(), e.to_string()))?;
         values.extend(pairs);

@@ -1,0 +1,721 @@
+//! The runtime control API of `kmock serve --control-port N`: HTTP/1.1 + JSON on loopback, so
+//! tests in any language can change fault rules in the middle of a test, read the request log,
+//! look at topics and groups, and reset the broker between tests.
+//!
+//! A small hand-written HTTP/1.1 server over tokio (no HTTP crate: a handful of routes, strict
+//! limits): request line + headers at most 16 KiB, body at most 1 MiB, a body needs
+//! `Content-Length` (no chunked encoding), keep-alive supported, idle connections closed after
+//! 60 s. Every error is JSON `{"error": "..."}` saying what is wrong.
+//!
+//! | Method and path | Effect |
+//! |---|---|
+//! | `GET /faults` | installed rules in evaluation order, with their counters |
+//! | `POST /faults` `{"spec": "leave_group:delay=60s"}` | installs a rule after the others → `{"id": N, "spec": ...}` |
+//! | `DELETE /faults/{id}` | removes one rule (404 if unknown) |
+//! | `DELETE /faults` | removes every rule |
+//! | `GET /requests?since=&api=&client_id=&group=&limit=` | request log entries, oldest first, and `next` (the `since` of the next poll) |
+//! | `GET /topics` | topics with partitions and high watermarks |
+//! | `GET /groups`, `GET /groups/{id}` | groups: state, generation, leader, members and their assignments |
+//! | `POST /reset` | back to the state right after start (topics and faults given at start; no groups; empty request log) |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use kmock_broker::core::group::{GroupSummary, MemberSummary};
+use kmock_broker::core::request_log::LogEntry;
+use kmock_broker::server::BrokerHandle;
+use kmock_broker::{BrokerCore, FaultRule, FaultRuleId};
+use kmock_wire::kafka_protocol::messages::{ConsumerProtocolAssignment, RequestKind};
+use kmock_wire::kafka_protocol::protocol::Decodable;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Largest request line + headers.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Largest body.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// An idle keep-alive connection is closed after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most request log entries in one answer unless `limit` says otherwise.
+const DEFAULT_LIMIT: usize = 10_000;
+
+/// What `POST /reset` restores.
+#[derive(Debug, Clone, Default)]
+pub struct Startup {
+    /// Topics created at start (`--config`'s `[[topic]]`).
+    pub topics: Vec<(String, i32)>,
+    /// Fault rules installed at start (`--fault`, `--config`'s `fault`).
+    pub faults: Vec<FaultRule>,
+}
+
+/// The control API's state.
+pub struct Control {
+    broker: BrokerHandle,
+    startup: Startup,
+}
+
+/// Serves the control API on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, broker: BrokerHandle, startup: Startup) {
+    let control = Arc::new(Control { broker, startup });
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let control = control.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = connection(stream, control).await {
+                        tracing::debug!(%error, "control connection ended");
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "control API: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// An HTTP answer.
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Answer {
+    fn ok(body: Value) -> Self {
+        Self { status: 200, body }
+    }
+
+    fn error(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: json!({ "error": message.into() }),
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+/// A parsed request.
+struct Request {
+    method: String,
+    target: String,
+    body: Bytes,
+    close: bool,
+}
+
+/// Reads one request; `Ok(None)` at a clean end of the connection. `Err(answer)` is a protocol
+/// error to send before closing.
+async fn read_request(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<Result<Option<Request>, Answer>> {
+    let head_end = loop {
+        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buffer.len() > MAX_HEAD_BYTES {
+            return Ok(Err(Answer::error(
+                431,
+                format!("request line and headers exceed {MAX_HEAD_BYTES} bytes"),
+            )));
+        }
+        let mut chunk = [0u8; 4096];
+        let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)).await {
+            Ok(read) => read?,
+            Err(_) => return Ok(Ok(None)),
+        };
+        if n == 0 {
+            return Ok(Ok(None));
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    if head_end > MAX_HEAD_BYTES {
+        return Ok(Err(Answer::error(
+            431,
+            format!("request line and headers exceed {MAX_HEAD_BYTES} bytes"),
+        )));
+    }
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    buffer.drain(..head_end + 4);
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(Err(Answer::error(
+            400,
+            format!("malformed request line {request_line:?}: expected METHOD PATH HTTP/1.1"),
+        )));
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Ok(Err(Answer::error(
+            400,
+            format!("unsupported protocol {version:?}: expected HTTP/1.1"),
+        )));
+    }
+    let mut content_length: Option<usize> = None;
+    let mut close = version == "HTTP/1.0";
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            return Ok(Err(Answer::error(
+                400,
+                format!("malformed header line {line:?}"),
+            )));
+        };
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => match value.parse::<usize>() {
+                Ok(n) => content_length = Some(n),
+                Err(_) => {
+                    return Ok(Err(Answer::error(
+                        400,
+                        format!("bad Content-Length {value:?}"),
+                    )));
+                }
+            },
+            "transfer-encoding" => {
+                return Ok(Err(Answer::error(
+                    411,
+                    "chunked bodies are not supported: send Content-Length",
+                )));
+            }
+            "connection" => {
+                let value = value.to_ascii_lowercase();
+                if value.contains("close") {
+                    close = true;
+                } else if value.contains("keep-alive") {
+                    close = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    let length = content_length.unwrap_or(0);
+    if length > MAX_BODY_BYTES {
+        return Ok(Err(Answer::error(
+            413,
+            format!("body of {length} bytes exceeds {MAX_BODY_BYTES}"),
+        )));
+    }
+    while buffer.len() < length {
+        let mut chunk = [0u8; 8192];
+        let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)).await {
+            Ok(read) => read?,
+            Err(_) => return Ok(Ok(None)),
+        };
+        if n == 0 {
+            return Ok(Err(Answer::error(
+                400,
+                "connection closed before the whole body (Content-Length) arrived",
+            )));
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    let body = Bytes::copy_from_slice(&buffer[..length]);
+    buffer.drain(..length);
+    Ok(Ok(Some(Request {
+        method: method.to_owned(),
+        target: target.to_owned(),
+        body,
+        close,
+    })))
+}
+
+async fn write_answer(stream: &mut TcpStream, answer: &Answer, close: bool) -> std::io::Result<()> {
+    let mut body = serde_json::to_vec_pretty(&answer.body).unwrap_or_default();
+    body.push(b'\n');
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        answer.status,
+        reason(answer.status),
+        body.len(),
+        if close { "close" } else { "keep-alive" }
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&body).await?;
+    stream.flush().await
+}
+
+async fn connection(mut stream: TcpStream, control: Arc<Control>) -> std::io::Result<()> {
+    let mut buffer = Vec::new();
+    loop {
+        match read_request(&mut stream, &mut buffer).await? {
+            Ok(None) => return Ok(()),
+            Err(answer) => {
+                write_answer(&mut stream, &answer, true).await?;
+                return Ok(());
+            }
+            Ok(Some(request)) => {
+                let answer = control.handle(&request).await;
+                write_answer(&mut stream, &answer, request.close).await?;
+                if request.close {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// `a=1&b=x` → pairs (percent-decoded; `+` is a space in a query, not in a path).
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => match (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `LeaveGroup`, `leave_group`, `leavegroup` → `leavegroup`.
+fn normalize_api(name: &str) -> String {
+    name.chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The group a request is about, if any.
+fn request_group(request: &RequestKind) -> Option<String> {
+    Some(match request {
+        RequestKind::JoinGroup(r) => r.group_id.to_string(),
+        RequestKind::SyncGroup(r) => r.group_id.to_string(),
+        RequestKind::Heartbeat(r) => r.group_id.to_string(),
+        RequestKind::LeaveGroup(r) => r.group_id.to_string(),
+        RequestKind::OffsetCommit(r) => r.group_id.to_string(),
+        RequestKind::OffsetFetch(r) => {
+            if r.groups.is_empty() {
+                r.group_id.to_string()
+            } else {
+                r.groups.first().map(|g| g.group_id.to_string())?
+            }
+        }
+        RequestKind::FindCoordinator(r) if r.key_type == 0 => {
+            if r.coordinator_keys.is_empty() {
+                r.key.to_string()
+            } else {
+                r.coordinator_keys.first().map(ToString::to_string)?
+            }
+        }
+        RequestKind::DescribeGroups(r) => r.groups.first().map(|g| g.as_str().to_owned())?,
+        _ => return None,
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn entry_json(entry: &LogEntry) -> Value {
+    json!({
+        "seq": entry.seq,
+        "time_ms": ms(entry.time),
+        "connection": entry.connection.0,
+        "client_id": entry.client_id,
+        "api": entry.api_name(),
+        "api_key": entry.api_key,
+        "api_version": entry.api_version,
+        "correlation_id": entry.correlation_id,
+        "group": entry.request.as_ref().and_then(request_group),
+        "fault": entry.fault,
+        "response_time_ms": entry.response_time.map(ms),
+        "outcome": entry.outcome,
+    })
+}
+
+/// The consumer-protocol assignment as `{topic: [partitions]}`, or `null` if it is not one.
+fn assignment_json(bytes: &Bytes) -> Value {
+    if bytes.len() < 2 {
+        return Value::Null;
+    }
+    let mut body = bytes.clone();
+    let version = body.get_i16().clamp(0, 3);
+    match ConsumerProtocolAssignment::decode(&mut body, version) {
+        Ok(assignment) => {
+            let mut topics = serde_json::Map::new();
+            for topic in assignment.assigned_partitions {
+                topics.insert(topic.topic.to_string(), json!(topic.partitions));
+            }
+            Value::Object(topics)
+        }
+        Err(_) => Value::Null,
+    }
+}
+
+fn member_json(member: &MemberSummary) -> Value {
+    json!({
+        "member_id": member.member_id,
+        "group_instance_id": member.group_instance_id,
+        "client_id": member.client_id,
+        "session_timeout_ms": member.session_timeout_ms,
+        "rebalance_timeout_ms": member.rebalance_timeout_ms,
+        "assignment": assignment_json(&member.assignment),
+        "awaiting_join": member.awaiting_join,
+        "awaiting_sync": member.awaiting_sync,
+    })
+}
+
+fn group_json(group: &GroupSummary) -> Value {
+    json!({
+        "group_id": group.group_id,
+        "state": format!("{:?}", group.state),
+        "generation": group.generation_id,
+        "protocol_type": group.protocol_type,
+        "protocol": group.protocol_name,
+        "leader": group.leader_id,
+        "members": group.members.iter().map(member_json).collect::<Vec<_>>(),
+        "pending_members": group.pending_member_ids,
+        "committed_offsets": group.committed_offsets.iter().map(|o| json!({
+            "topic": o.topic, "partition": o.partition, "offset": o.offset,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn topics_json(core: &BrokerCore) -> Value {
+    let logs = core.logs();
+    let topics: Vec<Value> = logs
+        .topic_names()
+        .map(|name| {
+            let partitions = logs.partition_count(name).unwrap_or(0);
+            json!({
+                "name": name,
+                "id": logs.topic_id(name).map(|id| id.to_string()),
+                "partitions": partitions,
+                "high_watermarks": (0..partitions)
+                    .map(|p| logs.high_watermark(name, p).unwrap_or(0))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "topics": topics })
+}
+
+const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&limit= | GET /topics | GET /groups | GET /groups/{id} | POST /reset";
+
+fn stopped() -> Answer {
+    Answer::error(503, "the broker has stopped")
+}
+
+impl Control {
+    async fn handle(&self, request: &Request) -> Answer {
+        let (path, query) = request
+            .target
+            .split_once('?')
+            .unwrap_or((request.target.as_str(), ""));
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        match (request.method.as_str(), segments.as_slice()) {
+            ("GET", []) => Answer::ok(json!({ "routes": ROUTES })),
+            ("GET", ["faults"]) => self.list_faults().await,
+            ("POST", ["faults"]) => self.add_fault(&request.body).await,
+            ("DELETE", ["faults"]) => match self.broker.clear_faults().await {
+                Ok(()) => Answer::ok(json!({ "cleared": true })),
+                Err(_) => stopped(),
+            },
+            ("DELETE", ["faults", id]) => self.remove_fault(id).await,
+            ("GET", ["requests"]) => self.requests(query).await,
+            ("GET", ["topics"]) => match self.broker.inspect(topics_json).await {
+                Ok(v) => Answer::ok(v),
+                Err(_) => stopped(),
+            },
+            ("GET", ["groups"]) => {
+                match self
+                    .broker
+                    .inspect(|core| core.groups().groups().collect::<Vec<_>>())
+                    .await
+                {
+                    Ok(groups) => Answer::ok(
+                        json!({ "groups": groups.iter().map(group_json).collect::<Vec<_>>() }),
+                    ),
+                    Err(_) => stopped(),
+                }
+            }
+            ("GET", ["groups", id]) => {
+                let id = percent_decode(id);
+                let wanted = id.clone();
+                match self
+                    .broker
+                    .inspect(move |core| core.groups().group(&wanted))
+                    .await
+                {
+                    Ok(Some(group)) => Answer::ok(group_json(&group)),
+                    Ok(None) => Answer::error(404, format!("no group {id:?}")),
+                    Err(_) => stopped(),
+                }
+            }
+            ("POST", ["reset"]) => self.reset().await,
+            (_, ["faults" | "requests" | "topics" | "groups" | "reset", ..]) | (_, []) => {
+                Answer::error(
+                    405,
+                    format!(
+                        "{} {} is not supported; routes: {ROUTES}",
+                        request.method, path
+                    ),
+                )
+            }
+            _ => Answer::error(404, format!("no route {path:?}; routes: {ROUTES}")),
+        }
+    }
+
+    async fn list_faults(&self) -> Answer {
+        match self.broker.faults().await {
+            Ok(faults) => Answer::ok(json!({
+                "faults": faults.iter().map(|f| json!({
+                    "id": f.id.0,
+                    "spec": f.rule.to_string(),
+                    "matched": f.matched,
+                    "applied": f.applied,
+                })).collect::<Vec<_>>()
+            })),
+            Err(_) => stopped(),
+        }
+    }
+
+    async fn add_fault(&self, body: &[u8]) -> Answer {
+        let value: Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return Answer::error(
+                    400,
+                    format!(
+                        "body is not valid JSON ({e}): expected {{\"spec\": \"leave_group:delay=60s\"}}"
+                    ),
+                );
+            }
+        };
+        let Some(spec) = value.get("spec").and_then(Value::as_str) else {
+            return Answer::error(
+                400,
+                "expected a JSON object with a string field \"spec\", e.g. {\"spec\": \"leave_group:delay=60s\"} (grammar: docs/fault-spec.md)",
+            );
+        };
+        if let Some(object) = value.as_object()
+            && let Some(unknown) = object.keys().find(|k| *k != "spec")
+        {
+            return Answer::error(
+                400,
+                format!("unknown field {unknown:?}: the only field is \"spec\""),
+            );
+        }
+        let rule: FaultRule = match spec.parse() {
+            Ok(rule) => rule,
+            Err(e) => {
+                return Answer::error(400, format!("{e} (grammar: docs/fault-spec.md)"));
+            }
+        };
+        let text = rule.to_string();
+        match self.broker.add_fault(rule).await {
+            Ok(id) => {
+                tracing::info!(rule = id.0, spec = %text, "fault installed (control API)");
+                Answer {
+                    status: 201,
+                    body: json!({ "id": id.0, "spec": text }),
+                }
+            }
+            Err(_) => stopped(),
+        }
+    }
+
+    async fn remove_fault(&self, id: &str) -> Answer {
+        let Ok(number) = id.parse::<u64>() else {
+            return Answer::error(
+                400,
+                format!("fault id {id:?} is not a number (see GET /faults)"),
+            );
+        };
+        match self.broker.remove_fault(FaultRuleId(number)).await {
+            Ok(Some(rule)) => {
+                Answer::ok(json!({ "removed": { "id": number, "spec": rule.to_string() } }))
+            }
+            Ok(None) => Answer::error(404, format!("no fault rule {number} (see GET /faults)")),
+            Err(_) => stopped(),
+        }
+    }
+
+    async fn requests(&self, query: &str) -> Answer {
+        let mut since = 0u64;
+        let mut limit = DEFAULT_LIMIT;
+        let mut api: Option<String> = None;
+        let mut client_id: Option<String> = None;
+        let mut group: Option<String> = None;
+        for (key, value) in query_pairs(query) {
+            match key.as_str() {
+                "since" => match value.parse() {
+                    Ok(n) => since = n,
+                    Err(_) => {
+                        return Answer::error(
+                            400,
+                            format!(
+                                "since={value:?}: expected a sequence number (the `next` of the previous answer)"
+                            ),
+                        );
+                    }
+                },
+                "limit" => match value.parse() {
+                    Ok(n) => limit = n,
+                    Err(_) => {
+                        return Answer::error(400, format!("limit={value:?}: expected a number"));
+                    }
+                },
+                "api" => api = Some(value),
+                "client_id" => client_id = Some(value),
+                "group" => group = Some(value),
+                other => {
+                    return Answer::error(
+                        400,
+                        format!(
+                            "unknown parameter {other:?}: expected since, api, client_id, group or limit"
+                        ),
+                    );
+                }
+            }
+        }
+        let api_filter = api.as_deref().map(|a| {
+            a.parse::<i16>()
+                .map_or_else(|_| (None, normalize_api(a)), |k| (Some(k), String::new()))
+        });
+        let result = self
+            .broker
+            .inspect(move |core| {
+                let log = core.request_log();
+                let next = log.next_seq();
+                let entries: Vec<Value> = log
+                    .since(since)
+                    .filter(|e| match &api_filter {
+                        None => true,
+                        Some((Some(key), _)) => e.api_key == *key,
+                        Some((None, name)) => normalize_api(&e.api_name()) == *name,
+                    })
+                    .filter(|e| client_id.as_ref().is_none_or(|c| &e.client_id == c))
+                    .filter(|e| {
+                        group.as_ref().is_none_or(|g| {
+                            e.request.as_ref().and_then(request_group).as_ref() == Some(g)
+                        })
+                    })
+                    .take(limit)
+                    .map(entry_json)
+                    .collect();
+                (entries, next, log.evicted())
+            })
+            .await;
+        match result {
+            Ok((entries, next, evicted)) => Answer::ok(json!({
+                "requests": entries,
+                "next": next,
+                "evicted": evicted,
+            })),
+            Err(_) => stopped(),
+        }
+    }
+
+    async fn reset(&self) -> Answer {
+        let startup = self.startup.clone();
+        let result = self
+            .broker
+            .update(move |core| {
+                // A fresh core with the same configuration (the advertised address included):
+                // no groups, no topics, no faults, an empty request log.
+                let config = core.config().clone();
+                *core = BrokerCore::new(config);
+                let mut errors = Vec::new();
+                for (name, partitions) in &startup.topics {
+                    if let Err(code) = core.create_topic(name, *partitions) {
+                        errors.push(format!("topic {name}: error {code}"));
+                    }
+                }
+                for rule in startup.faults {
+                    core.add_fault(rule);
+                }
+                errors
+            })
+            .await;
+        match result {
+            Ok(errors) if errors.is_empty() => Answer::ok(json!({
+                "reset": true,
+                "topics": self.startup.topics.len(),
+                "faults": self.startup.faults.len(),
+            })),
+            Ok(errors) => Answer::error(500, errors.join("; ")),
+            Err(_) => stopped(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_and_path_decoding() {
+        assert_eq!(percent_decode("sse%2Dconsumers"), "sse-consumers");
+        assert_eq!(percent_decode("a+b"), "a+b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(
+            query_pairs("group=a+b&api=leave_group&since="),
+            [
+                ("group".to_owned(), "a b".to_owned()),
+                ("api".to_owned(), "leave_group".to_owned()),
+                ("since".to_owned(), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn api_names_compare_in_any_spelling() {
+        assert_eq!(normalize_api("LeaveGroup"), normalize_api("leave_group"));
+        assert_eq!(normalize_api("leave-group"), "leavegroup");
+    }
+}

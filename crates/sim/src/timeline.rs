@@ -1,0 +1,477 @@
+//! The timeline picture (`kmock sim run FILE --timeline out.svg`): the run as a sequence diagram
+//! in SVG, drawn by hand from the trace (no drawing crate).
+//!
+//! - One vertical lane per actor: the broker first, then every actor and pool member in order of
+//!   appearance (`sse`, `sse/0`, `producer`, ...).
+//! - Time flows down, one row per trace line. The axis is **compressed**: rows are evenly spaced
+//!   whatever the time between them, and a jump in virtual time is drawn as a break labelled with
+//!   its length (`+40.0 s`), so a 40-second wait takes one break, not 40 screens.
+//! - A request is an arrow from its actor to the broker; its response an arrow back, in the row of
+//!   the virtual time it was sent (a fault delay or a parked JoinGroup moves it down). A response
+//!   due after the run ended is drawn to the bottom edge, labelled with when it was due. A request
+//!   never answered ends in a cross at the broker.
+//! - Faults are red: the rules installed, the requests a rule applied to, network faults.
+//! - Each teardown (`stop begun` .. `stop ended`) is shaded on its lane, with its duration.
+//!
+//! Owns: parsing the rendered trace lines (the format of [`crate::trace`]) and the SVG. Must not:
+//! run anything.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+const ROW: f64 = 18.0;
+const BREAK: f64 = 26.0;
+const LANE: f64 = 150.0;
+const LEFT: f64 = 90.0;
+const TOP: f64 = 70.0;
+const RED: &str = "#c62828";
+
+/// One trace line, parsed.
+#[derive(Debug, Clone)]
+enum Item {
+    /// A client event on an actor's lane (or a world note when the actor is `world`).
+    Event { actor: String, text: String },
+    /// A request from `actor`; `response_after_ms` is when the response was sent, relative to the
+    /// request (`None`: never).
+    Request {
+        actor: String,
+        label: String,
+        response: String,
+        response_after_ms: Option<f64>,
+        fault: bool,
+    },
+    /// A response sent later than its request, drawn in its own row.
+    Response {
+        actor: String,
+        label: String,
+        fault: bool,
+        due_after_end: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    time_ms: f64,
+    item: Item,
+}
+
+fn parse_time(token: &str) -> Option<f64> {
+    token.strip_suffix("ms")?.parse().ok()
+}
+
+/// `60s`, `250ms`, `2m` → milliseconds.
+fn parse_duration(text: &str) -> Option<f64> {
+    let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+    let number: f64 = digits.parse().ok()?;
+    let unit = &text[digits.len()..];
+    let unit: String = unit.chars().take_while(char::is_ascii_alphabetic).collect();
+    Some(match unit.as_str() {
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        "h" => number * 3_600_000.0,
+        _ => return None,
+    })
+}
+
+fn parse_request(actor: &str, rest: &str) -> Option<Item> {
+    let rest = rest.strip_prefix("conn-")?;
+    let (_, rest) = rest.split_once(char::is_whitespace)?;
+    let rest = rest.trim_start();
+    let (request, response) = rest.split_once(" -> ").unwrap_or((rest, ""));
+    let mut words = request.split_whitespace();
+    let api = words.next().unwrap_or_default();
+    let version = words.next().unwrap_or_default();
+    let fault = response.contains("[rule ");
+    let never = response.starts_with("no response")
+        || response.contains("dropped")
+        || response.contains("connection closed")
+        || response.starts_with("closed");
+    let mut after = 0.0;
+    if let Some(i) = response.find("(after ")
+        && let Some(ms) = parse_duration(&response[i + 7..])
+    {
+        after += ms;
+    }
+    if let Some(i) = response.find("delay of ")
+        && let Some(ms) = parse_duration(&response[i + 9..])
+    {
+        after += ms;
+    }
+    let short_response: String = response
+        .split(['[', ';', '('])
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(28)
+        .collect();
+    Some(Item::Request {
+        actor: actor.to_owned(),
+        label: format!("{api} {version}"),
+        response: short_response,
+        response_after_ms: (!never).then_some(after),
+        fault,
+    })
+}
+
+fn parse(trace: &str) -> (Vec<String>, Vec<Row>) {
+    let mut header = Vec::new();
+    let mut rows = Vec::new();
+    for line in trace.lines() {
+        if let Some(h) = line.strip_prefix("# ") {
+            header.push(h.to_owned());
+            continue;
+        }
+        let mut parts = line.trim_start().splitn(2, char::is_whitespace);
+        let Some(time_ms) = parts.next().and_then(parse_time) else {
+            continue;
+        };
+        let rest = parts.next().unwrap_or_default().trim_start();
+        let (actor, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let rest = rest.trim_start();
+        let item = parse_request(actor, rest).unwrap_or_else(|| Item::Event {
+            actor: actor.to_owned(),
+            text: rest.to_owned(),
+        });
+        rows.push(Row { time_ms, item });
+    }
+    // Responses sent later than their requests get rows of their own, at their time.
+    let end = rows.last().map_or(0.0, |r| r.time_ms);
+    let mut late = Vec::new();
+    for row in &rows {
+        if let Item::Request {
+            actor,
+            label,
+            response_after_ms: Some(after),
+            fault,
+            response,
+        } = &row.item
+            && *after > 0.0
+        {
+            let due = row.time_ms + after;
+            late.push(Row {
+                time_ms: due.min(end),
+                item: Item::Response {
+                    actor: actor.clone(),
+                    label: if due > end {
+                        format!(
+                            "{label} response due at {:.1} s (after the run)",
+                            due / 1000.0
+                        )
+                    } else {
+                        format!("{label} {response}")
+                    },
+                    fault: *fault,
+                    due_after_end: due > end,
+                },
+            });
+        }
+    }
+    for row in late {
+        // After every row of the same time (stable), so a response follows what led to it.
+        let at = rows.partition_point(|r| r.time_ms <= row.time_ms);
+        rows.insert(at, row);
+    }
+    (header, rows)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn seconds(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+/// The SVG of a run's trace. `title` goes on top (e.g. the scenario name and verdict).
+pub fn svg(title: &str, trace: &str) -> String {
+    let (header, rows) = parse(trace);
+    // Lanes: the broker, then actors in order of appearance (the world is not a lane).
+    let mut lanes: Vec<String> = vec!["broker".to_owned()];
+    for row in &rows {
+        let actor = match &row.item {
+            Item::Event { actor, .. }
+            | Item::Request { actor, .. }
+            | Item::Response { actor, .. } => actor,
+        };
+        if actor != "world" && !lanes.contains(actor) {
+            lanes.push(actor.clone());
+        }
+    }
+    let lane_x: BTreeMap<&str, f64> = lanes
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), LEFT + 60.0 + i as f64 * LANE))
+        .collect();
+    let x = |actor: &str| lane_x.get(actor).copied().unwrap_or(LEFT + 60.0);
+
+    // Row positions, with a labelled break wherever virtual time jumps.
+    let mut ys = Vec::with_capacity(rows.len());
+    let mut breaks = Vec::new();
+    let mut y = TOP + 30.0;
+    let mut previous: Option<f64> = None;
+    for row in &rows {
+        if let Some(p) = previous
+            && row.time_ms > p
+        {
+            breaks.push((y, row.time_ms - p));
+            y += BREAK;
+        }
+        ys.push(y);
+        y += ROW;
+        previous = Some(row.time_ms);
+    }
+    let height = y + 40.0;
+    let width = LEFT + 60.0 + lanes.len() as f64 * LANE + 260.0;
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="DejaVu Sans, Arial, sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(
+        out,
+        r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#333"/></marker><marker id="arrow-red" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{RED}"/></marker></defs>"##
+    );
+    let _ = writeln!(
+        out,
+        r#"<rect x="0" y="0" width="{width:.0}" height="{height:.0}" fill="white"/>"#
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="10" y="20" font-size="15" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    if let Some(first) = header.first() {
+        let _ = writeln!(
+            out,
+            r##"<text x="10" y="38" fill="#555">{}</text>"##,
+            escape(first)
+        );
+    }
+    let _ = writeln!(
+        out,
+        r##"<text x="10" y="54" fill="#555">time flows down; the axis is compressed: each break is labelled with the virtual time that passed. Red: faults. Shaded: teardown (stop).</text>"##
+    );
+
+    // Teardown intervals (stop begun .. stop ended), per lane.
+    let mut open: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for (row, y) in rows.iter().zip(&ys) {
+        if let Item::Event { actor, text } = &row.item {
+            if text.starts_with("stop begun") {
+                open.insert(actor.clone(), (*y, row.time_ms));
+            } else if text.starts_with("stop ended")
+                && let Some((y0, t0)) = open.remove(actor)
+            {
+                let lx = x(actor);
+                let _ = writeln!(
+                    out,
+                    r##"<rect class="teardown" data-actor="{}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#ffb300" fill-opacity="0.25" stroke="#ff8f00"/>"##,
+                    escape(actor),
+                    lx - LANE / 2.0 + 8.0,
+                    y0 - ROW / 2.0,
+                    LANE - 16.0,
+                    y - y0 + ROW
+                );
+                // Written upwards along the left edge, clear of the arrows and events.
+                let (tx, ty) = (lx - LANE / 2.0 + 22.0, y + ROW / 2.0 - 4.0);
+                let _ = writeln!(
+                    out,
+                    r##"<text x="{tx:.1}" y="{ty:.1}" transform="rotate(-90 {tx:.1} {ty:.1})" fill="#e65100" font-weight="bold">teardown {}</text>"##,
+                    seconds(row.time_ms - t0)
+                );
+            }
+        }
+    }
+
+    // Lanes.
+    for name in &lanes {
+        let lx = x(name);
+        let _ = writeln!(
+            out,
+            r##"<g class="lane" data-actor="{0}"><rect x="{1:.1}" y="{2:.1}" width="{3:.1}" height="22" rx="4" fill="{4}" stroke="#333"/><text x="{5:.1}" y="{6:.1}" text-anchor="middle" font-weight="bold">{0}</text><line x1="{5:.1}" y1="{7:.1}" x2="{5:.1}" y2="{8:.1}" stroke="#999" stroke-dasharray="4 3"/></g>"##,
+            escape(name),
+            lx - LANE / 2.0 + 15.0,
+            TOP,
+            LANE - 30.0,
+            if name == "broker" {
+                "#e3f2fd"
+            } else {
+                "#f1f8e9"
+            },
+            lx,
+            TOP + 15.0,
+            TOP + 22.0,
+            height - 20.0
+        );
+    }
+
+    // Time breaks.
+    for (by, gap) in &breaks {
+        let _ = writeln!(
+            out,
+            r##"<g class="break"><line x1="10" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#bbb" stroke-dasharray="2 4"/><text x="12" y="{2:.1}" fill="#1565c0" font-weight="bold">+{3}</text></g>"##,
+            by + BREAK / 2.0 - 4.0,
+            width - 10.0,
+            by + BREAK / 2.0 - 7.0,
+            seconds(*gap)
+        );
+    }
+
+    // Rows.
+    let mut last_time: Option<f64> = None;
+    for (row, y) in rows.iter().zip(&ys) {
+        if last_time != Some(row.time_ms) {
+            let _ = writeln!(
+                out,
+                r##"<text x="10" y="{:.1}" fill="#666">{}</text>"##,
+                y + 4.0,
+                seconds(row.time_ms)
+            );
+            last_time = Some(row.time_ms);
+        }
+        let broker = x("broker");
+        match &row.item {
+            Item::Event { actor, text } => {
+                let fault = text.contains("fault") || text.contains("partition");
+                let color = if fault { RED } else { "#333" };
+                if actor == "world" {
+                    let _ = writeln!(
+                        out,
+                        r#"<text class="{}" x="{:.1}" y="{:.1}" fill="{color}" font-style="italic">world: {}</text>"#,
+                        if fault { "fault" } else { "note" },
+                        broker + 8.0,
+                        y + 4.0,
+                        escape(text)
+                    );
+                } else {
+                    let lx = x(actor);
+                    let _ = writeln!(
+                        out,
+                        r#"<g class="{}"><circle cx="{lx:.1}" cy="{y:.1}" r="3.5" fill="{color}"/><text x="{:.1}" y="{:.1}" fill="{color}">{}</text></g>"#,
+                        if fault { "fault" } else { "event" },
+                        lx + 7.0,
+                        y + 4.0,
+                        escape(text)
+                    );
+                }
+            }
+            Item::Request {
+                actor,
+                label,
+                response,
+                response_after_ms,
+                fault,
+            } => {
+                let ax = x(actor);
+                let (color, marker) = if *fault {
+                    (RED, "arrow-red")
+                } else {
+                    ("#333", "arrow")
+                };
+                let _ = writeln!(
+                    out,
+                    r#"<g class="request{}"><line x1="{ax:.1}" y1="{:.1}" x2="{broker:.1}" y2="{:.1}" stroke="{color}" stroke-width="1.2" marker-end="url(#{marker})"/><text x="{:.1}" y="{:.1}" fill="{color}" text-anchor="middle">{}</text></g>"#,
+                    if *fault { " fault" } else { "" },
+                    y - 2.0,
+                    y - 2.0,
+                    (ax + broker) / 2.0,
+                    y - 5.0,
+                    escape(label)
+                );
+                match response_after_ms {
+                    Some(after) if *after <= 0.0 => {
+                        let _ = writeln!(
+                            out,
+                            r##"<g class="response"><line x1="{broker:.1}" y1="{:.1}" x2="{ax:.1}" y2="{:.1}" stroke="#777" stroke-dasharray="4 2" marker-end="url(#arrow)"/><text x="{:.1}" y="{:.1}" fill="#777">{}</text></g>"##,
+                            y + 4.0,
+                            y + 4.0,
+                            ax.max(broker) + 6.0,
+                            y + 6.0,
+                            escape(response)
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        let _ = writeln!(
+                            out,
+                            r#"<g class="unanswered"><path d="M{:.1},{:.1} l8,8 M{:.1},{:.1} l-8,8" stroke="{RED}" stroke-width="2"/><text x="{:.1}" y="{:.1}" fill="{RED}">{}</text></g>"#,
+                            broker - 4.0,
+                            y,
+                            broker + 4.0,
+                            y,
+                            ax.max(broker) + 6.0,
+                            y + 6.0,
+                            escape(if response.is_empty() {
+                                "no response"
+                            } else {
+                                response
+                            })
+                        );
+                    }
+                }
+            }
+            Item::Response {
+                actor,
+                label,
+                fault,
+                due_after_end,
+            } => {
+                let ax = x(actor);
+                let color = if *fault { RED } else { "#777" };
+                let marker = if *fault { "arrow-red" } else { "arrow" };
+                let _ = writeln!(
+                    out,
+                    r#"<g class="response late{}"><line x1="{broker:.1}" y1="{y:.1}" x2="{ax:.1}" y2="{y:.1}" stroke="{color}" stroke-dasharray="{}" marker-end="url(#{marker})"/><text x="{:.1}" y="{:.1}" fill="{color}">{}</text></g>"#,
+                    if *fault { " fault" } else { "" },
+                    if *due_after_end { "1 4" } else { "4 2" },
+                    ax.max(broker) + 6.0,
+                    y + 4.0,
+                    escape(label)
+                );
+            }
+        }
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACE: &str = "# scenario s seed=1
+       0.000ms  world      fault rule 0 installed: leave_group:delay=60s
+       0.000ms  sse/0      conn-2  JoinGroup v9 member=sse/0 -> ok gen=1 (after 3000ms)
+    3000.000ms  sse/0      stop begun
+    3000.000ms  sse/0      conn-2  LeaveGroup v5 members=sse/0 -> ok [sse/0:ok]; sent after a delay of 60s [rule 0: leave_group delay=60s]
+   43000.000ms  sse/0      stop ended after 40000ms
+";
+
+    #[test]
+    fn lanes_arrows_faults_breaks_and_teardown() {
+        let svg = svg("s", TRACE);
+        assert!(svg.contains(r#"data-actor="broker""#));
+        assert!(svg.contains(r#"data-actor="sse/0""#));
+        assert!(svg.contains("class=\"request fault\""));
+        assert!(svg.contains("response due at 63.0 s"));
+        assert!(svg.contains("teardown 40.0 s"));
+        assert!(svg.contains("+40.0 s"));
+        assert!(svg.contains("JoinGroup v9 ok gen=1"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s]"), Some(60_000.0));
+        assert_eq!(parse_duration("250ms)"), Some(250.0));
+        assert_eq!(parse_duration("2m"), Some(120_000.0));
+    }
+}

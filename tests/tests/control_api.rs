@@ -1,0 +1,314 @@
+//! The runtime control API of `kmock serve --control-port 0`: HTTP/1.1 + JSON on loopback. Fault
+//! rules are listed, added, removed and cleared at run time; the request log is filtered; topics
+//! and groups are listed; `POST /reset` goes back to the start state (`--config` topics and
+//! faults); malformed requests get a 4xx with a message saying what is wrong.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use kmock_tests::{KafkaConnection, KmockServer};
+use serde_json::Value;
+
+/// A server with the control API and its base URL's `host:port`.
+fn start(args: &[&str]) -> (KmockServer, String) {
+    let mut all = vec!["--control-port", "0"];
+    all.extend_from_slice(args);
+    let server = KmockServer::start(&all);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(line) = server
+            .stdout_after_bootstrap()
+            .into_iter()
+            .find(|l| l.starts_with("CONTROL="))
+        {
+            let url = line.trim().trim_start_matches("CONTROL=");
+            let address = url
+                .strip_prefix("http://")
+                .unwrap_or_else(|| panic!("CONTROL= is not an http URL: {line}"));
+            assert!(address.starts_with("127.0.0.1:"), "{line}");
+            return (server, address.to_owned());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no CONTROL= line after BOOTSTRAP=\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends raw bytes, returns (status, body).
+fn raw(address: &str, request: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).expect("connect to the control API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // A refused oversized request may close before we finish writing: ignore write errors.
+    let _ = stream.write_all(request);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn http(address: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or_default());
+    let (status, text) = raw(address, request.as_bytes());
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {text:?}"));
+    (status, value)
+}
+
+#[test]
+fn faults_are_added_listed_removed_and_cleared_at_run_time() {
+    let (_server, api) = start(&[]);
+    let (status, faults) = http(&api, "GET", "/faults", None);
+    assert_eq!(status, 200, "{faults}");
+    assert_eq!(
+        faults["faults"].as_array().map(Vec::len),
+        Some(0),
+        "{faults}"
+    );
+
+    let (status, added) = http(
+        &api,
+        "POST",
+        "/faults",
+        Some(r#"{"spec": "leave_group:delay=60s"}"#),
+    );
+    assert_eq!(status, 201, "{added}");
+    let id = added["id"].as_u64().expect("id");
+    assert_eq!(added["spec"], "leave_group:delay=60s");
+    let (_, second) = http(
+        &api,
+        "POST",
+        "/faults",
+        Some(r#"{"spec": "join_group:error=27,once"}"#),
+    );
+
+    let (_, faults) = http(&api, "GET", "/faults", None);
+    let specs: Vec<&str> = faults["faults"]
+        .as_array()
+        .expect("faults")
+        .iter()
+        .filter_map(|f| f["spec"].as_str())
+        .collect();
+    assert_eq!(
+        specs,
+        [
+            "leave_group:delay=60s",
+            "join_group:error=rebalance_in_progress,once"
+        ],
+        "{faults}"
+    );
+
+    let (status, removed) = http(&api, "DELETE", &format!("/faults/{id}"), None);
+    assert_eq!(status, 200, "{removed}");
+    let (status, again) = http(&api, "DELETE", &format!("/faults/{id}"), None);
+    assert_eq!(status, 404, "{again}");
+    let (_, faults) = http(&api, "GET", "/faults", None);
+    assert_eq!(faults["faults"][0]["id"], second["id"], "{faults}");
+
+    let (status, _) = http(&api, "DELETE", "/faults", None);
+    assert_eq!(status, 200);
+    let (_, faults) = http(&api, "GET", "/faults", None);
+    assert_eq!(
+        faults["faults"].as_array().map(Vec::len),
+        Some(0),
+        "{faults}"
+    );
+}
+
+#[test]
+fn bad_requests_get_400_with_what_is_wrong() {
+    let (_server, api) = start(&[]);
+    let (status, error) = http(&api, "POST", "/faults", Some("{not json"));
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["error"].as_str().is_some_and(|e| e.contains("JSON")),
+        "{error}"
+    );
+
+    let (status, error) = http(
+        &api,
+        "POST",
+        "/faults",
+        Some(r#"{"spec": "leave_grop:delay=60s"}"#),
+    );
+    assert_eq!(status, 400, "{error}");
+    let message = error["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("leave_grop") && message.contains("leave_group"),
+        "{error}"
+    );
+
+    let (status, error) = http(
+        &api,
+        "POST",
+        "/faults",
+        Some(r#"{"rule": "leave_group:drop"}"#),
+    );
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["error"].as_str().is_some_and(|e| e.contains("spec")),
+        "{error}"
+    );
+
+    let (status, error) = http(&api, "GET", "/requests?since=abc", None);
+    assert_eq!(status, 400, "{error}");
+    let (status, error) = http(&api, "DELETE", "/faults/x", None);
+    assert_eq!(status, 400, "{error}");
+    let (status, error) = http(&api, "GET", "/nowhere", None);
+    assert_eq!(status, 404, "{error}");
+    let (status, error) = http(&api, "PUT", "/faults", None);
+    assert_eq!(status, 405, "{error}");
+
+    // Limits: a body over 1 MiB, headers over 16 KiB, chunked bodies.
+    let (status, _) = raw(
+        &api,
+        b"POST /faults HTTP/1.1\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 413);
+    let big = format!(
+        "GET /faults HTTP/1.1\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let (status, _) = raw(&api, big.as_bytes());
+    assert_eq!(status, 431);
+    let (status, _) = raw(
+        &api,
+        b"POST /faults HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n",
+    );
+    assert_eq!(status, 411);
+}
+
+#[test]
+fn request_log_is_filtered_by_api_client_and_since() {
+    let (server, api) = start(&[]);
+    KafkaConnection::connect(server.bootstrap()).assert_api_versions_works();
+    let (status, log) = http(&api, "GET", "/requests?api=api_versions", None);
+    assert_eq!(status, 200, "{log}");
+    let entries = log["requests"].as_array().expect("requests");
+    assert!(!entries.is_empty(), "{log}");
+    assert!(entries.iter().all(|e| e["api"] == "ApiVersions"), "{log}");
+    let next = log["next"].as_u64().expect("next");
+
+    let (_, none) = http(&api, "GET", "/requests?api=LeaveGroup", None);
+    assert_eq!(none["requests"].as_array().map(Vec::len), Some(0), "{none}");
+    let (_, later) = http(&api, "GET", &format!("/requests?since={next}"), None);
+    assert_eq!(
+        later["requests"].as_array().map(Vec::len),
+        Some(0),
+        "{later}"
+    );
+    let client = entries[0]["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (_, by_client) = http(&api, "GET", &format!("/requests?client_id={client}"), None);
+    assert!(
+        !by_client["requests"]
+            .as_array()
+            .expect("requests")
+            .is_empty(),
+        "{by_client}"
+    );
+    let (_, by_group) = http(&api, "GET", "/requests?group=nobody", None);
+    assert_eq!(
+        by_group["requests"].as_array().map(Vec::len),
+        Some(0),
+        "{by_group}"
+    );
+}
+
+#[test]
+fn config_file_topics_and_faults_come_back_after_reset() {
+    let dir = kmock_tests::log_dir();
+    let path = dir.join(format!("control-config-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "initial-rebalance-delay-ms = 0\nfault = [\"leave_group:delay=60s\"]\n\n[[topic]]\nname = \"events\"\npartitions = 3\n",
+    )
+    .expect("write config");
+    let config = path.to_string_lossy().into_owned();
+    let (server, api) = start(&["--config", &config]);
+
+    let (_, topics) = http(&api, "GET", "/topics", None);
+    let events = topics["topics"]
+        .as_array()
+        .expect("topics")
+        .iter()
+        .find(|t| t["name"] == "events")
+        .unwrap_or_else(|| panic!("no topic events: {topics}"));
+    assert_eq!(events["partitions"], 3, "{topics}");
+    let (_, faults) = http(&api, "GET", "/faults", None);
+    assert_eq!(
+        faults["faults"][0]["spec"], "leave_group:delay=60s",
+        "{faults}"
+    );
+
+    http(&api, "POST", "/faults", Some(r#"{"spec": "fetch:drop"}"#));
+    KafkaConnection::connect(server.bootstrap()).assert_api_versions_works();
+    let (status, reset) = http(&api, "POST", "/reset", None);
+    assert_eq!(status, 200, "{reset}");
+    let (_, faults) = http(&api, "GET", "/faults", None);
+    let specs: Vec<&str> = faults["faults"]
+        .as_array()
+        .expect("faults")
+        .iter()
+        .filter_map(|f| f["spec"].as_str())
+        .collect();
+    assert_eq!(specs, ["leave_group:delay=60s"], "{faults}");
+    let (_, log) = http(&api, "GET", "/requests", None);
+    assert_eq!(log["requests"].as_array().map(Vec::len), Some(0), "{log}");
+    let (_, groups) = http(&api, "GET", "/groups", None);
+    assert_eq!(
+        groups["groups"].as_array().map(Vec::len),
+        Some(0),
+        "{groups}"
+    );
+    let (_, topics) = http(&api, "GET", "/topics", None);
+    assert_eq!(
+        topics["topics"].as_array().map(Vec::len),
+        Some(1),
+        "{topics}"
+    );
+    // The broker still answers after the reset.
+    KafkaConnection::connect(server.bootstrap()).assert_api_versions_works();
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_bad_config_file_is_a_usage_error() {
+    let dir = kmock_tests::log_dir();
+    let path = dir.join(format!("control-bad-config-{}.toml", std::process::id()));
+    std::fs::write(&path, "initial-rebalance-dely-ms = 0\n").expect("write config");
+    let output = std::process::Command::new(kmock_tests::kmock_binary())
+        .args(["serve", "--port", "0", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run kmock serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("initial-rebalance-dely-ms"), "{stderr}");
+    let _ = std::fs::remove_file(&path);
+}
