@@ -38,3 +38,25 @@ fn two_servers_get_different_ports() {
     let second = KmockServer::start(&[]);
     assert_ne!(first.bootstrap(), second.bootstrap());
 }
+
+#[test]
+fn max_connections_closes_the_connection_over_the_limit_only() {
+    let server = KmockServer::start(&["--max-connections", "1"]);
+    let mut first = KafkaConnection::connect(server.bootstrap());
+    first.assert_api_versions_works();
+    let mut second = KafkaConnection::connect(server.bootstrap());
+    assert!(
+        matches!(
+            second.read_frame(std::time::Duration::from_secs(5)),
+            kmock_tests::ReadOutcome::Closed { .. }
+        ),
+        "the second connection must be closed\n--- server log ---\n{}",
+        server.log()
+    );
+    first.assert_api_versions_works();
+    assert!(
+        server.log().contains("too many connections"),
+        "the refusal is logged with its reason\n--- server log ---\n{}",
+        server.log()
+    );
+}

@@ -141,6 +141,11 @@ struct ServeArgs {
     #[arg(long, value_name = "N")]
     max_frame_bytes: Option<usize>,
 
+    /// Most connections open at once; a connection beyond it is closed at once with a logged
+    /// reason, the open ones are unaffected. [default: 10000]
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+
     /// Seed of the broker's random numbers (fault probabilities, generated ids): the same seed and
     /// the same requests give the same run. [default: 0]
     #[arg(long, value_name = "N")]
@@ -163,6 +168,7 @@ struct ConfigFile {
     group_min_session_timeout_ms: Option<i32>,
     group_max_session_timeout_ms: Option<i32>,
     max_frame_bytes: Option<usize>,
+    max_connections: Option<usize>,
     seed: Option<u64>,
     #[serde(default)]
     topic: Vec<TopicEntry>,
@@ -240,6 +246,10 @@ impl ServeArgs {
                 .max_frame_bytes
                 .or(file.max_frame_bytes)
                 .unwrap_or(kmock_wire::DEFAULT_MAX_FRAME_BYTES),
+            max_connections: self
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(defaults.max_connections),
             seed: self.seed.or(file.seed).unwrap_or(0),
             ..defaults
         };
