@@ -640,7 +640,7 @@ def render(results: dict, cfg) -> str:
         lines.append("")
     if "5" in figs and figs["5"]["runs"]:
         sim, z = figs["5"], figs["5"]["sizes"]
-        lines += ["### 5. Simulation throughput (release build, one process per run, one thread)", "",
+        lines += ["### 5. Simulation throughput (one `kmock-bench-sim` process per run, one thread)", "",
                   f"Each run: `kmock-bench-sim` runs `bench/sims/lifecycle-100.toml` {z['lifecycle_cases']:,} "
                   f"times (seeds 1..N; one case = a fresh world, a consumer joins, 100 records produced and "
                   f"consumed, stop, teardown), each seed scenario {z['seed_runs']:,} times, and "
