@@ -629,15 +629,6 @@ def render(results: dict, cfg) -> str:
                 lines.append("")
         else:
             lines += ["| kmock simulation (virtual time) | run figure 5 too (`--only 4,5`) | | | |", ""]
-    if "6" in figs:
-        r = figs["6"]
-        lines += ["### 6. Rust client crate vs confluent-kafka, producing to kmock over TCP (acks=1)", "",
-                  "| client | records/s | broker CPU per record (µs) |", "|---|---|---|"]
-        for c in ("rust", "confluent"):
-            lines.append(f"| {c} | {mmm(summary([x['records_per_s'] for x in r[c]]), 0)} | "
-                         f"{mmm(summary([x['broker_cpu']['sched'] / cfg.records * 1e6 for x in r[c]]), 3)} |")
-        lines.append(f"| rust/confluent | {mmm(ratios([x['records_per_s'] for x in r['rust']], [x['records_per_s'] for x in r['confluent']]), 2)} | |")
-        lines.append("")
     if "5" in figs and figs["5"]["runs"]:
         sim, z = figs["5"], figs["5"]["sizes"]
         lines += ["### 5. Simulation throughput (one `kmock-bench-sim` process per run, one thread)", "",
@@ -660,6 +651,15 @@ def render(results: dict, cfg) -> str:
             lines.append(f"| `sims/{name}.toml`: virtual time / wall time | "
                          f"{mmm(sim_summary(sim, *key, 'virtual_per_wall', 'median'), 0)} |")
         lines += [f"| property cases/s on one core | {mmm(sim_summary(sim, 'property', 'cases_per_s'), 0)} |", ""]
+    if "6" in figs:
+        r = figs["6"]
+        lines += ["### 6. Rust client crate vs confluent-kafka, producing to kmock over TCP (acks=1)", "",
+                  "| client | records/s | broker CPU per record (µs) |", "|---|---|---|"]
+        for c in ("rust", "confluent"):
+            lines.append(f"| {c} | {mmm(summary([x['records_per_s'] for x in r[c]]), 0)} | "
+                         f"{mmm(summary([x['broker_cpu']['sched'] / cfg.records * 1e6 for x in r[c]]), 3)} |")
+        lines.append(f"| rust/confluent | {mmm(ratios([x['records_per_s'] for x in r['rust']], [x['records_per_s'] for x in r['confluent']]), 2)} | |")
+        lines.append("")
     lines += targets(results, cfg)
     return "\n".join(lines)
 
