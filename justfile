@@ -49,7 +49,7 @@ sim *ARGS:
 # release binaries, runs bench/run.py, writes bench/results/latest.{json,md} and the figures in
 # BENCHMARKS.md. `just bench --smoke` is the seconds-sized check CI runs; `--runs N`, `--only 1,2`.
 bench *ARGS: venv
-    cargo build --release -p kmock -p kmock-bench-client
+    cargo build --release -p kmock -p kmock-bench-client -p kmock-bench-sim
     "${KMOCK_VENV:-.venv}/bin/python" bench/run.py --write-benchmarks "$@"
 
 # Draw a scenario run as a sequence diagram, e.g. `just timeline sims/slow-leave-default.toml out.svg`.

@@ -6,13 +6,14 @@ Usage (from the repository root, with the venv that `bash .ci/run venv` builds):
     .venv/bin/python bench/run.py [--runs N] [--cold-runs N] [--smoke] [--only FIG,...]
                                   [--write-benchmarks]
 
-Needs the release binaries (`cargo build --release -p kmock -p kmock-bench-client`), found in
-$CARGO_TARGET_DIR/release (default ~/.cache/kmock-target), or given by KMOCK_BIN and
-KMOCK_BENCH_PRODUCE. Every broker binds 127.0.0.1 only.
+Needs the release binaries (`cargo build --release -p kmock -p kmock-bench-client -p kmock-bench-sim`),
+found in $CARGO_TARGET_DIR/release (default ~/.cache/kmock-target), or given by KMOCK_BIN,
+KMOCK_BENCH_PRODUCE and KMOCK_BENCH_SIM. Every broker binds 127.0.0.1 only.
 
 Figures (numbering as in BENCHMARKS.md): 1 cold start and idle RSS, 2 produce, 3 consume and group
-join, 4 the seed scenario (slow LeaveGroup), 6 the Rust client vs confluent-kafka on kmock.
-Figure 5 (simulation throughput) needs the simulation crate: not measured yet.
+join, 4 the seed scenario (slow LeaveGroup; its simulation row comes from figure 5), 5 simulation
+throughput (bench/sim-bench: lifecycle cases/s, the seed scenarios' virtual/wall ratio, property
+cases/s), 6 the Rust client vs confluent-kafka on kmock.
 
 Broker CPU is the broker process's own accounting, read before and after the timed phase of each
 workload: the sum of /proc/PID/task/*/schedstat (ns) and, as a cross-check, utime+stime of
@@ -45,6 +46,7 @@ PY = sys.executable
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "kmock-target"))
 KMOCK_BIN = Path(os.environ.get("KMOCK_BIN", TARGET / "release" / "kmock"))
 RUST_PRODUCE_BIN = Path(os.environ.get("KMOCK_BENCH_PRODUCE", TARGET / "release" / "kmock-bench-produce"))
+SIM_BENCH_BIN = Path(os.environ.get("KMOCK_BENCH_SIM", TARGET / "release" / "kmock-bench-sim"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 VALUE_BYTES = 100
@@ -408,6 +410,39 @@ def figure_seed(cfg) -> dict:
     return out
 
 
+def figure_simulation(cfg) -> dict:
+    """Figure 5: simulation throughput, one kmock-bench-sim process per run (single-threaded)."""
+    out = {"sizes": {"lifecycle_cases": cfg.sim_lifecycle, "seed_runs": cfg.sim_seed_runs,
+                     "property_cases": cfg.sim_property}, "runs": []}
+    for run in range(cfg.runs):
+        proc = subprocess.run([str(SIM_BENCH_BIN), str(ROOT), str(cfg.sim_lifecycle), str(cfg.sim_seed_runs),
+                               str(cfg.sim_property)], capture_output=True, text=True, timeout=600)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            progress(f"fig 5 run {run + 1}: FAILED (exit {proc.returncode}): {proc.stdout[-400:]} {proc.stderr[-400:]}")
+            FAILURES.append(f"fig 5 run {run + 1}")
+            continue
+        result = json.loads(lines[-1])
+        out["runs"].append(result)
+        seed = result["seed"]["slow-leave-test-env"]
+        progress(f"fig 5 run {run + 1}/{cfg.runs}: lifecycle {result['lifecycle']['cases_per_s']:.0f} cases/s "
+                 f"({result['lifecycle']['wall_ms']['median']:.2f} ms/case), seed test-env "
+                 f"{seed['wall_ms']['median']:.3f} ms wall for {seed['virtual_ms']['median']:.0f} ms virtual, "
+                 f"property {result['property']['cases_per_s']:.0f} cases/s")
+    return out
+
+
+def sim_summary(sim: dict, *path) -> dict:
+    """Summary over runs of one median of kmock-bench-sim's output (path into its JSON)."""
+    values = []
+    for r in sim["runs"]:
+        v = r
+        for key in path:
+            v = v[key]
+        values.append(v)
+    return summary(values)
+
+
 def figure_rust_client(cfg) -> dict:
     """Figure 6: the kmock Rust client vs confluent-kafka, both producing to kmock (acks=1)."""
     out = {"rust": [], "confluent": []}
@@ -571,8 +606,51 @@ def render(results: dict, cfg) -> str:
                          f"{mmm(summary([r['scenario_seconds'] for r in ok]), 2)} | "
                          f"{mmm(summary([r['wall_s'] for r in ok]), 2)} | {checked}"
                          f"{f'; {failed} runs FAILED' if failed else ''} |")
-        lines.append("| kmock simulation (virtual time) | TODO: needs crates/sim (next session) | TODO | TODO | TODO |")
-        lines += ["", "Headline (TCP wall time / simulation wall time): TODO, needs the simulation.", ""]
+        sim = figs.get("5")
+        if sim and sim["runs"]:
+            env = ("seed", "slow-leave-test-env")
+            stop_v = sim_summary(sim, *env, "teardown_virtual_ms", "median")
+            wall = sim_summary(sim, *env, "wall_ms", "median")
+            lines.append(f"| kmock simulation (`sims/slow-leave-test-env.toml`, virtual time; wall per run in "
+                         f"one process) | {f(stop_v['median'] / 1000, 2)} virtual | whole run: "
+                         f"{mmm(wall, 3, ' ms')} wall | — (in-process) | checked by the scenario "
+                         f"(the run passes) |")
+            tcp = [r["stop_seconds"] for r in s.get("kmock", []) if "stop_seconds" in r]
+            tcp_wall = [r["wall_s"] for r in s.get("kmock", []) if "stop_seconds" in r]
+            if tcp and wall["median"]:
+                lines += ["", f"Headline: the seed scenario's teardown takes {f(statistics.median(tcp), 2)} s of "
+                          f"real time over TCP against kmock; the whole scenario (join, produce, consume, stop) "
+                          f"runs in the simulation in {f(wall['median'], 3)} ms of wall time: "
+                          f"**{statistics.median(tcp) * 1000 / wall['median']:,.0f}× faster** (median TCP "
+                          f"stop() / median simulation wall; "
+                          f"{statistics.median(tcp_wall) * 1000 / wall['median']:,.0f}× against the TCP "
+                          f"client process wall).", ""]
+            else:
+                lines.append("")
+        else:
+            lines += ["| kmock simulation (virtual time) | run figure 5 too (`--only 4,5`) | | | |", ""]
+    if "5" in figs and figs["5"]["runs"]:
+        sim, z = figs["5"], figs["5"]["sizes"]
+        lines += ["### 5. Simulation throughput (one `kmock-bench-sim` process per run, one thread)", "",
+                  f"Each run: `kmock-bench-sim` runs `bench/sims/lifecycle-100.toml` {z['lifecycle_cases']:,} "
+                  f"times (seeds 1..N; one case = a fresh world, a consumer joins, 100 records produced and "
+                  f"consumed, stop, teardown), each seed scenario {z['seed_runs']:,} times, and "
+                  f"{z['property_cases']:,} generated cases of the property "
+                  f"`teardown_is_bounded_by_request_timeout` (tests/tests/properties.rs: random timeouts, pool "
+                  f"of 1–16, a stop fault; parse + run + check). Cells: median over runs of each run's figure.", "",
+                  "| measurement | value |", "|---|---|",
+                  f"| lifecycle cases/s on one core | {mmm(sim_summary(sim, 'lifecycle', 'cases_per_s'), 0)} |",
+                  f"| lifecycle wall per case (ms, median of the run) | "
+                  f"{mmm(sim_summary(sim, 'lifecycle', 'wall_ms', 'median'), 2)} |"]
+        for name in ("slow-leave-default", "slow-leave-test-env"):
+            key = ("seed", name)
+            virt = sim_summary(sim, *key, "virtual_ms", "median")
+            lines.append(f"| `sims/{name}.toml`: wall per run (ms) for {f(virt['median'] / 1000, 1)} s virtual "
+                         f"(teardown {f(sim_summary(sim, *key, 'teardown_virtual_ms', 'median')['median'] / 1000, 1)}"
+                         f" s) | {mmm(sim_summary(sim, *key, 'wall_ms', 'median'), 3)} |")
+            lines.append(f"| `sims/{name}.toml`: virtual time / wall time | "
+                         f"{mmm(sim_summary(sim, *key, 'virtual_per_wall', 'median'), 0)} |")
+        lines += [f"| property cases/s on one core | {mmm(sim_summary(sim, 'property', 'cases_per_s'), 0)} |", ""]
     if "6" in figs:
         r = figs["6"]
         lines += ["### 6. Rust client crate vs confluent-kafka, producing to kmock over TCP (acks=1)", "",
@@ -582,8 +660,6 @@ def render(results: dict, cfg) -> str:
                          f"{mmm(summary([x['broker_cpu']['sched'] / cfg.records * 1e6 for x in r[c]]), 3)} |")
         lines.append(f"| rust/confluent | {mmm(ratios([x['records_per_s'] for x in r['rust']], [x['records_per_s'] for x in r['confluent']]), 2)} | |")
         lines.append("")
-    lines += ["### 5. Simulation throughput", "",
-              "Not measured yet: needs the simulation crate (crates/sim), next session.", ""]
     lines += targets(results, cfg)
     return "\n".join(lines)
 
@@ -622,8 +698,13 @@ def targets(results: dict, cfg) -> list:
         row("memory per retained record ≤ 1.2× its wire size", mmm(mem, 2, "×"), mem["median"] <= 1.2)
         join = summary([c["assign_ms"] for c in p["kmock"]["consume"]])
         row("group join (subscribe → first assignment) ≤ 55 ms", mmm(join, 1, " ms"), join["median"] <= 55)
-    row("seed scenario in simulation ≤ 5 ms wall", "TODO (needs crates/sim)", None)
-    row("≥ 500 lifecycle cases/s per core", "TODO (needs crates/sim)", None)
+    if "5" in figs and figs["5"]["runs"]:
+        sim = figs["5"]
+        for name in ("slow-leave-default", "slow-leave-test-env"):
+            wall = sim_summary(sim, "seed", name, "wall_ms", "median")
+            row(f"seed scenario in simulation ≤ 5 ms wall (`{name}`)", mmm(wall, 3, " ms"), wall["median"] <= 5)
+        cases = sim_summary(sim, "lifecycle", "cases_per_s")
+        row("≥ 500 lifecycle cases/s per core", mmm(cases, 0), cases["median"] >= 500)
     return ["### kmock against the targets of issue 6", "", "| target | kmock (median, min–max) | |",
             "|---|---|---|", *rows, ""]
 
@@ -644,7 +725,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=None, help="records to produce (default 200000)")
     parser.add_argument("--smoke", action="store_true",
                         help="seconds-sized run for CI: 2000 records, 1 run, short timeouts; no figures")
-    parser.add_argument("--only", default="1,2,3,4,6", help="figures to run, e.g. 1,2 (2 and 3 run together)")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="figures to run, e.g. 1,2 (2 and 3 run together)")
     parser.add_argument("--write-benchmarks", action="store_true", help="update the generated part of BENCHMARKS.md")
     parser.add_argument("--render", metavar="JSON", help="only re-render the tables of an earlier results file")
     cfg = parser.parse_args()
@@ -666,6 +747,7 @@ def main() -> int:
         cfg.idle_s = 1.0
         cfg.idle_wait_s = 0.1
         cfg.seed_request_ms, cfg.seed_session_ms, cfg.seed_heartbeat_ms = 1000, 6000, 2000
+        cfg.sim_lifecycle, cfg.sim_seed_runs, cfg.sim_property = 20, 5, 10
     else:
         cfg.cold_runs = cfg.cold_runs or max(5, cfg.runs)
         cfg.records = cfg.records or 200_000
@@ -674,10 +756,14 @@ def main() -> int:
         cfg.idle_wait_s = 1.0
         # The .env.test values of the seed project.
         cfg.seed_request_ms, cfg.seed_session_ms, cfg.seed_heartbeat_ms = 5000, 6000, 2000
+        cfg.sim_lifecycle, cfg.sim_seed_runs, cfg.sim_property = 2000, 200, 500
     only = set(cfg.only.split(","))
-    for path in (KMOCK_BIN, RUST_PRODUCE_BIN):
+    needed = [KMOCK_BIN] if only - {"5"} else []
+    needed += [RUST_PRODUCE_BIN] if "6" in only else []
+    needed += [SIM_BENCH_BIN] if "5" in only else []
+    for path in needed:
         if not path.exists():
-            print(f"missing {path}: run `cargo build --release -p kmock -p kmock-bench-client` "
+            print(f"missing {path}: run `cargo build --release -p kmock -p kmock-bench-client -p kmock-bench-sim` "
                   f"(CARGO_TARGET_DIR={TARGET})", file=sys.stderr)
             return 2
     progress(f"logs in {LOGS}")
@@ -689,6 +775,8 @@ def main() -> int:
         results["figures"]["2"] = figure_produce_consume(cfg)
     if "4" in only:
         results["figures"]["4"] = figure_seed(cfg)
+    if "5" in only:
+        results["figures"]["5"] = figure_simulation(cfg)
     if "6" in only:
         results["figures"]["6"] = figure_rust_client(cfg)
     results["machine"]["loadavg_end"] = os.getloadavg()

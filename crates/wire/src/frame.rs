@@ -58,12 +58,12 @@ pub fn encode_frame(body: &[u8]) -> Bytes {
     out.freeze()
 }
 
-/// Frames above this size get [`READ_AHEAD_ROOM_BYTES`] of extra buffer room.
-const LARGE_FRAME_BYTES: usize = 64 * 1024;
+/// Frames above this size get an allocation of their own (see [`FrameDecoder::next_frame`]).
+pub const LARGE_FRAME_BYTES: usize = 64 * 1024;
 
-/// Extra room after a large frame: the broker's connections read at most 64 KiB ahead while a
-/// request is processed (`READ_AHEAD_BYTES` in kmock-broker's server).
-const READ_AHEAD_ROOM_BYTES: usize = 64 * 1024;
+/// Growth step for a large frame still arriving: a peer announcing a huge frame and then stalling
+/// does not make the decoder allocate the whole announced size up front.
+const GROWTH_STEP_BYTES: usize = 1024 * 1024;
 
 /// An incremental frame reader over a byte buffer that the caller fills.
 #[derive(Debug)]
@@ -93,27 +93,41 @@ impl FrameDecoder {
 
     /// Returns the next complete frame body (without the prefix), or `None` if more bytes are
     /// needed. Reserves room for the rest of an announced frame, but never beyond the limit.
+    ///
+    /// A large frame (over [`LARGE_FRAME_BYTES`]) is read into an allocation of exactly its size
+    /// (prefix included), which it then owns alone: a broker that keeps slices of it (the record
+    /// batches of a Produce) pins neither neighbouring frames nor spare room, and the bytes read
+    /// after it go to another buffer. A large frame that arrived in a shared buffer anyway (behind
+    /// other frames) is copied out.
     pub fn next_frame(&mut self) -> Result<Option<Bytes>, WireError> {
         match check_frame(&self.buffer, self.max_frame_bytes)? {
             FrameCheck::Complete { len } => {
+                let shared = len > LARGE_FRAME_BYTES
+                    && (self.buffer.len() > 4 + len || self.buffer.capacity() > 4 + len);
                 self.buffer.advance(4);
-                Ok(Some(self.buffer.split_to(len).freeze()))
+                let frame = self.buffer.split_to(len);
+                if shared {
+                    Ok(Some(Bytes::copy_from_slice(&frame)))
+                } else {
+                    Ok(Some(frame.freeze()))
+                }
             }
             FrameCheck::Incomplete { needed } => {
                 let wanted = needed.unwrap_or(4).min(4 + self.max_frame_bytes);
-                // Grow in steps so that a peer announcing a huge frame and then stalling does not
-                // make us allocate the whole announced size up front.
-                let step = wanted.saturating_sub(self.buffer.len()).min(1024 * 1024);
-                // A large frame gets room for what the connection reads ahead while the frame is
-                // being processed, so that those bytes land in the same buffer; the buffer is
-                // then reclaimed whole for the next frame once this one is dropped, instead of a
-                // fresh allocation per frame (fresh pages cost a page fault each).
-                let headroom = if wanted > LARGE_FRAME_BYTES {
-                    READ_AHEAD_ROOM_BYTES
+                let have = self.buffer.len();
+                if wanted > LARGE_FRAME_BYTES {
+                    if self.buffer.capacity() < wanted {
+                        // A new allocation, exact once the whole frame fits; in the meantime
+                        // growing geometrically (amortised copies) from 1 MiB steps.
+                        let capacity = wanted.min(have + GROWTH_STEP_BYTES.max(have));
+                        let mut own = BytesMut::with_capacity(capacity);
+                        own.extend_from_slice(&self.buffer);
+                        self.buffer = own;
+                    }
                 } else {
-                    0
-                };
-                self.buffer.reserve(step.max(4096) + headroom);
+                    let step = wanted.saturating_sub(have).min(GROWTH_STEP_BYTES);
+                    self.buffer.reserve(step.max(4096));
+                }
                 Ok(None)
             }
         }
@@ -158,6 +172,59 @@ mod tests {
         );
         assert_eq!(decoder.next_frame().unwrap().as_deref(), Some(&b""[..]));
         assert_eq!(decoder.next_frame().unwrap(), None);
+    }
+
+    #[test]
+    fn a_large_frame_owns_its_allocation() {
+        let body = vec![7u8; LARGE_FRAME_BYTES + 10];
+        let frame = encode_frame(&body);
+        let mut decoder = FrameDecoder::new(10 * 1024 * 1024);
+        decoder.buffer_mut().extend_from_slice(&frame[..100]);
+        assert_eq!(decoder.next_frame().unwrap(), None);
+        assert_eq!(decoder.buffer_mut().capacity(), frame.len());
+        decoder.buffer_mut().extend_from_slice(&frame[100..]);
+        let got = decoder.next_frame().unwrap().expect("a whole frame");
+        assert_eq!(&got[..], &body[..]);
+        // Bytes after the frame go to a new buffer, not into the frame's allocation.
+        decoder
+            .buffer_mut()
+            .extend_from_slice(&encode_frame(b"next"));
+        assert_eq!(decoder.next_frame().unwrap().as_deref(), Some(&b"next"[..]));
+        assert_eq!(&got[..], &body[..]);
+    }
+
+    #[test]
+    fn a_large_frame_behind_another_is_copied_out_whole() {
+        let body = vec![9u8; LARGE_FRAME_BYTES + 1];
+        let mut decoder = FrameDecoder::new(10 * 1024 * 1024);
+        decoder.buffer_mut().extend_from_slice(&encode_frame(b"a"));
+        decoder.buffer_mut().extend_from_slice(&encode_frame(&body));
+        decoder.buffer_mut().extend_from_slice(&encode_frame(b"b"));
+        assert_eq!(decoder.next_frame().unwrap().as_deref(), Some(&b"a"[..]));
+        assert_eq!(decoder.next_frame().unwrap().as_deref(), Some(&body[..]));
+        assert_eq!(decoder.next_frame().unwrap().as_deref(), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn a_huge_frame_grows_in_steps() {
+        let len = 5 * GROWTH_STEP_BYTES;
+        let mut decoder = FrameDecoder::new(10 * len);
+        decoder
+            .buffer_mut()
+            .extend_from_slice(&u32::try_from(len).unwrap().to_be_bytes());
+        assert_eq!(decoder.next_frame().unwrap(), None);
+        assert!(decoder.buffer_mut().capacity() <= 4 + GROWTH_STEP_BYTES);
+        let chunk = vec![1u8; 64 * 1024];
+        let mut sent = 0;
+        while sent < len {
+            let n = chunk.len().min(len - sent);
+            decoder.buffer_mut().extend_from_slice(&chunk[..n]);
+            sent += n;
+            if sent < len {
+                assert_eq!(decoder.next_frame().unwrap(), None);
+            }
+        }
+        assert_eq!(decoder.next_frame().unwrap().map(|f| f.len()), Some(len));
     }
 
     proptest::proptest! {

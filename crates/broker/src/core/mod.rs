@@ -334,6 +334,9 @@ impl BrokerCore {
             );
             return self.reject(connection, &frame, reason);
         }
+        // Only the error paths above need the whole frame: release this handle before the request
+        // is applied (the decoded request keeps the slices it needs, e.g. Produce record sets).
+        drop(frame);
         let facts = RequestFacts::of(connection, &request);
         let applied = self.faults.evaluate(&facts, self.now, &mut self.rng);
         let DecodedRequest {

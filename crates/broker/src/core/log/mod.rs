@@ -53,7 +53,7 @@ use uuid::Uuid;
 
 use super::{Completion, ConnectionId, Reply, ResponseToken};
 use crate::config::BrokerConfig;
-use partition::PartitionLog;
+use partition::{PartitionLog, StoredBatch};
 
 pub use fetch::MAX_PARKED_FETCHES;
 pub use init_producer_id::{FIRST_PRODUCER_ID, MAX_TRANSACTIONAL_IDS};
@@ -197,7 +197,7 @@ impl LogStore {
     /// Stored record batches of a partition (bytes as served by Fetch), if it exists.
     pub fn batches(&self, topic: &str, partition: i32) -> Option<Vec<bytes::Bytes>> {
         self.partition(topic, partition)
-            .map(|p| p.batches().iter().map(|b| b.bytes.clone()).collect())
+            .map(|p| p.batches().iter().map(StoredBatch::served).collect())
     }
 
     /// Fetches currently parked (long polling).

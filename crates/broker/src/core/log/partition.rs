@@ -1,8 +1,14 @@
-//! One partition's log: record batches stored as received (base offset patched), the log start
-//! and end offsets, and the idempotent-producer sequence state.
+//! One partition's log: record batches stored as received, the log start and end offsets, and the
+//! idempotent-producer sequence state.
 //!
-//! Memory: one [`StoredBatch`] (a `Bytes` slice plus three integers) per batch; the batches of one
-//! Produce partition share one allocation, a copy of exactly the bytes the producer sent. Lookups by
+//! Memory: one [`StoredBatch`] (a `Bytes` slice plus three integers) per batch. A large Produce
+//! (at least [`SHARE_FRAME_BYTES`] of batches for the partition) is stored without a copy: its
+//! batches are slices of the request frame, which the frame decoder gives its own allocation
+//! (`kmock_wire::FrameDecoder`), so they pin nothing else. A smaller one is copied (exactly the
+//! bytes the producer sent), so that it does not pin a read buffer shared with other requests.
+//! The broker-assigned header fields (base offset, partition leader epoch; not covered by the CRC)
+//! are written when the batch is served ([`StoredBatch::served`], [`PartitionLog::read`]), which
+//! copies the batch into the Fetch response anyway. Lookups by
 //! offset are binary searches. Lookups by timestamp scan batches linearly (Kafka keeps a time
 //! index; kmock's logs are small).
 //!
@@ -31,20 +37,41 @@ const PRODUCER_BATCHES_RETAINED: usize = 5;
 /// `transactional.id.expiration.ms`).
 pub(crate) const MAX_PRODUCERS_PER_PARTITION: usize = 10_000;
 
-/// The partition leader epoch written into stored batches (one broker, never re-elected).
+/// The partition leader epoch written into served batches (one broker, never re-elected).
 pub(crate) const LEADER_EPOCH: i32 = 0;
+
+/// Batches of one Produce partition at least this large are kept as slices of the request frame;
+/// smaller ones are copied (see the module docs).
+pub(crate) const SHARE_FRAME_BYTES: usize = 64 * 1024;
 
 /// One record batch as stored.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredBatch {
-    /// Offset of the first record (patched into `bytes`).
+    /// Offset of the first record (written into the header when served).
     pub(crate) base_offset: i64,
     /// Offset of the last record.
     pub(crate) last_offset: i64,
     /// Largest record timestamp in the batch (from the header), for ListOffsets.
     pub(crate) max_timestamp: i64,
-    /// The whole batch, header included, exactly as served by Fetch.
+    /// The whole batch, header included, as the producer sent it: Fetch serves it with
+    /// `base_offset` and the partition leader epoch written into the header.
     pub(crate) bytes: Bytes,
+}
+
+impl StoredBatch {
+    /// The batch as served by Fetch: a copy with the base offset and leader epoch written.
+    pub(crate) fn served(&self) -> Bytes {
+        let mut buffer = BytesMut::with_capacity(self.bytes.len());
+        self.write_served(&mut buffer);
+        buffer.freeze()
+    }
+
+    /// Appends the batch as served to `buffer`.
+    fn write_served(&self, buffer: &mut BytesMut) {
+        let at = buffer.len();
+        buffer.extend_from_slice(&self.bytes);
+        batch::patch_header(&mut buffer[at..], self.base_offset, LEADER_EPOCH);
+    }
 }
 
 /// What the partition remembers of an idempotent producer.
@@ -122,7 +149,7 @@ impl PartitionLog {
     /// producer's last five batches (same epoch, same sequence range) in first position is a
     /// duplicate: nothing is appended and the original base offset is returned (the rest of the
     /// request, if any, is ignored). Errors are Kafka error codes.
-    pub(crate) fn append(&mut self, records: &[u8]) -> Result<AppendOutcome, i16> {
+    pub(crate) fn append(&mut self, records: &Bytes) -> Result<AppendOutcome, i16> {
         let headers = batch::parse_batches(records)?;
         for (index, header) in headers.iter().enumerate() {
             if let Some(base_offset) = self.check_sequence(&headers[..index], header)? {
@@ -135,30 +162,28 @@ impl PartitionLog {
         let last = headers
             .last()
             .expect("parse_batches returns at least one batch");
-        let covered = &records[first.position..last.position + last.size];
-        let mut buffer = BytesMut::from(covered);
+        let covered = first.position..last.position + last.size;
+        let buffer = if covered.len() >= SHARE_FRAME_BYTES {
+            records.slice(covered)
+        } else {
+            Bytes::copy_from_slice(&records[covered])
+        };
         let base_offset = self.log_end_offset;
         let mut next_offset = base_offset;
-        let mut ranges = Vec::with_capacity(headers.len());
+        self.batches.reserve(headers.len());
         for header in &headers {
             let at = header.position - first.position;
-            batch::patch_header(&mut buffer[at..at + header.size], next_offset, LEADER_EPOCH);
             let last_offset = next_offset + i64::from(header.last_offset_delta);
-            ranges.push((at, header, next_offset, last_offset));
-            next_offset = last_offset + 1;
-        }
-        let buffer = buffer.freeze();
-        self.batches.reserve(ranges.len());
-        for (at, header, batch_base_offset, last_offset) in ranges {
             self.batches.push(StoredBatch {
-                base_offset: batch_base_offset,
+                base_offset: next_offset,
                 last_offset,
                 max_timestamp: header.max_timestamp,
                 bytes: buffer.slice(at..at + header.size),
             });
             if header.is_idempotent() {
-                self.remember(header, batch_base_offset);
+                self.remember(header, next_offset);
             }
+            next_offset = last_offset + 1;
         }
         self.log_end_offset = next_offset;
         Ok(AppendOutcome::Appended { base_offset })
@@ -270,20 +295,17 @@ impl PartitionLog {
         ReadPlan { start, end, bytes }
     }
 
-    /// The bytes of a planned read: the stored batches, concatenated.
+    /// The bytes of a planned read: the stored batches as served, concatenated into one buffer.
     pub(crate) fn read(&self, plan: ReadPlan) -> Bytes {
         let batches = &self.batches[plan.start..plan.end];
-        match batches {
-            [] => Bytes::new(),
-            [only] => only.bytes.clone(),
-            many => {
-                let mut buffer = BytesMut::with_capacity(plan.bytes);
-                for batch in many {
-                    buffer.extend_from_slice(&batch.bytes);
-                }
-                buffer.freeze()
-            }
+        if batches.is_empty() {
+            return Bytes::new();
         }
+        let mut buffer = BytesMut::with_capacity(plan.bytes);
+        for batch in batches {
+            batch.write_served(&mut buffer);
+        }
+        buffer.freeze()
     }
 
     /// ListOffsets for a timestamp: the earliest offset whose record timestamp is at least
@@ -326,7 +348,7 @@ impl PartitionLog {
 
 /// `(offset, timestamp)` of each record of a stored batch, or `None` if it cannot be decoded.
 fn decode_records(stored: &StoredBatch) -> Option<Vec<(i64, i64)>> {
-    let mut buffer = stored.bytes.clone();
+    let mut buffer = stored.served();
     let set = RecordBatchDecoder::decode(&mut buffer).ok()?;
     Some(
         set.records
