@@ -128,41 +128,17 @@ impl Member {
         let stop = 'life: loop {
             // Rebalance, answering the handle meanwhile.
             self.state.send_replace(MemberState::Joining);
-            let joined = {
-                let join = self.join_and_sync();
-                tokio::pin!(join);
-                loop {
-                    tokio::select! {
-                        biased;
-                        command = control.recv() => match command {
-                            Some(Control::Stop { deadline, reply }) => break 'life Some((deadline, reply, true)),
-                            Some(Control::Commit(reply)) => {
-                                let _ = reply.send(Err(ClientError::RebalanceInProgress));
-                            }
-                            None => break 'life None,
-                        },
-                        joined = &mut join => break joined,
-                    }
-                }
+            let joined = match rebalancing(self.join_and_sync(), &mut control).await {
+                Ok(joined) => joined,
+                Err(stop) => break 'life stop.map(|(deadline, reply)| (deadline, reply, true)),
             };
             match joined {
                 Ok(()) => {}
                 Err(JoinFailure::Retry { backoff }) => {
                     if backoff {
                         let pause = tokio::time::sleep(self.settings.retry_backoff());
-                        tokio::pin!(pause);
-                        loop {
-                            tokio::select! {
-                                biased;
-                                command = control.recv() => match command {
-                                    Some(Control::Stop { deadline, reply }) => break 'life Some((deadline, reply, false)),
-                                    Some(Control::Commit(reply)) => {
-                                        let _ = reply.send(Err(ClientError::RebalanceInProgress));
-                                    }
-                                    None => break 'life None,
-                                },
-                                () = &mut pause => break,
-                            }
+                        if let Err(stop) = rebalancing(pause, &mut control).await {
+                            break 'life stop.map(|(deadline, reply)| (deadline, reply, false));
                         }
                     }
                     continue 'life;
@@ -831,6 +807,29 @@ async fn commit_or_stop(
                 None => return Err(None),
             },
             result = &mut commit => return Ok(result),
+        }
+    }
+}
+
+/// Awaits `work` (a join attempt, a backoff) while the member has no stable membership: commits
+/// asked for meanwhile get REBALANCE_IN_PROGRESS; a Stop interrupts it (`Err` with the stop
+/// request, or `None` when the handle is gone).
+async fn rebalancing<T>(
+    work: impl Future<Output = T>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+) -> Result<T, Option<StopRequest>> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            command = control.recv() => match command {
+                Some(Control::Stop { deadline, reply }) => return Err(Some((deadline, reply))),
+                Some(Control::Commit(reply)) => {
+                    let _ = reply.send(Err(ClientError::RebalanceInProgress));
+                }
+                None => return Err(None),
+            },
+            done = &mut work => return Ok(done),
         }
     }
 }
