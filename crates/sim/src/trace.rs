@@ -191,6 +191,21 @@ pub fn assignment(assignment: &Assignment) -> String {
     }
 }
 
+/// The names of the non-zero error codes, consecutive repeats collapsed.
+fn partition_errors(codes: impl Iterator<Item = i16>) -> Vec<String> {
+    let mut errors: Vec<String> = codes.filter(|c| *c != 0).map(error).collect();
+    errors.dedup();
+    errors
+}
+
+/// `ok`, or the errors joined with commas.
+fn errors_or_ok(errors: Vec<String>) -> String {
+    if errors.is_empty() {
+        "ok".to_owned()
+    } else {
+        errors.join(",")
+    }
+}
 fn error(code: i16) -> String {
     if code == 0 {
         return "ok".to_owned();
@@ -387,21 +402,11 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
                 parts.join(" ")
             }
         }
-        ResponseKind::OffsetCommit(r) => {
-            let mut errors: Vec<String> = r
-                .topics
+        ResponseKind::OffsetCommit(r) => errors_or_ok(partition_errors(
+            r.topics
                 .iter()
-                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
-                .filter(|c| *c != 0)
-                .map(error)
-                .collect();
-            errors.dedup();
-            if errors.is_empty() {
-                "ok".to_owned()
-            } else {
-                errors.join(",")
-            }
-        }
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        )),
         ResponseKind::Produce(r) => {
             let parts: Vec<String> = r
                 .responses
@@ -419,22 +424,15 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
             parts.join(" ")
         }
         ResponseKind::Fetch(r) => {
-            let mut errors: Vec<String> = r
-                .responses
-                .iter()
-                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
-                .filter(|c| *c != 0)
-                .map(error)
-                .collect();
-            errors.dedup();
+            let mut errors = partition_errors(
+                r.responses
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+            );
             if r.error_code != 0 {
                 errors.insert(0, error(r.error_code));
             }
-            if errors.is_empty() {
-                "ok".to_owned()
-            } else {
-                errors.join(",")
-            }
+            errors_or_ok(errors)
         }
         ResponseKind::Metadata(r) => {
             let topics: Vec<String> = r
