@@ -18,7 +18,9 @@ pub mod response;
 pub mod versions;
 
 pub use error::WireError;
-pub use frame::{DEFAULT_MAX_FRAME_BYTES, FrameCheck, FrameDecoder, check_frame, encode_frame};
+pub use frame::{
+    DEFAULT_MAX_FRAME_BYTES, FrameCheck, FrameDecoder, ReadTarget, check_frame, encode_frame,
+};
 pub use kafka_protocol;
 pub use request::{DecodedRequest, RequestPrefix, decode_request, encode_request};
 pub use response::{decode_response, encode_response};

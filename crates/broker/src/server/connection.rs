@@ -9,7 +9,7 @@
 use std::io;
 
 use bytes::Bytes;
-use kmock_wire::FrameDecoder;
+use kmock_wire::{FrameDecoder, ReadTarget};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
@@ -88,7 +88,7 @@ where
             biased;
             output = context.outputs.recv() => Step::Output(output),
             () = until_stopped(&mut context.state) => Step::Stopped,
-            read = stream.read_buf(decoder.buffer_mut()), if may_read => Step::Read(read),
+            read = read_more(stream, &mut decoder), if may_read => Step::Read(read),
         };
         match step {
             Step::Output(Some(ConnectionOutput::Frame(frame))) => {
@@ -105,6 +105,20 @@ where
             Step::Read(Err(error)) => return (format!("read failed: {error}"), false),
         }
     }
+}
+
+/// Reads what the peer sent next where the decoder wants it (a large frame goes into memory of
+/// its own; see [`FrameDecoder::read_target`]). Cancel-safe: nothing is read unless it completes.
+async fn read_more<S>(stream: &mut S, decoder: &mut FrameDecoder) -> io::Result<usize>
+where
+    S: AsyncRead + Unpin,
+{
+    let read = match decoder.read_target() {
+        ReadTarget::Buffer(buffer) => return stream.read_buf(buffer).await,
+        ReadTarget::Frame(rest) => stream.read(rest).await?,
+    };
+    decoder.received(read);
+    Ok(read)
 }
 
 /// What woke the connection loop.

@@ -424,3 +424,150 @@ async fn shutdown_closes_a_connection_whose_response_is_delayed() {
     );
     assert_eq!(broker.open_connections(), 0);
 }
+
+/// A Produce frame of several MiB, pipelined between two small requests and written in uneven
+/// chunks, is received into its own mapping (`FrameDecoder::read_target`) and stored intact: the
+/// records come back from Fetch byte for byte.
+#[tokio::test]
+async fn a_large_produce_over_tcp_is_stored_intact() {
+    use kmock_wire::kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kmock_wire::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kmock_wire::kafka_protocol::messages::produce_request::{
+        PartitionProduceData, TopicProduceData,
+    };
+    use kmock_wire::kafka_protocol::messages::{CreateTopicsRequest, FetchRequest, ProduceRequest};
+    use kmock_wire::kafka_protocol::protocol::StrBytes;
+    use kmock_wire::kafka_protocol::records::{
+        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+        TimestampType,
+    };
+
+    let broker = Broker::start(BrokerConfig {
+        max_frame_bytes: 16 << 20,
+        ..config()
+    })
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = broker.clone();
+    tokio::spawn(async move { server.serve_tcp(listener).await });
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let topic = || StrBytes::from_static_str("large").into();
+
+    let create = CreateTopicsRequest::default()
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(topic())
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ])
+        .with_timeout_ms(1000);
+    stream
+        .write_all(&encode_request(&create, 7, 1, Some("t")).unwrap())
+        .await
+        .unwrap();
+    read_frame(&mut stream).await.unwrap();
+
+    let values: Vec<Bytes> = (0..3500u32)
+        .map(|i| Bytes::from(format!("{i:05}-{}", "x".repeat(1000))))
+        .collect();
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: 1,
+            key: None,
+            value: Some(value.clone()),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut batch = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut batch,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    let produce = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(topic())
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch.freeze())),
+                ]),
+        ]);
+    let mut pipelined = api_versions_request(2).to_vec();
+    pipelined.extend_from_slice(&encode_request(&produce, 9, 3, Some("t")).unwrap());
+    pipelined.extend_from_slice(&api_versions_request(4));
+    assert!(pipelined.len() > 3 << 20);
+    let writer = tokio::spawn(async move {
+        let mut rest = &pipelined[..];
+        let mut size = 1000;
+        while !rest.is_empty() {
+            let n = size.min(rest.len());
+            stream.write_all(&rest[..n]).await.unwrap();
+            rest = &rest[n..];
+            size = size * 3 % 300_000 + 1;
+            tokio::task::yield_now().await;
+        }
+        stream
+    });
+    let mut stream = writer.await.unwrap();
+    assert_eq!(read_api_versions(&mut stream).await, 2);
+    let (correlation_id, ResponseKind::Produce(response)) =
+        decode_response(ApiKey::Produce, 9, read_frame(&mut stream).await.unwrap()).unwrap()
+    else {
+        panic!("a Produce response")
+    };
+    assert_eq!(correlation_id, 3);
+    let partition = &response.responses[0].partition_responses[0];
+    assert_eq!((partition.error_code, partition.base_offset), (0, 0));
+    assert_eq!(read_api_versions(&mut stream).await, 4);
+
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(16 << 20)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(topic())
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_partition_max_bytes(16 << 20),
+                ]),
+        ]);
+    stream
+        .write_all(&encode_request(&fetch, 12, 5, Some("t")).unwrap())
+        .await
+        .unwrap();
+    let (_, ResponseKind::Fetch(response)) =
+        decode_response(ApiKey::Fetch, 12, read_frame(&mut stream).await.unwrap()).unwrap()
+    else {
+        panic!("a Fetch response")
+    };
+    let mut served = response.responses[0].partitions[0].records.clone().unwrap();
+    let got: Vec<Bytes> = RecordBatchDecoder::decode_all(&mut served)
+        .unwrap()
+        .into_iter()
+        .flat_map(|set| set.records)
+        .map(|r| r.value.unwrap())
+        .collect();
+    assert_eq!(got, values);
+    broker.shutdown().await;
+}
