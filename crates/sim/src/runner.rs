@@ -1,16 +1,24 @@
 //! Runs one scenario with one seed and reports: verdict, virtual and wall time, teardown, each
 //! expectation with its measured value, the trace, and the line that reproduces the run.
 //!
+//! The trace is rendered on demand ([`RunReport::trace`]): the report keeps what it is rendered
+//! from, so a caller that only wants the verdict and the metrics (explore, the benchmarks) does
+//! not pay for formatting a few hundred lines per run.
+//!
 //! The wall clock (`std::time::Instant`) is read here and only here, around the world; it never
 //! reaches the trace.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use kmock_broker::core::request_log::LogEntry;
 
 use serde::Serialize;
 
 use crate::checkers::{ExpectationResult, Metrics, Value, Verdict, ownership_conflicts};
 use crate::scenario::{ActorKind, Scenario, ScenarioError};
+use crate::trace::Observations;
 use crate::world::{self, WorldOutcome};
 
 /// What one run produced.
@@ -36,12 +44,38 @@ pub struct RunReport {
     pub failures: Vec<String>,
     /// Every metric measured.
     pub metrics: Metrics,
-    /// The trace.
+    /// What the trace is rendered from; see [`RunReport::trace`].
     #[serde(skip)]
-    pub trace: String,
+    trace: Arc<TraceSource>,
+}
+
+/// Everything the trace is rendered from, and the trace once rendered.
+struct TraceSource {
+    header: Vec<String>,
+    observations: Observations,
+    log: Vec<LogEntry>,
+    rendered: OnceLock<String>,
+}
+
+impl std::fmt::Debug for TraceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceSource")
+            .field("events", &self.observations.events.len())
+            .field("requests", &self.log.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunReport {
+    /// The trace: header lines, then one line per event and request in virtual-time order (see
+    /// [`crate::trace`]). Rendered on the first call, then kept.
+    pub fn trace(&self) -> &str {
+        let source = &*self.trace;
+        source
+            .rendered
+            .get_or_init(|| crate::trace::render(&source.header, &source.observations, &source.log))
+    }
+
     /// `reproduce: kmock sim run FILE --seed N`.
     pub fn reproduce_line(&self) -> String {
         format!(
@@ -297,7 +331,13 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
     } else {
         Verdict::Fail
     };
-    let trace = crate::trace::render(&outcome.header, &o, &outcome.log);
+    drop(o);
+    let trace = Arc::new(TraceSource {
+        header: outcome.header,
+        observations: std::mem::take(&mut *outcome.recorder.lock()),
+        log: outcome.log,
+        rendered: OnceLock::new(),
+    });
     RunReport {
         scenario: scenario.name.clone(),
         file: scenario.file.clone(),
