@@ -12,8 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use kmock_broker::core::request_log::LogEntry;
-
+use kmock_broker::core::BrokerCore;
 use serde::Serialize;
 
 use crate::checkers::{ExpectationResult, Metrics, Value, Verdict, ownership_conflicts};
@@ -53,7 +52,8 @@ pub struct RunReport {
 struct TraceSource {
     header: Vec<String>,
     observations: Observations,
-    log: Vec<LogEntry>,
+    /// The broker core the run left (its request log).
+    broker: Option<BrokerCore>,
     rendered: OnceLock<String>,
 }
 
@@ -61,7 +61,13 @@ impl std::fmt::Debug for TraceSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TraceSource")
             .field("events", &self.observations.events.len())
-            .field("requests", &self.log.len())
+            .field(
+                "requests",
+                &self
+                    .broker
+                    .as_ref()
+                    .map_or(0, |b| b.request_log().entries().count()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -71,9 +77,10 @@ impl RunReport {
     /// [`crate::trace`]). Rendered on the first call, then kept.
     pub fn trace(&self) -> &str {
         let source = &*self.trace;
-        source
-            .rendered
-            .get_or_init(|| crate::trace::render(&source.header, &source.observations, &source.log))
+        source.rendered.get_or_init(|| {
+            let log = source.broker.iter().flat_map(|b| b.request_log().entries());
+            crate::trace::render(&source.header, &source.observations, log)
+        })
     }
 
     /// `reproduce: kmock sim run FILE --seed N`.
@@ -335,7 +342,7 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
     let trace = Arc::new(TraceSource {
         header: outcome.header,
         observations: std::mem::take(&mut *outcome.recorder.lock()),
-        log: outcome.log,
+        broker: outcome.broker,
         rendered: OnceLock::new(),
     });
     RunReport {
@@ -352,3 +359,9 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
         trace,
     }
 }
+
+// Reports cross threads (a caller may run scenarios in parallel).
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<RunReport>();
+};

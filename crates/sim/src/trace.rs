@@ -485,14 +485,19 @@ fn is_quiet_fetch(entry: &LogEntry) -> bool {
 }
 
 /// Renders the trace: `header` lines, then events and requests in virtual-time order.
-pub fn render(header: &[String], observations: &Observations, log: &[LogEntry]) -> String {
+pub fn render<'a>(
+    header: &[String],
+    observations: &Observations,
+    log: impl IntoIterator<Item = &'a LogEntry>,
+) -> String {
+    let log: Vec<&LogEntry> = log.into_iter().collect();
     let mut names = MemberNames {
         known: observations.member_names.clone(),
         unknown: BTreeMap::new(),
     };
     // A connection that names a member belongs to that member.
     let mut connection_owner: BTreeMap<u64, String> = observations.connections.clone();
-    for entry in log {
+    for entry in &log {
         if let Some(id) = entry.request.as_ref().and_then(request_member)
             && let Some(name) = names.known.get(&id)
         {

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kmock_broker::BrokerConfig;
+use kmock_broker::core::BrokerCore;
 use kmock_broker::core::group::GroupSummary;
-use kmock_broker::core::request_log::LogEntry;
 use kmock_broker::server::{Broker, BrokerHandle};
 use kmock_client::producer::WallClock;
 use kmock_client::{Cluster, Consumer, MemberState, Producer, Settings};
@@ -39,8 +39,9 @@ pub struct WorldOutcome {
     pub header: Vec<String>,
     /// The recorder with everything observed.
     pub recorder: Recorder,
-    /// The broker's request log.
-    pub log: Vec<LogEntry>,
+    /// The broker's state machine as the run left it (taken out of the broker task, not copied):
+    /// its request log is what the trace is rendered from. `None` if the broker never started.
+    pub broker: Option<BrokerCore>,
     /// Final broker view of each pool's group.
     pub groups: BTreeMap<String, Option<GroupSummary>>,
     /// Virtual time at the end of the timeline.
@@ -136,7 +137,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
             return WorldOutcome {
                 header,
                 recorder,
-                log: Vec::new(),
+                broker: None,
                 groups: BTreeMap::new(),
                 virtual_time: Duration::ZERO,
             };
@@ -182,10 +183,6 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     }
     let virtual_time = recorder.now();
 
-    let log = broker
-        .inspect(|core| core.request_log().entries().cloned().collect::<Vec<_>>())
-        .await
-        .unwrap_or_default();
     let mut groups = BTreeMap::new();
     for actor in &scenario.actors {
         if let ActorKind::Pool { group, .. } = &actor.kind {
@@ -198,11 +195,20 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
             groups.insert(group.clone(), summary);
         }
     }
-    // Whatever is still running is dropped with the runtime.
+    // The core itself, swapped for an empty one: its request log (a few hundred decoded requests
+    // and responses) is read in place by the trace instead of being copied out. Nothing runs in
+    // the world after this; whatever is still running is dropped with the runtime.
+    let core = broker
+        .update(|core| {
+            let empty = BrokerCore::new(core.config().clone());
+            std::mem::replace(core, empty)
+        })
+        .await
+        .ok();
     WorldOutcome {
         header,
         recorder,
-        log,
+        broker: core,
         groups,
         virtual_time,
     }
