@@ -299,10 +299,12 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
 
     // Delivery over every pool: an acknowledged record counts as delivered if any pool got it.
     let produced = o.acked.len();
+    let delivered_anywhere: std::collections::BTreeSet<&(String, i32, i64)> =
+        o.deliveries.keys().map(|(_, r)| r).collect();
     let delivered = o
         .acked
         .keys()
-        .filter(|record| o.deliveries.keys().any(|(_, r)| r == *record))
+        .filter(|record| delivered_anywhere.contains(record))
         .count();
     metrics.insert("produced".into(), Value::Number(produced as f64));
     metrics.insert(

@@ -118,9 +118,13 @@ impl Recorder {
         self.state.lock().expect("recorder lock is never poisoned")
     }
 
-    /// Signals waiters that observations changed.
+    /// Signals waiters that observations changed. Without a receiver (no `wait` step running:
+    /// most of a run) there is nobody to wake, and a later [`Recorder::subscribe`] starts from the
+    /// current value anyway, so the send is skipped.
     pub fn changed(&self) {
-        self.changes.send_modify(|n| *n += 1);
+        if self.changes.receiver_count() > 0 {
+            self.changes.send_modify(|n| *n += 1);
+        }
     }
 
     /// A receiver that wakes on every change.

@@ -400,10 +400,7 @@ impl World {
                 let topics = self.pool_topics(name);
                 let pool = name.clone();
                 self.wait(name, "wait_delivered", *timeout, move |o| {
-                    o.acked
-                        .keys()
-                        .filter(|(t, _, _)| topics.contains(t))
-                        .all(|record| o.deliveries.contains_key(&(pool.clone(), record.clone())))
+                    every_acked_delivered(o, &pool, &topics)
                 })
                 .await?;
                 recorder.event(name, "every acknowledged record delivered");
@@ -586,6 +583,25 @@ fn apply_network(network: &Network, recorder: &Recorder, actor: &str, fault: &Ne
         NetworkFault::Disconnect => network.disconnect(actor),
     }
     recorder.event(actor, format!("network fault: {fault}"));
+}
+
+/// Whether `pool` got every acknowledged record of `topics`. Both maps are ordered by record, so
+/// one merge walk answers it without a lookup (and its key clones) per record.
+fn every_acked_delivered(o: &crate::trace::Observations, pool: &str, topics: &[String]) -> bool {
+    let mut delivered = o
+        .deliveries
+        .keys()
+        .skip_while(|(p, _)| p.as_str() < pool)
+        .take_while(|(p, _)| p == pool)
+        .map(|(_, record)| record)
+        .peekable();
+    o.acked
+        .keys()
+        .filter(|(t, _, _)| topics.contains(t))
+        .all(|record| {
+            while delivered.next_if(|d| *d < record).is_some() {}
+            delivered.next_if(|d| *d == record).is_some()
+        })
 }
 
 /// The generation every live member of `pool` is stable in, if they agree (and there is one).
