@@ -32,8 +32,90 @@ pub struct Event {
     pub order: u64,
     /// Who.
     pub actor: String,
-    /// What.
-    pub text: String,
+    /// What (formatted when the trace is rendered).
+    pub text: EventText,
+}
+
+/// The text of an event. The two per-record events keep their parts and are formatted only when
+/// the trace is rendered (a run that nobody renders does not format them); everything else is
+/// plain text.
+#[derive(Debug, Clone)]
+pub enum EventText {
+    /// Text as it appears in the trace.
+    Text(String),
+    /// `produced {value} key={key} -> {topic}[{partition}]@{offset}`.
+    Produced {
+        /// The record value.
+        value: String,
+        /// The record key.
+        key: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+    },
+    /// `delivered {value} from {topic}[{partition}]@{offset}`, then ` (duplicate #{count})` when
+    /// `count > 1`. The value is shown as lossy UTF-8 (empty for a tombstone).
+    Delivered {
+        /// The record value.
+        value: Option<bytes::Bytes>,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+        /// How many times the pool got this record so far.
+        count: u64,
+    },
+}
+
+impl std::fmt::Display for EventText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(text) => f.write_str(text),
+            Self::Produced {
+                value,
+                key,
+                topic,
+                partition,
+                offset,
+            } => write!(
+                f,
+                "produced {value} key={key} -> {topic}[{partition}]@{offset}"
+            ),
+            Self::Delivered {
+                value,
+                topic,
+                partition,
+                offset,
+                count,
+            } => {
+                let value = value
+                    .as_ref()
+                    .map_or_else(String::new, |v| String::from_utf8_lossy(v).into_owned());
+                write!(f, "delivered {value} from {topic}[{partition}]@{offset}")?;
+                if *count > 1 {
+                    write!(f, " (duplicate #{count})")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl From<String> for EventText {
+    fn from(text: String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl From<&str> for EventText {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_owned())
+    }
 }
 
 /// What is known about one pool member.
@@ -133,7 +215,7 @@ impl Recorder {
     }
 
     /// Records a client-side event.
-    pub fn event(&self, actor: &str, text: impl Into<String>) {
+    pub fn event(&self, actor: &str, text: impl Into<EventText>) {
         let time = self.now();
         let mut o = self.lock();
         let order = o.next_order;

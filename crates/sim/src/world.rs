@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use crate::network::Network;
 use crate::scenario::{Action, ActorKind, FaultKind, NetworkFault, Scenario};
-use crate::trace::{MemberObservation, Recorder, assignment};
+use crate::trace::{EventText, MemberObservation, Recorder, assignment};
 
 /// Record timestamps are this epoch plus virtual time (2026-01-01T00:00:00Z).
 const EPOCH_MS: i64 = 1_767_225_600_000;
@@ -426,10 +426,13 @@ impl World {
                             acked += 1;
                             recorder.event(
                                 name,
-                                format!(
-                                    "produced {value} key={key} -> {}[{}]@{}",
-                                    producer.topic, meta.partition, meta.offset
-                                ),
+                                EventText::Produced {
+                                    value,
+                                    key,
+                                    topic: producer.topic.clone(),
+                                    partition: meta.partition,
+                                    offset: meta.offset,
+                                },
                             );
                             recorder.lock().acked.insert(
                                 (producer.topic.clone(), meta.partition, meta.offset),
@@ -679,10 +682,6 @@ async fn run_member(
             record = consumer.recv(), if receiving => match record {
                 Some(record) => {
                     let key = (record.topic.clone(), record.partition, record.offset);
-                    let value = record
-                        .value
-                        .as_ref()
-                        .map_or_else(String::new, |v| String::from_utf8_lossy(v).into_owned());
                     let count = {
                         let mut o = recorder.lock();
                         let count = o.deliveries.entry((pool.clone(), key)).or_default();
@@ -691,13 +690,13 @@ async fn run_member(
                     };
                     recorder.event(
                         &label,
-                        format!(
-                            "delivered {value} from {}[{}]@{}{}",
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            if count > 1 { format!(" (duplicate #{count})") } else { String::new() }
-                        ),
+                        EventText::Delivered {
+                            value: record.value,
+                            topic: record.topic,
+                            partition: record.partition,
+                            offset: record.offset,
+                            count,
+                        },
                     );
                     recorder.changed();
                 }
