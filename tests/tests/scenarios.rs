@@ -34,7 +34,7 @@ fn every_scenario_passes_and_matches_its_snapshot() {
             omit_expression => true,
             description => format!("{} --seed {}", relative.display(), report.seed),
         }, {
-            insta::assert_snapshot!(report.scenario.clone(), report.trace);
+            insta::assert_snapshot!(report.scenario.clone(), report.trace());
         });
     }
     assert!(

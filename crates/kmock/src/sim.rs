@@ -90,14 +90,14 @@ pub fn run(command: SimCommand) -> ExitCode {
         match run_file(file, args.seed) {
             Ok(report) => {
                 if args.trace {
-                    let _ = write!(stdout, "{}", report.trace);
+                    let _ = write!(stdout, "{}", report.trace());
                 }
                 if args.json {
                     let mut value = json(&report);
                     if args.trace
                         && let Some(object) = value.as_object_mut()
                     {
-                        object.insert("trace".into(), report.trace.clone().into());
+                        object.insert("trace".into(), report.trace().into());
                     }
                     let _ = writeln!(stdout, "{value}");
                 } else {
@@ -116,7 +116,7 @@ pub fn run(command: SimCommand) -> ExitCode {
                             .teardown_ms
                             .map_or_else(|| "-".to_owned(), |t| format!("{t:.0}ms"))
                     );
-                    let svg = kmock_sim::timeline::svg(&title, &report.trace);
+                    let svg = kmock_sim::timeline::svg(&title, report.trace());
                     if let Err(e) = std::fs::write(path, svg) {
                         let _ = writeln!(
                             std::io::stderr(),

@@ -280,18 +280,26 @@ async fn copy(
                 Ok(n) => n,
             },
         };
-        let latency = link.faults.get().latency;
-        if !latency.is_zero() {
+        // One look at the actor's faults decides the common case without registering a waiter:
+        // disconnected, return; no latency and no partition, forward now. This is what the
+        // (biased) selects below conclude in the same poll when nothing is pending.
+        let faults = link.faults.get();
+        if faults.epoch != link.my_epoch {
+            return;
+        }
+        if !faults.latency.is_zero() {
             tokio::select! {
                 biased;
                 () = link.disconnected() => return,
-                () = tokio::time::sleep(latency) => {}
+                () = tokio::time::sleep(faults.latency) => {}
             }
         }
-        tokio::select! {
-            biased;
-            () = link.disconnected() => return,
-            () = link.faults.wait_for(|s| !s.partitioned) => {}
+        if !faults.latency.is_zero() || faults.partitioned {
+            tokio::select! {
+                biased;
+                () = link.disconnected() => return,
+                () = link.faults.wait_for(|s| !s.partitioned) => {}
+            }
         }
         if let Some(scanner) = &mut scanner {
             scanner.scan(&buffer[..n]);

@@ -1,16 +1,23 @@
 //! Runs one scenario with one seed and reports: verdict, virtual and wall time, teardown, each
 //! expectation with its measured value, the trace, and the line that reproduces the run.
 //!
+//! The trace is rendered on demand ([`RunReport::trace`]): the report keeps what it is rendered
+//! from, so a caller that only wants the verdict and the metrics (explore, the benchmarks) does
+//! not pay for formatting a few hundred lines per run.
+//!
 //! The wall clock (`std::time::Instant`) is read here and only here, around the world; it never
 //! reaches the trace.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use kmock_broker::core::BrokerCore;
 use serde::Serialize;
 
 use crate::checkers::{ExpectationResult, Metrics, Value, Verdict, ownership_conflicts};
 use crate::scenario::{ActorKind, Scenario, ScenarioError};
+use crate::trace::Observations;
 use crate::world::{self, WorldOutcome};
 
 /// What one run produced.
@@ -36,12 +43,46 @@ pub struct RunReport {
     pub failures: Vec<String>,
     /// Every metric measured.
     pub metrics: Metrics,
-    /// The trace.
+    /// What the trace is rendered from; see [`RunReport::trace`].
     #[serde(skip)]
-    pub trace: String,
+    trace: Arc<TraceSource>,
+}
+
+/// Everything the trace is rendered from, and the trace once rendered.
+struct TraceSource {
+    header: Vec<String>,
+    observations: Observations,
+    /// The broker core the run left (its request log).
+    broker: Option<BrokerCore>,
+    rendered: OnceLock<String>,
+}
+
+impl std::fmt::Debug for TraceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceSource")
+            .field("events", &self.observations.events.len())
+            .field(
+                "requests",
+                &self
+                    .broker
+                    .as_ref()
+                    .map_or(0, |b| b.request_log().entries().count()),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunReport {
+    /// The trace: header lines, then one line per event and request in virtual-time order (see
+    /// [`crate::trace`]). Rendered on the first call, then kept.
+    pub fn trace(&self) -> &str {
+        let source = &*self.trace;
+        source.rendered.get_or_init(|| {
+            let log = source.broker.iter().flat_map(|b| b.request_log().entries());
+            crate::trace::render(&source.header, &source.observations, log)
+        })
+    }
+
     /// `reproduce: kmock sim run FILE --seed N`.
     pub fn reproduce_line(&self) -> String {
         format!(
@@ -258,10 +299,12 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
 
     // Delivery over every pool: an acknowledged record counts as delivered if any pool got it.
     let produced = o.acked.len();
+    let delivered_anywhere: std::collections::BTreeSet<&(String, i32, i64)> =
+        o.deliveries.keys().map(|(_, r)| r).collect();
     let delivered = o
         .acked
         .keys()
-        .filter(|record| o.deliveries.keys().any(|(_, r)| r == *record))
+        .filter(|record| delivered_anywhere.contains(record))
         .count();
     metrics.insert("produced".into(), Value::Number(produced as f64));
     metrics.insert(
@@ -297,7 +340,13 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
     } else {
         Verdict::Fail
     };
-    let trace = crate::trace::render(&outcome.header, &o, &outcome.log);
+    drop(o);
+    let trace = Arc::new(TraceSource {
+        header: outcome.header,
+        observations: std::mem::take(&mut *outcome.recorder.lock()),
+        broker: outcome.broker,
+        rendered: OnceLock::new(),
+    });
     RunReport {
         scenario: scenario.name.clone(),
         file: scenario.file.clone(),
@@ -312,3 +361,9 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
         trace,
     }
 }
+
+// Reports cross threads (a caller may run scenarios in parallel).
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<RunReport>();
+};

@@ -32,8 +32,90 @@ pub struct Event {
     pub order: u64,
     /// Who.
     pub actor: String,
-    /// What.
-    pub text: String,
+    /// What (formatted when the trace is rendered).
+    pub text: EventText,
+}
+
+/// The text of an event. The two per-record events keep their parts and are formatted only when
+/// the trace is rendered (a run that nobody renders does not format them); everything else is
+/// plain text.
+#[derive(Debug, Clone)]
+pub enum EventText {
+    /// Text as it appears in the trace.
+    Text(String),
+    /// `produced {value} key={key} -> {topic}[{partition}]@{offset}`.
+    Produced {
+        /// The record value.
+        value: String,
+        /// The record key.
+        key: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+    },
+    /// `delivered {value} from {topic}[{partition}]@{offset}`, then ` (duplicate #{count})` when
+    /// `count > 1`. The value is shown as lossy UTF-8 (empty for a tombstone).
+    Delivered {
+        /// The record value.
+        value: Option<bytes::Bytes>,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+        /// How many times the pool got this record so far.
+        count: u64,
+    },
+}
+
+impl std::fmt::Display for EventText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(text) => f.write_str(text),
+            Self::Produced {
+                value,
+                key,
+                topic,
+                partition,
+                offset,
+            } => write!(
+                f,
+                "produced {value} key={key} -> {topic}[{partition}]@{offset}"
+            ),
+            Self::Delivered {
+                value,
+                topic,
+                partition,
+                offset,
+                count,
+            } => {
+                let value = value
+                    .as_ref()
+                    .map_or_else(String::new, |v| String::from_utf8_lossy(v).into_owned());
+                write!(f, "delivered {value} from {topic}[{partition}]@{offset}")?;
+                if *count > 1 {
+                    write!(f, " (duplicate #{count})")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl From<String> for EventText {
+    fn from(text: String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl From<&str> for EventText {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_owned())
+    }
 }
 
 /// What is known about one pool member.
@@ -118,9 +200,13 @@ impl Recorder {
         self.state.lock().expect("recorder lock is never poisoned")
     }
 
-    /// Signals waiters that observations changed.
+    /// Signals waiters that observations changed. Without a receiver (no `wait` step running:
+    /// most of a run) there is nobody to wake, and a later [`Recorder::subscribe`] starts from the
+    /// current value anyway, so the send is skipped.
     pub fn changed(&self) {
-        self.changes.send_modify(|n| *n += 1);
+        if self.changes.receiver_count() > 0 {
+            self.changes.send_modify(|n| *n += 1);
+        }
     }
 
     /// A receiver that wakes on every change.
@@ -129,7 +215,7 @@ impl Recorder {
     }
 
     /// Records a client-side event.
-    pub fn event(&self, actor: &str, text: impl Into<String>) {
+    pub fn event(&self, actor: &str, text: impl Into<EventText>) {
         let time = self.now();
         let mut o = self.lock();
         let order = o.next_order;
@@ -485,14 +571,19 @@ fn is_quiet_fetch(entry: &LogEntry) -> bool {
 }
 
 /// Renders the trace: `header` lines, then events and requests in virtual-time order.
-pub fn render(header: &[String], observations: &Observations, log: &[LogEntry]) -> String {
+pub fn render<'a>(
+    header: &[String],
+    observations: &Observations,
+    log: impl IntoIterator<Item = &'a LogEntry>,
+) -> String {
+    let log: Vec<&LogEntry> = log.into_iter().collect();
     let mut names = MemberNames {
         known: observations.member_names.clone(),
         unknown: BTreeMap::new(),
     };
     // A connection that names a member belongs to that member.
     let mut connection_owner: BTreeMap<u64, String> = observations.connections.clone();
-    for entry in log {
+    for entry in &log {
         if let Some(id) = entry.request.as_ref().and_then(request_member)
             && let Some(name) = names.known.get(&id)
         {

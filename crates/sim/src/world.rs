@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kmock_broker::BrokerConfig;
+use kmock_broker::core::BrokerCore;
 use kmock_broker::core::group::GroupSummary;
-use kmock_broker::core::request_log::LogEntry;
 use kmock_broker::server::{Broker, BrokerHandle};
 use kmock_client::producer::WallClock;
 use kmock_client::{Cluster, Consumer, MemberState, Producer, Settings};
@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use crate::network::Network;
 use crate::scenario::{Action, ActorKind, FaultKind, NetworkFault, Scenario};
-use crate::trace::{MemberObservation, Recorder, assignment};
+use crate::trace::{EventText, MemberObservation, Recorder, assignment};
 
 /// Record timestamps are this epoch plus virtual time (2026-01-01T00:00:00Z).
 const EPOCH_MS: i64 = 1_767_225_600_000;
@@ -39,8 +39,9 @@ pub struct WorldOutcome {
     pub header: Vec<String>,
     /// The recorder with everything observed.
     pub recorder: Recorder,
-    /// The broker's request log.
-    pub log: Vec<LogEntry>,
+    /// The broker's state machine as the run left it (taken out of the broker task, not copied):
+    /// its request log is what the trace is rendered from. `None` if the broker never started.
+    pub broker: Option<BrokerCore>,
     /// Final broker view of each pool's group.
     pub groups: BTreeMap<String, Option<GroupSummary>>,
     /// Virtual time at the end of the timeline.
@@ -136,7 +137,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
             return WorldOutcome {
                 header,
                 recorder,
-                log: Vec::new(),
+                broker: None,
                 groups: BTreeMap::new(),
                 virtual_time: Duration::ZERO,
             };
@@ -182,10 +183,6 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     }
     let virtual_time = recorder.now();
 
-    let log = broker
-        .inspect(|core| core.request_log().entries().cloned().collect::<Vec<_>>())
-        .await
-        .unwrap_or_default();
     let mut groups = BTreeMap::new();
     for actor in &scenario.actors {
         if let ActorKind::Pool { group, .. } = &actor.kind {
@@ -198,11 +195,20 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
             groups.insert(group.clone(), summary);
         }
     }
-    // Whatever is still running is dropped with the runtime.
+    // The core itself, swapped for an empty one: its request log (a few hundred decoded requests
+    // and responses) is read in place by the trace instead of being copied out. Nothing runs in
+    // the world after this; whatever is still running is dropped with the runtime.
+    let core = broker
+        .update(|core| {
+            let empty = BrokerCore::new(core.config().clone());
+            std::mem::replace(core, empty)
+        })
+        .await
+        .ok();
     WorldOutcome {
         header,
         recorder,
-        log,
+        broker: core,
         groups,
         virtual_time,
     }
@@ -394,10 +400,7 @@ impl World {
                 let topics = self.pool_topics(name);
                 let pool = name.clone();
                 self.wait(name, "wait_delivered", *timeout, move |o| {
-                    o.acked
-                        .keys()
-                        .filter(|(t, _, _)| topics.contains(t))
-                        .all(|record| o.deliveries.contains_key(&(pool.clone(), record.clone())))
+                    every_acked_delivered(o, &pool, &topics)
                 })
                 .await?;
                 recorder.event(name, "every acknowledged record delivered");
@@ -423,10 +426,13 @@ impl World {
                             acked += 1;
                             recorder.event(
                                 name,
-                                format!(
-                                    "produced {value} key={key} -> {}[{}]@{}",
-                                    producer.topic, meta.partition, meta.offset
-                                ),
+                                EventText::Produced {
+                                    value,
+                                    key,
+                                    topic: producer.topic.clone(),
+                                    partition: meta.partition,
+                                    offset: meta.offset,
+                                },
                             );
                             recorder.lock().acked.insert(
                                 (producer.topic.clone(), meta.partition, meta.offset),
@@ -582,6 +588,25 @@ fn apply_network(network: &Network, recorder: &Recorder, actor: &str, fault: &Ne
     recorder.event(actor, format!("network fault: {fault}"));
 }
 
+/// Whether `pool` got every acknowledged record of `topics`. Both maps are ordered by record, so
+/// one merge walk answers it without a lookup (and its key clones) per record.
+fn every_acked_delivered(o: &crate::trace::Observations, pool: &str, topics: &[String]) -> bool {
+    let mut delivered = o
+        .deliveries
+        .keys()
+        .skip_while(|(p, _)| p.as_str() < pool)
+        .take_while(|(p, _)| p == pool)
+        .map(|(_, record)| record)
+        .peekable();
+    o.acked
+        .keys()
+        .filter(|(t, _, _)| topics.contains(t))
+        .all(|record| {
+            while delivered.next_if(|d| *d < record).is_some() {}
+            delivered.next_if(|d| *d == record).is_some()
+        })
+}
+
 /// The generation every live member of `pool` is stable in, if they agree (and there is one).
 fn stable_generation(o: &crate::trace::Observations, pool: &str) -> Option<i32> {
     let mut generation = None;
@@ -657,10 +682,6 @@ async fn run_member(
             record = consumer.recv(), if receiving => match record {
                 Some(record) => {
                     let key = (record.topic.clone(), record.partition, record.offset);
-                    let value = record
-                        .value
-                        .as_ref()
-                        .map_or_else(String::new, |v| String::from_utf8_lossy(v).into_owned());
                     let count = {
                         let mut o = recorder.lock();
                         let count = o.deliveries.entry((pool.clone(), key)).or_default();
@@ -669,13 +690,13 @@ async fn run_member(
                     };
                     recorder.event(
                         &label,
-                        format!(
-                            "delivered {value} from {}[{}]@{}{}",
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            if count > 1 { format!(" (duplicate #{count})") } else { String::new() }
-                        ),
+                        EventText::Delivered {
+                            value: record.value,
+                            topic: record.topic,
+                            partition: record.partition,
+                            offset: record.offset,
+                            count,
+                        },
                     );
                     recorder.changed();
                 }
