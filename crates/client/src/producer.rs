@@ -47,7 +47,7 @@ pub type WallClock = Arc<dyn Fn() -> i64 + Send + Sync>;
 const MAX_ATTEMPTS: usize = 3;
 
 /// Most records sent in one Produce request for one partition.
-const MAX_BATCH_RECORDS: usize = 500;
+const MAX_BATCH_RECORDS: usize = 10_000;
 
 /// Most key, value and header bytes sent in one Produce request for one partition (a single
 /// larger record still goes alone); below Kafka's default `message.max.bytes` of 1 MiB.
