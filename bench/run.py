@@ -688,9 +688,11 @@ def targets(results: dict, cfg) -> list:
         for acks in ("acks=1", "acks=all"):
             per = summary([r["broker_cpu"]["sched"] / n * 1e6 for r in p["kmock"][acks]])
             mock = summary([r["broker_cpu"]["sched"] / n * 1e6 for r in p["rdkafka-mock"][acks]])
-            row(f"broker CPU per record ≤ 0.09 µs and ≤ librdkafka's mock ({acks})",
-                f"{mmm(per, 3, ' µs')}; mock {f(mock['median'], 3)} µs",
-                per["median"] <= 0.09 and per["median"] <= mock["median"])
+            row(f"broker CPU per record ≤ 0.09 µs ({acks})", mmm(per, 3, " µs"), per["median"] <= 0.09)
+            cpu_ratio = ratios([r["broker_cpu"]["sched"] for r in p["kmock"][acks]],
+                               [r["broker_cpu"]["sched"] for r in p["rdkafka-mock"][acks]])
+            row(f"broker CPU per record ≤ librdkafka's mock, kmock/mock run by run ({acks})",
+                f"{mmm(cpu_ratio, 2)} (mock {f(mock['median'], 3)} µs)", cpu_ratio["median"] <= 1.0)
             for peer in BROKERS[1:]:
                 r = ratios([x["records_per_s"] for x in p["kmock"][acks]], [x["records_per_s"] for x in p[peer][acks]])
                 row(f"throughput ratio kmock/{peer} ≥ 1.0 ({acks})", mmm(r, 2), r["median"] >= 1.0)
