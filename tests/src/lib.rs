@@ -43,7 +43,11 @@ pub const SERVER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // cargo and nextest set CARGO_MANIFEST_DIR when they run a test; the value compiled in can name
+    // another checkout that shares the target directory (e.g. a CI clone, since deleted).
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest
         .parent()
         .expect("tests/ sits inside the workspace")
         .to_path_buf()
@@ -349,7 +353,7 @@ pub fn venv_dir() -> PathBuf {
 
 /// `tests/python/`, where the interop scripts and `requirements.txt` live.
 pub fn python_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
+    workspace_root().join("tests").join("python")
 }
 
 const INSTALL_HINT: &str = "run `bash .ci/run` once, or by hand: \
@@ -443,7 +447,7 @@ pub fn run_python(script: &str, args: &[&str], timeout: Duration) -> ScriptRun {
 
 /// `tests/node/`, where the Node.js interop scripts and their `package.json` live.
 pub fn node_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+    workspace_root().join("tests").join("node")
 }
 
 const NODE_INSTALL_HINT: &str = "run `bash .ci/run` once, or by hand: \

@@ -250,12 +250,18 @@ async fn drain(inner: Arc<Inner>, topic: String, partition: i32) {
             }
             queue.queued.drain(..take).collect()
         };
-        // Offsets within the batch are relative; the broker assigns the base.
+        // Offsets within the batch are relative; the broker assigns the base. The encoder puts
+        // records into one record batch while `offset - sequence` stays the same, and writes the
+        // first record's sequence as the batch's base sequence: `index - 1` gives one batch with
+        // base sequence -1 (none), as Java's producer writes without idempotence. (With the same
+        // sequence on every record, each record became a batch of its own: 61 bytes of header per
+        // record, and a stored batch per record on the broker.)
         let records: Vec<Record> = batch
             .iter()
             .enumerate()
             .map(|(index, queued)| Record {
                 offset: index as i64,
+                sequence: i32::try_from(index).unwrap_or(i32::MAX) - 1,
                 ..queued.record.clone()
             })
             .collect();

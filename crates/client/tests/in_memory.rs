@@ -464,6 +464,20 @@ async fn concurrent_publishes_to_a_partition_are_batched() {
         produce_requests < 10,
         "{produce_requests} Produce requests for 100 records"
     );
+    // One record batch per request, without a sequence (no idempotence): base sequence -1 at
+    // bytes 53..57 of the batch header, record count at 57..61.
+    let batches = broker
+        .update(|core| core.logs().batches("batched", 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(batches.len(), produce_requests);
+    let mut records = 0;
+    for batch in &batches {
+        assert_eq!(i32::from_be_bytes(batch[53..57].try_into().unwrap()), -1);
+        records += i32::from_be_bytes(batch[57..61].try_into().unwrap());
+    }
+    assert_eq!(records, 100);
     cluster.close().await;
 }
 
