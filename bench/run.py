@@ -322,10 +322,18 @@ def ratios(kmock_values: list, peer_values: list) -> dict:
 # Figures
 
 
+def rotated(items, run: int) -> list:
+    """`items` starting at position `run` (wrapping): run by run, each broker (or client) takes its
+    turn at going first, so none always measures right after a figure starts or after the same peer."""
+    items = list(items)
+    k = run % len(items)
+    return items[k:] + items[:k]
+
+
 def figure_cold_start(cfg) -> dict:
     out = {b: {"ready_ms": [], "first_metadata_ms": [], "idle_rss_mb": []} for b in BROKERS}
     for run in range(cfg.cold_runs):
-        for kind in BROKERS:
+        for kind in rotated(BROKERS, run):
             with Broker(kind) as broker:
                 metadata_roundtrip(broker.bootstrap)
                 first = (time.perf_counter() - broker.started) * 1000
@@ -345,7 +353,7 @@ def figure_produce_consume(cfg) -> dict:
     wire = record_wire_bytes(cfg.records)
     out = {"record_wire_bytes": wire, "brokers": {}}
     for run in range(cfg.runs):
-        for kind in BROKERS:
+        for kind in rotated(BROKERS, run):
             per = out["brokers"].setdefault(kind, {"acks=1": [], "acks=all": [], "consume": [], "retained": []})
             with Broker(kind) as broker:
                 metadata_roundtrip(broker.bootstrap)
@@ -389,7 +397,7 @@ def figure_seed(cfg) -> dict:
     script = BENCH / "clients" / "seed_stop.py"
     out = {}
     for run in range(cfg.runs):
-        for kind in ("kmock", "rdkafka-mock"):
+        for kind in rotated(("kmock", "rdkafka-mock"), run):
             with Broker(kind, faults=("leave_group:delay=60s",)) as broker:
                 extra = ["--describe"] if kind == "kmock" else []  # the mock lacks DescribeGroups
                 started = time.perf_counter()
@@ -449,7 +457,7 @@ def figure_rust_client(cfg) -> dict:
     """Figure 6: the kmock Rust client vs confluent-kafka, both producing to kmock (acks=1)."""
     out = {"rust": [], "confluent": []}
     for run in range(cfg.runs):
-        for client, fn in (("rust", rust_produce), ("confluent", confluent_produce)):
+        for client, fn in rotated((("rust", rust_produce), ("confluent", confluent_produce)), run):
             with Broker("kmock") as broker:
                 metadata_roundtrip(broker.bootstrap)
                 topic = f"bench-{uuid.uuid4().hex[:8]}"
