@@ -54,17 +54,35 @@ fn check(report: &RunReport, failures: &mut Vec<String>) {
     }
 }
 
+/// What one timed run measured.
+struct TimedRun {
+    wall_ms: f64,
+    virtual_ms: f64,
+    teardown_ms: Option<f64>,
+}
+
+/// Runs `scenario` once and times it as a caller pays it: world, checks, report, and tearing it
+/// all down (the report owns the broker core the trace is rendered from).
+fn timed_run(scenario: &Scenario, seed: u64, failures: &mut Vec<String>) -> TimedRun {
+    let started = Instant::now();
+    let report = run_scenario(scenario, seed);
+    check(&report, failures);
+    let (virtual_ms, teardown_ms) = (report.virtual_ms, report.teardown_ms);
+    drop(report);
+    TimedRun {
+        wall_ms: started.elapsed().as_secs_f64() * 1e3,
+        virtual_ms,
+        teardown_ms,
+    }
+}
+
 fn lifecycle(root: &Path, cases: u64, failures: &mut Vec<String>) -> serde_json::Value {
     let scenario = load(&root.join("bench/sims/lifecycle-100.toml"));
     check(&run_scenario(&scenario, 0), failures);
     let mut walls = Vec::new();
     let started = Instant::now();
     for seed in 1..=cases {
-        let case = Instant::now();
-        let report = run_scenario(&scenario, seed);
-        check(&report, failures);
-        drop(report);
-        walls.push(case.elapsed().as_secs_f64() * 1e3);
+        walls.push(timed_run(&scenario, seed, failures).wall_ms);
     }
     let total = started.elapsed().as_secs_f64();
     json!({
@@ -85,15 +103,10 @@ fn seed_scenario(
     check(&run_scenario(&scenario, scenario.seed), failures);
     let (mut walls, mut virtuals, mut teardowns) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        // The whole run as a caller pays it: world, checks, report, and tearing it all down.
-        let started = Instant::now();
-        let report = run_scenario(&scenario, scenario.seed);
-        check(&report, failures);
-        let (virtual_ms, teardown_ms) = (report.virtual_ms, report.teardown_ms);
-        drop(report);
-        walls.push(started.elapsed().as_secs_f64() * 1e3);
-        virtuals.push(virtual_ms);
-        teardowns.push(teardown_ms.unwrap_or(f64::NAN));
+        let run = timed_run(&scenario, scenario.seed, failures);
+        walls.push(run.wall_ms);
+        virtuals.push(run.virtual_ms);
+        teardowns.push(run.teardown_ms.unwrap_or(f64::NAN));
     }
     let ratios: Vec<f64> = virtuals.iter().zip(&walls).map(|(v, w)| v / w).collect();
     json!({

@@ -140,29 +140,18 @@ impl FrameDecoder {
         }
     }
 
-    /// A mapping for the large frame whose prefix starts the buffer, if it is incomplete and a
-    /// mapping can be made; the body bytes already buffered move into it.
-    fn start_large_frame(&mut self) -> Option<LargeFrame> {
-        let Ok(FrameCheck::Incomplete {
-            needed: Some(needed),
-        }) = check_frame(&self.buffer, self.max_frame_bytes)
-        else {
-            return None;
-        };
-        let len = needed - 4;
-        if len <= LARGE_FRAME_BYTES {
-            return None;
-        }
-        let map = MmapOptions::new().len(len).map_anon().ok()?;
-        let mut large = LargeFrame {
-            map,
-            filled: 0,
-            populated: 0,
-        };
+    /// A mapping for the incomplete large frame whose prefix starts the buffer (body `len`
+    /// bytes, known from [`check_frame`]), if one can be made; the body bytes already buffered
+    /// move into it.
+    fn start_large_frame(&mut self, len: usize) -> Option<LargeFrame> {
+        let mut map = MmapOptions::new().len(len).map_anon().ok()?;
         let body = &self.buffer[4..];
-        large.populated = body.len();
-        large.map[..body.len()].copy_from_slice(body);
-        large.filled = body.len();
+        map[..body.len()].copy_from_slice(body);
+        let large = LargeFrame {
+            map,
+            filled: body.len(),
+            populated: body.len(),
+        };
         self.buffer.clear();
         Some(large)
     }
@@ -217,7 +206,8 @@ impl FrameDecoder {
                 let wanted = needed.unwrap_or(4).min(4 + self.max_frame_bytes);
                 let have = self.buffer.len();
                 if wanted > LARGE_FRAME_BYTES {
-                    if let Some(large) = self.start_large_frame() {
+                    // `needed` is known here: without a prefix, `wanted` is 4.
+                    if let Some(large) = self.start_large_frame(wanted - 4) {
                         self.large = Some(large);
                     } else if self.buffer.capacity() < wanted {
                         // A new allocation, exact once the whole frame fits; in the meantime
