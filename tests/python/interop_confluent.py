@@ -2,8 +2,10 @@
 
 Usage: interop_confluent.py BOOTSTRAP
 
-Produces 100 messages to a new (auto-created) topic, consumes them back as the only member of a new
-group from the earliest offset, commits synchronously, checks the committed offset via
+Produces 100 messages to a new (auto-created) topic, lists every topic with
+`AdminClient.list_topics()` (librdkafka's "all topics" Metadata v12+ request, which carries 3 stray
+bytes after its body: librdkafka issue #5049; Kafka ignores them), consumes them back as the only
+member of a new group from the earliest offset, commits synchronously, checks the committed offset via
 `Consumer.committed`, and closes cleanly. Exit 0 on success; nonzero with a message on stderr on
 failure. A watchdog dumps every thread's stack and exits 1 after OVERALL_TIMEOUT_S.
 """
@@ -15,6 +17,7 @@ import traceback
 import uuid
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 MESSAGE_COUNT = 100
 OVERALL_TIMEOUT_S = 60
@@ -58,6 +61,12 @@ def run(bootstrap: str) -> None:
     if len(delivered) != MESSAGE_COUNT:
         raise AssertionError(f"{len(delivered)} of {MESSAGE_COUNT} delivery reports")
     log(f"produced {MESSAGE_COUNT} messages to {topic}")
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": "interop-confluent-admin"})
+    cluster = admin.list_topics(timeout=10)
+    if topic not in cluster.topics or list(cluster.brokers) != [0]:
+        raise AssertionError(f"list_topics(): brokers {list(cluster.brokers)}, topics {sorted(cluster.topics)}")
+    log(f"AdminClient.list_topics() lists broker 0 and {topic}")
 
     consumer = Consumer(
         {

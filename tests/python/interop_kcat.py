@@ -2,6 +2,8 @@
 
 Usage: interop_kcat.py BOOTSTRAP
 
+Lists the cluster with `kcat -L` (librdkafka's "all topics" Metadata request, whose v9+ form carries
+3 stray bytes after the body: librdkafka issue #5049) and checks the broker and topic are listed.
 Produces 100 messages with `kcat -P` to a new (auto-created) topic, consumes them back with
 `kcat -G` (a balanced consumer in a new group) from the earliest offset; kcat commits on close. The
 committed offset (100) is then read with confluent-kafka's `Consumer.committed`. Exit 0 on success;
@@ -47,6 +49,14 @@ def run(bootstrap: str) -> None:
     kcat(["-P", "-b", bootstrap, "-t", topic, "-X", "client.id=interop-kcat-producer"],
          stdin="\n".join(expected) + "\n")
     log(f"produced {MESSAGE_COUNT} messages to {topic}")
+
+    listing = kcat(["-L", "-b", bootstrap, "-X", "client.id=interop-kcat-list"])
+    host, port = bootstrap.rsplit(":", 1)
+    if f"broker 0 at {host}:{port}" not in listing:
+        raise AssertionError(f"kcat -L does not list broker 0 at {bootstrap}:\n{listing}")
+    if f'topic "{topic}" with ' not in listing:
+        raise AssertionError(f"kcat -L does not list topic {topic}:\n{listing}")
+    log(f"kcat -L lists broker 0 and {topic}")
 
     output = kcat([
         "-b", bootstrap, "-G", group, topic,

@@ -373,6 +373,7 @@ fn entry_json(entry: &LogEntry) -> Value {
         "fault": entry.fault,
         "response_time_ms": entry.response_time.map(ms),
         "outcome": entry.outcome,
+        "trailing_bytes": entry.trailing_bytes,
     })
 }
 

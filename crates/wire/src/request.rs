@@ -46,6 +46,11 @@ pub struct DecodedRequest {
     pub header: RequestHeader,
     /// The decoded body.
     pub body: RequestKind,
+    /// Bytes left in the frame after a fully decoded body. Kafka ignores them (its
+    /// `RequestContext.parseRequest` reads the body it expects and stops), and so does kmock; the
+    /// broker logs and counts them. librdkafka ≤ 2.16 leaves 3 such bytes after its "all topics"
+    /// Metadata v9+ request (librdkafka issue #5049).
+    pub trailing_bytes: usize,
 }
 
 impl DecodedRequest {
@@ -68,6 +73,10 @@ fn malformed(what: impl Into<String>, err: impl std::fmt::Display) -> WireError 
 }
 
 /// Decodes a request frame body (without the length prefix).
+///
+/// Bytes after a body that decoded completely are not an error: they are counted in
+/// [`DecodedRequest::trailing_bytes`], as Kafka's `RequestContext.parseRequest` ignores them. A body
+/// that does not decode is [`WireError::Malformed`].
 ///
 /// Fails with [`WireError::UnknownApiKey`] or [`WireError::UnsupportedVersion`] (both carry the
 /// correlation id, so the caller can still answer), or [`WireError::Malformed`].
@@ -106,17 +115,12 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, WireError> {
     let mut body = RequestKind::decode(api_key, &mut buf, prefix.api_version)
         .map_err(|e| malformed(what(), e))?;
     detach_from_frame(&mut body);
-    if buf.has_remaining() {
-        return Err(WireError::TrailingBytes {
-            what: what(),
-            extra: buf.remaining(),
-        });
-    }
     Ok(DecodedRequest {
         api_key,
         api_version: prefix.api_version,
         header,
         body,
+        trailing_bytes: buf.remaining(),
     })
 }
 
@@ -284,14 +288,66 @@ mod tests {
     }
 
     #[test]
-    fn trailing_bytes_are_rejected() {
+    fn trailing_bytes_after_a_whole_body_are_counted_not_rejected() {
         let frame = encode_request(&ApiVersionsRequest::default(), 1, 1, Some("c")).unwrap();
         let mut raw = BytesMut::from(&body(&frame)[..]);
         raw.extend_from_slice(&[1, 2, 3]);
-        let err = decode_request(raw.freeze()).unwrap_err();
-        assert!(
-            matches!(err, WireError::TrailingBytes { extra: 3, .. }),
-            "{err:?}"
+        let decoded = decode_request(raw.freeze()).unwrap();
+        assert_eq!(decoded.trailing_bytes, 3);
+        assert_eq!(
+            decoded.body,
+            RequestKind::ApiVersions(ApiVersionsRequest::default())
         );
+        let exact = decode_request(body(&frame)).unwrap();
+        assert_eq!(exact.trailing_bytes, 0);
+    }
+
+    /// librdkafka 2.12.1's "all topics" Metadata v12 request, as `kcat -L` sends it (captured from
+    /// the wire): `rd_kafka_MetadataRequest0` writes a 4-byte placeholder for the topic array and,
+    /// for "all topics", patches only its first byte to a null compact array (librdkafka issue
+    /// #5049), leaving 3 bytes after the body. Apache Kafka serves it; so must kmock.
+    #[test]
+    fn librdkafka_all_topics_metadata_request_decodes() {
+        use kafka_protocol::messages::MetadataRequest;
+        let raw: &[u8] = &[
+            0x00, 0x03, // api key 3 (Metadata)
+            0x00, 0x0c, // version 12
+            0x00, 0x00, 0x00, 0x02, // correlation id 2
+            0x00, 0x07, b'r', b'd', b'k', b'a', b'f', b'k', b'a', // client id "rdkafka"
+            0x00, // header tagged fields
+            0x00, 0x00, 0x00, 0x00, // the topic array count: a 4-byte i32 placeholder, left 0
+            0x01, // allow_auto_topic_creation
+            0x00, // include_topic_authorized_operations
+            0x00, // body tagged fields
+        ];
+        // `rd_kafka_MetadataRequest0` writes the topic array count as a 4-byte placeholder
+        // (`rd_kafka_buf_write_arraycnt_pos`) and, for "all topics" at v9+, keeps it at 0 instead
+        // of finalizing it to a 1-byte varint. Kafka reads: topics null (0x00), then 0x00 as
+        // allow_auto_topic_creation = false, 0x00 as include_topic_authorized_operations = false,
+        // 0x00 as no tagged fields; the real three fields are left over.
+        let decoded = decode_request(Bytes::from_static(raw)).unwrap();
+        assert_eq!(decoded.api_key, ApiKey::Metadata);
+        assert_eq!(decoded.client_id(), "rdkafka");
+        assert_eq!(decoded.trailing_bytes, 3);
+        let RequestKind::Metadata(metadata) = decoded.body else {
+            panic!("not a Metadata request");
+        };
+        assert_eq!(
+            metadata,
+            MetadataRequest::default()
+                .with_topics(None)
+                .with_allow_auto_topic_creation(false)
+        );
+    }
+
+    #[test]
+    fn a_body_that_does_not_decode_is_still_malformed_with_trailing_room() {
+        // A Metadata v12 body whose topic array claims 5 entries but holds none: not decodable,
+        // however many bytes follow.
+        let raw: &[u8] = &[
+            0x00, 0x03, 0x00, 0x0c, 0, 0, 0, 1, 0xff, 0xff, 0x00, 0x06, 0x00,
+        ];
+        let err = decode_request(Bytes::from_static(raw)).unwrap_err();
+        assert!(matches!(err, WireError::Malformed { .. }), "{err:?}");
     }
 }

@@ -344,13 +344,18 @@ impl BrokerCore {
             api_version,
             header,
             body,
+            trailing_bytes,
         } = request;
+        if trailing_bytes > 0 {
+            // Kafka's RequestContext.parseRequest ignores what follows a fully read body; so do we.
+            tracing::debug!(%connection, "{api_key:?} v{api_version} request has {trailing_bytes} trailing bytes (ignored, as Kafka does)");
+        }
         let client_id = header
             .client_id
             .as_deref()
             .map(str::to_owned)
             .unwrap_or_default();
-        let seq = self.request_log.record_request(LogEntry::request(
+        let mut entry = LogEntry::request(
             self.now,
             connection,
             &client_id,
@@ -359,7 +364,9 @@ impl BrokerCore {
             header.correlation_id,
             applied.as_ref().map(|a| a.describe()),
             body.clone(),
-        ));
+        );
+        entry.trailing_bytes = trailing_bytes;
+        let seq = self.request_log.record_request(entry);
         let mut token = ResponseToken {
             connection,
             correlation_id: header.correlation_id,

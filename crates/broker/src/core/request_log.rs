@@ -44,6 +44,9 @@ pub struct LogEntry {
     pub outcome: Option<String>,
     /// Record bytes removed from the logged Produce request or Fetch response.
     pub record_bytes: usize,
+    /// Bytes after the fully decoded request body, ignored as Kafka ignores them (librdkafka's
+    /// "all topics" Metadata v9+ request has 3; see `kmock_wire::DecodedRequest::trailing_bytes`).
+    pub trailing_bytes: usize,
 }
 
 /// Removes record bytes from Produce requests; returns how many bytes were removed.
@@ -100,6 +103,7 @@ impl LogEntry {
             response_time: None,
             outcome: None,
             record_bytes,
+            trailing_bytes: 0,
         }
     }
 
@@ -126,6 +130,7 @@ impl LogEntry {
             response_time: None,
             outcome: Some(reason.to_owned()),
             record_bytes: 0,
+            trailing_bytes: 0,
         }
     }
 

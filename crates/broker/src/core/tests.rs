@@ -62,3 +62,40 @@ fn api_versions_above_max_falls_back_to_v0_with_unsupported_version() {
     assert_eq!(response.error_code, 35);
     assert!(!response.api_keys.is_empty());
 }
+
+/// librdkafka's "all topics" Metadata v12 request leaves 3 bytes after a complete body (librdkafka
+/// issue #5049); Kafka serves it, and so does kmock, counting the bytes in the request log.
+#[test]
+fn a_request_with_trailing_bytes_is_served_and_the_bytes_are_logged() {
+    use kmock_wire::kafka_protocol::messages::MetadataRequest;
+    let mut core = core();
+    core.create_topic("orders", 2).unwrap();
+    core.connection_opened(ConnectionId(1));
+    let frame = encode_request(
+        &MetadataRequest::default().with_topics(None),
+        12,
+        9,
+        Some("rdkafka"),
+    )
+    .unwrap();
+    let mut raw = bytes::BytesMut::from(&frame[4..]);
+    raw.extend_from_slice(&[0x01, 0x00, 0x00]);
+    core.handle_frame(ConnectionId(1), raw.freeze(), Duration::ZERO);
+    let Some(Output::Send { frame, .. }) = core.poll_output() else {
+        panic!("expected a response, not a closed connection");
+    };
+    let (correlation_id, ResponseKind::Metadata(response)) =
+        decode_response(ApiKey::Metadata, 12, frame.slice(4..)).unwrap()
+    else {
+        panic!("expected Metadata")
+    };
+    assert_eq!(correlation_id, 9);
+    assert_eq!(response.topics.len(), 1);
+    let entry = core
+        .request_log()
+        .entries()
+        .last()
+        .expect("the request is logged");
+    assert_eq!(entry.trailing_bytes, 3);
+    assert_eq!(entry.api_key, ApiKey::Metadata as i16);
+}
