@@ -1,0 +1,2 @@
+//! Empty: this package only pins the `rdkafka-sys` crate whose source the conformance harness
+//! builds (see Cargo.toml).
