@@ -64,3 +64,12 @@ explore FILE SEEDS="200":
 pytest-example: venv
     cargo build -q -p kmock
     KMOCK_BIN="$CARGO_TARGET_DIR/debug/kmock" .venv/bin/python -m pytest examples/python -q -p no:cacheprovider
+
+# librdkafka 2.12.1's own integration tests against kmock (conformance/librdkafka.py, docs/conformance.md):
+# builds librdkafka once into ~/.cache/kmock-librdkafka-2.12.1, runs every runnable test against a fresh
+# `kmock serve` each and writes conformance/results/librdkafka.{md,json} (about 28 minutes on 2 cores).
+# `just conformance --ci` runs the CI subset; `just conformance 0081 0045_subscribe_update` chosen tests.
+conformance *ARGS:
+    cargo build -p kmock
+    python3 conformance/librdkafka.py build
+    if [ "$#" -eq 0 ]; then set -- --all; fi; python3 conformance/librdkafka.py run --kmock "$CARGO_TARGET_DIR/debug/kmock" "$@"

@@ -25,19 +25,24 @@ default ``debug``), ``--test-debug CONTEXTS`` (librdkafka ``debug=`` for every c
 Environment: ``KMOCK_LIBRDKAFKA_DIR`` the build cache (default
 ``$HOME/.cache/kmock-librdkafka-2.12.1``); ``CARGO_HOME`` where cargo unpacks crates.
 
-How a test is run (the choices are explained in docs/conformance.md):
-- ``kmock serve --port 0 --initial-rebalance-delay-ms 3000 --default-partitions 4`` and, for the
-  ``noautocreate`` scenario, ``--auto-create-topics false``: the broker configuration of
-  librdkafka's trivup scenarios (``tests/scenarios/*.json``) with Kafka's default initial rebalance
-  delay.
-- ``RDKAFKA_TEST_CONF`` names a file holding ``bootstrap.servers=<kmock>``;
+How a test is run (the choices and the experiments behind them are in docs/conformance.md):
+- ``kmock serve --port 0 --control-port 0 --initial-rebalance-delay-ms 3000 --default-partitions 4``
+  and, for the ``noautocreate`` scenario, ``--auto-create-topics false``: the broker configuration
+  of librdkafka's trivup scenarios (``tests/scenarios/*.json``) with Kafka's default initial
+  rebalance delay (0 breaks 0089 and 0102, which expect consumers started together to share the
+  first generation).
+- ``RDKAFKA_TEST_CONF`` names a file holding ``bootstrap.servers=<kmock>`` and
+  ``test.timeout.multiplier=3`` (the multiplier librdkafka's own CI runs with);
   ``TEST_KAFKA_VERSION=4.0.0`` (kmock's protocol table is Kafka 4's);
-  ``TESTS=NNNN TEST_MODE=bare ./test-runner -L -p1 [-s noautocreate]``; ``TEST_REPORT`` gives the
-  per-test states, the runner's summary the failure text. The runner's environment is built from
-  scratch (no ``CI``, ``KAFKA_PATH``, ``TEST_*`` leaking in), so CI and a laptop run the same.
+  ``TESTS=NNNN TEST_MODE=bare ./test-runner -L -p1 [-s noautocreate]`` in the build's tests/;
+  ``TEST_REPORT`` gives the per-test states, the runner's log the first failure. The runner's
+  environment is built from scratch (no ``CI``, ``KAFKA_PATH``, ``TEST_*`` leaking in), so CI and a
+  laptop run the same.
 - ``TESTS`` selects by test *number*: the tests sharing a number run in one runner process against
-  one broker. A test that does not finish within its timeout is ``timeout``; kmock's stderr and the
-  runner's output are kept for every test that did not pass.
+  one broker. A test that does not finish within its timeout is ``timeout``. For every test that
+  did not pass, the unit's directory under the log directory keeps the runner's output, kmock's
+  stderr (``RUST_LOG=debug``), kmock's request log (``requests.json``, from the control API) and
+  the runner's stats file.
 """
 
 from __future__ import annotations
