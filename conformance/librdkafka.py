@@ -701,8 +701,11 @@ def run_unit(
                 runner.wait(timeout=budget_s)
             except subprocess.TimeoutExpired:
                 timed_out = True
-                os.killpg(runner.pid, signal.SIGKILL)
-                runner.wait()
+            finally:
+                # On a timeout, and when the harness itself is interrupted: no runner outlives it.
+                if runner.poll() is None:
+                    os.killpg(runner.pid, signal.SIGKILL)
+                    runner.wait()
         kmock_exit = server.exit_code()
         # The runner writes stats_<test>_<id>.json into its working directory (the shared build):
         # move them to the unit's logs.
@@ -983,6 +986,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     run.add_argument("--test-debug", help="librdkafka debug contexts for every client (TEST_DEBUG)")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the `finally` blocks stop the runner and kmock.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         if args.command == "build":
             build(force=args.force)
