@@ -154,7 +154,7 @@ async fn run_plan(broker: BrokerHandle, plan: Vec<PlannedFault>) {
 }
 
 /// `(partition, committed offset)` of every successful OffsetCommit, in processing order.
-fn successful_commits(log: &[kmock_broker::core::request_log::LogEntry]) -> Vec<(i32, i64)> {
+fn successful_commits(log: &[kmock_core::request_log::LogEntry]) -> Vec<(i32, i64)> {
     let mut commits: Vec<(Duration, u64, i32, i64)> = Vec::new();
     for entry in log {
         let (Some(RequestKind::OffsetCommit(request)), Some(ResponseKind::OffsetCommit(response))) =

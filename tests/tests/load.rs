@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kmock_broker::BrokerConfig;
-use kmock_broker::core::group::GroupState;
 use kmock_broker::server::{Broker, BrokerHandle};
 use kmock_client::{
     AutoOffsetReset, Cluster, Consumer, MemberState, Producer, Settings, TcpConnector,
 };
+use kmock_core::group::GroupState;
 use kmock_wire::kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, MetadataRequest, ResponseKind, TopicName,
     metadata_request::MetadataRequestTopic,

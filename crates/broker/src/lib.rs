@@ -1,15 +1,13 @@
-//! kmock's mock Kafka broker.
+//! kmock's mock Kafka broker: the tokio driver around the pure core.
 //!
-//! - [`core`]: the broker as a pure state machine (no tokio, no clock, no sockets): frames and the
-//!   current time go in, response frames and the next deadline come out.
-//! - [`server`]: the tokio driver that owns the core, accepts connections from a TCP listener or an
-//!   in-memory listener, and wakes the core at its deadlines with `tokio::time`.
-//! - [`config`]: broker settings with their Kafka names and defaults.
+//! - [`server`]: the tokio driver that owns a [`kmock_core::BrokerCore`], accepts connections from a
+//!   TCP listener or an in-memory listener, and wakes the core at its deadlines with `tokio::time`.
+//! - The core itself (requests, groups, logs, faults, the request log) is the `kmock-core` crate,
+//!   which cannot reach tokio; the types a driver's user needs are re-exported here.
 
-pub mod config;
-pub mod core;
 pub mod server;
 
-pub use config::{BrokerConfig, ConfigError};
-pub use core::fault::{FaultAction, FaultRule, FaultRuleId, FaultSpecError};
-pub use core::{BrokerCore, ConnectionId, Output};
+pub use kmock_core::{
+    BrokerConfig, BrokerCore, ConfigError, ConnectionId, FaultAction, FaultRule, FaultRuleId,
+    FaultSpecError, Output,
+};

@@ -483,7 +483,7 @@ async fn concurrent_publishes_to_a_partition_are_batched() {
 
 #[tokio::test(start_paused = true)]
 async fn join_handles_member_id_required() {
-    use kmock_broker::core::request_log::LogEntry;
+    use kmock_core::request_log::LogEntry;
     use kmock_wire::kafka_protocol::messages::ResponseKind;
 
     fn join_group_error(response: &ResponseKind) -> Option<i16> {

@@ -22,10 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use kmock_broker::core::group::{GroupSummary, MemberSummary};
-use kmock_broker::core::request_log::LogEntry;
 use kmock_broker::server::BrokerHandle;
 use kmock_broker::{BrokerCore, FaultRule, FaultRuleId};
+use kmock_core::group::{GroupSummary, MemberSummary};
+use kmock_core::request_log::LogEntry;
 use kmock_wire::kafka_protocol::messages::{ConsumerProtocolAssignment, RequestKind};
 use kmock_wire::kafka_protocol::protocol::Decodable;
 use serde_json::{Value, json};

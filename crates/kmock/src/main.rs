@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser, Subcommand};
-use kmock_broker::core::fault::FaultRule;
 use kmock_broker::server::Broker;
 use kmock_broker::{BrokerConfig, ConfigError};
+use kmock_core::fault::FaultRule;
 use tokio::net::TcpListener;
 
 /// Exit code for a configuration the user must fix (as clap uses for bad arguments).

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use kmock_broker::core::BrokerCore;
+use kmock_core::BrokerCore;
 use serde::Serialize;
 
 use crate::checkers::{ExpectationResult, Metrics, Value, Verdict, ownership_conflicts};

@@ -17,8 +17,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use kmock_broker::core::request_log::LogEntry;
 use kmock_client::consumer::protocol::{Assignment, decode_assignment};
+use kmock_core::request_log::LogEntry;
 use kmock_wire::kafka_protocol::messages::{RequestKind, ResponseKind};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -296,7 +296,7 @@ fn error(code: i16) -> String {
     if code == 0 {
         return "ok".to_owned();
     }
-    match kmock_broker::core::fault::error_code_name(code) {
+    match kmock_core::fault::error_code_name(code) {
         Some(name) => format!("{name}({code})"),
         None => format!("error({code})"),
     }

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kmock_broker::BrokerConfig;
-use kmock_broker::core::BrokerCore;
-use kmock_broker::core::group::GroupSummary;
 use kmock_broker::server::{Broker, BrokerHandle};
 use kmock_client::producer::WallClock;
 use kmock_client::{Cluster, Consumer, MemberState, Producer, Settings};
+use kmock_core::BrokerCore;
+use kmock_core::group::GroupSummary;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, oneshot};

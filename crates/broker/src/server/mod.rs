@@ -44,10 +44,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::config::{BrokerConfig, ConfigError};
-use crate::core::fault::{FaultRule, FaultRuleId, FaultRuleStatus};
-use crate::core::request_log::LogEntry;
-use crate::core::{BrokerCore, ConnectionId, Output};
+use kmock_core::fault::{FaultRule, FaultRuleId, FaultRuleStatus};
+use kmock_core::request_log::LogEntry;
+use kmock_core::{BrokerConfig, ConfigError};
+use kmock_core::{BrokerCore, ConnectionId, Output};
 
 pub use memory::{MemoryListener, MemoryNetwork};
 

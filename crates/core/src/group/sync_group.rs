@@ -22,7 +22,7 @@ use kmock_wire::kafka_protocol::messages::{ResponseKind, SyncGroupRequest, SyncG
 
 use super::state::GroupState;
 use super::{GroupCoordinator, error_code, str_bytes};
-use crate::core::{Completion, Reply, ResponseToken};
+use crate::{Completion, Reply, ResponseToken};
 
 /// A SyncGroup response at `version`.
 pub(crate) fn response(

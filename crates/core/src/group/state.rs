@@ -34,7 +34,7 @@ use super::join_group::{self, JoinOutcome};
 use super::{
     CommittedOffsetSummary, GroupSummary, MemberSummary, Settings, error_code, sync_group,
 };
-use crate::core::{Completion, ResponseToken};
+use crate::{Completion, ResponseToken};
 
 /// Kafka's group states (classic protocol).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

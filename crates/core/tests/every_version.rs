@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kmock_broker::core::api_versions::{SUPPORTED_APIS, supported_versions};
-use kmock_broker::{BrokerConfig, BrokerCore, ConnectionId, Output};
+use kmock_core::api_versions::{SUPPORTED_APIS, supported_versions};
+use kmock_core::{BrokerConfig, BrokerCore, ConnectionId, Output};
 use kmock_wire::kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kmock_wire::kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kmock_wire::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};

@@ -32,7 +32,7 @@ use kmock_wire::kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, 
 
 use super::state::{Group, GroupState, Member};
 use super::{GroupCoordinator, Settings, error_code, str_bytes};
-use crate::core::{Completion, Reply, ResponseToken};
+use crate::{Completion, Reply, ResponseToken};
 
 /// A member as the leader sees it in its JoinGroup response.
 #[derive(Debug, Clone)]

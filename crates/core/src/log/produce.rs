@@ -31,7 +31,7 @@ use kmock_wire::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::partition::AppendOutcome;
 use super::{LogStore, code, fetch};
-use crate::core::{Completion, Reply, ResponseToken};
+use crate::{Completion, Reply, ResponseToken};
 
 /// Answers a Produce request (see the module docs).
 pub(crate) fn handle(

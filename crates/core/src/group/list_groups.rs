@@ -14,7 +14,7 @@ use kmock_wire::kafka_protocol::messages::{
 };
 
 use super::{GroupCoordinator, str_bytes};
-use crate::core::ResponseToken;
+use crate::ResponseToken;
 
 /// The type of every group kmock holds.
 const GROUP_TYPE_CLASSIC: &str = "classic";

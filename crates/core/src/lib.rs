@@ -1,4 +1,8 @@
-//! The broker as a pure state machine, after quinn-proto: no tokio, no clock, no sockets.
+//! kmock's broker as a pure state machine, after quinn-proto: no tokio, no clock, no sockets.
+//!
+//! This crate is the broker's core and nothing else: its Cargo.toml has no async runtime, socket or
+//! clock dependency, so the rule holds by construction. `kmock-broker` drives it over TCP and
+//! in-memory links; the simulation drives it in virtual time.
 //!
 //! Inputs: [`BrokerCore::connection_opened`], [`BrokerCore::handle_frame`] (one request frame,
 //! without its length prefix), [`BrokerCore::handle_timeout`], [`BrokerCore::connection_closed`].
@@ -19,8 +23,9 @@
 //! - KIP-511: ApiVersions fallback to v0 on an unsupported version.
 
 pub mod api_versions;
+pub mod config;
 pub mod fault;
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod group;
 pub mod log;
@@ -36,8 +41,9 @@ use kmock_wire::{DecodedRequest, RequestPrefix, WireError, decode_request, encod
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::BrokerConfig;
-use fault::{FaultAction, FaultRule, FaultRuleId, FaultRules, RequestFacts};
+pub use config::{BrokerConfig, ConfigError};
+pub use fault::{FaultAction, FaultRule, FaultRuleId, FaultSpecError};
+use fault::{FaultRules, RequestFacts};
 use request_log::{LogEntry, RequestLog};
 
 /// A connection, named by the driver. Stable names (not ports) keep traces deterministic.

@@ -23,7 +23,7 @@ use kmock_wire::kafka_protocol::messages::{
 
 use super::state::Group;
 use super::{GroupCoordinator, TopicCatalog, error_code, str_bytes};
-use crate::core::ResponseToken;
+use crate::ResponseToken;
 
 /// Offset Kafka returns for a partition without a committed offset.
 const NO_OFFSET: i64 = -1;

@@ -14,7 +14,7 @@ use kmock_wire::kafka_protocol::messages::{
 use kmock_wire::kafka_protocol::protocol::StrBytes;
 
 use super::{GroupCoordinator, error_code, str_bytes};
-use crate::core::ResponseToken;
+use crate::ResponseToken;
 
 /// Key type of a consumer group.
 const KEY_TYPE_GROUP: i8 = 0;

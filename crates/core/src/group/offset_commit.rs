@@ -30,7 +30,7 @@ use kmock_wire::kafka_protocol::messages::{
 
 use super::state::{CommittedOffset, Group, GroupState};
 use super::{GroupCoordinator, MAX_OFFSET_METADATA_BYTES, TopicCatalog, error_code, str_bytes};
-use crate::core::ResponseToken;
+use crate::ResponseToken;
 
 /// One requested partition and its fate.
 struct PartitionCommit {

@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use super::{batch, code, is_valid_topic_name};
 use crate::config::BrokerConfig;
-use crate::core::{BrokerCore, ConnectionId, Output};
+use crate::{BrokerCore, ConnectionId, Output};
 
 const CONN: ConnectionId = ConnectionId(1);
 const OTHER_CONN: ConnectionId = ConnectionId(2);
@@ -1232,21 +1232,21 @@ fn every_log_api_answers_at_every_version() {
         for version in versions(api_key) {
             let mut broker = Broker::new();
             broker.create("t", 2);
-            let token = crate::core::ResponseToken {
+            let token = crate::ResponseToken {
                 connection: CONN,
                 correlation_id: 1,
                 api_key,
                 api_version: version,
                 client_id: String::new(),
                 seq: 0,
-                plan: crate::core::ResponsePlan::Send,
+                plan: crate::ResponsePlan::Send,
             };
             let mut out = Vec::new();
             let reply = broker
                 .core
                 .logs
                 .handle(token, request.clone(), Duration::ZERO, &mut out);
-            let crate::core::Reply::Now(response) = reply else {
+            let crate::Reply::Now(response) = reply else {
                 panic!("{api_key:?} v{version}: {reply:?}")
             };
             encode_response(api_key, version, 1, &response)

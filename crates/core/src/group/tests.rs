@@ -23,7 +23,7 @@ use kmock_wire::kafka_protocol::protocol::{Request, StrBytes};
 use kmock_wire::{decode_request, decode_response, encode_request, encode_response};
 
 use super::*;
-use crate::core::{ConnectionId, ResponsePlan};
+use crate::{ConnectionId, ResponsePlan};
 
 const NONE: i16 = error_code::NONE;
 const ILLEGAL_GENERATION: i16 = error_code::ILLEGAL_GENERATION;
@@ -2097,7 +2097,7 @@ fn a_second_parked_join_releases_the_first() {
 
 #[test]
 fn broker_core_runs_a_group_through_frames() {
-    use crate::core::{BrokerCore, Output};
+    use crate::{BrokerCore, Output};
 
     fn roundtrip<R: Request>(
         core: &mut BrokerCore,
@@ -2657,7 +2657,7 @@ mod properties {
 
 #[test]
 fn broker_core_completes_parked_joins_at_group_deadlines() {
-    use crate::core::{BrokerCore, Output};
+    use crate::{BrokerCore, Output};
 
     let mut core = BrokerCore::new(BrokerConfig {
         group_initial_rebalance_delay_ms: 3_000,

@@ -19,7 +19,7 @@ use kmock_wire::kafka_protocol::messages::{
 
 use super::state::{Group, GroupState};
 use super::{GroupCoordinator, error_code, str_bytes};
-use crate::core::ResponseToken;
+use crate::ResponseToken;
 
 /// `authorized_operations` when the client did not ask or the broker does not say.
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
