@@ -572,7 +572,6 @@ impl Cluster {
     /// Creates `topic` with `partitions` partitions (replication factor 1); a topic that already
     /// exists is fine.
     pub async fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), ClientError> {
-        const TOPIC_ALREADY_EXISTS: i16 = 36;
         let request = CreateTopicsRequest::default()
             .with_timeout_ms(
                 i32::try_from(self.inner.settings.request_timeout_ms).unwrap_or(i32::MAX),
@@ -588,7 +587,7 @@ impl Cluster {
         match response.topics.iter().find(|t| t.name.0.as_str() == topic) {
             Some(result)
                 if result.error_code == codes::NONE
-                    || result.error_code == TOPIC_ALREADY_EXISTS =>
+                    || result.error_code == codes::TOPIC_ALREADY_EXISTS =>
             {
                 Ok(())
             }

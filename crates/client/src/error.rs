@@ -155,42 +155,9 @@ pub fn error_name(code: i16) -> String {
     }
 }
 
-/// Kafka error codes the client acts on.
+/// Kafka error codes (the workspace's one table, `kmock_wire::error_code`) and how the client reads them.
 pub mod codes {
-    /// No error.
-    pub const NONE: i16 = 0;
-    /// The server experienced an unexpected error.
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    /// The requested offset is out of range.
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    /// Unknown topic or partition.
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    /// The partition has no leader right now (e.g. just created).
-    pub const LEADER_NOT_AVAILABLE: i16 = 5;
-    /// The broker is not the partition leader.
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    /// The request timed out on the broker.
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    /// The coordinator is loading.
-    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-    /// The coordinator is not available.
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    /// This broker is not the coordinator.
-    pub const NOT_COORDINATOR: i16 = 16;
-    /// Not enough replicas.
-    pub const NOT_ENOUGH_REPLICAS: i16 = 19;
-    /// The generation is not the group's current one.
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    /// The member is not known to the group.
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    /// The group is rebalancing.
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-    /// The version is not supported.
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    /// The member must rejoin with the member id in the response (KIP-394).
-    pub const MEMBER_ID_REQUIRED: i16 = 79;
-    /// The static member was fenced.
-    pub const FENCED_INSTANCE_ID: i16 = 82;
+    pub use kmock_wire::error_code::*;
 
     /// Whether a group/coordinator error means "find the coordinator again".
     pub fn is_coordinator_moved(code: i16) -> bool {

@@ -14,8 +14,7 @@ use kmock_wire::kafka_protocol::protocol::StrBytes;
 
 use super::ResponseToken;
 
-/// Error code UNSUPPORTED_VERSION.
-const UNSUPPORTED_VERSION: i16 = 35;
+use kmock_wire::error_code::{INVALID_REQUEST, UNSUPPORTED_VERSION};
 
 /// The APIs kmock implements, in API key order.
 pub const SUPPORTED_APIS: &[ApiKey] = &[
@@ -80,9 +79,6 @@ pub fn handle(token: &ResponseToken, request: &ApiVersionsRequest) -> ResponseKi
     }
     ResponseKind::ApiVersions(response)
 }
-
-/// Error code INVALID_REQUEST.
-const INVALID_REQUEST: i16 = 42;
 
 /// The v0 body sent when a client asks for an ApiVersions version we cannot parse (KIP-511).
 pub fn unsupported_version_response() -> ResponseKind {

@@ -23,7 +23,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use kmock_wire::kafka_protocol::ResponseError;
+use kmock_wire::error_code;
 use kmock_wire::kafka_protocol::messages::ApiKey;
 
 use super::{ConnectionId, FaultAction, FaultMatcher, FaultRule, FaultTrigger, VersionRange};
@@ -159,18 +159,17 @@ pub fn api_key_by_name(name: &str) -> Option<ApiKey> {
 
 /// The Kafka error codes the protocol crate knows, with their snake_case names.
 fn error_codes() -> impl Iterator<Item = (i16, String)> {
-    (-1..=i16::from(u8::MAX)).filter_map(|code| match ResponseError::try_from_code(code) {
-        Some(ResponseError::Unknown(_)) | None => None,
-        Some(error) => Some((code, snake_case(&error.to_string()))),
-    })
+    error_code::NAMES
+        .iter()
+        .map(|(code, name)| (*code, name.to_ascii_lowercase()))
 }
 
-/// The snake_case name of a Kafka error code (`27` → `rebalance_in_progress`), if known.
+/// The snake_case name of a Kafka error code (`27` → `rebalance_in_progress`), if known (from the
+/// workspace's one table, `kmock_wire::error_code`).
 pub fn error_code_name(code: i16) -> Option<String> {
-    match ResponseError::try_from_code(code)? {
-        ResponseError::Unknown(_) => None,
-        error => Some(snake_case(&error.to_string())),
-    }
+    error_code::name(code)
+        .filter(|_| code != error_code::NONE)
+        .map(str::to_ascii_lowercase)
 }
 
 fn error_code_by_name(name: &str) -> Option<i16> {

@@ -51,39 +51,8 @@ use crate::config::BrokerConfig;
 use state::Group;
 pub use state::GroupState;
 
-/// Kafka error codes the coordinator sends, by their Kafka names.
-pub(crate) mod error_code {
-    /// No error.
-    pub const NONE: i16 = 0;
-    /// The topic or partition does not exist.
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    /// Committed offset metadata longer than the broker accepts.
-    pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-    /// The coordinator cannot serve the group (used when the group table is full).
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    /// The member's generation is not the group's.
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    /// Protocol type or protocols incompatible with the group's.
-    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-    /// Empty group id where one is required.
-    pub const INVALID_GROUP_ID: i16 = 24;
-    /// The member (or its group) is not known.
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    /// Session timeout outside the broker's bounds.
-    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-    /// The group is rebalancing: rejoin.
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-    /// A malformed request.
-    pub const INVALID_REQUEST: i16 = 42;
-    /// DescribeGroups v6+ for a group that does not exist.
-    pub const GROUP_ID_NOT_FOUND: i16 = 69;
-    /// KIP-394: rejoin with the member id in this response.
-    pub const MEMBER_ID_REQUIRED: i16 = 79;
-    /// The group holds `group_max_size` members.
-    pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
-    /// A static member id does not match the member registered under its instance id.
-    pub const FENCED_INSTANCE_ID: i16 = 82;
-}
+/// Kafka error codes, from the workspace's one table.
+pub(crate) use kmock_wire::error_code;
 
 /// Groups the coordinator holds at most; a peer must not grow state without bound.
 pub const MAX_GROUPS: usize = 100_000;

@@ -58,23 +58,8 @@ use partition::{PartitionLog, StoredBatch};
 pub use fetch::MAX_PARKED_FETCHES;
 pub use init_producer_id::{FIRST_PRODUCER_ID, MAX_TRANSACTIONAL_IDS};
 
-/// Kafka error codes used by this module.
-pub(crate) mod code {
-    pub(crate) const OFFSET_OUT_OF_RANGE: i16 = 1;
-    pub(crate) const CORRUPT_MESSAGE: i16 = 2;
-    pub(crate) const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub(crate) const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub(crate) const INVALID_REQUIRED_ACKS: i16 = 21;
-    pub(crate) const TOPIC_ALREADY_EXISTS: i16 = 36;
-    pub(crate) const INVALID_PARTITIONS: i16 = 37;
-    pub(crate) const INVALID_REPLICATION_FACTOR: i16 = 38;
-    pub(crate) const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
-    pub(crate) const INVALID_REQUEST: i16 = 42;
-    pub(crate) const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
-    pub(crate) const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-    pub(crate) const INVALID_PRODUCER_EPOCH: i16 = 47;
-    pub(crate) const UNKNOWN_TOPIC_ID: i16 = 100;
-}
+/// Kafka error codes, from the workspace's one table.
+pub(crate) use kmock_wire::error_code as code;
 
 /// Most partitions one topic may have.
 pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
