@@ -23,6 +23,7 @@
 //! - KIP-511: ApiVersions fallback to v0 on an unsupported version.
 
 pub mod api_versions;
+pub mod authorized_operations;
 pub mod config;
 pub mod fault;
 #[cfg(feature = "fuzzing")]
@@ -436,7 +437,9 @@ impl BrokerCore {
             | RequestKind::Produce(_)
             | RequestKind::Fetch(_)
             | RequestKind::ListOffsets(_)
-            | RequestKind::InitProducerId(_)) => {
+            | RequestKind::InitProducerId(_)
+            | RequestKind::CreatePartitions(_)
+            | RequestKind::DeleteRecords(_)) => {
                 self.logs.handle(token.clone(), body, now, &mut completions)
             }
             body @ (RequestKind::FindCoordinator(_)
@@ -447,7 +450,9 @@ impl BrokerCore {
             | RequestKind::OffsetCommit(_)
             | RequestKind::OffsetFetch(_)
             | RequestKind::DescribeGroups(_)
-            | RequestKind::ListGroups(_)) => {
+            | RequestKind::ListGroups(_)
+            | RequestKind::DeleteGroups(_)
+            | RequestKind::OffsetDelete(_)) => {
                 self.groups
                     .handle(token.clone(), body, now, &self.logs, &mut completions)
             }

@@ -14,7 +14,7 @@
 //! | `DELETE /faults/{id}` | removes one rule (404 if unknown) |
 //! | `DELETE /faults` | removes every rule |
 //! | `GET /requests?since=&api=&client_id=&group=&limit=` | request log entries, oldest first, and `next` (the `since` of the next poll) |
-//! | `GET /topics` | topics with partitions and high watermarks |
+//! | `GET /topics` | topics with partitions, high watermarks and log start offsets |
 //! | `GET /groups`, `GET /groups/{id}` | groups: state, generation, leader, members and their assignments |
 //! | `POST /reset` | back to the state right after start (topics and faults given at start; no groups; empty request log) |
 
@@ -24,9 +24,10 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use kmock_broker::server::BrokerHandle;
 use kmock_broker::{BrokerCore, FaultRule, FaultRuleId};
+use kmock_core::fault::NamedIds;
 use kmock_core::group::{GroupSummary, MemberSummary};
 use kmock_core::request_log::LogEntry;
-use kmock_wire::kafka_protocol::messages::{ConsumerProtocolAssignment, RequestKind};
+use kmock_wire::kafka_protocol::messages::ConsumerProtocolAssignment;
 use kmock_wire::kafka_protocol::protocol::Decodable;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -328,31 +329,13 @@ fn normalize_api(name: &str) -> String {
         .collect()
 }
 
-/// The group a request is about, if any.
-fn request_group(request: &RequestKind) -> Option<String> {
-    Some(match request {
-        RequestKind::JoinGroup(r) => r.group_id.to_string(),
-        RequestKind::SyncGroup(r) => r.group_id.to_string(),
-        RequestKind::Heartbeat(r) => r.group_id.to_string(),
-        RequestKind::LeaveGroup(r) => r.group_id.to_string(),
-        RequestKind::OffsetCommit(r) => r.group_id.to_string(),
-        RequestKind::OffsetFetch(r) => {
-            if r.groups.is_empty() {
-                r.group_id.to_string()
-            } else {
-                r.groups.first().map(|g| g.group_id.to_string())?
-            }
-        }
-        RequestKind::FindCoordinator(r) if r.key_type == 0 => {
-            if r.coordinator_keys.is_empty() {
-                r.key.to_string()
-            } else {
-                r.coordinator_keys.first().map(ToString::to_string)?
-            }
-        }
-        RequestKind::DescribeGroups(r) => r.groups.first().map(|g| g.as_str().to_owned())?,
-        _ => return None,
-    })
+/// The groups a request names (the same ids the `group=` matcher of fault rules sees).
+fn request_groups(entry: &LogEntry) -> Vec<&str> {
+    entry
+        .request
+        .as_ref()
+        .map(|request| NamedIds::of(request, entry.api_version).group_ids)
+        .unwrap_or_default()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -369,7 +352,7 @@ fn entry_json(entry: &LogEntry) -> Value {
         "api_key": entry.api_key,
         "api_version": entry.api_version,
         "correlation_id": entry.correlation_id,
-        "group": entry.request.as_ref().and_then(request_group),
+        "group": request_groups(entry).first(),
         "fault": entry.fault,
         "response_time_ms": entry.response_time.map(ms),
         "outcome": entry.outcome,
@@ -437,6 +420,9 @@ fn topics_json(core: &BrokerCore) -> Value {
                 "partitions": partitions,
                 "high_watermarks": (0..partitions)
                     .map(|p| logs.high_watermark(name, p).unwrap_or(0))
+                    .collect::<Vec<_>>(),
+                "log_start_offsets": (0..partitions)
+                    .map(|p| logs.log_start_offset(name, p).unwrap_or(0))
                     .collect::<Vec<_>>(),
             })
         })
@@ -641,9 +627,9 @@ impl Control {
                     })
                     .filter(|e| client_id.as_ref().is_none_or(|c| &e.client_id == c))
                     .filter(|e| {
-                        group.as_ref().is_none_or(|g| {
-                            e.request.as_ref().and_then(request_group).as_ref() == Some(g)
-                        })
+                        group
+                            .as_ref()
+                            .is_none_or(|g| request_groups(e).contains(&g.as_str()))
                     })
                     .take(limit)
                     .map(entry_json)

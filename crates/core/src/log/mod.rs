@@ -1,5 +1,6 @@
 //! Topics, partition logs and the APIs that read and write them: Metadata, CreateTopics,
-//! DeleteTopics, Produce, Fetch (with long polling), ListOffsets and InitProducerId.
+//! DeleteTopics, CreatePartitions, Produce, Fetch (with long polling), ListOffsets, DeleteRecords
+//! and InitProducerId.
 //!
 //! [`LogStore`] owns the topics (by name, in name order, each with a stable id), their
 //! partition logs, the fetches parked until enough bytes arrive or their max wait
@@ -21,17 +22,21 @@
 //!
 //! Not supported: transactions (transactional batches are stored as plain batches, no markers,
 //! no aborted-transaction lists), incremental fetch sessions (KIP-227: every fetch response is a
-//! full one with session id 0), log truncation, retention and compaction, LogAppendTime topics.
+//! full one with session id 0), retention and compaction, LogAppendTime topics. The log start
+//! offset moves only by DeleteRecords.
 //!
 //! # References
 //! - Kafka `KafkaApis` (handleTopicMetadataRequest, handleCreateTopicsRequest,
-//!   handleDeleteTopicsRequest, handleProduceRequest, handleFetchRequest, handleListOffsetRequest,
+//!   handleDeleteTopicsRequest, handleCreatePartitionsRequest, handleProduceRequest,
+//!   handleFetchRequest, handleListOffsetRequest, handleDeleteRecordsRequest,
 //!   handleInitProducerIdRequest)
 //! - Kafka `Topic.validate` (topic name rules), `Uuid.randomUuid` (topic ids)
 //! - KIP-516: topic ids
 
 mod batch;
+mod create_partitions;
 mod create_topics;
+mod delete_records;
 mod delete_topics;
 mod fetch;
 mod init_producer_id;
@@ -232,6 +237,15 @@ impl LogStore {
             RequestKind::InitProducerId(request) => Reply::Now(ResponseKind::InitProducerId(
                 init_producer_id::handle(self, &request, version),
             )),
+            RequestKind::CreatePartitions(request) => Reply::Now(ResponseKind::CreatePartitions(
+                create_partitions::handle(self, &request, version),
+            )),
+            RequestKind::DeleteRecords(request) => {
+                let response = delete_records::handle(self, &request, version);
+                // Fetches parked below a new log start offset now have an error to report.
+                fetch::complete_parked(self, now, out);
+                Reply::Now(ResponseKind::DeleteRecords(response))
+            }
             _ => Reply::Close(format!("{:?} is not a log request", token.api_key)),
         }
     }
@@ -263,6 +277,12 @@ impl LogStore {
                 format!("topic {name:?} already exists"),
             ));
         }
+        self.check_partition_count(0, partitions)
+    }
+
+    /// Whether a topic with `existing` partitions may have `partitions` (more than `existing`)
+    /// within kmock's limits; INVALID_PARTITIONS and a message if not.
+    fn check_partition_count(&self, existing: usize, partitions: i32) -> Result<(), (i16, String)> {
         if partitions <= 0 || partitions > MAX_PARTITIONS_PER_TOPIC {
             return Err((
                 code::INVALID_PARTITIONS,
@@ -272,7 +292,7 @@ impl LogStore {
             ));
         }
         let partitions = usize::try_from(partitions).expect("checked positive");
-        if self.partitions_total + partitions > MAX_PARTITIONS_TOTAL {
+        if self.partitions_total - existing + partitions > MAX_PARTITIONS_TOTAL {
             return Err((
                 code::INVALID_PARTITIONS,
                 format!("kmock holds at most {MAX_PARTITIONS_TOTAL} partitions in all"),
@@ -356,6 +376,12 @@ pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option
         RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(
             init_producer_id::error_response(request, api_version, code),
         ),
+        RequestKind::CreatePartitions(request) => ResponseKind::CreatePartitions(
+            create_partitions::error_response(request, api_version, code),
+        ),
+        RequestKind::DeleteRecords(request) => {
+            ResponseKind::DeleteRecords(delete_records::error_response(request, api_version, code))
+        }
         _ => return None,
     })
 }

@@ -1279,3 +1279,5 @@ mod properties {
         }
     }
 }
+
+mod admin;
