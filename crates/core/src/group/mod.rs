@@ -155,6 +155,14 @@ impl GroupCoordinator {
         }
     }
 
+    /// Answers every parked JoinGroup and SyncGroup with NOT_COORDINATOR, as Kafka does when it
+    /// unloads a group (see [`BrokerCore::reset`](crate::BrokerCore::reset)). The groups stay.
+    pub(crate) fn unload_all(&mut self, out: &mut Vec<Completion>) {
+        for group in self.groups.values_mut() {
+            group.unload(out);
+        }
+    }
+
     /// Handles a group request.
     pub fn handle(
         &mut self,

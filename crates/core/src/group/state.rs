@@ -112,6 +112,19 @@ impl Member {
         self.awaiting_join.is_none() && self.awaiting_sync.is_none()
     }
 
+    /// Answers the member's parked JoinGroup and SyncGroup, if any, with the error `code`.
+    fn answer_parked(&mut self, code: i16, out: &mut Vec<Completion>) {
+        if let Some(token) = self.awaiting_join.take() {
+            let response =
+                join_group::response(token.api_version, JoinOutcome::error(&self.member_id, code));
+            out.push(Completion { token, response });
+        }
+        if let Some(token) = self.awaiting_sync.take() {
+            let response = sync_group::error(token.api_version, code);
+            out.push(Completion { token, response });
+        }
+    }
+
     fn summary(&self) -> MemberSummary {
         MemberSummary {
             member_id: self.member_id.clone(),
@@ -588,20 +601,10 @@ impl Group {
 
     /// Removes a member without starting a rebalance; its parked requests get UNKNOWN_MEMBER_ID.
     fn remove_member_only(&mut self, member_id: &str, out: &mut Vec<Completion>) -> bool {
-        let Some(member) = self.members.shift_remove(member_id) else {
+        let Some(mut member) = self.members.shift_remove(member_id) else {
             return false;
         };
-        if let Some(token) = member.awaiting_join {
-            let response = join_group::response(
-                token.api_version,
-                JoinOutcome::error(member_id, error_code::UNKNOWN_MEMBER_ID),
-            );
-            out.push(Completion { token, response });
-        }
-        if let Some(token) = member.awaiting_sync {
-            let response = sync_group::error(token.api_version, error_code::UNKNOWN_MEMBER_ID);
-            out.push(Completion { token, response });
-        }
+        member.answer_parked(error_code::UNKNOWN_MEMBER_ID, out);
         self.pending_sync.remove(member_id);
         if self.pending_sync.is_empty() {
             self.sync_deadline = None;
@@ -720,17 +723,7 @@ impl Group {
         let Some((_, mut member)) = self.members.shift_remove_index(index) else {
             return;
         };
-        if let Some(token) = member.awaiting_join.take() {
-            let response = join_group::response(
-                token.api_version,
-                JoinOutcome::error(old_member_id, error_code::FENCED_INSTANCE_ID),
-            );
-            out.push(Completion { token, response });
-        }
-        if let Some(token) = member.awaiting_sync.take() {
-            let response = sync_group::error(token.api_version, error_code::FENCED_INSTANCE_ID);
-            out.push(Completion { token, response });
-        }
+        member.answer_parked(error_code::FENCED_INSTANCE_ID, out);
         member.member_id = new_member_id.to_owned();
         self.members
             .shift_insert(index, new_member_id.to_owned(), member);
@@ -745,6 +738,15 @@ impl Group {
     /// The protocol the next join phase would choose with the current members.
     pub fn next_protocol(&self) -> String {
         self.select_protocol()
+    }
+
+    /// Kafka's `onGroupUnloaded`: this broker stops coordinating the group, and every parked
+    /// JoinGroup and SyncGroup is answered NOT_COORDINATOR (the member looks the coordinator up
+    /// again and rejoins). The group's state is left for the caller to drop.
+    pub fn unload(&mut self, out: &mut Vec<Completion>) {
+        for member in self.members.values_mut() {
+            member.answer_parked(error_code::NOT_COORDINATOR, out);
+        }
     }
 
     /// Refreshes a member's session (a valid heartbeat, sync or commit).
