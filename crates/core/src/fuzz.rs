@@ -47,6 +47,7 @@ use kmock_wire::kafka_protocol::records::{
 };
 
 use super::{BrokerCore, ConnectionId, Output, api_versions};
+use crate::BrokerTime;
 use crate::config::BrokerConfig;
 
 /// Frame limit of the fuzzed broker: large enough for every seed, small enough that a run that
@@ -101,7 +102,7 @@ pub fn run_input(data: &[u8]) -> FuzzOutcome {
 pub fn run_on(core: &mut BrokerCore, data: &[u8]) -> FuzzOutcome {
     let mut outcome = FuzzOutcome::default();
     let mut connection = ConnectionId(1);
-    let mut now = Duration::ZERO;
+    let mut now = BrokerTime::ZERO;
     core.connection_opened(connection);
     let mut decoder = FrameDecoder::new(core.config().max_frame_bytes);
     decoder.buffer_mut().extend_from_slice(data);

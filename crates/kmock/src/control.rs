@@ -362,7 +362,7 @@ fn ms(d: Duration) -> f64 {
 fn entry_json(entry: &LogEntry) -> Value {
     json!({
         "seq": entry.seq,
-        "time_ms": ms(entry.time),
+        "time_ms": ms(entry.time.since_start()),
         "connection": entry.connection.0,
         "client_id": entry.client_id,
         "api": entry.api_name(),
@@ -371,7 +371,7 @@ fn entry_json(entry: &LogEntry) -> Value {
         "correlation_id": entry.correlation_id,
         "group": entry.request.as_ref().and_then(request_group),
         "fault": entry.fault,
-        "response_time_ms": entry.response_time.map(ms),
+        "response_time_ms": entry.response_time.map(|at| ms(at.since_start())),
         "outcome": entry.outcome,
         "trailing_bytes": entry.trailing_bytes,
     })
@@ -672,8 +672,8 @@ impl Control {
                 *core = BrokerCore::new(config);
                 let mut errors = Vec::new();
                 for (name, partitions) in &startup.topics {
-                    if let Err(code) = core.create_topic(name, *partitions) {
-                        errors.push(format!("topic {name}: error {code}"));
+                    if let Err(error) = core.create_topic(name, *partitions) {
+                        errors.push(format!("topic {name}: {error}"));
                     }
                 }
                 for rule in startup.faults {

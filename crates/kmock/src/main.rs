@@ -389,14 +389,14 @@ async fn run(args: ServeSettings, config: BrokerConfig) -> Result<(), ServeError
         .await
         .map_err(stopped)?;
     for (name, partitions) in &args.topics {
-        let (name, partitions) = (name.clone(), *partitions);
+        let (topic, partitions) = (name.clone(), *partitions);
         let created = broker
-            .update(move |core| core.create_topic(&name, partitions))
+            .update(move |core| core.create_topic(&topic, partitions))
             .await
             .map_err(stopped)?;
-        if let Err(code) = created {
+        if let Err(error) = created {
             return Err(ServeError::Usage(format!(
-                "--config: cannot create topic with {partitions} partitions: Kafka error {code}"
+                "--config: cannot create topic {name:?} with {partitions} partitions: {error}"
             )));
         }
     }

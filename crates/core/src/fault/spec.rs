@@ -23,6 +23,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::BrokerTime;
+
 use kmock_wire::error_code;
 use kmock_wire::kafka_protocol::messages::ApiKey;
 
@@ -438,13 +440,13 @@ impl Parser<'_> {
                 if trigger.after.is_some() {
                     return Err(self.duplicate(key));
                 }
-                trigger.after = Some(self.duration(key, value)?);
+                trigger.after = Some(BrokerTime::from_start(self.duration(key, value)?));
             }
             ("before", Some(value)) => {
                 if trigger.before.is_some() {
                     return Err(self.duplicate(key));
                 }
-                trigger.before = Some(self.duration(key, value)?);
+                trigger.before = Some(BrokerTime::from_start(self.duration(key, value)?));
             }
             ("nth" | "times" | "prob" | "after" | "before", None) => {
                 return Err(self.bad_value(key, "", "a value after '='"));
@@ -593,10 +595,10 @@ impl fmt::Display for FaultRule {
             write!(f, ",prob={probability}")?;
         }
         if let Some(after) = trigger.after {
-            write!(f, ",after={}", DurationDisplay(after))?;
+            write!(f, ",after={}", DurationDisplay(after.since_start()))?;
         }
         if let Some(before) = trigger.before {
-            write!(f, ",before={}", DurationDisplay(before))?;
+            write!(f, ",before={}", DurationDisplay(before.since_start()))?;
         }
         Ok(())
     }

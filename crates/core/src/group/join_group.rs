@@ -32,6 +32,7 @@ use kmock_wire::kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, 
 
 use super::state::{Group, GroupState, Member};
 use super::{GroupCoordinator, Settings, error_code, str_bytes};
+use crate::BrokerTime;
 use crate::{Completion, Reply, ResponseToken};
 
 /// A member as the leader sees it in its JoinGroup response.
@@ -120,7 +121,7 @@ pub(crate) fn handle(
     coordinator: &mut GroupCoordinator,
     token: ResponseToken,
     request: JoinGroupRequest,
-    now: Duration,
+    now: BrokerTime,
     out: &mut Vec<Completion>,
 ) -> Reply {
     let version = token.api_version;
@@ -314,7 +315,7 @@ fn rejoin_static_member(
     group: &mut Group,
     token: ResponseToken,
     rejoin: StaticRejoin,
-    now: Duration,
+    now: BrokerTime,
     settings: &Settings,
     out: &mut Vec<Completion>,
 ) -> Reply {
