@@ -240,8 +240,8 @@ async fn what_a_caller_can_get_wrong_is_a_typed_error() {
     );
     let topic = MockBroker::builder().topic("bad name!", 1).start().await;
     assert!(
-        matches!(&topic, Err(MockBrokerError::Topic { error_code, .. })
-            if *error_code == error_code::INVALID_TOPIC_EXCEPTION),
+        matches!(&topic, Err(MockBrokerError::Topic { source, .. })
+            if source.code() == error_code::INVALID_TOPIC_EXCEPTION),
         "{topic:?}"
     );
     let config = MockBroker::builder().default_partitions(0).start().await;

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use kmock_core::{ConfigError, FaultRule, FaultRuleId, FaultSpecError};
+use kmock_core::{ConfigError, CreateTopicError, FaultRule, FaultRuleId, FaultSpecError};
 
 use crate::server::BrokerStopped;
 
@@ -17,17 +17,14 @@ pub enum MockBrokerError {
     #[error(transparent)]
     FaultSpec(#[from] FaultSpecError),
     /// A start topic cannot be created.
-    #[error(
-        "cannot create topic {name:?} with {partitions} partitions: Kafka error {error_code} ({})",
-        kmock_wire::error_code::name(*error_code).unwrap_or("unknown")
-    )]
+    #[error("cannot create topic {name:?} with {partitions} partitions: {source}")]
     Topic {
         /// The topic name.
         name: String,
         /// The partitions asked for.
         partitions: i32,
-        /// The Kafka error code CreateTopics would answer with (`kmock_wire::error_code`).
-        error_code: i16,
+        /// Why (its `code()` is the Kafka error CreateTopics would answer with).
+        source: CreateTopicError,
     },
     /// No fault rule has this id (removed already, or never installed).
     #[error("no fault rule {0}")]

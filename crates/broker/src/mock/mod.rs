@@ -47,10 +47,10 @@ impl Startup {
     fn apply(&self, core: &mut BrokerCore) -> Result<(), MockBrokerError> {
         for (name, partitions) in &self.topics {
             core.create_topic(name, *partitions)
-                .map_err(|error_code| MockBrokerError::Topic {
+                .map_err(|source| MockBrokerError::Topic {
                     name: name.clone(),
                     partitions: *partitions,
-                    error_code,
+                    source,
                 })?;
         }
         for rule in &self.faults {

@@ -2,7 +2,6 @@
 //! closed, idle connections stay, and the state is fresh afterwards.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use bytes::Bytes;
 use kmock_wire::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -14,7 +13,7 @@ use kmock_wire::kafka_protocol::messages::{
 use kmock_wire::kafka_protocol::protocol::{Request, StrBytes};
 use kmock_wire::{decode_response, encode_request, error_code};
 
-use crate::{BrokerConfig, BrokerCore, ConnectionId, Output, ResetReport};
+use crate::{BrokerConfig, BrokerCore, BrokerTime, ConnectionId, Output, ResetReport};
 
 const JOIN_VERSION: i16 = 3;
 const SYNC_VERSION: i16 = 3;
@@ -41,7 +40,7 @@ fn send<R: Request>(
 ) {
     let frame = encode_request(request, version, correlation_id, Some(client)).unwrap();
     core.connection_opened(ConnectionId(connection));
-    core.handle_frame(ConnectionId(connection), frame.slice(4..), Duration::ZERO);
+    core.handle_frame(ConnectionId(connection), frame.slice(4..), BrokerTime::ZERO);
 }
 
 /// What the driver would do next, per connection: decoded responses, or the close.
