@@ -322,14 +322,17 @@ fn reset_answers_a_parked_join_group_and_a_long_poll_fetch_within_a_second() {
     use kmock_tests::ReadOutcome;
     use kmock_wire::kafka_protocol::messages::{ApiKey, ResponseKind};
     use kmock_wire::{decode_response, encode_request};
+    use parked::{FETCH_VERSION, JOIN_GROUP_VERSION};
 
     let (server, api) = start(&["--initial-rebalance-delay-ms", "30000"]);
     let mut joiner = KafkaConnection::connect(server.bootstrap());
     let mut fetcher = KafkaConnection::connect(server.bootstrap());
-    fetcher.request(&parked::metadata_creating_the_topic(), 4);
-    let join = encode_request(&parked::join_group(), 3, 1, Some("joiner")).expect("encode");
+    fetcher.request(&metadata_creating("reset-events"), 4);
+    let join = parked::join_group("reset-test", "");
+    let join = encode_request(&join, JOIN_GROUP_VERSION, 1, Some("joiner")).expect("encode");
     joiner.write_raw(&join).expect("send JoinGroup");
-    let fetch = encode_request(&parked::fetch(60_000), 4, 1, Some("fetcher")).expect("encode");
+    let fetch = parked::long_poll_fetch("reset-events", 60_000);
+    let fetch = encode_request(&fetch, FETCH_VERSION, 1, Some("fetcher")).expect("encode");
     fetcher.write_raw(&fetch).expect("send Fetch");
     wait_for_requests(&api, 3);
 
@@ -351,11 +354,14 @@ fn reset_answers_a_parked_join_group_and_a_long_poll_fetch_within_a_second() {
             }
         }
     };
-    let Some(ResponseKind::JoinGroup(join)) = settled(&mut joiner, ApiKey::JoinGroup, 3) else {
+    let Some(ResponseKind::JoinGroup(join)) =
+        settled(&mut joiner, ApiKey::JoinGroup, JOIN_GROUP_VERSION)
+    else {
         panic!("the parked JoinGroup is answered");
     };
     assert_eq!(join.error_code, kmock_wire::error_code::NOT_COORDINATOR);
-    let Some(ResponseKind::Fetch(fetch)) = settled(&mut fetcher, ApiKey::Fetch, 4) else {
+    let Some(ResponseKind::Fetch(fetch)) = settled(&mut fetcher, ApiKey::Fetch, FETCH_VERSION)
+    else {
         panic!("the long-poll Fetch is answered");
     };
     assert_eq!(fetch.error_code, 0);
@@ -380,56 +386,16 @@ fn wait_for_requests(api: &str, count: usize) {
     }
 }
 
-/// Requests that the broker parks.
-mod parked {
-    use bytes::Bytes;
-    use kmock_wire::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-    use kmock_wire::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+#[path = "../../crates/broker/tests/support/parked.rs"]
+mod parked;
+
+/// Metadata for `topic`, which creates it (auto-create is on by default).
+fn metadata_creating(topic: &str) -> kmock_wire::kafka_protocol::messages::MetadataRequest {
+    use kmock_wire::kafka_protocol::messages::MetadataRequest;
     use kmock_wire::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-    use kmock_wire::kafka_protocol::messages::{
-        FetchRequest, GroupId, JoinGroupRequest, MetadataRequest,
-    };
     use kmock_wire::kafka_protocol::protocol::StrBytes;
-
-    const TOPIC: &str = "reset-events";
-
-    /// Metadata for the fetched topic, which creates it (auto-create is on by default).
-    pub fn metadata_creating_the_topic() -> MetadataRequest {
-        MetadataRequest::default().with_topics(Some(vec![
-            MetadataRequestTopic::default()
-                .with_name(Some(StrBytes::from_static_str(TOPIC).into())),
-        ]))
-    }
-
-    /// A first JoinGroup to an empty group: waits the initial rebalance delay.
-    pub fn join_group() -> JoinGroupRequest {
-        JoinGroupRequest::default()
-            .with_group_id(GroupId(StrBytes::from_static_str("reset-test")))
-            .with_session_timeout_ms(10_000)
-            .with_rebalance_timeout_ms(60_000)
-            .with_protocol_type(StrBytes::from_static_str("consumer"))
-            .with_protocols(vec![
-                JoinGroupRequestProtocol::default()
-                    .with_name(StrBytes::from_static_str("range"))
-                    .with_metadata(Bytes::from_static(b"m")),
-            ])
-    }
-
-    /// A Fetch of the empty topic that waits `max_wait_ms` for one byte.
-    pub fn fetch(max_wait_ms: i32) -> FetchRequest {
-        FetchRequest::default()
-            .with_max_wait_ms(max_wait_ms)
-            .with_min_bytes(1)
-            .with_max_bytes(1 << 20)
-            .with_topics(vec![
-                FetchTopic::default()
-                    .with_topic(StrBytes::from_static_str(TOPIC).into())
-                    .with_partitions(vec![
-                        FetchPartition::default()
-                            .with_partition(0)
-                            .with_fetch_offset(0)
-                            .with_partition_max_bytes(1 << 20),
-                    ]),
-            ])
-    }
+    MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default()
+            .with_name(Some(StrBytes::from_string(topic.to_owned()).into())),
+    ]))
 }

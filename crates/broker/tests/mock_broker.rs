@@ -7,15 +7,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use kmock_broker::{ApiKey, GroupState, MockBroker, MockBrokerError, RequestFilter, ResetReport};
 use kmock_client::{Cluster, Producer, Settings, TcpConnector};
-use kmock_wire::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kmock_wire::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kmock_wire::kafka_protocol::messages::{
-    ApiVersionsRequest, FetchRequest, GroupId, JoinGroupRequest, ResponseKind,
-};
-use kmock_wire::kafka_protocol::protocol::{Request, StrBytes};
+use kmock_wire::kafka_protocol::messages::{ApiVersionsRequest, ResponseKind};
+use kmock_wire::kafka_protocol::protocol::Request;
 use kmock_wire::{decode_response, encode_request, error_code};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+#[path = "support/parked.rs"]
+mod parked;
+
+use parked::{FETCH_VERSION, JOIN_GROUP_VERSION};
 
 /// How long a request in flight may wait for its answer (or close) after a reset.
 const SETTLED_WITHIN: Duration = Duration::from_secs(1);
@@ -40,36 +41,6 @@ async fn response(stream: &mut TcpStream, api_key: ApiKey, version: i16) -> Opti
     Some(decode_response(api_key, version, frame).unwrap().1)
 }
 
-fn join_request() -> JoinGroupRequest {
-    JoinGroupRequest::default()
-        .with_group_id(GroupId(StrBytes::from_static_str("orders")))
-        .with_session_timeout_ms(10_000)
-        .with_rebalance_timeout_ms(60_000)
-        .with_protocol_type(StrBytes::from_static_str("consumer"))
-        .with_protocols(vec![
-            JoinGroupRequestProtocol::default()
-                .with_name(StrBytes::from_static_str("range"))
-                .with_metadata(Bytes::from_static(b"m")),
-        ])
-}
-
-fn long_poll_fetch(max_wait_ms: i32) -> FetchRequest {
-    FetchRequest::default()
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            FetchTopic::default()
-                .with_topic(StrBytes::from_static_str("events").into())
-                .with_partitions(vec![
-                    FetchPartition::default()
-                        .with_partition(0)
-                        .with_fetch_offset(0)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ])
-}
-
 /// Parks a JoinGroup (30 s initial rebalance delay) and a long-poll Fetch (60 s max wait) over
 /// TCP, resets, and expects both answered within a second: JoinGroup with NOT_COORDINATOR, the
 /// Fetch with its ordinary empty answer.
@@ -83,8 +54,10 @@ async fn reset_answers_a_parked_join_group_and_a_long_poll_fetch() {
         .unwrap();
     let mut joiner = TcpStream::connect(broker.local_addr()).await.unwrap();
     let mut fetcher = TcpStream::connect(broker.local_addr()).await.unwrap();
-    send(&mut joiner, &join_request(), 3, 1).await;
-    send(&mut fetcher, &long_poll_fetch(60_000), 4, 1).await;
+    let join = parked::join_group("orders", "");
+    send(&mut joiner, &join, JOIN_GROUP_VERSION, 1).await;
+    let fetch = parked::long_poll_fetch("events", 60_000);
+    send(&mut fetcher, &fetch, FETCH_VERSION, 1).await;
     wait_until_parked(&broker).await;
 
     let report = broker.reset().await.unwrap();
@@ -98,8 +71,8 @@ async fn reset_answers_a_parked_join_group_and_a_long_poll_fetch() {
 
     let (join, fetch) = tokio::time::timeout(SETTLED_WITHIN, async {
         tokio::join!(
-            response(&mut joiner, ApiKey::JoinGroup, 3),
-            response(&mut fetcher, ApiKey::Fetch, 4),
+            response(&mut joiner, ApiKey::JoinGroup, JOIN_GROUP_VERSION),
+            response(&mut fetcher, ApiKey::Fetch, FETCH_VERSION),
         )
     })
     .await

@@ -3,21 +3,29 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-use kmock_wire::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kmock_wire::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kmock_wire::kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, FetchRequest, GroupId, JoinGroupRequest, ListGroupsRequest,
-    MetadataRequest, ResponseKind, SyncGroupRequest,
+    ApiKey, ApiVersionsRequest, GroupId, ListGroupsRequest, MetadataRequest, ResponseKind,
+    SyncGroupRequest,
 };
 use kmock_wire::kafka_protocol::protocol::{Request, StrBytes};
 use kmock_wire::{decode_response, encode_request, error_code};
 
 use crate::{BrokerConfig, BrokerCore, BrokerTime, ConnectionId, Output, ResetReport};
 
-const JOIN_VERSION: i16 = 3;
+#[path = "../../../broker/tests/support/parked.rs"]
+mod parked;
+
+use parked::{FETCH_VERSION, JOIN_GROUP_VERSION as JOIN_VERSION};
+
 const SYNC_VERSION: i16 = 3;
-const FETCH_VERSION: i16 = 4;
+
+fn join_request(member_id: &str) -> kmock_wire::kafka_protocol::messages::JoinGroupRequest {
+    parked::join_group("orders", member_id)
+}
+
+fn long_poll_fetch() -> kmock_wire::kafka_protocol::messages::FetchRequest {
+    parked::long_poll_fetch("events", 60_000)
+}
 
 /// A core with a 30 s initial rebalance delay, so a first JoinGroup parks.
 fn core_with_initial_delay(delay_ms: i32) -> BrokerCore {
@@ -68,38 +76,6 @@ fn outcomes(core: &mut BrokerCore, apis: &BTreeMap<u64, (ApiKey, i16)>) -> BTree
         assert!(previous.is_none(), "two outcomes for conn-{}", connection.0);
     }
     outcomes
-}
-
-fn join_request(member_id: &str) -> JoinGroupRequest {
-    JoinGroupRequest::default()
-        .with_group_id(GroupId(StrBytes::from_static_str("orders")))
-        .with_session_timeout_ms(10_000)
-        .with_rebalance_timeout_ms(30_000)
-        .with_member_id(StrBytes::from_string(member_id.to_owned()))
-        .with_protocol_type(StrBytes::from_static_str("consumer"))
-        .with_protocols(vec![
-            JoinGroupRequestProtocol::default()
-                .with_name(StrBytes::from_static_str("range"))
-                .with_metadata(Bytes::from_static(b"m")),
-        ])
-}
-
-/// A Fetch of `events` partition 0 from offset 0 that waits up to a minute for one byte.
-fn long_poll_fetch() -> FetchRequest {
-    FetchRequest::default()
-        .with_max_wait_ms(60_000)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            FetchTopic::default()
-                .with_topic(StrBytes::from_static_str("events").into())
-                .with_partitions(vec![
-                    FetchPartition::default()
-                        .with_partition(0)
-                        .with_fetch_offset(0)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ])
 }
 
 fn add_fault(core: &mut BrokerCore, spec: &str) {
