@@ -63,7 +63,7 @@ fn advertised_in_process() -> Vec<Advertised> {
         1,
     )
     .expect("ApiVersions v0 encodes");
-    core.handle_frame(connection, frame.slice(4..), Duration::ZERO);
+    core.handle_frame(connection, frame.slice(4..), kmock_core::BrokerTime::ZERO);
     let Some(Output::Send { frame, .. }) = core.poll_output() else {
         panic!("the core did not answer ApiVersions v0");
     };

@@ -171,7 +171,7 @@ fn successful_commits(log: &[kmock_core::request_log::LogEntry]) -> Vec<(i32, i6
             {
                 if partition_response.error_code == 0 {
                     commits.push((
-                        processed,
+                        processed.since_start(),
                         entry.seq,
                         partition.partition_index,
                         partition.committed_offset,

@@ -68,7 +68,7 @@ fn api_keys() -> Vec<ApiVersion> {
 }
 
 /// Answers an ApiVersions request.
-pub fn handle(token: &ResponseToken, request: &ApiVersionsRequest) -> ResponseKind {
+pub(crate) fn handle(token: &ResponseToken, request: &ApiVersionsRequest) -> ResponseKind {
     let mut response = ApiVersionsResponse::default().with_api_keys(api_keys());
     if token.api_version >= 3 {
         // v3+ carries the client's software name and version; Kafka rejects invalid ones.

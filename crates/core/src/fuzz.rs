@@ -51,6 +51,7 @@ use kmock_wire::kafka_protocol::records::{
 };
 
 use super::{BrokerCore, ConnectionId, Output, api_versions};
+use crate::BrokerTime;
 use crate::config::BrokerConfig;
 
 /// Frame limit of the fuzzed broker: large enough for every seed, small enough that a run that
@@ -105,7 +106,7 @@ pub fn run_input(data: &[u8]) -> FuzzOutcome {
 pub fn run_on(core: &mut BrokerCore, data: &[u8]) -> FuzzOutcome {
     let mut outcome = FuzzOutcome::default();
     let mut connection = ConnectionId(1);
-    let mut now = Duration::ZERO;
+    let mut now = BrokerTime::ZERO;
     core.connection_opened(connection);
     let mut decoder = FrameDecoder::new(core.config().max_frame_bytes);
     decoder.buffer_mut().extend_from_slice(data);
@@ -582,7 +583,7 @@ pub fn seeds() -> Vec<Seed> {
         for version in min..=max {
             if let Some(frame) = seed_for(*api_key, version, 1) {
                 seeds.push(Seed {
-                    name: format!("{}-v{version}", snake_case(&format!("{api_key:?}"))),
+                    name: format!("{}-v{version}", kmock_wire::api_snake_name(*api_key)),
                     bytes: frame,
                 });
             }
@@ -655,22 +656,6 @@ pub fn seeds() -> Vec<Seed> {
     seeds
 }
 
-/// `OffsetCommit` → `offset_commit`.
-fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,7 +664,7 @@ mod tests {
     fn every_supported_api_has_seeds_and_they_get_answers() {
         let seeds = seeds();
         for api_key in api_versions::SUPPORTED_APIS {
-            let prefix = format!("{}-v", snake_case(&format!("{api_key:?}")));
+            let prefix = format!("{}-v", kmock_wire::api_snake_name(*api_key));
             assert!(
                 seeds.iter().any(|s| s.name.starts_with(&prefix)),
                 "no seed for {api_key:?}"

@@ -6,9 +6,10 @@
 //!
 //! Inputs: [`BrokerCore::connection_opened`], [`BrokerCore::handle_frame`] (one request frame,
 //! without its length prefix), [`BrokerCore::handle_timeout`], [`BrokerCore::connection_closed`].
-//! Time enters as `now`, a [`Duration`] since the broker started. Outputs: [`BrokerCore::poll_output`]
-//! (response frames addressed to connections, in request order per connection) and
-//! [`BrokerCore::poll_timeout`] (the next deadline the driver must wake the core at).
+//! Time enters as `now`, a [`BrokerTime`] (an instant on the broker's clock, made by the driver).
+//! Outputs: [`BrokerCore::poll_output`] (response frames addressed to connections, in request order
+//! per connection) and [`BrokerCore::poll_timeout`] (the next deadline the driver must wake the core
+//! at).
 //!
 //! Requests on one connection are processed one at a time: a frame that arrives while an earlier
 //! request on the same connection awaits its response is queued and processed after it (the driver
@@ -17,6 +18,8 @@
 //! What the core owns: the dispatch of requests to the [`log`] (topics, partitions, produce/fetch)
 //! and [`group`] (classic group coordinator) modules, the [`fault`] rules, the [`request_log`], the
 //! per-connection ordering, and the timers for delayed responses and held requests.
+//! [`BrokerCore::reset`] returns to a fresh state after answering or closing every request in
+//! flight, so that no client is left waiting on a request the fresh state knows nothing of.
 //!
 //! # References
 //! - Kafka `SocketServer` / `KafkaApis`: one in-flight request per connection (channel muting).
@@ -31,6 +34,8 @@ pub mod fuzz;
 pub mod group;
 pub mod log;
 pub mod request_log;
+mod reset;
+pub mod time;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -45,7 +50,10 @@ use rand_chacha::ChaCha8Rng;
 pub use config::{BrokerConfig, ConfigError};
 pub use fault::{FaultAction, FaultRule, FaultRuleId, FaultSpecError};
 use fault::{FaultRules, RequestFacts};
+pub use log::CreateTopicError;
 use request_log::{LogEntry, RequestLog};
+pub use reset::ResetReport;
+pub use time::BrokerTime;
 
 /// A connection, named by the driver. Stable names (not ports) keep traces deterministic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -98,7 +106,7 @@ pub enum ResponsePlan {
 /// Identifies a request awaiting its response. Modules that park requests (JoinGroup, SyncGroup,
 /// Fetch) keep the token and hand it back with the response in a [`Completion`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseToken {
+pub(crate) struct ResponseToken {
     /// The requesting connection.
     pub connection: ConnectionId,
     /// The request's correlation id.
@@ -119,7 +127,7 @@ pub struct ResponseToken {
 /// the `Now` variant does not matter.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// The response is ready now.
     Now(ResponseKind),
     /// The handler kept the token and will complete it later.
@@ -132,7 +140,7 @@ pub enum Reply {
 
 /// A response to a request parked earlier.
 #[derive(Debug)]
-pub struct Completion {
+pub(crate) struct Completion {
     /// The parked request.
     pub token: ResponseToken,
     /// Its response.
@@ -173,13 +181,13 @@ pub struct BrokerCore {
     faults: FaultRules,
     request_log: RequestLog,
     connections: BTreeMap<ConnectionId, Connection>,
-    timers: BTreeMap<(Duration, u64), Timer>,
+    timers: BTreeMap<(BrokerTime, u64), Timer>,
     next_timer_seq: u64,
     outputs: VecDeque<Output>,
     /// Fault probabilities are drawn from here (and only here) so a seed reproduces a run.
     rng: ChaCha8Rng,
     /// Latest `now` seen; the core never goes back in time.
-    now: Duration,
+    now: BrokerTime,
 }
 
 impl BrokerCore {
@@ -195,7 +203,7 @@ impl BrokerCore {
             next_timer_seq: 0,
             outputs: VecDeque::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
-            now: Duration::ZERO,
+            now: BrokerTime::ZERO,
             config,
         }
     }
@@ -244,8 +252,8 @@ impl BrokerCore {
     }
 
     /// Creates a topic directly, without a request (set-up of the simulation and of tests).
-    /// On failure returns the Kafka error code CreateTopics would answer with.
-    pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<(), i16> {
+    /// Fails as CreateTopics would ([`CreateTopicError::code`] is its Kafka error code).
+    pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<(), CreateTopicError> {
         self.logs.create_topic(name, partitions).map(|_| ())
     }
 
@@ -256,7 +264,7 @@ impl BrokerCore {
 
     /// A connection went away. Its parked requests will be answered into the void; group members
     /// it carried stay until their session expires, as in Kafka.
-    pub fn connection_closed(&mut self, connection: ConnectionId, now: Duration) {
+    pub fn connection_closed(&mut self, connection: ConnectionId, now: BrokerTime) {
         self.advance(now);
         self.connections.remove(&connection);
         self.logs.connection_closed(connection);
@@ -270,7 +278,7 @@ impl BrokerCore {
 
     /// The earliest time the core needs [`BrokerCore::handle_timeout`] called.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Duration> {
+    pub fn poll_timeout(&self) -> Option<BrokerTime> {
         [
             self.timers.keys().next().map(|(at, _)| *at),
             self.groups.next_deadline(),
@@ -282,17 +290,15 @@ impl BrokerCore {
     }
 
     /// Fires every timer due at `now`. A spurious call is a no-op.
-    pub fn handle_timeout(&mut self, now: Duration) {
+    pub fn handle_timeout(&mut self, now: BrokerTime) {
         self.advance(now);
         let now = self.now;
         while let Some(entry) = self.timers.first_entry() {
             if entry.key().0 > now {
                 break;
             }
-            match entry.remove() {
-                Timer::DelayedResponse { token, frame } => self.emit_frame(&token, frame),
-                Timer::HeldRequest { token, body } => self.process(token, *body),
-            }
+            let timer = entry.remove();
+            self.fire(timer);
         }
         let mut completions = Vec::new();
         self.groups.handle_timeout(now, &mut completions);
@@ -300,8 +306,16 @@ impl BrokerCore {
         self.complete_all(completions);
     }
 
+    /// A timer's time has come.
+    fn fire(&mut self, timer: Timer) {
+        match timer {
+            Timer::DelayedResponse { token, frame } => self.emit_frame(&token, frame),
+            Timer::HeldRequest { token, body } => self.process(token, *body),
+        }
+    }
+
     /// One request frame (the bytes after the length prefix) from `connection`.
-    pub fn handle_frame(&mut self, connection: ConnectionId, frame: Bytes, now: Duration) {
+    pub fn handle_frame(&mut self, connection: ConnectionId, frame: Bytes, now: BrokerTime) {
         self.advance(now);
         let Some(conn) = self.connections.get_mut(&connection) else {
             // A frame from a connection we never saw opened: treat it as opened now.
@@ -325,7 +339,7 @@ impl BrokerCore {
         self.start_request(connection, frame);
     }
 
-    fn advance(&mut self, now: Duration) {
+    fn advance(&mut self, now: BrokerTime) {
         self.now = self.now.max(now);
     }
 
@@ -542,7 +556,7 @@ impl BrokerCore {
         }
     }
 
-    fn add_timer(&mut self, at: Duration, timer: Timer) {
+    fn add_timer(&mut self, at: BrokerTime, timer: Timer) {
         self.timers.insert((at, self.next_timer_seq), timer);
         self.next_timer_seq += 1;
     }

@@ -9,11 +9,12 @@
 //! produced batch (and a copy of every fetched one) in memory for as long as the entry lives.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use kmock_wire::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use super::{ConnectionId, ResponsePlan};
+use crate::BrokerTime;
+use crate::fault::NamedIds;
 
 /// One request and what became of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +22,7 @@ pub struct LogEntry {
     /// Position in the log, from 0, never reused.
     pub seq: u64,
     /// When the request arrived (since broker start).
-    pub time: Duration,
+    pub time: BrokerTime,
     /// Which connection sent it.
     pub connection: ConnectionId,
     /// Client id from the request header.
@@ -39,7 +40,7 @@ pub struct LogEntry {
     /// The response body, once there is one.
     pub response: Option<ResponseKind>,
     /// When the response was produced (before any fault delay).
-    pub response_time: Option<Duration>,
+    pub response_time: Option<BrokerTime>,
     /// What was done with the response: sent, delayed, dropped, or an outcome such as a close.
     pub outcome: Option<String>,
     /// Record bytes removed from the logged Produce request or Fetch response.
@@ -79,7 +80,7 @@ impl LogEntry {
     /// An entry for a decoded request.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn request(
-        time: Duration,
+        time: BrokerTime,
         connection: ConnectionId,
         client_id: &str,
         api_key: ApiKey,
@@ -109,7 +110,7 @@ impl LogEntry {
 
     /// An entry for a request whose body could not be decoded.
     pub(crate) fn undecodable(
-        time: Duration,
+        time: BrokerTime,
         connection: ConnectionId,
         api_key: i16,
         api_version: i16,
@@ -137,6 +138,20 @@ impl LogEntry {
     /// The API name (`LeaveGroup`, or `unknown(99)`).
     pub fn api_name(&self) -> String {
         kmock_wire::api_name(self.api_key)
+    }
+
+    /// The consumer groups the request names (see [`NamedIds::group_ids`]; what the `group=`
+    /// matcher of fault rules sees).
+    pub fn group_ids(&self) -> Vec<&str> {
+        self.request
+            .as_ref()
+            .map(|request| NamedIds::of(request, self.api_version).group_ids)
+            .unwrap_or_default()
+    }
+
+    /// The consumer group the request is about, if any (the first one of a batched request).
+    pub fn group_id(&self) -> Option<String> {
+        self.group_ids().first().map(|group| (*group).to_owned())
     }
 }
 
@@ -181,7 +196,7 @@ impl RequestLog {
     pub(crate) fn record_response(
         &mut self,
         seq: u64,
-        time: Duration,
+        time: BrokerTime,
         plan: ResponsePlan,
         mut response: ResponseKind,
     ) {
@@ -198,7 +213,7 @@ impl RequestLog {
         }
     }
 
-    pub(crate) fn record_outcome(&mut self, seq: u64, time: Duration, outcome: &str) {
+    pub(crate) fn record_outcome(&mut self, seq: u64, time: BrokerTime, outcome: &str) {
         if let Some(entry) = self.entry_mut(seq) {
             entry.response_time.get_or_insert(time);
             entry.outcome = Some(outcome.to_owned());
@@ -231,7 +246,7 @@ mod tests {
     use super::*;
 
     fn entry(n: i32) -> LogEntry {
-        LogEntry::undecodable(Duration::ZERO, ConnectionId(1), 18, 0, n, "x")
+        LogEntry::undecodable(BrokerTime::ZERO, ConnectionId(1), 18, 0, n, "x")
     }
 
     #[test]
@@ -243,8 +258,8 @@ mod tests {
         let kept: Vec<_> = log.entries().map(|e| (e.seq, e.correlation_id)).collect();
         assert_eq!(kept, vec![(3, 3), (4, 4)]);
         assert_eq!(log.evicted(), 3);
-        log.record_outcome(0, Duration::ZERO, "ignored: evicted");
-        log.record_outcome(4, Duration::from_secs(1), "done");
+        log.record_outcome(0, BrokerTime::ZERO, "ignored: evicted");
+        log.record_outcome(4, BrokerTime::from_millis(1000), "done");
         assert_eq!(
             log.since(4).next().unwrap().outcome.as_deref(),
             Some("done")
@@ -265,7 +280,7 @@ mod tests {
         ]));
         let mut log = RequestLog::new(4);
         let entry = LogEntry::request(
-            Duration::ZERO,
+            BrokerTime::ZERO,
             ConnectionId(1),
             "c",
             ApiKey::Produce,

@@ -21,7 +21,7 @@ fn api_versions(core: &mut BrokerCore, version: i16) -> ApiVersionsResponse {
         Some("t"),
     )
     .unwrap();
-    core.handle_frame(ConnectionId(1), frame.slice(4..), Duration::ZERO);
+    core.handle_frame(ConnectionId(1), frame.slice(4..), BrokerTime::ZERO);
     let Some(Output::Send { frame, .. }) = core.poll_output() else {
         panic!("expected a response");
     };
@@ -49,7 +49,7 @@ fn api_versions_above_max_falls_back_to_v0_with_unsupported_version() {
     let frame = encode_request(&ApiVersionsRequest::default(), 0, 5, None).unwrap();
     let mut raw = bytes::BytesMut::from(&frame[4..]);
     raw[2..4].copy_from_slice(&9i16.to_be_bytes());
-    core.handle_frame(ConnectionId(1), raw.freeze(), Duration::ZERO);
+    core.handle_frame(ConnectionId(1), raw.freeze(), BrokerTime::ZERO);
     let Some(Output::Send { frame, .. }) = core.poll_output() else {
         panic!("expected a response");
     };
@@ -80,7 +80,7 @@ fn a_request_with_trailing_bytes_is_served_and_the_bytes_are_logged() {
     .unwrap();
     let mut raw = bytes::BytesMut::from(&frame[4..]);
     raw.extend_from_slice(&[0x01, 0x00, 0x00]);
-    core.handle_frame(ConnectionId(1), raw.freeze(), Duration::ZERO);
+    core.handle_frame(ConnectionId(1), raw.freeze(), BrokerTime::ZERO);
     let Some(Output::Send { frame, .. }) = core.poll_output() else {
         panic!("expected a response, not a closed connection");
     };

@@ -2,11 +2,9 @@
 //! client encodes it, handled by the core with explicit time, the response decoded at the same
 //! version and checked for the expected outcome.
 
-use std::time::Duration;
-
 use bytes::{Bytes, BytesMut};
 use kmock_core::api_versions::{SUPPORTED_APIS, supported_versions};
-use kmock_core::{BrokerConfig, BrokerCore, ConnectionId, Output};
+use kmock_core::{BrokerConfig, BrokerCore, BrokerTime, ConnectionId, Output};
 use kmock_wire::kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kmock_wire::kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kmock_wire::kafka_protocol::messages::delete_records_request::{
@@ -44,7 +42,7 @@ const CONN: ConnectionId = ConnectionId(1);
 
 struct Harness {
     core: BrokerCore,
-    now: Duration,
+    now: BrokerTime,
     correlation_id: i32,
 }
 
@@ -61,7 +59,7 @@ impl Harness {
         core.connection_opened(CONN);
         Self {
             core,
-            now: Duration::ZERO,
+            now: BrokerTime::ZERO,
             correlation_id: 0,
         }
     }

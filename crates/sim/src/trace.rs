@@ -612,7 +612,7 @@ pub fn render<'a>(
         }
         let mut line = format!(
             "{}  {actor:<10} {:<7} {} v{}",
-            time(entry.time),
+            time(entry.time.since_start()),
             entry.connection.to_string(),
             entry.api_name(),
             entry.api_version
@@ -654,7 +654,7 @@ pub fn render<'a>(
             .get(&(entry.connection.0, entry.correlation_id))
             .copied()
             .unwrap_or(u64::MAX);
-        lines.push((entry.time, order, 0, index, line));
+        lines.push((entry.time.since_start(), order, 0, index, line));
     }
     for (index, event) in observations.events.iter().enumerate() {
         lines.push((

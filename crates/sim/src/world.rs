@@ -155,7 +155,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
                 "topic {topic} partitions={partitions}{}",
                 match created {
                     Ok(Ok(())) => String::new(),
-                    Ok(Err(code)) => format!(" (not created: error {code})"),
+                    Ok(Err(error)) => format!(" (not created: error {})", error.code()),
                     Err(e) => format!(" (not created: {e})"),
                 }
             ),

@@ -36,6 +36,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::ConnectionId;
+use crate::BrokerTime;
 
 pub use spec::{
     FaultSpecError, FaultSpecErrorKind, api_key_by_name, api_key_name, error_code_name,
@@ -146,9 +147,9 @@ pub struct FaultTrigger {
     /// Apply with this probability (0..=1), drawn from the broker's seeded PRNG.
     pub probability: Option<f64>,
     /// Match only from this broker time on (inclusive).
-    pub after: Option<Duration>,
+    pub after: Option<BrokerTime>,
     /// Match only before this broker time (exclusive).
-    pub before: Option<Duration>,
+    pub before: Option<BrokerTime>,
 }
 
 impl FaultTrigger {
@@ -165,7 +166,7 @@ impl FaultTrigger {
         }
     }
 
-    fn window_open(&self, now: Duration) -> bool {
+    fn window_open(&self, now: BrokerTime) -> bool {
         self.after.is_none_or(|after| now >= after) && self.before.is_none_or(|before| now < before)
     }
 
@@ -389,7 +390,7 @@ impl FaultRules {
     pub fn evaluate(
         &mut self,
         facts: &RequestFacts<'_>,
-        now: Duration,
+        now: BrokerTime,
         rng: &mut ChaCha8Rng,
     ) -> Option<AppliedFault> {
         for status in &mut self.rules {

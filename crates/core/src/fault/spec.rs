@@ -23,6 +23,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::BrokerTime;
+
 use kmock_wire::error_code;
 use kmock_wire::kafka_protocol::messages::ApiKey;
 
@@ -146,15 +148,14 @@ pub enum FaultSpecErrorKind {
     },
 }
 
-/// The snake_case name of an API key, from the protocol crate's names: `LeaveGroup` → `leave_group`.
+/// The snake_case name of an API key (`leave_group`), from the workspace's one table.
 pub fn api_key_name(api_key: ApiKey) -> String {
-    snake_case(&format!("{api_key:?}"))
+    kmock_wire::api_snake_name(api_key)
 }
 
-/// The API key with this snake_case name (case-insensitive; `LeaveGroup` is accepted too).
+/// The API key with this name, in any spelling (`leave_group`, `LeaveGroup`).
 pub fn api_key_by_name(name: &str) -> Option<ApiKey> {
-    let wanted = snake_case(name);
-    ApiKey::iter().find(|key| api_key_name(*key) == wanted)
+    kmock_wire::api_key_by_name(name)
 }
 
 /// The Kafka error codes the protocol crate knows, with their snake_case names.
@@ -175,25 +176,6 @@ pub fn error_code_name(code: i16) -> Option<String> {
 fn error_code_by_name(name: &str) -> Option<i16> {
     let wanted = name.to_ascii_lowercase();
     error_codes().find_map(|(code, known)| (known == wanted).then_some(code))
-}
-
-/// `LeaveGroup` → `leave_group`; `leave_group` and `LEAVE_GROUP` → `leave_group`.
-fn snake_case(name: &str) -> String {
-    if name.contains('_') || !name.chars().any(|c| c.is_ascii_lowercase()) {
-        return name.to_ascii_lowercase();
-    }
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Levenshtein distance, for "did you mean".
@@ -438,13 +420,13 @@ impl Parser<'_> {
                 if trigger.after.is_some() {
                     return Err(self.duplicate(key));
                 }
-                trigger.after = Some(self.duration(key, value)?);
+                trigger.after = Some(BrokerTime::from_start(self.duration(key, value)?));
             }
             ("before", Some(value)) => {
                 if trigger.before.is_some() {
                     return Err(self.duplicate(key));
                 }
-                trigger.before = Some(self.duration(key, value)?);
+                trigger.before = Some(BrokerTime::from_start(self.duration(key, value)?));
             }
             ("nth" | "times" | "prob" | "after" | "before", None) => {
                 return Err(self.bad_value(key, "", "a value after '='"));
@@ -593,10 +575,10 @@ impl fmt::Display for FaultRule {
             write!(f, ",prob={probability}")?;
         }
         if let Some(after) = trigger.after {
-            write!(f, ",after={}", DurationDisplay(after))?;
+            write!(f, ",after={}", DurationDisplay(after.since_start()))?;
         }
         if let Some(before) = trigger.before {
-            write!(f, ",before={}", DurationDisplay(before))?;
+            write!(f, ",before={}", DurationDisplay(before.since_start()))?;
         }
         Ok(())
     }

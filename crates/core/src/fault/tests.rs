@@ -16,6 +16,7 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::BrokerTime;
 
 fn decoded<R: Request>(body: &R, version: i16, client_id: &str) -> DecodedRequest {
     let frame: Bytes = encode_request(body, version, 1, Some(client_id)).unwrap();
@@ -48,11 +49,15 @@ fn heartbeat(group: &'static str, member: &'static str) -> DecodedRequest {
     )
 }
 
+fn at_secs(secs: u64) -> BrokerTime {
+    BrokerTime::from_start(Duration::from_secs(secs))
+}
+
 /// Evaluates `rules` against `request` `n` times (at `now`) and returns which applied.
 fn run(
     rules: &mut FaultRules,
     request: &DecodedRequest,
-    now: Duration,
+    now: BrokerTime,
     n: usize,
 ) -> Vec<Option<u64>> {
     let mut rng = rng();
@@ -278,7 +283,7 @@ fn always_applies_every_time() {
     let mut rules = FaultRules::default();
     rules.add(rule("*:drop,always"));
     assert_eq!(
-        run(&mut rules, &api_versions(), Duration::ZERO, 3),
+        run(&mut rules, &api_versions(), BrokerTime::ZERO, 3),
         vec![Some(0); 3]
     );
 }
@@ -288,7 +293,7 @@ fn once_applies_to_the_first_match_only() {
     let mut rules = FaultRules::default();
     rules.add(rule("*:drop,once"));
     assert_eq!(
-        run(&mut rules, &api_versions(), Duration::ZERO, 3),
+        run(&mut rules, &api_versions(), BrokerTime::ZERO, 3),
         vec![Some(0), None, None]
     );
 }
@@ -298,7 +303,7 @@ fn nth_applies_to_the_nth_match_only() {
     let mut rules = FaultRules::default();
     rules.add(rule("*:drop,nth=3"));
     assert_eq!(
-        run(&mut rules, &api_versions(), Duration::ZERO, 5),
+        run(&mut rules, &api_versions(), BrokerTime::ZERO, 5),
         vec![None, None, Some(0), None, None]
     );
 }
@@ -308,7 +313,7 @@ fn times_applies_to_the_first_n_matches() {
     let mut rules = FaultRules::default();
     rules.add(rule("*:drop,times=2"));
     assert_eq!(
-        run(&mut rules, &api_versions(), Duration::ZERO, 4),
+        run(&mut rules, &api_versions(), BrokerTime::ZERO, 4),
         vec![Some(0), Some(0), None, None]
     );
     let status = &rules.list()[0];
@@ -326,22 +331,22 @@ fn counts_count_only_matching_requests() {
     let av_facts = RequestFacts::of(ConnectionId(1), &av);
     assert!(
         rules
-            .evaluate(&av_facts, Duration::ZERO, &mut rng)
+            .evaluate(&av_facts, BrokerTime::ZERO, &mut rng)
             .is_none()
     );
     assert!(
         rules
-            .evaluate(&hb_facts, Duration::ZERO, &mut rng)
+            .evaluate(&hb_facts, BrokerTime::ZERO, &mut rng)
             .is_none()
     );
     assert!(
         rules
-            .evaluate(&av_facts, Duration::ZERO, &mut rng)
+            .evaluate(&av_facts, BrokerTime::ZERO, &mut rng)
             .is_none()
     );
     assert!(
         rules
-            .evaluate(&hb_facts, Duration::ZERO, &mut rng)
+            .evaluate(&hb_facts, BrokerTime::ZERO, &mut rng)
             .is_some()
     );
 }
@@ -351,13 +356,13 @@ fn probability_zero_and_one() {
     let mut rules = FaultRules::default();
     rules.add(rule("*:drop,prob=0"));
     assert_eq!(
-        run(&mut rules, &api_versions(), Duration::ZERO, 3),
+        run(&mut rules, &api_versions(), BrokerTime::ZERO, 3),
         vec![None; 3]
     );
     let mut rules = FaultRules::default();
     rules.add(rule("*:drop,prob=1"));
     assert_eq!(
-        run(&mut rules, &api_versions(), Duration::ZERO, 3),
+        run(&mut rules, &api_versions(), BrokerTime::ZERO, 3),
         vec![Some(0); 3]
     );
 }
@@ -367,7 +372,7 @@ fn probability_is_reproducible_from_the_seed() {
     let outcomes = || {
         let mut rules = FaultRules::default();
         rules.add(rule("*:drop,prob=0.5"));
-        run(&mut rules, &api_versions(), Duration::ZERO, 64)
+        run(&mut rules, &api_versions(), BrokerTime::ZERO, 64)
     };
     let first = outcomes();
     assert_eq!(first, outcomes());
@@ -385,12 +390,12 @@ fn probability_draws_only_when_the_rest_of_the_rule_held() {
     let av = api_versions();
     let facts = RequestFacts::of(ConnectionId(1), &av);
     // First request: rule 0 does not match (no draw); rule 1 matches, count allows: one draw.
-    let _ = rules.evaluate(&facts, Duration::ZERO, &mut rng);
+    let _ = rules.evaluate(&facts, BrokerTime::ZERO, &mut rng);
     let mut expected = untouched.clone();
     let _ = expected.random::<f64>();
     assert_eq!(rng, expected);
     // Second request: rule 1 is past `times=1`: no draw.
-    let _ = rules.evaluate(&facts, Duration::ZERO, &mut rng);
+    let _ = rules.evaluate(&facts, BrokerTime::ZERO, &mut rng);
     assert_eq!(rng, expected);
 }
 
@@ -399,7 +404,7 @@ fn times_and_probability_combine() {
     let mut rules = FaultRules::default();
     rules.add(rule("*:drop,times=3,prob=1"));
     assert_eq!(
-        run(&mut rules, &api_versions(), Duration::ZERO, 4),
+        run(&mut rules, &api_versions(), BrokerTime::ZERO, 4),
         vec![Some(0), Some(0), Some(0), None]
     );
 }
@@ -409,16 +414,13 @@ fn after_and_before_bound_broker_time() {
     let mut rules = FaultRules::default();
     rules.add(rule("*:drop,after=10s,before=20s"));
     let av = api_versions();
-    assert_eq!(run(&mut rules, &av, Duration::from_secs(9), 1), vec![None]);
+    assert_eq!(run(&mut rules, &av, at_secs(9), 1), vec![None]);
+    assert_eq!(run(&mut rules, &av, at_secs(10), 1), vec![Some(0)]);
     assert_eq!(
-        run(&mut rules, &av, Duration::from_secs(10), 1),
+        run(&mut rules, &av, BrokerTime::from_millis(19_999), 1),
         vec![Some(0)]
     );
-    assert_eq!(
-        run(&mut rules, &av, Duration::from_millis(19_999), 1),
-        vec![Some(0)]
-    );
-    assert_eq!(run(&mut rules, &av, Duration::from_secs(20), 1), vec![None]);
+    assert_eq!(run(&mut rules, &av, at_secs(20), 1), vec![None]);
     // Requests outside the window are not counted.
     assert_eq!(rules.list()[0].matched, 2);
 }
@@ -428,11 +430,8 @@ fn once_after_counts_from_the_window() {
     let mut rules = FaultRules::default();
     rules.add(rule("*:drop,once,after=1s"));
     let av = api_versions();
-    assert_eq!(run(&mut rules, &av, Duration::ZERO, 2), vec![None, None]);
-    assert_eq!(
-        run(&mut rules, &av, Duration::from_secs(1), 2),
-        vec![Some(0), None]
-    );
+    assert_eq!(run(&mut rules, &av, BrokerTime::ZERO, 2), vec![None, None]);
+    assert_eq!(run(&mut rules, &av, at_secs(1), 2), vec![Some(0), None]);
 }
 
 // ---- evaluation order and bookkeeping ----
@@ -443,7 +442,7 @@ fn first_applying_rule_wins_and_later_rules_do_not_count() {
     let first = rules.add(rule("*:delay=1s,times=1"));
     let second = rules.add(rule("*:drop"));
     assert_eq!(
-        run(&mut rules, &api_versions(), Duration::ZERO, 3),
+        run(&mut rules, &api_versions(), BrokerTime::ZERO, 3),
         vec![Some(first.0), Some(second.0), Some(second.0)]
     );
     let counts: Vec<_> = rules
@@ -508,7 +507,9 @@ fn applied_fault_describes_itself() {
         "c",
     );
     let facts = RequestFacts::of(ConnectionId(1), &leave);
-    let applied = rules.evaluate(&facts, Duration::ZERO, &mut rng()).unwrap();
+    let applied = rules
+        .evaluate(&facts, BrokerTime::ZERO, &mut rng())
+        .unwrap();
     assert_eq!(applied.describe(), "rule 0: leave_group delay=60s");
 }
 
@@ -541,7 +542,7 @@ fn examples_from_the_docs_parse() {
 
     let any = rule("*:close,after=10s");
     assert_eq!(any.matcher, FaultMatcher::default());
-    assert_eq!(any.trigger.after, Some(Duration::from_secs(10)));
+    assert_eq!(any.trigger.after, Some(at_secs(10)));
 
     let produce = rule("produce,client=rdkafka:drop");
     assert_eq!(produce.matcher.client_id.as_deref(), Some("rdkafka"));
@@ -703,8 +704,8 @@ fn arb_rule() -> impl Strategy<Value = FaultRule> {
         proptest::option::of(1u64..100),
         proptest::option::of(1u64..100),
         proptest::option::of(0.0f64..=1.0),
-        proptest::option::of(duration_ms()),
-        proptest::option::of(duration_ms()),
+        proptest::option::of(duration_ms().prop_map(BrokerTime::from_start)),
+        proptest::option::of(duration_ms().prop_map(BrokerTime::from_start)),
     )
         .prop_map(|(nth, times, probability, after, before)| FaultTrigger {
             nth,

@@ -10,12 +10,11 @@
 //! # References
 //! - Kafka `GroupCoordinator.handleHeartbeat`.
 
-use std::time::Duration;
-
 use kmock_wire::kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse, ResponseKind};
 
 use super::state::GroupState;
 use super::{GroupCoordinator, error_code};
+use crate::BrokerTime;
 use crate::ResponseToken;
 
 /// A Heartbeat response carrying `code` (the only field besides the throttle time).
@@ -28,7 +27,7 @@ pub(crate) fn handle(
     coordinator: &mut GroupCoordinator,
     _token: &ResponseToken,
     request: &HeartbeatRequest,
-    now: Duration,
+    now: BrokerTime,
 ) -> ResponseKind {
     let member_id = request.member_id.as_str();
     let Some(group) = coordinator.groups.get_mut(request.group_id.0.as_str()) else {

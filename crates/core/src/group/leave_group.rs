@@ -14,13 +14,12 @@
 //! - Kafka `GroupCoordinator.handleLeaveGroup`, `removeMemberAndUpdateGroup`.
 //! - KIP-345 (batch leave by instance id, v3+), KIP-800 (`reason`, v5).
 
-use std::time::Duration;
-
 use kmock_wire::kafka_protocol::messages::leave_group_response::MemberResponse;
 use kmock_wire::kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse, ResponseKind};
 
 use super::state::Group;
 use super::{GroupCoordinator, Settings, error_code, str_bytes};
+use crate::BrokerTime;
 use crate::{Completion, ResponseToken};
 
 /// Who a request says is leaving: (member id, instance id).
@@ -68,7 +67,7 @@ pub(crate) fn handle(
     coordinator: &mut GroupCoordinator,
     token: &ResponseToken,
     request: &LeaveGroupRequest,
-    now: Duration,
+    now: BrokerTime,
     out: &mut Vec<Completion>,
 ) -> ResponseKind {
     let version = token.api_version;
@@ -102,7 +101,7 @@ fn leave(
     group: &mut Group,
     member_id: &str,
     instance_id: Option<&str>,
-    now: Duration,
+    now: BrokerTime,
     settings: &Settings,
     out: &mut Vec<Completion>,
 ) -> i16 {

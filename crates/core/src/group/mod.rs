@@ -1,8 +1,7 @@
 //! The classic consumer-group coordinator: group membership, rebalances and committed offsets.
 //!
 //! Owns every group (its state, generation, members, parked JoinGroup and SyncGroup requests, and
-//! deadlines) and the offsets committed to it. It is pure: time enters as `now` (a [`Duration`] since
-//! broker start), parked requests leave as [`Completion`]s, and [`GroupCoordinator::next_deadline`]
+//! deadlines) and the offsets committed to it. It is pure: time enters as `now` (a [`BrokerTime`]), parked requests leave as [`Completion`]s, and [`GroupCoordinator::next_deadline`]
 //! says when [`GroupCoordinator::handle_timeout`] must be called. It never reads a clock and only
 //! reads topics through [`TopicCatalog`] (implemented by the [`LogStore`]); it must not touch logs.
 //!
@@ -51,6 +50,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::log::LogStore;
 use super::{Completion, Reply, ResponseToken};
+use crate::BrokerTime;
 use crate::config::BrokerConfig;
 use state::Group;
 pub use state::GroupState;
@@ -146,25 +146,33 @@ impl GroupCoordinator {
     }
 
     /// Earliest deadline (join phase end, pending sync end, session or pending-member expiry).
-    pub fn next_deadline(&self) -> Option<Duration> {
+    pub fn next_deadline(&self) -> Option<BrokerTime> {
         self.groups.values().filter_map(Group::next_deadline).min()
     }
 
     /// Fires deadlines due at `now`; responses to parked requests go to `out`. A call before any
     /// deadline is a no-op.
-    pub fn handle_timeout(&mut self, now: Duration, out: &mut Vec<Completion>) {
+    pub(crate) fn handle_timeout(&mut self, now: BrokerTime, out: &mut Vec<Completion>) {
         let settings = self.settings.clone();
         for group in self.groups.values_mut() {
             group.handle_timeout(now, &settings, out);
         }
     }
 
+    /// Answers every parked JoinGroup and SyncGroup with NOT_COORDINATOR, as Kafka does when it
+    /// unloads a group (see [`BrokerCore::reset`](crate::BrokerCore::reset)). The groups stay.
+    pub(crate) fn unload_all(&mut self, out: &mut Vec<Completion>) {
+        for group in self.groups.values_mut() {
+            group.unload(out);
+        }
+    }
+
     /// Handles a group request.
-    pub fn handle(
+    pub(crate) fn handle(
         &mut self,
         token: ResponseToken,
         body: RequestKind,
-        now: Duration,
+        now: BrokerTime,
         logs: &LogStore,
         out: &mut Vec<Completion>,
     ) -> Reply {
@@ -172,11 +180,11 @@ impl GroupCoordinator {
     }
 
     /// [`GroupCoordinator::handle`] with any topic catalog (tests use a fixed table).
-    pub fn handle_with_catalog(
+    pub(crate) fn handle_with_catalog(
         &mut self,
         token: ResponseToken,
         body: RequestKind,
-        now: Duration,
+        now: BrokerTime,
         topics: &dyn TopicCatalog,
         out: &mut Vec<Completion>,
     ) -> Reply {

@@ -19,8 +19,6 @@
 //! - Kafka `GroupCoordinator.handleCommitOffsets` / `doCommitOffsets`, `KafkaApis` topic checks.
 //! - KIP-848 (`generation_id_or_member_epoch`), KIP-516 (topic ids).
 
-use std::time::Duration;
-
 use kmock_wire::kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -30,6 +28,7 @@ use kmock_wire::kafka_protocol::messages::{
 
 use super::state::{CommittedOffset, Group, GroupState};
 use super::{GroupCoordinator, MAX_OFFSET_METADATA_BYTES, TopicCatalog, error_code, str_bytes};
+use crate::BrokerTime;
 use crate::ResponseToken;
 
 /// One requested partition and its fate.
@@ -139,7 +138,7 @@ pub(crate) fn handle(
     coordinator: &mut GroupCoordinator,
     token: &ResponseToken,
     request: &OffsetCommitRequest,
-    now: Duration,
+    now: BrokerTime,
     topics: &dyn TopicCatalog,
 ) -> ResponseKind {
     let version = token.api_version;

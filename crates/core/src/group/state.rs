@@ -34,6 +34,7 @@ use super::join_group::{self, JoinOutcome};
 use super::{
     CommittedOffsetSummary, GroupSummary, MemberSummary, Settings, error_code, sync_group,
 };
+use crate::BrokerTime;
 use crate::{Completion, ResponseToken};
 
 /// Kafka's group states (classic protocol).
@@ -82,7 +83,7 @@ pub(crate) struct Member {
     /// Opaque assignment from the leader's SyncGroup.
     pub assignment: Bytes,
     /// The member is removed when `now` passes this, unless it awaits a join or sync.
-    pub session_deadline: Duration,
+    pub session_deadline: BrokerTime,
     /// A JoinGroup parked until the join phase completes.
     pub awaiting_join: Option<ResponseToken>,
     /// A SyncGroup parked until the leader's assignment arrives.
@@ -112,6 +113,19 @@ impl Member {
         self.awaiting_join.is_none() && self.awaiting_sync.is_none()
     }
 
+    /// Answers the member's parked JoinGroup and SyncGroup, if any, with the error `code`.
+    fn answer_parked(&mut self, code: i16, out: &mut Vec<Completion>) {
+        if let Some(token) = self.awaiting_join.take() {
+            let response =
+                join_group::response(token.api_version, JoinOutcome::error(&self.member_id, code));
+            out.push(Completion { token, response });
+        }
+        if let Some(token) = self.awaiting_sync.take() {
+            let response = sync_group::error(token.api_version, code);
+            out.push(Completion { token, response });
+        }
+    }
+
     fn summary(&self) -> MemberSummary {
         MemberSummary {
             member_id: self.member_id.clone(),
@@ -134,7 +148,7 @@ fn duration_ms(duration: Duration) -> i32 {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct JoinPhase {
     /// When the phase ends (or, for an initial delayed join, is reconsidered).
-    pub deadline: Duration,
+    pub deadline: BrokerTime,
     /// Set for the initial delayed join of an Empty group.
     pub initial: Option<InitialDelay>,
 }
@@ -172,12 +186,12 @@ pub(crate) struct Group {
     /// Members in join order (the first is the default leader).
     pub members: IndexMap<String, Member>,
     /// KIP-394: member ids handed out with MEMBER_ID_REQUIRED, with their expiry.
-    pub pending_members: BTreeMap<String, Duration>,
+    pub pending_members: BTreeMap<String, BrokerTime>,
     /// Members that have not sent SyncGroup since the last join phase completed.
     pub pending_sync: BTreeSet<String>,
     pub join_phase: Option<JoinPhase>,
     /// End of the pending sync (while `pending_sync` is not empty).
-    pub sync_deadline: Option<Duration>,
+    pub sync_deadline: Option<BrokerTime>,
     /// Committed offsets by (topic, partition).
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
 }
@@ -255,7 +269,7 @@ impl Group {
     }
 
     /// The earliest moment this group needs `handle_timeout`.
-    pub fn next_deadline(&self) -> Option<Duration> {
+    pub fn next_deadline(&self) -> Option<BrokerTime> {
         let sessions = self
             .members
             .values()
@@ -272,7 +286,7 @@ impl Group {
     /// Fires every deadline due at `now`.
     pub fn handle_timeout(
         &mut self,
-        now: Duration,
+        now: BrokerTime,
         settings: &Settings,
         out: &mut Vec<Completion>,
     ) {
@@ -312,7 +326,7 @@ impl Group {
     pub fn add_member_and_rebalance(
         &mut self,
         member: Member,
-        now: Duration,
+        now: BrokerTime,
         settings: &Settings,
         out: &mut Vec<Completion>,
     ) {
@@ -339,7 +353,7 @@ impl Group {
     /// Starts a rebalance unless one is already being prepared.
     pub fn maybe_prepare_rebalance(
         &mut self,
-        now: Duration,
+        now: BrokerTime,
         settings: &Settings,
         out: &mut Vec<Completion>,
     ) {
@@ -353,7 +367,12 @@ impl Group {
 
     /// Kafka's `prepareRebalance`: answers parked syncs with REBALANCE_IN_PROGRESS, drops the
     /// pending sync, and starts a join phase (an initial delayed one if the group is Empty).
-    fn prepare_rebalance(&mut self, now: Duration, settings: &Settings, out: &mut Vec<Completion>) {
+    fn prepare_rebalance(
+        &mut self,
+        now: BrokerTime,
+        settings: &Settings,
+        out: &mut Vec<Completion>,
+    ) {
         if self.state == GroupState::CompletingRebalance {
             for member in self.members.values_mut() {
                 if let Some(token) = member.awaiting_sync.take() {
@@ -395,7 +414,7 @@ impl Group {
     }
 
     /// Completes the join phase if it can complete now (Kafka's `tryComplete` of the delayed join).
-    pub fn poll_join(&mut self, now: Duration, out: &mut Vec<Completion>) {
+    pub fn poll_join(&mut self, now: BrokerTime, out: &mut Vec<Completion>) {
         let Some(phase) = self.join_phase else {
             return;
         };
@@ -418,7 +437,7 @@ impl Group {
 
     /// The join phase deadline passed: extend an initial delayed join if members keep arriving,
     /// otherwise complete (evicting members that did not rejoin).
-    fn on_join_deadline(&mut self, now: Duration, out: &mut Vec<Completion>) {
+    fn on_join_deadline(&mut self, now: BrokerTime, out: &mut Vec<Completion>) {
         let Some(phase) = self.join_phase.as_mut() else {
             return;
         };
@@ -438,7 +457,7 @@ impl Group {
     }
 
     /// Kafka's `onCompleteJoin`.
-    fn complete_join(&mut self, now: Duration, out: &mut Vec<Completion>) {
+    fn complete_join(&mut self, now: BrokerTime, out: &mut Vec<Completion>) {
         self.join_phase = None;
         let not_rejoined: Vec<String> = self
             .members
@@ -558,7 +577,7 @@ impl Group {
     pub fn remove_member(
         &mut self,
         member_id: &str,
-        now: Duration,
+        now: BrokerTime,
         settings: &Settings,
         out: &mut Vec<Completion>,
     ) {
@@ -578,7 +597,7 @@ impl Group {
     pub fn remove_pending_member(
         &mut self,
         member_id: &str,
-        now: Duration,
+        now: BrokerTime,
         out: &mut Vec<Completion>,
     ) {
         if self.pending_members.remove(member_id).is_some() {
@@ -588,20 +607,10 @@ impl Group {
 
     /// Removes a member without starting a rebalance; its parked requests get UNKNOWN_MEMBER_ID.
     fn remove_member_only(&mut self, member_id: &str, out: &mut Vec<Completion>) -> bool {
-        let Some(member) = self.members.shift_remove(member_id) else {
+        let Some(mut member) = self.members.shift_remove(member_id) else {
             return false;
         };
-        if let Some(token) = member.awaiting_join {
-            let response = join_group::response(
-                token.api_version,
-                JoinOutcome::error(member_id, error_code::UNKNOWN_MEMBER_ID),
-            );
-            out.push(Completion { token, response });
-        }
-        if let Some(token) = member.awaiting_sync {
-            let response = sync_group::error(token.api_version, error_code::UNKNOWN_MEMBER_ID);
-            out.push(Completion { token, response });
-        }
+        member.answer_parked(error_code::UNKNOWN_MEMBER_ID, out);
         self.pending_sync.remove(member_id);
         if self.pending_sync.is_empty() {
             self.sync_deadline = None;
@@ -615,7 +624,7 @@ impl Group {
     /// The pending sync deadline passed: remove the members that did not sync, then rebalance.
     fn expire_pending_sync(
         &mut self,
-        now: Duration,
+        now: BrokerTime,
         settings: &Settings,
         out: &mut Vec<Completion>,
     ) {
@@ -641,7 +650,7 @@ impl Group {
     pub fn set_assignment(
         &mut self,
         mut assignments: BTreeMap<String, Bytes>,
-        now: Duration,
+        now: BrokerTime,
         out: &mut Vec<Completion>,
     ) {
         let protocol_type = self.protocol_type.clone();
@@ -720,17 +729,7 @@ impl Group {
         let Some((_, mut member)) = self.members.shift_remove_index(index) else {
             return;
         };
-        if let Some(token) = member.awaiting_join.take() {
-            let response = join_group::response(
-                token.api_version,
-                JoinOutcome::error(old_member_id, error_code::FENCED_INSTANCE_ID),
-            );
-            out.push(Completion { token, response });
-        }
-        if let Some(token) = member.awaiting_sync.take() {
-            let response = sync_group::error(token.api_version, error_code::FENCED_INSTANCE_ID);
-            out.push(Completion { token, response });
-        }
+        member.answer_parked(error_code::FENCED_INSTANCE_ID, out);
         member.member_id = new_member_id.to_owned();
         self.members
             .shift_insert(index, new_member_id.to_owned(), member);
@@ -747,8 +746,17 @@ impl Group {
         self.select_protocol()
     }
 
+    /// Kafka's `onGroupUnloaded`: this broker stops coordinating the group, and every parked
+    /// JoinGroup and SyncGroup is answered NOT_COORDINATOR (the member looks the coordinator up
+    /// again and rejoins). The group's state is left for the caller to drop.
+    pub fn unload(&mut self, out: &mut Vec<Completion>) {
+        for member in self.members.values_mut() {
+            member.answer_parked(error_code::NOT_COORDINATOR, out);
+        }
+    }
+
     /// Refreshes a member's session (a valid heartbeat, sync or commit).
-    pub fn touch(&mut self, member_id: &str, now: Duration) {
+    pub fn touch(&mut self, member_id: &str, now: BrokerTime) {
         if let Some(member) = self.members.get_mut(member_id) {
             member.session_deadline = now + member.session_timeout;
         }

@@ -15,13 +15,13 @@
 //! - KIP-559: protocol type and name in SyncGroup v5.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use bytes::Bytes;
 use kmock_wire::kafka_protocol::messages::{ResponseKind, SyncGroupRequest, SyncGroupResponse};
 
 use super::state::GroupState;
 use super::{GroupCoordinator, error_code, str_bytes};
+use crate::BrokerTime;
 use crate::{Completion, Reply, ResponseToken};
 
 /// A SyncGroup response at `version`.
@@ -57,7 +57,7 @@ pub(crate) fn handle(
     coordinator: &mut GroupCoordinator,
     token: ResponseToken,
     request: SyncGroupRequest,
-    now: Duration,
+    now: BrokerTime,
     out: &mut Vec<Completion>,
 ) -> Reply {
     let version = token.api_version;

@@ -6,7 +6,6 @@
 //! again, so every test also checks that the coordinator only sets fields the version has.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use bytes::Bytes;
 use kmock_wire::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -23,6 +22,7 @@ use kmock_wire::kafka_protocol::protocol::{Request, StrBytes};
 use kmock_wire::{decode_request, decode_response, encode_request, encode_response};
 
 use super::*;
+use crate::BrokerTime;
 use crate::{ConnectionId, ResponsePlan};
 
 const NONE: i16 = error_code::NONE;
@@ -39,8 +39,8 @@ fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
 }
 
-fn ms(ms: u64) -> Duration {
-    Duration::from_millis(ms)
+fn ms(ms: u64) -> BrokerTime {
+    BrokerTime::from_millis(ms)
 }
 
 /// A fixed topic table.
@@ -2104,7 +2104,7 @@ fn broker_core_runs_a_group_through_frames() {
         request: &R,
         version: i16,
         correlation_id: i32,
-        now: Duration,
+        now: BrokerTime,
     ) -> Option<ResponseKind> {
         let frame = encode_request(request, version, correlation_id, Some("client")).unwrap();
         core.handle_frame(ConnectionId(correlation_id as u64), frame.slice(4..), now);
@@ -2643,7 +2643,7 @@ mod properties {
             let Some(deadline) = run.h.coordinator.next_deadline() else {
                 break;
             };
-            run.now_ms = u64::try_from(deadline.as_millis()).unwrap();
+            run.now_ms = u64::try_from(deadline.since_start().as_millis()).unwrap();
             run.fire_due();
             run.check_invariants();
         }
@@ -2664,7 +2664,7 @@ fn broker_core_completes_parked_joins_at_group_deadlines() {
         ..config()
     });
     let send =
-        |core: &mut BrokerCore, connection: u64, request: &JoinGroupRequest, now: Duration| {
+        |core: &mut BrokerCore, connection: u64, request: &JoinGroupRequest, now: BrokerTime| {
             let frame = encode_request(request, 3, connection as i32, Some("client")).unwrap();
             core.handle_frame(ConnectionId(connection), frame.slice(4..), now);
         };

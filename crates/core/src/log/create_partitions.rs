@@ -99,7 +99,9 @@ fn check(store: &LogStore, topic: &CreatePartitionsTopic) -> Result<usize, Failu
             ),
         ));
     }
-    store.check_partition_count(existing, topic.count)?;
+    store
+        .check_partition_count(existing, topic.count)
+        .map_err(|error| (error.code(), error.to_string()))?;
     let additional = requested - existing;
     if let Some(assignments) = &topic.assignments {
         check_assignments(assignments, additional, store.node_id)?;

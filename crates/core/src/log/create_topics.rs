@@ -147,7 +147,9 @@ fn create(
             ),
         ));
     }
-    store.check_new_topic(name, partitions)?;
+    store
+        .check_new_topic(name, partitions)
+        .map_err(|error| (error.code(), error.to_string()))?;
     if validate_only {
         return Ok((uuid::Uuid::nil(), partitions));
     }

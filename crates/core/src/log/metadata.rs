@@ -88,7 +88,7 @@ pub(crate) fn handle(
                         topics.push(describe(store, name));
                         continue;
                     }
-                    Err((error_code, _)) => error_code,
+                    Err(error) => error.code(),
                 }
             } else {
                 code::UNKNOWN_TOPIC_OR_PARTITION

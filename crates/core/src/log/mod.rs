@@ -49,7 +49,6 @@ mod produce;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use kmock_wire::kafka_protocol::messages::{RequestKind, ResponseKind};
 use rand::{RngCore, SeedableRng};
@@ -57,6 +56,7 @@ use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
 
 use super::{Completion, ConnectionId, Reply, ResponseToken};
+use crate::BrokerTime;
 use crate::config::BrokerConfig;
 use partition::{PartitionLog, StoredBatch};
 
@@ -65,6 +65,47 @@ pub use init_producer_id::{FIRST_PRODUCER_ID, MAX_TRANSACTIONAL_IDS};
 
 /// Kafka error codes, from the workspace's one table.
 pub(crate) use kmock_wire::error_code as code;
+
+/// Why a topic cannot be created (CreateTopics, auto-creation, or a direct `create_topic`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateTopicError {
+    /// The name is empty, too long, `.`/`..`, or has a character outside `[a-zA-Z0-9._-]`
+    /// (Kafka's `Topic.validate`).
+    #[error(
+        "topic name {name:?} is illegal: use 1 to {MAX_TOPIC_NAME_CHARS} characters of [a-zA-Z0-9._-], not '.' or '..'"
+    )]
+    InvalidName {
+        /// The name asked for.
+        name: String,
+    },
+    /// A topic of that name exists.
+    #[error("topic {name:?} already exists")]
+    AlreadyExists {
+        /// The name asked for.
+        name: String,
+    },
+    /// The partition count is not 1 to [`MAX_PARTITIONS_PER_TOPIC`].
+    #[error("number of partitions must be 1 to {MAX_PARTITIONS_PER_TOPIC}, got {partitions}")]
+    InvalidPartitions {
+        /// The count asked for.
+        partitions: i32,
+    },
+    /// The broker would hold more than [`MAX_PARTITIONS_TOTAL`] partitions.
+    #[error("kmock holds at most {MAX_PARTITIONS_TOTAL} partitions in all")]
+    TooManyPartitions,
+}
+
+impl CreateTopicError {
+    /// The Kafka error code CreateTopics answers with.
+    pub fn code(&self) -> i16 {
+        match self {
+            Self::InvalidName { .. } => code::INVALID_TOPIC_EXCEPTION,
+            Self::AlreadyExists { .. } => code::TOPIC_ALREADY_EXISTS,
+            Self::InvalidPartitions { .. } | Self::TooManyPartitions => code::INVALID_PARTITIONS,
+        }
+    }
+}
 
 /// Most partitions one topic may have.
 pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
@@ -82,6 +123,21 @@ pub(crate) struct Topic {
     pub(crate) id: Uuid,
     /// Its partitions, by index.
     pub(crate) partitions: Vec<PartitionLog>,
+}
+
+/// A read-only view of a topic, for assertions and the control API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicSummary {
+    /// The topic name.
+    pub name: String,
+    /// Its id (KIP-516), as Metadata reports it.
+    pub topic_id: Uuid,
+    /// The high watermark (log end offset) of each partition, by partition index; its length is
+    /// the partition count.
+    pub high_watermarks: Vec<i64>,
+    /// The log start offset of each partition, by partition index (moved by DeleteRecords).
+    pub log_start_offsets: Vec<i64>,
 }
 
 /// All topics, their logs, parked fetches and producer ids. See the module docs.
@@ -135,17 +191,23 @@ impl LogStore {
     }
 
     /// Earliest deadline (parked fetches).
-    pub fn next_deadline(&self) -> Option<Duration> {
+    pub fn next_deadline(&self) -> Option<BrokerTime> {
         self.parked_fetches.iter().map(|p| p.deadline).min()
     }
 
     /// Answers fetches whose max wait has passed.
-    pub fn handle_timeout(&mut self, now: Duration, out: &mut Vec<Completion>) {
+    pub(crate) fn handle_timeout(&mut self, now: BrokerTime, out: &mut Vec<Completion>) {
         fetch::complete_parked(self, now, out);
     }
 
+    /// Answers every parked fetch now with what the logs hold (see
+    /// [`BrokerCore::reset`](crate::BrokerCore::reset)).
+    pub(crate) fn complete_every_parked_fetch(&mut self, out: &mut Vec<Completion>) {
+        fetch::complete_every_parked(self, out);
+    }
+
     /// Drops parked fetches of a closed connection.
-    pub fn connection_closed(&mut self, connection: ConnectionId) {
+    pub(crate) fn connection_closed(&mut self, connection: ConnectionId) {
         self.parked_fetches
             .retain(|parked| parked.token.connection != connection);
     }
@@ -170,6 +232,24 @@ impl LogStore {
     /// Topic names, in name order.
     pub fn topic_names(&self) -> impl Iterator<Item = &str> {
         self.topics.keys().map(String::as_str)
+    }
+
+    /// A summary of every topic, in name order (for assertions and the control API).
+    pub fn topics(&self) -> impl Iterator<Item = TopicSummary> + '_ {
+        self.topics.iter().map(|(name, topic)| TopicSummary {
+            name: name.clone(),
+            topic_id: topic.id,
+            high_watermarks: topic
+                .partitions
+                .iter()
+                .map(PartitionLog::log_end_offset)
+                .collect(),
+            log_start_offsets: topic
+                .partitions
+                .iter()
+                .map(PartitionLog::log_start_offset)
+                .collect(),
+        })
     }
 
     /// High watermark (log end offset) of a partition, if it exists.
@@ -197,22 +277,22 @@ impl LogStore {
 
     /// Creates a topic directly (tests, control API). Same rules as CreateTopics with replication
     /// factor 1; `partitions` -1 means the default. Returns the topic id or the Kafka error code.
-    pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<Uuid, i16> {
+    pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<Uuid, CreateTopicError> {
         let partitions = if partitions == -1 {
             self.default_partitions
         } else {
             partitions
         };
-        self.check_new_topic(name, partitions).map_err(|(c, _)| c)?;
+        self.check_new_topic(name, partitions)?;
         Ok(self.insert_topic(name, partitions))
     }
 
     /// Handles a topic/log request.
-    pub fn handle(
+    pub(crate) fn handle(
         &mut self,
         token: ResponseToken,
         body: RequestKind,
-        now: Duration,
+        now: BrokerTime,
         out: &mut Vec<Completion>,
     ) -> Reply {
         let version = token.api_version;
@@ -262,41 +342,33 @@ impl LogStore {
 
     /// Whether a topic named `name` may be created with `partitions` partitions; the error code and
     /// message if not.
-    fn check_new_topic(&self, name: &str, partitions: i32) -> Result<(), (i16, String)> {
+    fn check_new_topic(&self, name: &str, partitions: i32) -> Result<(), CreateTopicError> {
         if !is_valid_topic_name(name) {
-            return Err((
-                code::INVALID_TOPIC_EXCEPTION,
-                format!(
-                    "topic name {name:?} is illegal: use 1 to {MAX_TOPIC_NAME_CHARS} characters of [a-zA-Z0-9._-], not '.' or '..'"
-                ),
-            ));
+            return Err(CreateTopicError::InvalidName {
+                name: name.to_owned(),
+            });
         }
         if self.topics.contains_key(name) {
-            return Err((
-                code::TOPIC_ALREADY_EXISTS,
-                format!("topic {name:?} already exists"),
-            ));
+            return Err(CreateTopicError::AlreadyExists {
+                name: name.to_owned(),
+            });
         }
         self.check_partition_count(0, partitions)
     }
 
     /// Whether a topic with `existing` partitions may have `partitions` (more than `existing`)
-    /// within kmock's limits; INVALID_PARTITIONS and a message if not.
-    fn check_partition_count(&self, existing: usize, partitions: i32) -> Result<(), (i16, String)> {
+    /// within kmock's limits (CreateTopics and CreatePartitions answer INVALID_PARTITIONS if not).
+    fn check_partition_count(
+        &self,
+        existing: usize,
+        partitions: i32,
+    ) -> Result<(), CreateTopicError> {
         if partitions <= 0 || partitions > MAX_PARTITIONS_PER_TOPIC {
-            return Err((
-                code::INVALID_PARTITIONS,
-                format!(
-                    "number of partitions must be 1 to {MAX_PARTITIONS_PER_TOPIC}, got {partitions}"
-                ),
-            ));
+            return Err(CreateTopicError::InvalidPartitions { partitions });
         }
         let partitions = usize::try_from(partitions).expect("checked positive");
         if self.partitions_total - existing + partitions > MAX_PARTITIONS_TOTAL {
-            return Err((
-                code::INVALID_PARTITIONS,
-                format!("kmock holds at most {MAX_PARTITIONS_TOTAL} partitions in all"),
-            ));
+            return Err(CreateTopicError::TooManyPartitions);
         }
         Ok(())
     }

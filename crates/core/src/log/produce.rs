@@ -22,7 +22,6 @@
 //! - KIP-98 (idempotence, sequence numbers), KIP-360 (unknown producers), KIP-516 (v13 topic ids)
 
 use std::borrow::Cow;
-use std::time::Duration;
 
 use kmock_wire::kafka_protocol::messages::produce_response::{
     PartitionProduceResponse, TopicProduceResponse,
@@ -31,6 +30,7 @@ use kmock_wire::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::partition::AppendOutcome;
 use super::{LogStore, code, fetch};
+use crate::BrokerTime;
 use crate::{Completion, Reply, ResponseToken};
 
 /// Answers a Produce request (see the module docs).
@@ -38,7 +38,7 @@ pub(crate) fn handle(
     store: &mut LogStore,
     token: ResponseToken,
     request: &ProduceRequest,
-    now: Duration,
+    now: BrokerTime,
     out: &mut Vec<Completion>,
 ) -> Reply {
     let version = token.api_version;

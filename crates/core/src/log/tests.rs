@@ -28,6 +28,7 @@ use kmock_wire::{decode_response, encode_request, encode_response};
 use uuid::Uuid;
 
 use super::{batch, code, is_valid_topic_name};
+use crate::BrokerTime;
 use crate::config::BrokerConfig;
 use crate::{BrokerCore, ConnectionId, Output};
 
@@ -47,7 +48,7 @@ fn name(s: &str) -> kmock_wire::kafka_protocol::messages::TopicName {
 struct Broker {
     core: BrokerCore,
     next_correlation_id: i32,
-    now: Duration,
+    now: BrokerTime,
 }
 
 impl Broker {
@@ -62,7 +63,7 @@ impl Broker {
         Self {
             core,
             next_correlation_id: 1,
-            now: Duration::ZERO,
+            now: BrokerTime::ZERO,
         }
     }
 
@@ -1242,10 +1243,11 @@ fn every_log_api_answers_at_every_version() {
                 plan: crate::ResponsePlan::Send,
             };
             let mut out = Vec::new();
-            let reply = broker
-                .core
-                .logs
-                .handle(token, request.clone(), Duration::ZERO, &mut out);
+            let reply =
+                broker
+                    .core
+                    .logs
+                    .handle(token, request.clone(), crate::BrokerTime::ZERO, &mut out);
             let crate::Reply::Now(response) = reply else {
                 panic!("{api_key:?} v{version}: {reply:?}")
             };
