@@ -21,18 +21,10 @@ import sys
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic, RecordsToDelete
 
-from admin_support import (
-    ALTERED_OFFSET,
-    DELETE_BEFORE,
-    MESSAGE_COUNT,
-    PARTITIONS,
-    Script,
-    expect,
-    expect_error_async,
-)
+import admin_support as plan
+from admin_support import Script, expect, expect_error_async
 
 SCRIPT = Script("admin_aiokafka")
-TIMEOUT_S = 15
 
 
 def tp(partition: int) -> TopicPartition:
@@ -63,43 +55,43 @@ async def consume(member: AIOKafkaConsumer, count: int) -> list:
     """`count` messages as (partition, offset, value)."""
     received = []
     while len(received) < count:
-        batches = await asyncio.wait_for(member.getmany(timeout_ms=500), TIMEOUT_S)
+        batches = await asyncio.wait_for(member.getmany(timeout_ms=500), plan.TIMEOUT_S)
         for records in batches.values():
             received.extend((r.partition, r.offset, r.value.decode()) for r in records)
     return received
 
 
 async def grow_partitions(admin: AIOKafkaAdminClient) -> None:
-    await admin.create_partitions({SCRIPT.topic: NewPartitions(PARTITIONS)})
+    await admin.create_partitions({SCRIPT.topic: NewPartitions(plan.PARTITIONS)})
     [topic] = (await admin.describe_topics([SCRIPT.topic]))
-    expect(sorted(p["partition"] for p in topic["partitions"]), list(range(PARTITIONS)), "partitions")
+    expect(sorted(p["partition"] for p in topic["partitions"]), list(range(plan.PARTITIONS)), "partitions")
     await expect_error_async(
         admin.create_partitions({SCRIPT.topic: NewPartitions(2)}),
         "INVALID_PARTITIONS",
         "create_partitions to fewer partitions",
     )
-    SCRIPT.log(f"create_partitions: {SCRIPT.topic} has {PARTITIONS} partitions")
+    SCRIPT.log(f"create_partitions: {SCRIPT.topic} has {plan.PARTITIONS} partitions")
 
 
 async def delete_records(admin: AIOKafkaAdminClient, bootstrap: str) -> None:
-    deleted = await admin.delete_records({tp(0): RecordsToDelete(DELETE_BEFORE)})
-    expect(deleted, {tp(0): DELETE_BEFORE}, "delete_records low watermarks")
+    deleted = await admin.delete_records({tp(0): RecordsToDelete(plan.DELETE_BEFORE)})
+    expect(deleted, {tp(0): plan.DELETE_BEFORE}, "delete_records low watermarks")
     await expect_error_async(
-        admin.delete_records({tp(0): RecordsToDelete(MESSAGE_COUNT + 1)}),
+        admin.delete_records({tp(0): RecordsToDelete(plan.MESSAGE_COUNT + 1)}),
         "OFFSET_OUT_OF_RANGE",
         "delete_records beyond the high watermark",
     )
     reader = consumer(bootstrap, None)
     await reader.start()
     try:
-        expect(await reader.beginning_offsets([tp(0)]), {tp(0): DELETE_BEFORE}, "beginning_offsets")
+        expect(await reader.beginning_offsets([tp(0)]), {tp(0): plan.DELETE_BEFORE}, "beginning_offsets")
         reader.assign([tp(0)])
         await reader.seek_to_beginning(tp(0))
         first = (await consume(reader, 1))[0]
-        expect(first, (0, DELETE_BEFORE, f"message-{DELETE_BEFORE}"), "first message from the beginning")
+        expect(first, plan.FIRST_KEPT, "first message from the beginning")
     finally:
         await reader.stop()
-    SCRIPT.log(f"delete_records: the log starts at {DELETE_BEFORE}")
+    SCRIPT.log(f"delete_records: the log starts at {plan.DELETE_BEFORE}")
 
 
 async def describe_group(admin: AIOKafkaAdminClient, state: str, members: int):
@@ -127,17 +119,17 @@ async def group_offsets(admin: AIOKafkaAdminClient) -> dict:
 async def alter_offsets(admin: AIOKafkaAdminClient, bootstrap: str) -> None:
     await describe_group(admin, "Empty", 0)
     # aiokafka commits the position of every assigned partition, empty ones included.
-    expected = {0: MESSAGE_COUNT, 1: 0, 2: 0}
+    expected = {0: plan.MESSAGE_COUNT, 1: 0, 2: 0}
     expect(await group_offsets(admin), expected, "offsets committed by the consumer")
     committer = consumer(bootstrap, SCRIPT.group)
     await committer.start()
     try:
         # A consumer commits only for partitions it holds: assigned by hand, outside the group.
         committer.assign([tp(0), tp(2)])
-        await committer.commit({tp(0): ALTERED_OFFSET, tp(2): 1})
+        await committer.commit({tp(0): plan.ALTERED_OFFSET, tp(2): 1})
     finally:
         await committer.stop()
-    expect(await group_offsets(admin), {0: ALTERED_OFFSET, 1: 0, 2: 1}, "offsets after the commit")
+    expect(await group_offsets(admin), {0: plan.ALTERED_OFFSET, 1: 0, 2: 1}, "offsets after the commit")
     SCRIPT.log("offsets altered by a commit and listed")
 
 
@@ -153,8 +145,8 @@ async def run_async(bootstrap: str) -> None:
         await member.start()
         try:
             member.subscribe([SCRIPT.topic])
-            received = await consume(member, MESSAGE_COUNT - DELETE_BEFORE)
-            expect(received[0][1:], (DELETE_BEFORE, f"message-{DELETE_BEFORE}"), "the group's first message")
+            received = await consume(member, plan.MESSAGE_COUNT - plan.DELETE_BEFORE)
+            expect(received[0][1:], plan.FIRST_KEPT[1:], "the group's first message")
             await member.commit()
             await check_active_group(admin)
         finally:

@@ -16,21 +16,10 @@ from kafka.errors import GroupSubscribedToTopicError, NoError, UnknownMemberIdEr
 from kafka.protocol.consumer.offsets import OffsetSpec
 from kafka.structs import OffsetAndMetadata
 
-from admin_support import (
-    ALTERED_OFFSET,
-    DELETE_BEFORE,
-    MESSAGE_COUNT,
-    PARTITIONS,
-    Script,
-    expect,
-    expect_error,
-)
+import admin_support as plan
+from admin_support import Script, expect, expect_error
 
 SCRIPT = Script("admin_kafka_python")
-TIMEOUT_S = 15
-
-TOPIC_OPERATIONS = {"READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"}
-GROUP_OPERATIONS = {"READ", "DESCRIBE", "DELETE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"}
 
 
 def tp(partition: int) -> TopicPartition:
@@ -41,7 +30,7 @@ def produce(bootstrap: str) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="admin-kafka-python-producer")
     try:
         for value in SCRIPT.values:
-            producer.send(SCRIPT.topic, value.encode(), partition=0).get(timeout=TIMEOUT_S)
+            producer.send(SCRIPT.topic, value.encode(), partition=0).get(timeout=plan.TIMEOUT_S)
     finally:
         producer.close()
 
@@ -60,7 +49,7 @@ def consumer(bootstrap: str, group: str, **config) -> KafkaConsumer:
 def consume(member: KafkaConsumer, count: int) -> list:
     """`count` messages as (partition, offset, value)."""
     received = []
-    deadline = time.monotonic() + TIMEOUT_S
+    deadline = time.monotonic() + plan.TIMEOUT_S
     while len(received) < count:
         if time.monotonic() >= deadline:
             raise AssertionError(f"consumed {len(received)} of {count} messages: {received}")
@@ -70,36 +59,38 @@ def consume(member: KafkaConsumer, count: int) -> list:
 
 
 def grow_partitions(admin: KafkaAdminClient) -> None:
-    admin.create_partitions({SCRIPT.topic: PARTITIONS})
+    admin.create_partitions({SCRIPT.topic: plan.PARTITIONS})
     [topic] = admin.describe_topics([SCRIPT.topic])
-    expect(sorted(p["partition_index"] for p in topic["partitions"]), list(range(PARTITIONS)), "partitions")
-    expect(set(topic["authorized_operations"] or []), TOPIC_OPERATIONS, "topic authorized operations")
+    partitions = sorted(p["partition_index"] for p in topic["partitions"])
+    expect(partitions, list(range(plan.PARTITIONS)), "partitions")
+    operations = set(topic["authorized_operations"] or [])
+    expect(operations, plan.TOPIC_OPERATIONS, "topic authorized operations")
     expect_error(
         lambda: admin.create_partitions({SCRIPT.topic: 2}),
         "INVALID_PARTITIONS",
         "create_partitions to fewer partitions",
     )
-    SCRIPT.log(f"create_partitions: {SCRIPT.topic} has {PARTITIONS} partitions")
+    SCRIPT.log(f"create_partitions: {SCRIPT.topic} has {plan.PARTITIONS} partitions")
 
 
 def delete_records(admin: KafkaAdminClient, bootstrap: str) -> None:
-    deleted = admin.delete_records({tp(0): DELETE_BEFORE})
-    expect(deleted[tp(0)]["low_watermark"], DELETE_BEFORE, "delete_records low watermark")
+    deleted = admin.delete_records({tp(0): plan.DELETE_BEFORE})
+    expect(deleted[tp(0)]["low_watermark"], plan.DELETE_BEFORE, "delete_records low watermark")
     expect_error(
-        lambda: admin.delete_records({tp(0): MESSAGE_COUNT + 1}),
+        lambda: admin.delete_records({tp(0): plan.MESSAGE_COUNT + 1}),
         "OFFSET_OUT_OF_RANGE",
         "delete_records beyond the high watermark",
     )
     earliest = admin.list_partition_offsets({tp(0): OffsetSpec.EARLIEST})
-    expect(earliest[tp(0)].offset, DELETE_BEFORE, "list_partition_offsets earliest")
+    expect(earliest[tp(0)].offset, plan.DELETE_BEFORE, "list_partition_offsets earliest")
     reader = consumer(bootstrap, None)
     try:
         reader.assign([tp(0)])
         reader.seek_to_beginning(tp(0))
-        expect(consume(reader, 1)[0], (0, DELETE_BEFORE, f"message-{DELETE_BEFORE}"), "first message")
+        expect(consume(reader, 1)[0], plan.FIRST_KEPT, "first message from the beginning")
     finally:
         reader.close()
-    SCRIPT.log(f"delete_records: the log starts at {DELETE_BEFORE}")
+    SCRIPT.log(f"delete_records: the log starts at {plan.DELETE_BEFORE}")
 
 
 def describe_group(admin: KafkaAdminClient, state: str, members: int) -> dict:
@@ -107,7 +98,8 @@ def describe_group(admin: KafkaAdminClient, state: str, members: int) -> dict:
     expect(description["error"], None, "describe_groups error")
     expect(description["group_state"], state, "group state")
     expect(len(description["members"]), members, "group members")
-    expect(set(description["authorized_operations"] or []), GROUP_OPERATIONS, "group authorized operations")
+    operations = set(description["authorized_operations"] or [])
+    expect(operations, plan.GROUP_OPERATIONS, "group authorized operations")
     return description
 
 
@@ -136,18 +128,19 @@ def group_offsets(admin: KafkaAdminClient) -> dict:
 def alter_and_delete_group(admin: KafkaAdminClient) -> None:
     describe_group(admin, "Empty", 0)
     # kafka-python commits the position of every assigned partition, empty ones included.
-    expect(group_offsets(admin), {0: MESSAGE_COUNT, 1: 0, 2: 0}, "offsets committed by the consumer")
+    expect(group_offsets(admin), {0: plan.MESSAGE_COUNT, 1: 0, 2: 0}, "offsets committed by the consumer")
     altered = {
-        tp(0): OffsetAndMetadata(ALTERED_OFFSET, "", None),
+        tp(0): OffsetAndMetadata(plan.ALTERED_OFFSET, "", None),
         tp(1): OffsetAndMetadata(0, "", None),
         tp(2): OffsetAndMetadata(1, "", None),
     }
     expect(set(admin.alter_group_offsets(SCRIPT.group, altered).values()), {NoError}, "alter_group_offsets")
-    expect(group_offsets(admin), {0: ALTERED_OFFSET, 1: 0, 2: 1}, "offsets after alter_group_offsets")
+    expect(group_offsets(admin), {0: plan.ALTERED_OFFSET, 1: 0, 2: 1}, "offsets after alter_group_offsets")
     deleted = admin.delete_group_offsets(SCRIPT.group, [tp(2), TopicPartition("no-such-topic", 0)])
     expect(deleted[tp(2)], NoError, "delete_group_offsets")
-    expect(deleted[TopicPartition("no-such-topic", 0)].__name__, "UnknownTopicOrPartitionError", "unknown topic")
-    expect(group_offsets(admin), {0: ALTERED_OFFSET, 1: 0}, "offsets after delete_group_offsets")
+    unknown = deleted[TopicPartition("no-such-topic", 0)]
+    expect(unknown.__name__, "UnknownTopicOrPartitionError", "delete_group_offsets of an unknown topic")
+    expect(group_offsets(admin), {0: plan.ALTERED_OFFSET, 1: 0}, "offsets after delete_group_offsets")
     expect(admin.delete_groups([SCRIPT.group]), {SCRIPT.group: "OK"}, "delete_groups")
     expect(SCRIPT.group in {group["group_id"] for group in admin.list_groups()}, False, "listed after deletion")
     expect(group_offsets(admin), {}, "offsets after delete_groups")
@@ -165,8 +158,8 @@ def run(bootstrap: str) -> None:
         member = consumer(bootstrap, SCRIPT.group)
         try:
             member.subscribe([SCRIPT.topic])
-            received = consume(member, MESSAGE_COUNT - DELETE_BEFORE)
-            expect(min(r[1] for r in received if r[0] == 0), DELETE_BEFORE, "the group's first offset")
+            received = consume(member, plan.MESSAGE_COUNT - plan.DELETE_BEFORE)
+            expect(min(r[1] for r in received if r[0] == 0), plan.DELETE_BEFORE, "the group's first offset")
             member.commit()
             check_active_group(admin)
         finally:

@@ -25,7 +25,20 @@ MESSAGE_COUNT = 10
 PARTITIONS = 3
 DELETE_BEFORE = 4
 ALTERED_OFFSET = 7
+# (partition, offset, value) of the first message left after DeleteRecords.
+FIRST_KEPT = (0, DELETE_BEFORE, f"message-{DELETE_BEFORE}")
+# One client call (a future's result, a consumer's wait for messages).
+TIMEOUT_S = 15
 OVERALL_TIMEOUT_S = 60
+
+# The authorized operations Kafka reports without an authorizer (AclEntry.supportedOperations).
+TOPIC_OPERATIONS = {
+    "READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"
+}
+GROUP_OPERATIONS = {"READ", "DESCRIBE", "DELETE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"}
+CLUSTER_OPERATIONS = {
+    "CREATE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE", "ALTER", "DESCRIBE"
+}
 
 
 class Script:
