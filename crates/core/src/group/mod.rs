@@ -24,6 +24,7 @@
 //! - KIP-345: static membership (`group_instance_id`; LeaveGroup v3+ batches).
 //! - KIP-429 / KIP-430 / KIP-518 / KIP-709: ListGroups state filter, OffsetFetch batching.
 
+mod answer;
 mod describe_groups;
 mod find_coordinator;
 mod heartbeat;
