@@ -312,7 +312,6 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `LeaveGroup`, `leave_group`, `leavegroup` → `leavegroup`.
 /// The `api=` filter of `GET /requests`: a key number (also unknown keys, which the log records) or
 /// an API name in any spelling (`leave_group`, `LeaveGroup`).
 fn parse_api_filter(text: &str) -> Result<i16, String> {

@@ -30,12 +30,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use indexmap::IndexMap;
 
-use super::join_group::{self, JoinOutcome};
-use super::{
-    CommittedOffsetSummary, GroupSummary, MemberSummary, Settings, error_code, sync_group,
-};
-use crate::BrokerTime;
-use crate::{Completion, ResponseToken};
+use super::answer::{JoinOutcome, JoinedMember, join_response, sync_error, sync_response};
+use super::{CommittedOffsetSummary, GroupSummary, MemberSummary, Settings, error_code};
+use crate::{BrokerTime, Completion, ResponseToken};
 
 /// Kafka's group states (classic protocol).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -117,11 +114,11 @@ impl Member {
     fn answer_parked(&mut self, code: i16, out: &mut Vec<Completion>) {
         if let Some(token) = self.awaiting_join.take() {
             let response =
-                join_group::response(token.api_version, JoinOutcome::error(&self.member_id, code));
+                join_response(token.api_version, JoinOutcome::error(&self.member_id, code));
             out.push(Completion { token, response });
         }
         if let Some(token) = self.awaiting_sync.take() {
-            let response = sync_group::error(token.api_version, code);
+            let response = sync_error(token.api_version, code);
             out.push(Completion { token, response });
         }
     }
@@ -378,8 +375,7 @@ impl Group {
                 if let Some(token) = member.awaiting_sync.take() {
                     // As Kafka's propagateAssignment: an answered sync restarts the session.
                     member.session_deadline = now + member.session_timeout;
-                    let response =
-                        sync_group::error(token.api_version, error_code::REBALANCE_IN_PROGRESS);
+                    let response = sync_error(token.api_version, error_code::REBALANCE_IN_PROGRESS);
                     out.push(Completion { token, response });
                 }
             }
@@ -487,10 +483,10 @@ impl Group {
             self.leader_id = self.members.keys().next().cloned();
         }
         let leader = self.leader_id.clone().unwrap_or_default();
-        let all_members: Vec<join_group::JoinedMember> = self
+        let all_members: Vec<JoinedMember> = self
             .members
             .values()
-            .map(|m| join_group::JoinedMember {
+            .map(|m| JoinedMember {
                 member_id: m.member_id.clone(),
                 group_instance_id: m.group_instance_id.clone(),
                 metadata: m.metadata(&protocol),
@@ -514,7 +510,7 @@ impl Group {
                     Vec::new()
                 },
             };
-            let response = join_group::response(token.api_version, outcome);
+            let response = join_response(token.api_version, outcome);
             out.push(Completion { token, response });
         }
         self.pending_sync = self.members.keys().cloned().collect();
@@ -659,7 +655,7 @@ impl Group {
             member.assignment = assignments.remove(&member.member_id).unwrap_or_default();
             if let Some(token) = member.awaiting_sync.take() {
                 member.session_deadline = now + member.session_timeout;
-                let response = sync_group::response(
+                let response = sync_response(
                     token.api_version,
                     error_code::NONE,
                     member.assignment.clone(),
@@ -687,7 +683,7 @@ impl Group {
             members: if include_members {
                 self.members
                     .values()
-                    .map(|m| join_group::JoinedMember {
+                    .map(|m| JoinedMember {
                         member_id: m.member_id.clone(),
                         group_instance_id: m.group_instance_id.clone(),
                         metadata: m.metadata(&protocol),

@@ -32,8 +32,7 @@ use kmock_wire::kafka_protocol::messages::fetch_response::{FetchableTopicRespons
 use kmock_wire::kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
 
 use super::{LogStore, code};
-use crate::BrokerTime;
-use crate::{Completion, Reply, ResponseToken};
+use crate::{BrokerTime, Completion, Reply, ResponseToken};
 
 /// Most fetches parked at once.
 pub const MAX_PARKED_FETCHES: usize = 10_000;
