@@ -529,11 +529,17 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// `LeaveGroup`, `leave_group`, `leavegroup` → `leavegroup`.
-fn normalize_api(name: &str) -> String {
-    name.chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
+/// The `api=` filter of `GET /requests`: a key number (also unknown keys, which the log records) or
+/// an API name in any spelling (`leave_group`, `LeaveGroup`).
+fn parse_api_filter(text: &str) -> Result<i16, String> {
+    if let Ok(key) = text.parse::<i16>() {
+        return Ok(key);
+    }
+    kmock_wire::api_key_by_name(text)
+        .map(|key| key as i16)
+        .ok_or_else(|| {
+            format!("unknown API {text:?} in api=: use a name such as leave_group or a key number")
+        })
 }
 
 /// The group a request is about, if any.
@@ -831,10 +837,10 @@ impl Control {
                 }
             }
         }
-        let api_filter = api.as_deref().map(|a| {
-            a.parse::<i16>()
-                .map_or_else(|_| (None, normalize_api(a)), |k| (Some(k), String::new()))
-        });
+        let api_filter = match api.as_deref().map(parse_api_filter).transpose() {
+            Ok(filter) => filter,
+            Err(message) => return Answer::error(400, message),
+        };
         let result = self
             .broker
             .inspect(move |core| {
@@ -842,11 +848,7 @@ impl Control {
                 let next = log.next_seq();
                 let entries: Vec<Value> = log
                     .since(since)
-                    .filter(|e| match &api_filter {
-                        None => true,
-                        Some((Some(key), _)) => e.api_key == *key,
-                        Some((None, name)) => normalize_api(&e.api_name()) == *name,
-                    })
+                    .filter(|e| api_filter.is_none_or(|key| e.api_key == key))
                     .filter(|e| client_id.as_ref().is_none_or(|c| &e.client_id == c))
                     .filter(|e| {
                         group.as_ref().is_none_or(|g| {
@@ -923,9 +925,16 @@ mod tests {
     }
 
     #[test]
-    fn api_names_compare_in_any_spelling() {
-        assert_eq!(normalize_api("LeaveGroup"), normalize_api("leave_group"));
-        assert_eq!(normalize_api("leave-group"), "leavegroup");
+    fn api_filter_takes_any_spelling_or_a_number() {
+        assert_eq!(parse_api_filter("LeaveGroup"), Ok(13));
+        assert_eq!(parse_api_filter("leave_group"), Ok(13));
+        assert_eq!(parse_api_filter("leave-group"), Ok(13));
+        assert_eq!(parse_api_filter("99"), Ok(99));
+        assert!(
+            parse_api_filter("leave_grop")
+                .unwrap_err()
+                .contains("unknown API")
+        );
     }
 
     #[test]
