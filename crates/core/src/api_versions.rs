@@ -39,6 +39,8 @@ pub const SUPPORTED_APIS: &[ApiKey] = &[
     ApiKey::CreatePartitions,
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
+    ApiKey::ConsumerGroupHeartbeat,
+    ApiKey::ConsumerGroupDescribe,
 ];
 
 /// The advertised `(min, max)` versions of `api_key`, if kmock implements it.

@@ -40,6 +40,12 @@ pub fn codec_versions(api_key: ApiKey) -> VersionRange {
         ApiKey::CreatePartitions => both::<CreatePartitionsRequest, CreatePartitionsResponse>(),
         ApiKey::DeleteGroups => both::<DeleteGroupsRequest, DeleteGroupsResponse>(),
         ApiKey::OffsetDelete => both::<OffsetDeleteRequest, OffsetDeleteResponse>(),
+        ApiKey::ConsumerGroupHeartbeat => {
+            both::<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>()
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            both::<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>()
+        }
         // The broker serves only the keys above; for the rest the API table is good enough to
         // decide between "unsupported version" and "malformed".
         other => other.valid_versions(),

@@ -243,12 +243,13 @@ impl<'a> RequestFacts<'a> {
 /// rules and the `group=` filter of the control API's request log look at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamedIds<'a> {
-    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetDelete `group_id`;
+    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetDelete,
+    /// ConsumerGroupHeartbeat `group_id`; ConsumerGroupDescribe `group_ids[]`;
     /// OffsetFetch v0–7 `group_id` and v8+ `groups[].group_id`; DescribeGroups `groups[]`;
     /// DeleteGroups `groups_names[]`; FindCoordinator with key type 0 (group) `key` (v0–3) or
     /// `coordinator_keys` (v4+).
     pub group_ids: Vec<&'a str>,
-    /// JoinGroup, SyncGroup, Heartbeat, OffsetCommit `member_id`; LeaveGroup v0–2 `member_id` and
+    /// JoinGroup, SyncGroup, Heartbeat, OffsetCommit, ConsumerGroupHeartbeat `member_id`; LeaveGroup v0–2 `member_id` and
     /// v3+ `members[].member_id`; OffsetFetch v9+ `groups[].member_id`.
     pub member_ids: Vec<&'a str>,
 }
@@ -288,6 +289,12 @@ impl<'a> NamedIds<'a> {
                     .extend(body.groups_names.iter().map(|g| &***g));
             }
             RequestKind::OffsetDelete(body) => ids.group_ids.push(&body.group_id),
+            RequestKind::ConsumerGroupHeartbeat(body) => {
+                ids.group_member(&body.group_id, &body.member_id);
+            }
+            RequestKind::ConsumerGroupDescribe(body) => {
+                ids.group_ids.extend(body.group_ids.iter().map(|g| &***g));
+            }
             RequestKind::FindCoordinator(body) if body.key_type == 0 => {
                 if api_version <= 3 {
                     ids.group_ids.push(&body.key);
