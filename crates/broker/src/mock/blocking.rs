@@ -16,6 +16,7 @@ use std::thread::{self, JoinHandle, Thread};
 
 use kmock_core::fault::FaultRuleStatus;
 use kmock_core::group::GroupSummary;
+use kmock_core::group::consumer::ConsumerGroupSummary;
 use kmock_core::log::TopicSummary;
 use kmock_core::request_log::LogEntry;
 use kmock_core::{FaultRule, FaultRuleId, ResetReport};
@@ -135,6 +136,19 @@ impl BlockingMockBroker {
     /// See [`MockBroker::group`].
     pub fn group(&self, group_id: &str) -> Result<Option<GroupSummary>, MockBrokerError> {
         block_on(self.broker.group(group_id))
+    }
+
+    /// See [`MockBroker::consumer_groups`].
+    pub fn consumer_groups(&self) -> Result<Vec<ConsumerGroupSummary>, MockBrokerError> {
+        block_on(self.broker.consumer_groups())
+    }
+
+    /// See [`MockBroker::consumer_group`].
+    pub fn consumer_group(
+        &self,
+        group_id: &str,
+    ) -> Result<Option<ConsumerGroupSummary>, MockBrokerError> {
+        block_on(self.broker.consumer_group(group_id))
     }
 
     /// See [`MockBroker::reset`].
