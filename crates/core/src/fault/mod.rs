@@ -101,6 +101,9 @@ pub struct FaultMatcher {
     pub member_id: Option<String>,
     /// The connection the request arrived on.
     pub connection: Option<ConnectionId>,
+    /// The member epoch of a ConsumerGroupHeartbeat (KIP-848: 0 joins, -1 leaves, -2 a static
+    /// member's temporary leave); no other request matches it.
+    pub member_epoch: Option<i32>,
 }
 
 impl FaultMatcher {
@@ -133,6 +136,9 @@ impl FaultMatcher {
             && self
                 .connection
                 .is_none_or(|connection| connection == facts.connection)
+            && self
+                .member_epoch
+                .is_none_or(|epoch| facts.member_epoch == Some(epoch))
     }
 }
 
@@ -219,6 +225,8 @@ pub struct RequestFacts<'a> {
     pub group_ids: Vec<&'a str>,
     /// Member ids the request names (see [`NamedIds::member_ids`]).
     pub member_ids: Vec<&'a str>,
+    /// The member epoch of a ConsumerGroupHeartbeat.
+    pub member_epoch: Option<i32>,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -235,6 +243,10 @@ impl<'a> RequestFacts<'a> {
             client_id: request.client_id(),
             group_ids,
             member_ids,
+            member_epoch: match &request.body {
+                RequestKind::ConsumerGroupHeartbeat(body) => Some(body.member_epoch),
+                _ => None,
+            },
         }
     }
 }
