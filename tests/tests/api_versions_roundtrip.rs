@@ -14,12 +14,14 @@ use bytes::{Bytes, BytesMut};
 use kmock_broker::{BrokerConfig, BrokerCore, ConnectionId, Output};
 use kmock_tests::{KafkaConnection, KmockServer, ReadOutcome};
 use kmock_wire::kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    AlterConfigsRequest, AlterConfigsResponse, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
-    HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    HeartbeatResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
     OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
     ProduceRequest, ProduceResponse, RequestHeader, RequestKind, ResponseKind, SyncGroupRequest,
     SyncGroupResponse, offset_fetch_request::OffsetFetchRequestGroup,
@@ -125,6 +127,9 @@ fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
         ApiKey::InitProducerId => InitProducerIdRequest::default()
             .with_transaction_timeout_ms(60_000)
             .into(),
+        ApiKey::DescribeConfigs => DescribeConfigsRequest::default().into(),
+        ApiKey::AlterConfigs => AlterConfigsRequest::default().into(),
+        ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::default().into(),
         other => panic!("kmock advertises {other:?}: add a sample request for it here"),
     }
 }
@@ -148,6 +153,9 @@ fn default_response(api_key: ApiKey) -> ResponseKind {
         ApiKey::CreateTopics => CreateTopicsResponse::default().into(),
         ApiKey::DeleteTopics => DeleteTopicsResponse::default().into(),
         ApiKey::InitProducerId => InitProducerIdResponse::default().into(),
+        ApiKey::DescribeConfigs => DescribeConfigsResponse::default().into(),
+        ApiKey::AlterConfigs => AlterConfigsResponse::default().into(),
+        ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsResponse::default().into(),
         other => panic!("kmock advertises {other:?}: add a default response for it here"),
     }
 }
@@ -191,6 +199,9 @@ fn api_key_of(body: &RequestKind) -> ApiKey {
         RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
         RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
         RequestKind::InitProducerId(_) => ApiKey::InitProducerId,
+        RequestKind::DescribeConfigs(_) => ApiKey::DescribeConfigs,
+        RequestKind::AlterConfigs(_) => ApiKey::AlterConfigs,
+        RequestKind::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
         other => panic!("no API key mapping for {other:?}"),
     }
 }

@@ -440,7 +440,10 @@ impl BrokerCore {
             | RequestKind::Produce(_)
             | RequestKind::Fetch(_)
             | RequestKind::ListOffsets(_)
-            | RequestKind::InitProducerId(_)) => {
+            | RequestKind::InitProducerId(_)
+            | RequestKind::DescribeConfigs(_)
+            | RequestKind::AlterConfigs(_)
+            | RequestKind::IncrementalAlterConfigs(_)) => {
                 self.logs.handle(token.clone(), body, now, &mut completions)
             }
             body @ (RequestKind::FindCoordinator(_)

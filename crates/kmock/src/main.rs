@@ -363,6 +363,15 @@ async fn bind(args: &ServeSettings, port: u16) -> Result<TcpListener, ServeError
         .map_err(|e| ServeError::Runtime(format!("cannot bind {}:{port}: {e}", args.host)))
 }
 
+/// The system's wall clock in Unix milliseconds (0 if it is before 1970).
+fn unix_time_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
 async fn run(args: ServeSettings, config: BrokerConfig) -> Result<(), ServeError> {
     let listener = bind(&args, args.port).await?;
     let control_listener = match args.control_port {
@@ -382,6 +391,11 @@ async fn run(args: ServeSettings, config: BrokerConfig) -> Result<(), ServeError
 
     let signals = Signals::install()
         .map_err(|e| ServeError::Runtime(format!("cannot install signal handlers: {e}")))?;
+    // The broker's wall clock (LogAppendTime, time-based retention) starts at the real time.
+    let config = BrokerConfig {
+        wall_clock_start_unix_ms: unix_time_ms(),
+        ..config
+    };
     let broker = Broker::start(config)?;
     let stopped = |_| ServeError::Runtime("the broker stopped unexpectedly".into());
     broker

@@ -30,15 +30,23 @@
 //! - Kafka `Topic.validate` (topic name rules), `Uuid.randomUuid` (topic ids)
 //! - KIP-516: topic ids
 
+mod alter_configs;
 mod batch;
+mod broker_config;
+mod config_resource;
 mod create_topics;
 mod delete_topics;
+mod describe_configs;
 mod fetch;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod partition;
 mod produce;
+mod record_checks;
+mod retention;
+mod topic_config;
 
 #[cfg(test)]
 mod tests;
@@ -55,8 +63,12 @@ use crate::BrokerTime;
 use crate::config::BrokerConfig;
 use partition::{PartitionLog, StoredBatch};
 
+pub use broker_config::MAX_DYNAMIC_BROKER_CONFIGS;
+pub use config_resource::MAX_CONFIG_RESOURCES_PER_REQUEST;
 pub use fetch::MAX_PARKED_FETCHES;
 pub use init_producer_id::{FIRST_PRODUCER_ID, MAX_TRANSACTIONAL_IDS};
+pub use retention::{PartitionCleanup, RetentionReport};
+pub use topic_config::MAX_CONFIG_VALUE_BYTES;
 
 /// Kafka error codes, from the workspace's one table.
 pub(crate) use kmock_wire::error_code as code;
@@ -89,6 +101,12 @@ pub enum CreateTopicError {
     /// The broker would hold more than [`MAX_PARTITIONS_TOTAL`] partitions.
     #[error("kmock holds at most {MAX_PARTITIONS_TOTAL} partitions in all")]
     TooManyPartitions,
+    /// A topic config Kafka would refuse (an unknown name or a bad value), with Kafka's message.
+    #[error("{message}")]
+    InvalidConfig {
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl CreateTopicError {
@@ -98,6 +116,7 @@ impl CreateTopicError {
             Self::InvalidName { .. } => code::INVALID_TOPIC_EXCEPTION,
             Self::AlreadyExists { .. } => code::TOPIC_ALREADY_EXISTS,
             Self::InvalidPartitions { .. } | Self::TooManyPartitions => code::INVALID_PARTITIONS,
+            Self::InvalidConfig { .. } => code::INVALID_CONFIG,
         }
     }
 }
@@ -118,6 +137,8 @@ pub(crate) struct Topic {
     pub(crate) id: Uuid,
     /// Its partitions, by index.
     pub(crate) partitions: Vec<PartitionLog>,
+    /// Its configs (overrides and the settings resolved from them).
+    pub(crate) config: topic_config::TopicConfig,
 }
 
 /// All topics, their logs, parked fetches and producer ids. See the module docs.
@@ -143,6 +164,11 @@ pub struct LogStore {
     parked_fetches: Vec<fetch::ParkedFetch>,
     /// Producer ids and epochs handed out by InitProducerId.
     producer_ids: init_producer_id::ProducerIds,
+    /// Dynamic broker configs, kmock's settings as broker configs, broker loggers.
+    broker_configs: broker_config::BrokerConfigs,
+    /// Unix time in ms at broker time zero: LogAppendTime stamps and time-based retention read
+    /// the broker's wall clock as this plus the broker time (see `BrokerConfig`).
+    wall_clock_start_unix_ms: i64,
 }
 
 impl LogStore {
@@ -161,7 +187,15 @@ impl LogStore {
             topic_id_rng: ChaCha8Rng::seed_from_u64(config.seed ^ TOPIC_ID_SEED_SALT),
             parked_fetches: Vec::new(),
             producer_ids: init_producer_id::ProducerIds::default(),
+            broker_configs: broker_config::BrokerConfigs::new(config),
+            wall_clock_start_unix_ms: config.wall_clock_start_unix_ms,
         }
+    }
+
+    /// The broker's wall clock at broker time `now`, in Unix milliseconds.
+    pub(crate) fn wall_clock_ms(&self, now: BrokerTime) -> i64 {
+        let elapsed = i64::try_from(now.since_start().as_millis()).unwrap_or(i64::MAX);
+        self.wall_clock_start_unix_ms.saturating_add(elapsed)
     }
 
     /// See [`super::BrokerCore::set_advertised_address`].
@@ -243,6 +277,32 @@ impl LogStore {
         Ok(self.insert_topic(name, partitions))
     }
 
+    /// Like [`Self::create_topic`], with topic configs (checked as CreateTopics checks them).
+    pub fn create_topic_with_configs(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<Uuid, CreateTopicError> {
+        let partitions = if partitions == -1 {
+            self.default_partitions
+        } else {
+            partitions
+        };
+        self.check_new_topic(name, partitions)?;
+        let config =
+            self.check_topic_configs(configs)
+                .map_err(|error| CreateTopicError::InvalidConfig {
+                    message: error.message.unwrap_or_default(),
+                })?;
+        Ok(self.insert_topic_with(name, partitions, config))
+    }
+
+    /// A topic's own configs (its overrides), in Kafka's string form, if the topic exists.
+    pub fn topic_configs(&self, topic: &str) -> Option<&BTreeMap<String, String>> {
+        self.topics.get(topic).map(|t| &t.config.overrides)
+    }
+
     /// Handles a topic/log request.
     pub(crate) fn handle(
         &mut self,
@@ -273,6 +333,17 @@ impl LogStore {
             RequestKind::InitProducerId(request) => Reply::Now(ResponseKind::InitProducerId(
                 init_producer_id::handle(self, &request, version),
             )),
+            RequestKind::DescribeConfigs(request) => Reply::Now(ResponseKind::DescribeConfigs(
+                describe_configs::handle(self, &request, version),
+            )),
+            RequestKind::AlterConfigs(request) => Reply::Now(ResponseKind::AlterConfigs(
+                alter_configs::handle(self, &request, version),
+            )),
+            RequestKind::IncrementalAlterConfigs(request) => {
+                Reply::Now(ResponseKind::IncrementalAlterConfigs(
+                    incremental_alter_configs::handle(self, &request, version),
+                ))
+            }
             _ => Reply::Close(format!("{:?} is not a log request", token.api_key)),
         }
     }
@@ -310,13 +381,25 @@ impl LogStore {
         Ok(())
     }
 
-    /// Adds a topic that [`Self::check_new_topic`] accepted.
+    /// Adds a topic that [`Self::check_new_topic`] accepted, with no config overrides.
     fn insert_topic(&mut self, name: &str, partitions: i32) -> Uuid {
+        let config = self.topic_config(BTreeMap::new());
+        self.insert_topic_with(name, partitions, config)
+    }
+
+    /// Adds a topic that [`Self::check_new_topic`] accepted, with checked configs.
+    fn insert_topic_with(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        config: topic_config::TopicConfig,
+    ) -> Uuid {
         let id = self.new_topic_id();
         let count = usize::try_from(partitions).expect("checked positive");
         let topic = Topic {
             id,
             partitions: (0..count).map(|_| PartitionLog::default()).collect(),
+            config,
         };
         self.partitions_total += count;
         self.topics.insert(name.to_owned(), topic);
@@ -384,6 +467,15 @@ pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option
         }
         RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(
             init_producer_id::error_response(request, api_version, code),
+        ),
+        RequestKind::DescribeConfigs(request) => ResponseKind::DescribeConfigs(
+            describe_configs::error_response(request, api_version, code),
+        ),
+        RequestKind::AlterConfigs(request) => {
+            ResponseKind::AlterConfigs(alter_configs::error_response(request, api_version, code))
+        }
+        RequestKind::IncrementalAlterConfigs(request) => ResponseKind::IncrementalAlterConfigs(
+            incremental_alter_configs::error_response(request, api_version, code),
         ),
         _ => return None,
     })
