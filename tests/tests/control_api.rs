@@ -202,6 +202,23 @@ fn bad_requests_get_400_with_what_is_wrong() {
 }
 
 #[test]
+fn retention_runs_on_demand_and_says_what_it_removed() {
+    let (_server, api) = start(&[]);
+    let (status, report) = http(&api, "POST", "/retention", None);
+    assert_eq!((status, &report["partitions"]), (200, &Value::Array(Vec::new())));
+    let (status, error) = http(&api, "POST", "/retention", Some(r#"{"topic": "nope"}"#));
+    assert_eq!(status, 404, "{error}");
+    let (status, error) = http(&api, "POST", "/retention", Some(r#"{"topics": []}"#));
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["error"].as_str().is_some_and(|e| e.contains("topic")),
+        "{error}"
+    );
+    let (status, error) = http(&api, "GET", "/retention", None);
+    assert_eq!(status, 405, "{error}");
+}
+
+#[test]
 fn request_log_is_filtered_by_api_client_and_since() {
     let (server, api) = start(&[]);
     KafkaConnection::connect(server.bootstrap()).assert_api_versions_works();

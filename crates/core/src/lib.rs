@@ -252,6 +252,14 @@ impl BrokerCore {
         self.logs.create_topic(name, partitions).map(|_| ())
     }
 
+    /// Applies retention and compaction now to `topic` (or every topic) as its configs say
+    /// (`retention.ms`, `retention.bytes`, `cleanup.policy`); reports what was removed, or `None`
+    /// for an unknown topic. "Now" is the latest broker time the core has seen (the last request
+    /// or timer). See [`log::RetentionReport`].
+    pub fn clean_logs(&mut self, topic: Option<&str>) -> Option<log::RetentionReport> {
+        self.logs.clean_logs(topic, self.now)
+    }
+
     /// A new connection.
     pub fn connection_opened(&mut self, connection: ConnectionId) {
         self.connections.insert(connection, Connection::default());

@@ -14,7 +14,8 @@
 //! | `DELETE /faults/{id}` | removes one rule (404 if unknown) |
 //! | `DELETE /faults` | removes every rule |
 //! | `GET /requests?since=&api=&client_id=&group=&limit=` | request log entries, oldest first, and `next` (the `since` of the next poll) |
-//! | `GET /topics` | topics with partitions and high watermarks |
+//! | `GET /topics` | topics with partitions, high watermarks, log start offsets and config overrides |
+//! | `POST /retention` `{"topic": "t"}` (or no body: every topic) | applies retention and compaction now, as each topic's configs say; reports what was removed |
 //! | `GET /groups`, `GET /groups/{id}` | groups: state, generation, leader, members and their assignments |
 //! | `POST /reset` | back to the state right after start (topics and faults given at start; no groups; empty request log) |
 
@@ -25,6 +26,7 @@ use bytes::{Buf, Bytes};
 use kmock_broker::server::BrokerHandle;
 use kmock_broker::{BrokerCore, FaultRule, FaultRuleId};
 use kmock_core::group::{GroupSummary, MemberSummary};
+use kmock_core::log::RetentionReport;
 use kmock_core::request_log::LogEntry;
 use kmock_wire::kafka_protocol::messages::{ConsumerProtocolAssignment, RequestKind};
 use kmock_wire::kafka_protocol::protocol::Decodable;
@@ -438,13 +440,30 @@ fn topics_json(core: &BrokerCore) -> Value {
                 "high_watermarks": (0..partitions)
                     .map(|p| logs.high_watermark(name, p).unwrap_or(0))
                     .collect::<Vec<_>>(),
+                "log_start_offsets": (0..partitions)
+                    .map(|p| logs.log_start_offset(name, p).unwrap_or(0))
+                    .collect::<Vec<_>>(),
+                "configs": logs.topic_configs(name),
             })
         })
         .collect();
     json!({ "topics": topics })
 }
 
-const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&limit= | GET /topics | GET /groups | GET /groups/{id} | POST /reset";
+const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&limit= | GET /topics | POST /retention {\"topic\": \"t\"} | GET /groups | GET /groups/{id} | POST /reset";
+
+fn retention_json(report: &RetentionReport) -> Value {
+    json!({
+        "partitions": report.partitions.iter().map(|p| json!({
+            "topic": p.topic,
+            "partition": p.partition,
+            "log_start_offset_before": p.log_start_offset_before,
+            "log_start_offset": p.log_start_offset,
+            "deleted_batches": p.deleted_batches,
+            "compacted_records": p.compacted_records,
+        })).collect::<Vec<_>>(),
+    })
+}
 
 fn stopped() -> Answer {
     Answer::error(503, "the broker has stopped")
@@ -497,15 +516,21 @@ impl Control {
                 }
             }
             ("POST", ["reset"]) => self.reset().await,
-            (_, ["faults" | "requests" | "topics" | "groups" | "reset", ..]) | (_, []) => {
-                Answer::error(
-                    405,
-                    format!(
-                        "{} {} is not supported; routes: {ROUTES}",
-                        request.method, path
-                    ),
-                )
-            }
+            ("POST", ["retention"]) => self.retention(&request.body).await,
+            (
+                _,
+                [
+                    "faults" | "requests" | "topics" | "groups" | "reset" | "retention",
+                    ..,
+                ],
+            )
+            | (_, []) => Answer::error(
+                405,
+                format!(
+                    "{} {} is not supported; routes: {ROUTES}",
+                    request.method, path
+                ),
+            ),
             _ => Answer::error(404, format!("no route {path:?}; routes: {ROUTES}")),
         }
     }
@@ -661,6 +686,24 @@ impl Control {
         }
     }
 
+    /// `POST /retention`: the body is empty (every topic) or `{"topic": "name"}`.
+    async fn retention(&self, body: &[u8]) -> Answer {
+        let topic = match retention_topic(body) {
+            Ok(topic) => topic,
+            Err(message) => return Answer::error(400, message),
+        };
+        let wanted = topic.clone();
+        match self
+            .broker
+            .update(move |core| core.clean_logs(wanted.as_deref()))
+            .await
+        {
+            Ok(Some(report)) => Answer::ok(retention_json(&report)),
+            Ok(None) => Answer::error(404, format!("no topic {:?}", topic.unwrap_or_default())),
+            Err(_) => stopped(),
+        }
+    }
+
     async fn reset(&self) -> Answer {
         let startup = self.startup.clone();
         let result = self
@@ -694,6 +737,27 @@ impl Control {
     }
 }
 
+/// The topic a `POST /retention` body names: none for an empty body.
+fn retention_topic(body: &[u8]) -> Result<Option<String>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let expected = "expected no body (every topic) or {\"topic\": \"name\"}";
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("body is not valid JSON ({e}): {expected}"))?;
+    let Some(object) = value.as_object() else {
+        return Err(expected.to_owned());
+    };
+    if let Some(unknown) = object.keys().find(|k| *k != "topic") {
+        return Err(format!("unknown field {unknown:?}: {expected}"));
+    }
+    match object.get("topic") {
+        None => Ok(None),
+        Some(Value::String(topic)) => Ok(Some(topic.clone())),
+        Some(_) => Err(expected.to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,6 +775,25 @@ mod tests {
                 ("api".to_owned(), "leave_group".to_owned()),
                 ("since".to_owned(), String::new()),
             ]
+        );
+    }
+
+    #[test]
+    fn retention_bodies() {
+        assert_eq!(retention_topic(b""), Ok(None));
+        assert_eq!(retention_topic(b" \n"), Ok(None));
+        assert_eq!(retention_topic(b"{}"), Ok(None));
+        assert_eq!(retention_topic(br#"{"topic": "t"}"#), Ok(Some("t".into())));
+        assert!(
+            retention_topic(br#"{"topics": "t"}"#)
+                .unwrap_err()
+                .contains("unknown field")
+        );
+        assert!(retention_topic(br#"{"topic": 3}"#).is_err());
+        assert!(
+            retention_topic(b"[")
+                .unwrap_err()
+                .contains("not valid JSON")
         );
     }
 
