@@ -270,6 +270,35 @@ impl KmockServer {
             .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
     }
 
+    /// The control API's base URL (`http://host:port`), from the `CONTROL=` line a server started
+    /// with `--control-port` prints after `BOOTSTRAP=`. Waits up to [`SERVER_START_TIMEOUT`];
+    /// panics with the server log without it. Consumes the stdout lines read so far.
+    pub fn control_url(&self) -> String {
+        let deadline = Instant::now() + SERVER_START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self
+                .stdout_rx
+                .recv_timeout(left.min(Duration::from_millis(100)))
+            {
+                Ok(line) => {
+                    if let Some(url) = line.trim().strip_prefix("CONTROL=") {
+                        return url.to_owned();
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("stdout closed without a CONTROL= line\n{}", self.log())
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no CONTROL= line after BOOTSTRAP= within {SERVER_START_TIMEOUT:?}\n{}",
+                self.log()
+            );
+        }
+    }
+
     /// Lines printed on stdout after the `BOOTSTRAP=` line so far (all of them once stopped).
     pub fn stdout_after_bootstrap(&self) -> Vec<String> {
         self.stdout_rx.try_iter().collect()
