@@ -1,5 +1,9 @@
 //! Topics, partition logs and the APIs that read and write them: Metadata, CreateTopics,
-//! DeleteTopics, Produce, Fetch (with long polling), ListOffsets and InitProducerId.
+//! DeleteTopics, Produce, Fetch (with long polling), ListOffsets and InitProducerId; topic and
+//! broker configs and the APIs that read and change them: DescribeConfigs, AlterConfigs and
+//! IncrementalAlterConfigs (`topic_config.rs`: Kafka's topic configs and each topic's overrides;
+//! `broker_config.rs`: broker configs, dynamic broker defaults, loggers; `config_resource.rs`: what
+//! the three APIs share); retention and compaction on demand (`retention.rs`).
 //!
 //! [`LogStore`] owns the topics (by name, in name order, each with a stable id), their
 //! partition logs, the fetches parked until enough bytes arrive or their max wait
@@ -21,7 +25,9 @@
 //!
 //! Not supported: transactions (transactional batches are stored as plain batches, no markers,
 //! no aborted-transaction lists), incremental fetch sessions (KIP-227: every fetch response is a
-//! full one with session id 0), log truncation, retention and compaction, LogAppendTime topics.
+//! full one with session id 0), retention and compaction in the background (they run when asked:
+//! [`LogStore::clean_logs`]), log segments (configs about segments, flushing and replication are
+//! stored and reported, and change nothing else).
 //!
 //! # References
 //! - Kafka `KafkaApis` (handleTopicMetadataRequest, handleCreateTopicsRequest,
@@ -29,6 +35,7 @@
 //!   handleInitProducerIdRequest)
 //! - Kafka `Topic.validate` (topic name rules), `Uuid.randomUuid` (topic ids)
 //! - KIP-516: topic ids
+//! - KIP-133 / KIP-339: DescribeConfigs, AlterConfigs, IncrementalAlterConfigs
 
 mod alter_configs;
 mod batch;
