@@ -37,7 +37,7 @@ import traceback
 import urllib.request
 import uuid
 
-OVERALL_TIMEOUT_S = 90
+OVERALL_TIMEOUT_S = 60
 
 INVALID_CONFIG = 40
 MESSAGE_TOO_LARGE = 10

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use kmock_tests::{KmockServer, python, run_python};
 
-/// The scripts bound themselves to 90 s; this is the backstop.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(150);
+/// The scripts bound themselves to 60 s; this is the backstop (nextest stops a test at 120 s).
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(100);
 
 fn configs_scenario(script: &str) {
     python();

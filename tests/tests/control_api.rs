@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kmock_tests::{KafkaConnection, KmockServer};
 use serde_json::Value;
@@ -316,4 +316,91 @@ fn a_bad_config_file_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("initial-rebalance-dely-ms"), "{stderr}");
     let _ = std::fs::remove_file(&path);
+}
+
+/// Issue 14: `POST /reset` must not strand a client. A JoinGroup parked by a 30 s initial
+/// rebalance delay and a Fetch parked by a 60 s max wait, over real TCP, are both answered (or
+/// closed) within a second of the reset: JoinGroup with NOT_COORDINATOR, the Fetch with its
+/// ordinary empty answer.
+#[test]
+fn reset_answers_a_parked_join_group_and_a_long_poll_fetch_within_a_second() {
+    use kmock_tests::ReadOutcome;
+    use kmock_wire::kafka_protocol::messages::{ApiKey, ResponseKind};
+    use kmock_wire::{decode_response, encode_request};
+    use parked::{FETCH_VERSION, JOIN_GROUP_VERSION};
+
+    let (server, api) = start(&["--initial-rebalance-delay-ms", "30000"]);
+    let mut joiner = KafkaConnection::connect(server.bootstrap());
+    let mut fetcher = KafkaConnection::connect(server.bootstrap());
+    fetcher.request(&metadata_creating("reset-events"), 4);
+    let join = parked::join_group("reset-test", "");
+    let join = encode_request(&join, JOIN_GROUP_VERSION, 1, Some("joiner")).expect("encode");
+    joiner.write_raw(&join).expect("send JoinGroup");
+    let fetch = parked::long_poll_fetch("reset-events", 60_000);
+    let fetch = encode_request(&fetch, FETCH_VERSION, 1, Some("fetcher")).expect("encode");
+    fetcher.write_raw(&fetch).expect("send Fetch");
+    wait_for_requests(&api, 3);
+
+    let reset_at = Instant::now();
+    let (status, reset) = http(&api, "POST", "/reset", None);
+    assert_eq!(status, 200, "{reset}");
+    assert_eq!(
+        (reset["answered"].as_u64(), reset["closed"].as_u64()),
+        (Some(2), Some(0)),
+        "{reset}"
+    );
+    let settled = |connection: &mut KafkaConnection, api_key: ApiKey, version: i16| {
+        let left = Duration::from_secs(1).saturating_sub(reset_at.elapsed());
+        match connection.read_frame(left) {
+            ReadOutcome::Frame(frame) => Some(decode_response(api_key, version, frame).unwrap().1),
+            ReadOutcome::Closed { .. } => None,
+            ReadOutcome::TimedOut { .. } => {
+                panic!("{api_key:?} neither answered nor closed within a second of POST /reset")
+            }
+        }
+    };
+    let Some(ResponseKind::JoinGroup(join)) =
+        settled(&mut joiner, ApiKey::JoinGroup, JOIN_GROUP_VERSION)
+    else {
+        panic!("the parked JoinGroup is answered");
+    };
+    assert_eq!(join.error_code, kmock_wire::error_code::NOT_COORDINATOR);
+    let Some(ResponseKind::Fetch(fetch)) = settled(&mut fetcher, ApiKey::Fetch, FETCH_VERSION)
+    else {
+        panic!("the long-poll Fetch is answered");
+    };
+    assert_eq!(fetch.error_code, 0);
+    // Both connections stay usable.
+    joiner.assert_api_versions_works();
+    fetcher.assert_api_versions_works();
+}
+
+/// Polls `GET /requests` until `count` requests arrived.
+fn wait_for_requests(api: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, log) = http(api, "GET", "/requests", None);
+        if log["requests"].as_array().map(Vec::len) == Some(count) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} requests did not arrive: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[path = "../../crates/broker/tests/support/parked.rs"]
+mod parked;
+
+/// Metadata for `topic`, which creates it (auto-create is on by default).
+fn metadata_creating(topic: &str) -> kmock_wire::kafka_protocol::messages::MetadataRequest {
+    use kmock_wire::kafka_protocol::messages::MetadataRequest;
+    use kmock_wire::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kmock_wire::kafka_protocol::protocol::StrBytes;
+    MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default()
+            .with_name(Some(StrBytes::from_string(topic.to_owned()).into())),
+    ]))
 }

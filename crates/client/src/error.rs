@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use kmock_wire::WireError;
-use kmock_wire::kafka_protocol::error::ResponseError;
 
 use crate::settings::SettingsError;
 
@@ -136,23 +135,10 @@ impl ClientError {
     }
 }
 
-/// Kafka's name for an error code, in upper snake case (`REBALANCE_IN_PROGRESS`).
+/// Kafka's name for an error code, in upper snake case (`REBALANCE_IN_PROGRESS`), from the
+/// workspace's one table; `UNKNOWN(N)` for a code it does not know.
 pub fn error_name(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        None => "NONE".into(),
-        Some(ResponseError::Unknown(c)) => format!("UNKNOWN({c})"),
-        Some(known) => {
-            let camel = format!("{known:?}");
-            let mut out = String::with_capacity(camel.len() + 8);
-            for (i, c) in camel.chars().enumerate() {
-                if c.is_ascii_uppercase() && i > 0 {
-                    out.push('_');
-                }
-                out.push(c.to_ascii_uppercase());
-            }
-            out
-        }
-    }
+    kmock_wire::error_code::name(code).map_or_else(|| format!("UNKNOWN({code})"), str::to_owned)
 }
 
 /// Kafka error codes (the workspace's one table, `kmock_wire::error_code`) and how the client reads them.

@@ -605,7 +605,7 @@ pub fn seeds() -> Vec<Seed> {
         for version in min..=max {
             if let Some(frame) = seed_for(*api_key, version, 1) {
                 seeds.push(Seed {
-                    name: format!("{}-v{version}", snake_case(&format!("{api_key:?}"))),
+                    name: format!("{}-v{version}", kmock_wire::api_snake_name(*api_key)),
                     bytes: frame,
                 });
             }
@@ -678,22 +678,6 @@ pub fn seeds() -> Vec<Seed> {
     seeds
 }
 
-/// `OffsetCommit` → `offset_commit`.
-fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,7 +686,7 @@ mod tests {
     fn every_supported_api_has_seeds_and_they_get_answers() {
         let seeds = seeds();
         for api_key in api_versions::SUPPORTED_APIS {
-            let prefix = format!("{}-v", snake_case(&format!("{api_key:?}")));
+            let prefix = format!("{}-v", kmock_wire::api_snake_name(*api_key));
             assert!(
                 seeds.iter().any(|s| s.name.starts_with(&prefix)),
                 "no seed for {api_key:?}"

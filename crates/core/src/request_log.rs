@@ -138,6 +138,29 @@ impl LogEntry {
     pub fn api_name(&self) -> String {
         kmock_wire::api_name(self.api_key)
     }
+
+    /// The consumer group the request is about, if any (the first one of a batched request).
+    pub fn group_id(&self) -> Option<String> {
+        Some(match self.request.as_ref()? {
+            RequestKind::JoinGroup(r) => r.group_id.to_string(),
+            RequestKind::SyncGroup(r) => r.group_id.to_string(),
+            RequestKind::Heartbeat(r) => r.group_id.to_string(),
+            RequestKind::LeaveGroup(r) => r.group_id.to_string(),
+            RequestKind::OffsetCommit(r) => r.group_id.to_string(),
+            RequestKind::OffsetFetch(r) => match r.groups.first() {
+                None => r.group_id.to_string(),
+                Some(group) => group.group_id.to_string(),
+            },
+            RequestKind::FindCoordinator(r) if r.key_type == 0 => {
+                match r.coordinator_keys.first() {
+                    None => r.key.to_string(),
+                    Some(key) => key.to_string(),
+                }
+            }
+            RequestKind::DescribeGroups(r) => r.groups.first()?.as_str().to_owned(),
+            _ => return None,
+        })
+    }
 }
 
 /// The bounded log. See the module docs.

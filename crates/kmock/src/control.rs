@@ -17,18 +17,19 @@
 //! | `GET /topics` | topics with partitions, high watermarks, log start offsets and config overrides |
 //! | `POST /retention` `{"topic": "t"}` (or no body: every topic) | applies retention and compaction now, as each topic's configs say; reports what was removed |
 //! | `GET /groups`, `GET /groups/{id}` | groups: state, generation, leader, members and their assignments |
-//! | `POST /reset` | back to the state right after start (topics and faults given at start; no groups; empty request log) |
+//! | `POST /reset` | back to the state right after start (topics and faults given at start; no groups; empty request log), after answering or closing every request in flight ([`kmock_core::BrokerCore::reset`]) |
+//!
+//! The routes are thin: each calls one [`MockBroker`] method and renders its answer as JSON.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use kmock_broker::server::BrokerHandle;
-use kmock_broker::{BrokerCore, FaultRule, FaultRuleId};
-use kmock_core::group::{GroupSummary, MemberSummary};
-use kmock_core::log::RetentionReport;
-use kmock_core::request_log::LogEntry;
-use kmock_wire::kafka_protocol::messages::{ConsumerProtocolAssignment, RequestKind};
+use kmock_broker::{
+    FaultRule, FaultRuleId, GroupSummary, LogEntry, MemberSummary, MockBroker, MockBrokerError,
+    RetentionReport, TopicSummary,
+};
+use kmock_wire::kafka_protocol::messages::ConsumerProtocolAssignment;
 use kmock_wire::kafka_protocol::protocol::Decodable;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -43,24 +44,14 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most request log entries in one answer unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 10_000;
 
-/// What `POST /reset` restores.
-#[derive(Debug, Clone, Default)]
-pub struct Startup {
-    /// Topics created at start (`--config`'s `[[topic]]`).
-    pub topics: Vec<(String, i32)>,
-    /// Fault rules installed at start (`--fault`, `--config`'s `fault`).
-    pub faults: Vec<FaultRule>,
-}
-
-/// The control API's state.
+/// The control API's state: the broker (whose [`kmock_broker::Startup`] `POST /reset` restores).
 pub struct Control {
-    broker: BrokerHandle,
-    startup: Startup,
+    broker: Arc<MockBroker>,
 }
 
 /// Serves the control API on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, broker: BrokerHandle, startup: Startup) {
-    let control = Arc::new(Control { broker, startup });
+pub async fn serve(listener: TcpListener, broker: Arc<MockBroker>) {
+    let control = Arc::new(Control { broker });
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -322,39 +313,17 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `LeaveGroup`, `leave_group`, `leavegroup` → `leavegroup`.
-fn normalize_api(name: &str) -> String {
-    name.chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// The group a request is about, if any.
-fn request_group(request: &RequestKind) -> Option<String> {
-    Some(match request {
-        RequestKind::JoinGroup(r) => r.group_id.to_string(),
-        RequestKind::SyncGroup(r) => r.group_id.to_string(),
-        RequestKind::Heartbeat(r) => r.group_id.to_string(),
-        RequestKind::LeaveGroup(r) => r.group_id.to_string(),
-        RequestKind::OffsetCommit(r) => r.group_id.to_string(),
-        RequestKind::OffsetFetch(r) => {
-            if r.groups.is_empty() {
-                r.group_id.to_string()
-            } else {
-                r.groups.first().map(|g| g.group_id.to_string())?
-            }
-        }
-        RequestKind::FindCoordinator(r) if r.key_type == 0 => {
-            if r.coordinator_keys.is_empty() {
-                r.key.to_string()
-            } else {
-                r.coordinator_keys.first().map(ToString::to_string)?
-            }
-        }
-        RequestKind::DescribeGroups(r) => r.groups.first().map(|g| g.as_str().to_owned())?,
-        _ => return None,
-    })
+/// The `api=` filter of `GET /requests`: a key number (also unknown keys, which the log records) or
+/// an API name in any spelling (`leave_group`, `LeaveGroup`).
+fn parse_api_filter(text: &str) -> Result<i16, String> {
+    if let Ok(key) = text.parse::<i16>() {
+        return Ok(key);
+    }
+    kmock_wire::api_key_by_name(text)
+        .map(|key| key as i16)
+        .ok_or_else(|| {
+            format!("unknown API {text:?} in api=: use a name such as leave_group or a key number")
+        })
 }
 
 fn ms(d: Duration) -> f64 {
@@ -371,7 +340,7 @@ fn entry_json(entry: &LogEntry) -> Value {
         "api_key": entry.api_key,
         "api_version": entry.api_version,
         "correlation_id": entry.correlation_id,
-        "group": entry.request.as_ref().and_then(request_group),
+        "group": entry.group_id(),
         "fault": entry.fault,
         "response_time_ms": entry.response_time.map(|at| ms(at.since_start())),
         "outcome": entry.outcome,
@@ -427,27 +396,15 @@ fn group_json(group: &GroupSummary) -> Value {
     })
 }
 
-fn topics_json(core: &BrokerCore) -> Value {
-    let logs = core.logs();
-    let topics: Vec<Value> = logs
-        .topic_names()
-        .map(|name| {
-            let partitions = logs.partition_count(name).unwrap_or(0);
-            json!({
-                "name": name,
-                "id": logs.topic_id(name).map(|id| id.to_string()),
-                "partitions": partitions,
-                "high_watermarks": (0..partitions)
-                    .map(|p| logs.high_watermark(name, p).unwrap_or(0))
-                    .collect::<Vec<_>>(),
-                "log_start_offsets": (0..partitions)
-                    .map(|p| logs.log_start_offset(name, p).unwrap_or(0))
-                    .collect::<Vec<_>>(),
-                "configs": logs.topic_configs(name),
-            })
-        })
-        .collect();
-    json!({ "topics": topics })
+fn topic_json(topic: &TopicSummary) -> Value {
+    json!({
+        "name": topic.name,
+        "id": topic.topic_id.to_string(),
+        "partitions": topic.high_watermarks.len(),
+        "high_watermarks": topic.high_watermarks,
+        "log_start_offsets": topic.log_start_offsets,
+        "configs": topic.configs,
+    })
 }
 
 const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&limit= | GET /topics | POST /retention {\"topic\": \"t\"} | GET /groups | GET /groups/{id} | POST /reset";
@@ -469,6 +426,29 @@ fn stopped() -> Answer {
     Answer::error(503, "the broker has stopped")
 }
 
+/// The answer for a broker call that failed (the broker stopped, or an unknown fault id).
+fn failed(error: &MockBrokerError) -> Answer {
+    match error {
+        MockBrokerError::Stopped => stopped(),
+        MockBrokerError::UnknownFault(id) => {
+            Answer::error(404, format!("no fault rule {id} (see GET /faults)"))
+        }
+        other => Answer::error(500, other.to_string()),
+    }
+}
+
+/// `{key: [items as JSON]}`, or the failure.
+fn list_json<T>(
+    key: &str,
+    items: Result<Vec<T>, MockBrokerError>,
+    to_json: fn(&T) -> Value,
+) -> Answer {
+    match items {
+        Ok(items) => Answer::ok(json!({ key: items.iter().map(to_json).collect::<Vec<_>>() })),
+        Err(error) => failed(&error),
+    }
+}
+
 impl Control {
     async fn handle(&self, request: &Request) -> Answer {
         let (path, query) = request
@@ -482,37 +462,18 @@ impl Control {
             ("POST", ["faults"]) => self.add_fault(&request.body).await,
             ("DELETE", ["faults"]) => match self.broker.clear_faults().await {
                 Ok(()) => Answer::ok(json!({ "cleared": true })),
-                Err(_) => stopped(),
+                Err(error) => failed(&error),
             },
             ("DELETE", ["faults", id]) => self.remove_fault(id).await,
             ("GET", ["requests"]) => self.requests(query).await,
-            ("GET", ["topics"]) => match self.broker.inspect(topics_json).await {
-                Ok(v) => Answer::ok(v),
-                Err(_) => stopped(),
-            },
-            ("GET", ["groups"]) => {
-                match self
-                    .broker
-                    .inspect(|core| core.groups().groups().collect::<Vec<_>>())
-                    .await
-                {
-                    Ok(groups) => Answer::ok(
-                        json!({ "groups": groups.iter().map(group_json).collect::<Vec<_>>() }),
-                    ),
-                    Err(_) => stopped(),
-                }
-            }
+            ("GET", ["topics"]) => list_json("topics", self.broker.topics().await, topic_json),
+            ("GET", ["groups"]) => list_json("groups", self.broker.groups().await, group_json),
             ("GET", ["groups", id]) => {
                 let id = percent_decode(id);
-                let wanted = id.clone();
-                match self
-                    .broker
-                    .inspect(move |core| core.groups().group(&wanted))
-                    .await
-                {
+                match self.broker.group(&id).await {
                     Ok(Some(group)) => Answer::ok(group_json(&group)),
                     Ok(None) => Answer::error(404, format!("no group {id:?}")),
-                    Err(_) => stopped(),
+                    Err(error) => failed(&error),
                 }
             }
             ("POST", ["reset"]) => self.reset().await,
@@ -536,17 +497,14 @@ impl Control {
     }
 
     async fn list_faults(&self) -> Answer {
-        match self.broker.faults().await {
-            Ok(faults) => Answer::ok(json!({
-                "faults": faults.iter().map(|f| json!({
-                    "id": f.id.0,
-                    "spec": f.rule.to_string(),
-                    "matched": f.matched,
-                    "applied": f.applied,
-                })).collect::<Vec<_>>()
-            })),
-            Err(_) => stopped(),
-        }
+        list_json("faults", self.broker.faults().await, |f| {
+            json!({
+                "id": f.id.0,
+                "spec": f.rule.to_string(),
+                "matched": f.matched,
+                "applied": f.applied,
+            })
+        })
     }
 
     async fn add_fault(&self, body: &[u8]) -> Answer {
@@ -590,7 +548,7 @@ impl Control {
                     body: json!({ "id": id.0, "spec": text }),
                 }
             }
-            Err(_) => stopped(),
+            Err(error) => failed(&error),
         }
     }
 
@@ -602,11 +560,10 @@ impl Control {
             );
         };
         match self.broker.remove_fault(FaultRuleId(number)).await {
-            Ok(Some(rule)) => {
+            Ok(rule) => {
                 Answer::ok(json!({ "removed": { "id": number, "spec": rule.to_string() } }))
             }
-            Ok(None) => Answer::error(404, format!("no fault rule {number} (see GET /faults)")),
-            Err(_) => stopped(),
+            Err(error) => failed(&error),
         }
     }
 
@@ -648,27 +605,24 @@ impl Control {
                 }
             }
         }
-        let api_filter = api.as_deref().map(|a| {
-            a.parse::<i16>()
-                .map_or_else(|_| (None, normalize_api(a)), |k| (Some(k), String::new()))
-        });
+        let api_filter = match api.as_deref().map(parse_api_filter).transpose() {
+            Ok(filter) => filter,
+            Err(message) => return Answer::error(400, message),
+        };
         let result = self
             .broker
+            .handle()
             .inspect(move |core| {
                 let log = core.request_log();
                 let next = log.next_seq();
                 let entries: Vec<Value> = log
                     .since(since)
-                    .filter(|e| match &api_filter {
-                        None => true,
-                        Some((Some(key), _)) => e.api_key == *key,
-                        Some((None, name)) => normalize_api(&e.api_name()) == *name,
-                    })
+                    .filter(|e| api_filter.is_none_or(|key| e.api_key == key))
                     .filter(|e| client_id.as_ref().is_none_or(|c| &e.client_id == c))
                     .filter(|e| {
-                        group.as_ref().is_none_or(|g| {
-                            e.request.as_ref().and_then(request_group).as_ref() == Some(g)
-                        })
+                        group
+                            .as_ref()
+                            .is_none_or(|g| e.group_id().as_ref() == Some(g))
                     })
                     .take(limit)
                     .map(entry_json)
@@ -692,47 +646,25 @@ impl Control {
             Ok(topic) => topic,
             Err(message) => return Answer::error(400, message),
         };
-        let wanted = topic.clone();
-        match self
-            .broker
-            .update(move |core| core.clean_logs(wanted.as_deref()))
-            .await
-        {
+        match self.broker.clean_logs(topic.as_deref()).await {
             Ok(Some(report)) => Answer::ok(retention_json(&report)),
             Ok(None) => Answer::error(404, format!("no topic {:?}", topic.unwrap_or_default())),
-            Err(_) => stopped(),
+            Err(error) => failed(&error),
         }
     }
 
+    /// `POST /reset`: every request in flight is answered or its connection closed first (the
+    /// counts are `answered` and `closed`), then the start state comes back.
     async fn reset(&self) -> Answer {
-        let startup = self.startup.clone();
-        let result = self
-            .broker
-            .update(move |core| {
-                // A fresh core with the same configuration (the advertised address included):
-                // no groups, no topics, no faults, an empty request log.
-                let config = core.config().clone();
-                *core = BrokerCore::new(config);
-                let mut errors = Vec::new();
-                for (name, partitions) in &startup.topics {
-                    if let Err(error) = core.create_topic(name, *partitions) {
-                        errors.push(format!("topic {name}: {error}"));
-                    }
-                }
-                for rule in startup.faults {
-                    core.add_fault(rule);
-                }
-                errors
-            })
-            .await;
-        match result {
-            Ok(errors) if errors.is_empty() => Answer::ok(json!({
+        match self.broker.reset().await {
+            Ok(report) => Answer::ok(json!({
                 "reset": true,
-                "topics": self.startup.topics.len(),
-                "faults": self.startup.faults.len(),
+                "topics": self.broker.startup().topics.len(),
+                "faults": self.broker.startup().faults.len(),
+                "answered": report.answered,
+                "closed": report.closed,
             })),
-            Ok(errors) => Answer::error(500, errors.join("; ")),
-            Err(_) => stopped(),
+            Err(error) => failed(&error),
         }
     }
 }
@@ -798,8 +730,15 @@ mod tests {
     }
 
     #[test]
-    fn api_names_compare_in_any_spelling() {
-        assert_eq!(normalize_api("LeaveGroup"), normalize_api("leave_group"));
-        assert_eq!(normalize_api("leave-group"), "leavegroup");
+    fn api_filter_takes_any_spelling_or_a_number() {
+        assert_eq!(parse_api_filter("LeaveGroup"), Ok(13));
+        assert_eq!(parse_api_filter("leave_group"), Ok(13));
+        assert_eq!(parse_api_filter("leave-group"), Ok(13));
+        assert_eq!(parse_api_filter("99"), Ok(99));
+        assert!(
+            parse_api_filter("leave_grop")
+                .unwrap_err()
+                .contains("unknown API")
+        );
     }
 }

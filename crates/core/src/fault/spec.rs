@@ -148,15 +148,14 @@ pub enum FaultSpecErrorKind {
     },
 }
 
-/// The snake_case name of an API key, from the protocol crate's names: `LeaveGroup` → `leave_group`.
+/// The snake_case name of an API key (`leave_group`), from the workspace's one table.
 pub fn api_key_name(api_key: ApiKey) -> String {
-    snake_case(&format!("{api_key:?}"))
+    kmock_wire::api_snake_name(api_key)
 }
 
-/// The API key with this snake_case name (case-insensitive; `LeaveGroup` is accepted too).
+/// The API key with this name, in any spelling (`leave_group`, `LeaveGroup`).
 pub fn api_key_by_name(name: &str) -> Option<ApiKey> {
-    let wanted = snake_case(name);
-    ApiKey::iter().find(|key| api_key_name(*key) == wanted)
+    kmock_wire::api_key_by_name(name)
 }
 
 /// The Kafka error codes the protocol crate knows, with their snake_case names.
@@ -177,25 +176,6 @@ pub fn error_code_name(code: i16) -> Option<String> {
 fn error_code_by_name(name: &str) -> Option<i16> {
     let wanted = name.to_ascii_lowercase();
     error_codes().find_map(|(code, known)| (known == wanted).then_some(code))
-}
-
-/// `LeaveGroup` → `leave_group`; `leave_group` and `LEAVE_GROUP` → `leave_group`.
-fn snake_case(name: &str) -> String {
-    if name.contains('_') || !name.chars().any(|c| c.is_ascii_lowercase()) {
-        return name.to_ascii_lowercase();
-    }
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Levenshtein distance, for "did you mean".

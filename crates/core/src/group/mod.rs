@@ -1,14 +1,14 @@
 //! The classic consumer-group coordinator: group membership, rebalances and committed offsets.
 //!
 //! Owns every group (its state, generation, members, parked JoinGroup and SyncGroup requests, and
-//! deadlines) and the offsets committed to it. It is pure: time enters as `now` (a [`BrokerTime`]), parked requests leave as [`Completion`]s, and [`GroupCoordinator::next_deadline`]
-//! says when [`GroupCoordinator::handle_timeout`] must be called. It never reads a clock and only
+//! deadlines) and the offsets committed to it. It is pure: time enters as `now` (a [`BrokerTime`]), parked requests leave as `Completion`s, and [`GroupCoordinator::next_deadline`]
+//! says when `GroupCoordinator::handle_timeout` must be called. It never reads a clock and only
 //! reads topics through [`TopicCatalog`] (implemented by the [`LogStore`]); it must not touch logs.
 //!
 //! One file per Kafka API, all of the same shape (`handle` applies a request to the state and builds
 //! the response at the token's version; `error_response` builds the same response carrying one error
-//! code), dispatched from the match in [`GroupCoordinator::handle`]. The group state machine shared
-//! by those APIs (join phase, pending sync, session expiry) lives in [`state`].
+//! code), dispatched from the match in `GroupCoordinator::handle`. The group state machine shared
+//! by those APIs (join phase, pending sync, session expiry) lives in `state`.
 //!
 //! Static membership (KIP-345) covers what clients see: static members join without
 //! MEMBER_ID_REQUIRED, a restarted one replaces its old incarnation (without a rebalance when the
@@ -24,6 +24,7 @@
 //! - KIP-345: static membership (`group_instance_id`; LeaveGroup v3+ batches).
 //! - KIP-429 / KIP-430 / KIP-518 / KIP-709: ListGroups state filter, OffsetFetch batching.
 
+mod answer;
 mod describe_groups;
 mod find_coordinator;
 mod heartbeat;
@@ -152,6 +153,14 @@ impl GroupCoordinator {
         let settings = self.settings.clone();
         for group in self.groups.values_mut() {
             group.handle_timeout(now, &settings, out);
+        }
+    }
+
+    /// Answers every parked JoinGroup and SyncGroup with NOT_COORDINATOR, as Kafka does when it
+    /// unloads a group (see [`BrokerCore::reset`](crate::BrokerCore::reset)). The groups stay.
+    pub(crate) fn unload_all(&mut self, out: &mut Vec<Completion>) {
+        for group in self.groups.values_mut() {
+            group.unload(out);
         }
     }
 

@@ -148,6 +148,23 @@ pub(crate) struct Topic {
     pub(crate) config: topic_config::TopicConfig,
 }
 
+/// A read-only view of a topic, for assertions and the control API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicSummary {
+    /// The topic name.
+    pub name: String,
+    /// Its id (KIP-516), as Metadata reports it.
+    pub topic_id: Uuid,
+    /// The high watermark (log end offset) of each partition, by partition index; its length is
+    /// the partition count.
+    pub high_watermarks: Vec<i64>,
+    /// The log start offset of each partition, by partition index (moved by retention).
+    pub log_start_offsets: Vec<i64>,
+    /// The topic's own configs (its overrides), in Kafka's string form.
+    pub configs: BTreeMap<String, String>,
+}
+
 /// All topics, their logs, parked fetches and producer ids. See the module docs.
 #[derive(Debug)]
 pub struct LogStore {
@@ -221,6 +238,12 @@ impl LogStore {
         fetch::complete_parked(self, now, out);
     }
 
+    /// Answers every parked fetch now with what the logs hold (see
+    /// [`BrokerCore::reset`](crate::BrokerCore::reset)).
+    pub(crate) fn complete_every_parked_fetch(&mut self, out: &mut Vec<Completion>) {
+        fetch::complete_every_parked(self, out);
+    }
+
     /// Drops parked fetches of a closed connection.
     pub(crate) fn connection_closed(&mut self, connection: ConnectionId) {
         self.parked_fetches
@@ -247,6 +270,25 @@ impl LogStore {
     /// Topic names, in name order.
     pub fn topic_names(&self) -> impl Iterator<Item = &str> {
         self.topics.keys().map(String::as_str)
+    }
+
+    /// A summary of every topic, in name order (for assertions and the control API).
+    pub fn topics(&self) -> impl Iterator<Item = TopicSummary> + '_ {
+        self.topics.iter().map(|(name, topic)| TopicSummary {
+            name: name.clone(),
+            topic_id: topic.id,
+            high_watermarks: topic
+                .partitions
+                .iter()
+                .map(PartitionLog::log_end_offset)
+                .collect(),
+            log_start_offsets: topic
+                .partitions
+                .iter()
+                .map(PartitionLog::log_start_offset)
+                .collect(),
+            configs: topic.config.overrides.clone(),
+        })
     }
 
     /// High watermark (log end offset) of a partition, if it exists.

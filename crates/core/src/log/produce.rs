@@ -44,8 +44,7 @@ use super::partition::{AppendError, AppendOutcome, AppendRules};
 use super::record_checks::RecordRules;
 use super::topic_config::TimestampType;
 use super::{LogStore, code, fetch, str_bytes};
-use crate::BrokerTime;
-use crate::{Completion, Reply, ResponseToken};
+use crate::{BrokerTime, Completion, Reply, ResponseToken};
 
 /// A partition's successful append, as the response reports it.
 struct Appended {
