@@ -299,6 +299,20 @@ impl KmockServer {
         }
     }
 
+    /// Asserts that a client script run against this server succeeded and the server is still
+    /// running; the failure message has the script's output and the server log.
+    pub fn assert_script_succeeded(&mut self, script: &str, run: &ScriptRun) {
+        let running = self.is_running();
+        assert!(
+            run.success() && running,
+            "{script} against kmock at {} failed (server still running: {running})\n{}\n--- server log ({}) ---\n{}",
+            self.bootstrap(),
+            run.report(),
+            self.log_path().display(),
+            self.log()
+        );
+    }
+
     /// Lines printed on stdout after the `BOOTSTRAP=` line so far (all of them once stopped).
     pub fn stdout_after_bootstrap(&self) -> Vec<String> {
         self.stdout_rx.try_iter().collect()

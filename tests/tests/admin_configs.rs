@@ -21,15 +21,7 @@ fn configs_scenario(script: &str) {
         KmockServer::start(&["--initial-rebalance-delay-ms", "0", "--control-port", "0"]);
     let control = server.control_url();
     let run = run_python(script, &[server.bootstrap(), &control], SCRIPT_TIMEOUT);
-    let running = server.is_running();
-    assert!(
-        run.success() && running,
-        "{script} against kmock at {} failed (server still running: {running})\n{}\n--- server log ({}) ---\n{}",
-        server.bootstrap(),
-        run.report(),
-        server.log_path().display(),
-        server.log()
-    );
+    server.assert_script_succeeded(script, &run);
 }
 
 #[test]
