@@ -8,13 +8,11 @@ and of broker 0, alter_configs, incremental_alter_configs, and what the configs 
 """
 
 import sys
-import time
 import uuid
 
 from confluent_kafka import (
     TIMESTAMP_LOG_APPEND_TIME,
     Consumer,
-    KafkaError,
     KafkaException,
     Producer,
     TopicPartition,
@@ -30,6 +28,7 @@ from confluent_kafka.admin import (
 )
 
 import configs_scenario
+from confluent_support import poll_messages
 
 TIMEOUT_S = 15
 RESOURCE_TYPES = {"topic": ResourceType.TOPIC, "broker": ResourceType.BROKER}
@@ -91,20 +90,11 @@ class Confluent:
         })
         try:
             consumer.subscribe([topic])
-            deadline = time.monotonic() + TIMEOUT_S
-            while time.monotonic() < deadline:
-                message = consumer.poll(1.0)
-                if message is None:
-                    continue
-                if message.error() is not None:
-                    if message.error().code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise KafkaException(message.error())
-                timestamp_type, timestamp = message.timestamp()
-                return timestamp_type == TIMESTAMP_LOG_APPEND_TIME, timestamp
+            message = poll_messages(consumer, 1, TIMEOUT_S)[0]
+            timestamp_type, timestamp = message.timestamp()
+            return timestamp_type == TIMESTAMP_LOG_APPEND_TIME, timestamp
         finally:
             consumer.close()
-        raise AssertionError(f"nothing consumed from {topic}")
 
     def earliest_offset(self, topic):
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "configs-confluent-offsets"})

@@ -15,16 +15,18 @@ use kmock_broker::{BrokerConfig, BrokerCore, ConnectionId, Output};
 use kmock_tests::{KafkaConnection, KmockServer, ReadOutcome};
 use kmock_wire::kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeConfigsRequest, DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
-    FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
-    HeartbeatResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
-    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
-    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
-    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    ProduceRequest, ProduceResponse, RequestHeader, RequestKind, ResponseKind, SyncGroupRequest,
-    SyncGroupResponse, offset_fetch_request::OffsetFetchRequestGroup,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, InitProducerIdRequest,
+    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
+    OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader, RequestKind, ResponseKind,
+    SyncGroupRequest, SyncGroupResponse, offset_fetch_request::OffsetFetchRequestGroup,
 };
 use kmock_wire::kafka_protocol::protocol::{Encodable, StrBytes};
 use kmock_wire::{decode_request, decode_response, encode_response};
@@ -127,6 +129,18 @@ fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
         ApiKey::InitProducerId => InitProducerIdRequest::default()
             .with_transaction_timeout_ms(60_000)
             .into(),
+        ApiKey::CreatePartitions => CreatePartitionsRequest::default()
+            .with_timeout_ms(1_000)
+            .into(),
+        ApiKey::DeleteRecords => DeleteRecordsRequest::default()
+            .with_timeout_ms(1_000)
+            .into(),
+        ApiKey::DeleteGroups => DeleteGroupsRequest::default()
+            .with_groups_names(vec![group().into()])
+            .into(),
+        ApiKey::OffsetDelete => OffsetDeleteRequest::default()
+            .with_group_id(group().into())
+            .into(),
         ApiKey::DescribeConfigs => DescribeConfigsRequest::default().into(),
         ApiKey::AlterConfigs => AlterConfigsRequest::default().into(),
         ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::default().into(),
@@ -153,6 +167,10 @@ fn default_response(api_key: ApiKey) -> ResponseKind {
         ApiKey::CreateTopics => CreateTopicsResponse::default().into(),
         ApiKey::DeleteTopics => DeleteTopicsResponse::default().into(),
         ApiKey::InitProducerId => InitProducerIdResponse::default().into(),
+        ApiKey::CreatePartitions => CreatePartitionsResponse::default().into(),
+        ApiKey::DeleteRecords => DeleteRecordsResponse::default().into(),
+        ApiKey::DeleteGroups => DeleteGroupsResponse::default().into(),
+        ApiKey::OffsetDelete => OffsetDeleteResponse::default().into(),
         ApiKey::DescribeConfigs => DescribeConfigsResponse::default().into(),
         ApiKey::AlterConfigs => AlterConfigsResponse::default().into(),
         ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsResponse::default().into(),
@@ -199,6 +217,10 @@ fn api_key_of(body: &RequestKind) -> ApiKey {
         RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
         RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
         RequestKind::InitProducerId(_) => ApiKey::InitProducerId,
+        RequestKind::CreatePartitions(_) => ApiKey::CreatePartitions,
+        RequestKind::DeleteRecords(_) => ApiKey::DeleteRecords,
+        RequestKind::DeleteGroups(_) => ApiKey::DeleteGroups,
+        RequestKind::OffsetDelete(_) => ApiKey::OffsetDelete,
         RequestKind::DescribeConfigs(_) => ApiKey::DescribeConfigs,
         RequestKind::AlterConfigs(_) => ApiKey::AlterConfigs,
         RequestKind::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,

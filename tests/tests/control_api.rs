@@ -245,6 +245,94 @@ fn request_log_is_filtered_by_api_client_and_since() {
     );
 }
 
+/// DeleteRecords shows in `GET /topics` (`log_start_offsets`); DeleteGroups and OffsetDelete are
+/// found by the `group=` filter of the request log (every group a request names).
+#[test]
+fn admin_requests_show_in_topics_and_the_group_filter() {
+    use kmock_wire::kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use kmock_wire::kafka_protocol::messages::produce_request::{
+        PartitionProduceData, TopicProduceData,
+    };
+    use kmock_wire::kafka_protocol::messages::{
+        CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, OffsetDeleteRequest,
+        ProduceRequest, ResponseKind, create_topics_request::CreatableTopic,
+    };
+    use kmock_wire::kafka_protocol::protocol::StrBytes;
+    use kmock_wire::kafka_protocol::records::Compression;
+    let name = |s: &'static str| StrBytes::from_static_str(s);
+    let (server, api) = start(&[]);
+    let mut kafka = KafkaConnection::connect(server.bootstrap());
+    kafka.request(
+        &CreateTopicsRequest::default().with_topics(vec![
+            CreatableTopic::default()
+                .with_name(name("trimmed").into())
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ]),
+        7,
+    );
+    let produce = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(1_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name("trimmed").into())
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(kmock_core::fuzz::record_batch(5, Compression::None))),
+                ]),
+        ]);
+    kafka.request(&produce, 9);
+    let delete = DeleteRecordsRequest::default().with_topics(vec![
+        DeleteRecordsTopic::default()
+            .with_name(name("trimmed").into())
+            .with_partitions(vec![
+                DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(3),
+            ]),
+    ]);
+    let ResponseKind::DeleteRecords(deleted) = kafka.request(&delete, 2) else {
+        panic!("DeleteRecords answered with another response type");
+    };
+    assert_eq!(deleted.topics[0].partitions[0].low_watermark, 3);
+    let (_, topics) = http(&api, "GET", "/topics", None);
+    let trimmed = &topics["topics"][0];
+    assert_eq!(
+        trimmed["high_watermarks"],
+        serde_json::json!([5]),
+        "{topics}"
+    );
+    assert_eq!(
+        trimmed["log_start_offsets"],
+        serde_json::json!([3]),
+        "{topics}"
+    );
+
+    kafka.request(
+        &DeleteGroupsRequest::default().with_groups_names(vec![name("x").into(), name("y").into()]),
+        2,
+    );
+    kafka.request(
+        &OffsetDeleteRequest::default().with_group_id(name("y").into()),
+        0,
+    );
+    let apis = |group: &str| -> Vec<String> {
+        let (_, log) = http(&api, "GET", &format!("/requests?group={group}"), None);
+        log["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .map(|e| e["api"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(apis("x"), ["DeleteGroups"]);
+    assert_eq!(apis("y"), ["DeleteGroups", "OffsetDelete"]);
+}
+
 #[test]
 fn config_file_topics_and_faults_come_back_after_reset() {
     let dir = kmock_tests::log_dir();

@@ -26,6 +26,7 @@
 //! - KIP-511: ApiVersions fallback to v0 on an unsupported version.
 
 pub mod api_versions;
+pub mod authorized_operations;
 pub mod config;
 pub mod fault;
 #[cfg(feature = "fuzzing")]
@@ -260,8 +261,13 @@ impl BrokerCore {
     /// (`retention.ms`, `retention.bytes`, `cleanup.policy`); reports what was removed, or `None`
     /// for an unknown topic. "Now" is the latest broker time the core has seen (the last request
     /// or timer). See [`log::RetentionReport`].
+    /// Fetches parked below a new log start offset are answered (OFFSET_OUT_OF_RANGE) at once.
     pub fn clean_logs(&mut self, topic: Option<&str>) -> Option<log::RetentionReport> {
-        self.logs.clean_logs(topic, self.now)
+        let report = self.logs.clean_logs(topic, self.now);
+        let mut completions = Vec::new();
+        self.logs.handle_timeout(self.now, &mut completions);
+        self.complete_all(completions);
+        report
     }
 
     /// A new connection.
@@ -459,6 +465,8 @@ impl BrokerCore {
             | RequestKind::Fetch(_)
             | RequestKind::ListOffsets(_)
             | RequestKind::InitProducerId(_)
+            | RequestKind::CreatePartitions(_)
+            | RequestKind::DeleteRecords(_)
             | RequestKind::DescribeConfigs(_)
             | RequestKind::AlterConfigs(_)
             | RequestKind::IncrementalAlterConfigs(_)) => {
@@ -472,7 +480,9 @@ impl BrokerCore {
             | RequestKind::OffsetCommit(_)
             | RequestKind::OffsetFetch(_)
             | RequestKind::DescribeGroups(_)
-            | RequestKind::ListGroups(_)) => {
+            | RequestKind::ListGroups(_)
+            | RequestKind::DeleteGroups(_)
+            | RequestKind::OffsetDelete(_)) => {
                 self.groups
                     .handle(token.clone(), body, now, &self.logs, &mut completions)
             }

@@ -14,6 +14,7 @@ use kmock_wire::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use super::{ConnectionId, ResponsePlan};
 use crate::BrokerTime;
+use crate::fault::NamedIds;
 
 /// One request and what became of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,27 +140,18 @@ impl LogEntry {
         kmock_wire::api_name(self.api_key)
     }
 
+    /// The consumer groups the request names (see [`NamedIds::group_ids`]; what the `group=`
+    /// matcher of fault rules sees).
+    pub fn group_ids(&self) -> Vec<&str> {
+        self.request
+            .as_ref()
+            .map(|request| NamedIds::of(request, self.api_version).group_ids)
+            .unwrap_or_default()
+    }
+
     /// The consumer group the request is about, if any (the first one of a batched request).
     pub fn group_id(&self) -> Option<String> {
-        Some(match self.request.as_ref()? {
-            RequestKind::JoinGroup(r) => r.group_id.to_string(),
-            RequestKind::SyncGroup(r) => r.group_id.to_string(),
-            RequestKind::Heartbeat(r) => r.group_id.to_string(),
-            RequestKind::LeaveGroup(r) => r.group_id.to_string(),
-            RequestKind::OffsetCommit(r) => r.group_id.to_string(),
-            RequestKind::OffsetFetch(r) => match r.groups.first() {
-                None => r.group_id.to_string(),
-                Some(group) => group.group_id.to_string(),
-            },
-            RequestKind::FindCoordinator(r) if r.key_type == 0 => {
-                match r.coordinator_keys.first() {
-                    None => r.key.to_string(),
-                    Some(key) => key.to_string(),
-                }
-            }
-            RequestKind::DescribeGroups(r) => r.groups.first()?.as_str().to_owned(),
-            _ => return None,
-        })
+        self.group_ids().first().map(|group| (*group).to_owned())
     }
 }
 

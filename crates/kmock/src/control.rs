@@ -622,7 +622,7 @@ impl Control {
                     .filter(|e| {
                         group
                             .as_ref()
-                            .is_none_or(|g| e.group_id().as_ref() == Some(g))
+                            .is_none_or(|g| e.group_ids().contains(&g.as_str()))
                     })
                     .take(limit)
                     .map(entry_json)

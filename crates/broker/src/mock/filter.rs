@@ -41,8 +41,8 @@ impl RequestFilter {
         self
     }
 
-    /// Only requests about this consumer group (JoinGroup, Heartbeat, OffsetCommit, ...; see
-    /// [`LogEntry::group_id`]).
+    /// Only requests about this consumer group (JoinGroup, Heartbeat, OffsetCommit, DeleteGroups,
+    /// ...: any group the request names; see [`LogEntry::group_ids`]).
     #[must_use]
     pub fn group(mut self, group_id: impl Into<String>) -> Self {
         self.group_id = Some(group_id.into());
@@ -68,7 +68,7 @@ impl RequestFilter {
             && self
                 .group_id
                 .as_ref()
-                .is_none_or(|group_id| entry.group_id().as_ref() == Some(group_id))
+                .is_none_or(|group_id| entry.group_ids().contains(&group_id.as_str()))
     }
 
     /// The selected entries of `core`'s request log, oldest first.

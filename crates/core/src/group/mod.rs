@@ -15,16 +15,19 @@
 //! group is Stable and the protocol would not change), fenced instance ids get FENCED_INSTANCE_ID,
 //! and LeaveGroup finds members by instance id.
 //!
-//! Not implemented: the consumer protocol of KIP-848, transactional offset commits, offset expiry,
-//! DeleteGroups, and the 5-minute timeout Kafka applies to new members awaiting their first join.
+//! Not implemented: the consumer protocol of KIP-848, transactional offset commits, offset expiry
+//! (and with it the periodic removal of empty groups without offsets), and the 5-minute timeout
+//! Kafka applies to new members awaiting their first join.
 //!
 //! # References
 //! - Kafka `GroupCoordinator.scala` / `GroupMetadata.scala` (classic protocol, 3.x).
 //! - KIP-394: member id required on the first JoinGroup (v4+).
 //! - KIP-345: static membership (`group_instance_id`; LeaveGroup v3+ batches).
 //! - KIP-429 / KIP-430 / KIP-518 / KIP-709: ListGroups state filter, OffsetFetch batching.
+//! - KIP-229 (DeleteGroups), KIP-496 (OffsetDelete).
 
 mod answer;
+mod delete_groups;
 mod describe_groups;
 mod find_coordinator;
 mod heartbeat;
@@ -32,6 +35,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod offset_commit;
+mod offset_delete;
 mod offset_fetch;
 mod state;
 mod sync_group;
@@ -209,6 +213,10 @@ impl GroupCoordinator {
             RequestKind::ListGroups(request) => {
                 Reply::Now(list_groups::handle(self, &token, &request))
             }
+            RequestKind::DeleteGroups(request) => Reply::Now(delete_groups::handle(self, &request)),
+            RequestKind::OffsetDelete(request) => {
+                Reply::Now(offset_delete::handle(self, &request, topics))
+            }
             _ => Reply::Close(format!(
                 "the group coordinator does not handle {:?}",
                 token.api_key
@@ -276,6 +284,8 @@ pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option
             describe_groups::error_response(request, api_version, code)
         }
         RequestKind::ListGroups(_) => list_groups::error_response(code),
+        RequestKind::DeleteGroups(request) => delete_groups::error_response(request, code),
+        RequestKind::OffsetDelete(request) => offset_delete::error_response(request, code),
         _ => return None,
     })
 }

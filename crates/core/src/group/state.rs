@@ -45,8 +45,8 @@ pub enum GroupState {
     CompletingRebalance,
     /// Assigned; members heartbeat.
     Stable,
-    /// Removed. kmock never deletes groups, so no group is ever in this state; unknown groups are
-    /// described as Dead, as Kafka does.
+    /// Removed. DeleteGroups takes a group out of the table at once, so no group is ever in this
+    /// state; unknown groups are described as Dead, as Kafka does.
     Dead,
 }
 

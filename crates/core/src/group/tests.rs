@@ -2705,3 +2705,5 @@ fn broker_core_completes_parked_joins_at_group_deadlines() {
     assert_eq!(group.state, GroupState::Empty);
     assert_eq!(core.poll_timeout(), None);
 }
+
+mod admin;

@@ -1,9 +1,10 @@
 //! Topics, partition logs and the APIs that read and write them: Metadata, CreateTopics,
-//! DeleteTopics, Produce, Fetch (with long polling), ListOffsets and InitProducerId; topic and
-//! broker configs and the APIs that read and change them: DescribeConfigs, AlterConfigs and
-//! IncrementalAlterConfigs (`topic_config.rs`: Kafka's topic configs and each topic's overrides;
-//! `broker_config.rs`: broker configs, dynamic broker defaults, loggers; `config_resource.rs`: what
-//! the three APIs share); retention and compaction on demand (`retention.rs`).
+//! DeleteTopics, CreatePartitions, Produce, Fetch (with long polling), ListOffsets, DeleteRecords
+//! and InitProducerId; topic and broker configs and the APIs that read and change them:
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs (`topic_config.rs`: Kafka's topic
+//! configs and each topic's overrides; `broker_config.rs`: broker configs, dynamic broker defaults,
+//! loggers; `config_resource.rs`: what the three APIs share); retention and compaction on demand
+//! (`retention.rs`).
 //!
 //! [`LogStore`] owns the topics (by name, in name order, each with a stable id), their
 //! partition logs, the fetches parked until enough bytes arrive or their max wait
@@ -27,11 +28,13 @@
 //! no aborted-transaction lists), incremental fetch sessions (KIP-227: every fetch response is a
 //! full one with session id 0), retention and compaction in the background (they run when asked:
 //! [`LogStore::clean_logs`]), log segments (configs about segments, flushing and replication are
-//! stored and reported, and change nothing else).
+//! stored and reported, and change nothing else). The log start offset moves by DeleteRecords and
+//! by retention.
 //!
 //! # References
 //! - Kafka `KafkaApis` (handleTopicMetadataRequest, handleCreateTopicsRequest,
-//!   handleDeleteTopicsRequest, handleProduceRequest, handleFetchRequest, handleListOffsetRequest,
+//!   handleDeleteTopicsRequest, handleCreatePartitionsRequest, handleProduceRequest,
+//!   handleFetchRequest, handleListOffsetRequest, handleDeleteRecordsRequest,
 //!   handleInitProducerIdRequest)
 //! - Kafka `Topic.validate` (topic name rules), `Uuid.randomUuid` (topic ids)
 //! - KIP-516: topic ids
@@ -41,7 +44,9 @@ mod alter_configs;
 mod batch;
 mod broker_config;
 mod config_resource;
+mod create_partitions;
 mod create_topics;
+mod delete_records;
 mod delete_topics;
 mod describe_configs;
 mod fetch;
@@ -159,7 +164,7 @@ pub struct TopicSummary {
     /// The high watermark (log end offset) of each partition, by partition index; its length is
     /// the partition count.
     pub high_watermarks: Vec<i64>,
-    /// The log start offset of each partition, by partition index (moved by retention).
+    /// The log start offset of each partition, by partition index (moved by DeleteRecords and retention).
     pub log_start_offsets: Vec<i64>,
     /// The topic's own configs (its overrides), in Kafka's string form.
     pub configs: BTreeMap<String, String>,
@@ -382,6 +387,15 @@ impl LogStore {
             RequestKind::InitProducerId(request) => Reply::Now(ResponseKind::InitProducerId(
                 init_producer_id::handle(self, &request, version),
             )),
+            RequestKind::CreatePartitions(request) => Reply::Now(ResponseKind::CreatePartitions(
+                create_partitions::handle(self, &request, version),
+            )),
+            RequestKind::DeleteRecords(request) => {
+                let response = delete_records::handle(self, &request, version);
+                // Fetches parked below a new log start offset now have an error to report.
+                fetch::complete_parked(self, now, out);
+                Reply::Now(ResponseKind::DeleteRecords(response))
+            }
             RequestKind::DescribeConfigs(request) => Reply::Now(ResponseKind::DescribeConfigs(
                 describe_configs::handle(self, &request, version),
             )),
@@ -420,11 +434,21 @@ impl LogStore {
                 name: name.to_owned(),
             });
         }
+        self.check_partition_count(0, partitions)
+    }
+
+    /// Whether a topic with `existing` partitions may have `partitions` (more than `existing`)
+    /// within kmock's limits (CreateTopics and CreatePartitions answer INVALID_PARTITIONS if not).
+    fn check_partition_count(
+        &self,
+        existing: usize,
+        partitions: i32,
+    ) -> Result<(), CreateTopicError> {
         if partitions <= 0 || partitions > MAX_PARTITIONS_PER_TOPIC {
             return Err(CreateTopicError::InvalidPartitions { partitions });
         }
         let partitions = usize::try_from(partitions).expect("checked positive");
-        if self.partitions_total + partitions > MAX_PARTITIONS_TOTAL {
+        if self.partitions_total - existing + partitions > MAX_PARTITIONS_TOTAL {
             return Err(CreateTopicError::TooManyPartitions);
         }
         Ok(())
@@ -517,6 +541,12 @@ pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option
         RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(
             init_producer_id::error_response(request, api_version, code),
         ),
+        RequestKind::CreatePartitions(request) => ResponseKind::CreatePartitions(
+            create_partitions::error_response(request, api_version, code),
+        ),
+        RequestKind::DeleteRecords(request) => {
+            ResponseKind::DeleteRecords(delete_records::error_response(request, api_version, code))
+        }
         RequestKind::DescribeConfigs(request) => ResponseKind::DescribeConfigs(
             describe_configs::error_response(request, api_version, code),
         ),

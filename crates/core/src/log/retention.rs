@@ -145,7 +145,9 @@ fn delete_expired(log: &mut PartitionLog, settings: &LogSettings, now_ms: i64) -
     let new_start = batches.get(expired).map_or(log.log_end_offset(), |b| {
         b.base_offset.max(log.log_start_offset())
     });
-    log.truncate_before(new_start)
+    // Every batch below the new start is one of the `expired` ones.
+    log.truncate_before(new_start);
+    expired
 }
 
 /// Keeps the last record of each key (see the module docs); returns the records removed.

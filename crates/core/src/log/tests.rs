@@ -1195,22 +1195,18 @@ fn sample_requests() -> Vec<(ApiKey, RequestKind)> {
         ),
         (
             ApiKey::DescribeConfigs,
-            RequestKind::DescribeConfigs(config_tests::describe_request(2, "t")),
+            RequestKind::DescribeConfigs(configs::describe_request(2, "t")),
         ),
         (
             ApiKey::AlterConfigs,
-            RequestKind::AlterConfigs(config_tests::alter_request(
-                2,
-                "t",
-                &[("retention.ms", "1")],
-            )),
+            RequestKind::AlterConfigs(configs::alter_request(2, "t", &[("retention.ms", "1")])),
         ),
         (
             ApiKey::IncrementalAlterConfigs,
-            RequestKind::IncrementalAlterConfigs(config_tests::incremental_request(
+            RequestKind::IncrementalAlterConfigs(configs::incremental_request(
                 2,
                 "t",
-                &[("retention.ms", config_tests::SET, Some("1"))],
+                &[("retention.ms", configs::SET, Some("1"))],
             )),
         ),
     ]
@@ -1294,8 +1290,7 @@ fn every_log_api_answers_at_every_version() {
 }
 
 /// DescribeConfigs, AlterConfigs, IncrementalAlterConfigs, topic configs in Produce, retention.
-#[path = "config_tests.rs"]
-mod config_tests;
+mod configs;
 
 mod properties {
     use proptest::prelude::*;
@@ -1321,3 +1316,5 @@ mod properties {
         }
     }
 }
+
+mod admin;

@@ -1197,3 +1197,29 @@ fn compaction_keeps_the_latest_value_of_each_key() {
     );
     assert_eq!(high_watermark(&broker, "c"), 6);
 }
+
+#[test]
+fn a_fetch_parked_below_the_new_log_start_gets_offset_out_of_range_at_once() {
+    let mut broker = clocked_broker();
+    let topic_id = broker.configured("t", &[("retention.bytes", Some("0"))]);
+    broker.produce_batch("t", 0, batch_of(&["a", "b"]));
+    // Waits for a megabyte from offset 1 (long poll, 10 s).
+    broker.send(
+        CONN,
+        &fetch_request(12, "t", topic_id, 1, 10_000, 1 << 20),
+        12,
+    );
+    assert!(broker.core.poll_output().is_none(), "parked");
+    let report = broker.core.clean_logs(Some("t")).unwrap();
+    assert_eq!(report.partitions[0].log_start_offset, 2);
+    let (_, response) = broker
+        .output(ApiKey::Fetch, 12)
+        .expect("answered by the cleaning");
+    let ResponseKind::Fetch(fetch) = response else {
+        panic!()
+    };
+    assert_eq!(
+        fetch.responses[0].partitions[0].error_code,
+        code::OFFSET_OUT_OF_RANGE
+    );
+}
