@@ -492,3 +492,206 @@ fn metadata_creating(topic: &str) -> kmock_wire::kafka_protocol::messages::Metad
             .with_name(Some(StrBytes::from_string(topic.to_owned()).into())),
     ]))
 }
+
+/// One response read off a keep-alive connection: status line, headers (lower-case names) and
+/// body (`Content-Length` bytes, or none when `head_only`).
+struct Response {
+    status_line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn content_length(&self) -> usize {
+        self.header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no Content-Length in {:?}", self.headers))
+    }
+}
+
+/// Reads the next response from `stream`, keeping what follows it in `pending`.
+fn read_response(stream: &mut TcpStream, pending: &mut Vec<u8>, head_only: bool) -> Response {
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut chunk).expect("read a response head");
+        assert!(n > 0, "closed before a whole head: {pending:?}");
+        pending.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&pending[..head_end]).into_owned();
+    pending.drain(..head_end + 4);
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default().to_owned();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut response = Response {
+        status_line,
+        headers,
+        body: Vec::new(),
+    };
+    if !head_only && !response.status_line.contains(" 100 ") {
+        let length = response.content_length();
+        while pending.len() < length {
+            let n = stream.read(&mut chunk).expect("read a response body");
+            assert!(n > 0, "closed before the whole body");
+            pending.extend_from_slice(&chunk[..n]);
+        }
+        response.body = pending.drain(..length).collect();
+    }
+    response
+}
+
+fn connect(address: &str) -> TcpStream {
+    let stream = TcpStream::connect(address).expect("connect to the control API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream
+}
+
+#[test]
+fn head_sends_the_get_headers_without_the_body_on_a_kept_alive_connection() {
+    let (_server, api) = start(&["--fault", "leave_group:delay=60s"]);
+    let mut stream = connect(&api);
+    let mut pending = Vec::new();
+    // HEAD, then GET on the same connection: the GET's answer must follow the HEAD's headers
+    // directly (a body after HEAD would be read as the next response).
+    stream
+        .write_all(
+            b"HEAD /faults HTTP/1.1\r\nHost: x\r\n\r\nGET /faults HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .expect("write");
+    let head = read_response(&mut stream, &mut pending, true);
+    assert_eq!(head.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(head.header("connection"), Some("keep-alive"));
+    let get = read_response(&mut stream, &mut pending, false);
+    assert_eq!(get.status_line, "HTTP/1.1 200 OK", "{pending:?}");
+    assert_eq!(head.content_length(), get.body.len());
+    let faults: Value = serde_json::from_slice(&get.body).expect("JSON");
+    assert_eq!(faults["faults"][0]["spec"], "leave_group:delay=60s");
+    // HEAD of an unknown path: the 404's headers, no body.
+    stream
+        .write_all(
+            b"HEAD /nowhere HTTP/1.1\r\n\r\nGET /topics HTTP/1.1\r\nConnection: close\r\n\r\n",
+        )
+        .expect("write");
+    let head = read_response(&mut stream, &mut pending, true);
+    assert_eq!(head.status_line, "HTTP/1.1 404 Not Found");
+    assert!(head.content_length() > 0);
+    let get = read_response(&mut stream, &mut pending, false);
+    assert_eq!(get.status_line, "HTTP/1.1 200 OK", "{pending:?}");
+}
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body_is_sent() {
+    let (_server, api) = start(&[]);
+    let body = r#"{"spec": "leave_group:drop"}"#;
+    let mut stream = connect(&api);
+    let mut pending = Vec::new();
+    // Headers only; the body waits for 100 Continue, as curl does for a larger body.
+    write!(
+        stream,
+        "POST /faults HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("write");
+    let interim = read_response(&mut stream, &mut pending, true);
+    assert_eq!(interim.status_line, "HTTP/1.1 100 Continue");
+    stream.write_all(body.as_bytes()).expect("write the body");
+    let created = read_response(&mut stream, &mut pending, false);
+    assert_eq!(created.status_line, "HTTP/1.1 201 Created");
+
+    // Too large: the final status at once, without reading (or waiting for) the body.
+    let mut stream = connect(&api);
+    stream
+        .write_all(
+            b"POST /faults HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n",
+        )
+        .expect("write");
+    let refused = read_response(&mut stream, &mut Vec::new(), false);
+    assert_eq!(refused.status_line, "HTTP/1.1 413 Content Too Large");
+
+    // An expectation other than 100-continue.
+    let (status, _) = raw(
+        &api,
+        b"POST /faults HTTP/1.1\r\nExpect: teapot\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    );
+    assert_eq!(status, 417);
+}
+
+#[test]
+fn status_lines_carry_the_standard_reason_phrases() {
+    let (_server, api) = start(&[]);
+    let cases: [(&[u8], &str); 8] = [
+        (b"GET /faults HTTP/1.1\r\n\r\n", "200 OK"),
+        (
+            b"POST /faults HTTP/1.1\r\nContent-Length: 27\r\n\r\n{\"spec\": \"fetch:drop,once\"}",
+            "201 Created",
+        ),
+        (
+            b"POST /faults HTTP/1.1\r\nContent-Length: 1\r\n\r\n{",
+            "400 Bad Request",
+        ),
+        (b"GET /nowhere HTTP/1.1\r\n\r\n", "404 Not Found"),
+        (b"PUT /faults HTTP/1.1\r\n\r\n", "405 Method Not Allowed"),
+        (
+            b"POST /faults HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "411 Length Required",
+        ),
+        (
+            b"POST /faults HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n",
+            "413 Content Too Large",
+        ),
+        (
+            b"POST /faults HTTP/1.1\r\nExpect: x\r\n\r\n",
+            "417 Expectation Failed",
+        ),
+    ];
+    for (request, status) in cases {
+        let mut stream = connect(&api);
+        stream.write_all(request).expect("write");
+        let response = read_response(&mut stream, &mut Vec::new(), false);
+        assert_eq!(
+            response.status_line,
+            format!("HTTP/1.1 {status}"),
+            "{}",
+            String::from_utf8_lossy(request)
+        );
+    }
+}
+
+#[test]
+fn a_client_that_stalls_mid_request_gets_408_and_the_connection_closes() {
+    let (_server, api) = start(&[]);
+    let mut stream = connect(&api);
+    let started = Instant::now();
+    stream
+        .write_all(b"POST /faults HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"spec\"")
+        .expect("write");
+    let mut received = Vec::new();
+    stream
+        .read_to_end(&mut received)
+        .expect("the server closes the connection");
+    let took = started.elapsed();
+    let received = String::from_utf8_lossy(&received);
+    assert!(
+        received.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{received:?}"
+    );
+    // The deadline is 10 s from the request's first byte.
+    assert!(
+        (Duration::from_secs(9)..Duration::from_secs(15)).contains(&took),
+        "{took:?}"
+    );
+}

@@ -3,9 +3,14 @@
 //! look at topics and groups, and reset the broker between tests.
 //!
 //! A small hand-written HTTP/1.1 server over tokio (no HTTP crate: a handful of routes, strict
-//! limits): request line + headers at most 16 KiB, body at most 1 MiB, a body needs
-//! `Content-Length` (no chunked encoding), keep-alive supported, idle connections closed after
-//! 60 s. Every error is JSON `{"error": "..."}` saying what is wrong.
+//! limits; why not hyper: ARCHITECTURE.md): request line + headers at most 16 KiB (431), body at
+//! most 1 MiB (413, answered before the body is read), a body needs `Content-Length` (no chunked
+//! encoding: 411), keep-alive supported. Time limits: an idle keep-alive connection is closed
+//! after 60 s; a request must arrive whole within 10 s of its first byte, else 408 and close; an
+//! answer must be written within 10 s. `HEAD` is `GET` without the body (same Content-Length);
+//! `Expect: 100-continue` gets `100 Continue` before the body is read (another expectation:
+//! 417). Status lines carry RFC 9110's reason phrases. Every error is JSON `{"error": "..."}`
+//! saying what is wrong.
 //!
 //! | Method and path | Effect |
 //! |---|---|
@@ -34,6 +39,7 @@ use kmock_wire::kafka_protocol::protocol::Decodable;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 /// Largest request line + headers.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -41,6 +47,10 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// An idle keep-alive connection is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A request must arrive whole (head and body) within this long of its first byte.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// An answer must be written within this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most request log entries in one answer unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 10_000;
 
@@ -51,13 +61,18 @@ pub struct Control {
 
 /// Serves the control API on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, broker: Arc<MockBroker>) {
+    serve_with(listener, broker, Timeouts::default()).await;
+}
+
+/// [`serve`] with other timeouts (tests).
+pub async fn serve_with(listener: TcpListener, broker: Arc<MockBroker>, timeouts: Timeouts) {
     let control = Arc::new(Control { broker });
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let control = control.clone();
                 tokio::spawn(async move {
-                    if let Err(error) = connection(stream, control).await {
+                    if let Err(error) = connection(stream, control, timeouts).await {
                         tracing::debug!(%error, "control connection ended");
                     }
                 });
@@ -89,19 +104,25 @@ impl Answer {
     }
 }
 
+/// The reason phrase of `status` (RFC 9110 §15; 431 from RFC 6585) for every status this server
+/// sends (a test scans this file for them); any other gets an empty phrase, which RFC 9112 §4
+/// allows.
 fn reason(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         200 => "OK",
         201 => "Created",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         411 => "Length Required",
-        413 => "Payload Too Large",
+        413 => "Content Too Large",
+        417 => "Expectation Failed",
         431 => "Request Header Fields Too Large",
-        501 => "Not Implemented",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
-        _ => "Error",
+        _ => "",
     }
 }
 
@@ -113,158 +134,340 @@ struct Request {
     close: bool,
 }
 
-/// Reads one request; `Ok(None)` at a clean end of the connection. `Err(answer)` is a protocol
-/// error to send before closing.
-async fn read_request(
-    stream: &mut TcpStream,
-    buffer: &mut Vec<u8>,
-) -> std::io::Result<Result<Option<Request>, Answer>> {
-    let head_end = loop {
-        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if buffer.len() > MAX_HEAD_BYTES {
-            return Ok(Err(Answer::error(
-                431,
-                format!("request line and headers exceed {MAX_HEAD_BYTES} bytes"),
-            )));
-        }
-        let mut chunk = [0u8; 4096];
-        let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)).await {
-            Ok(read) => read?,
-            Err(_) => return Ok(Ok(None)),
-        };
-        if n == 0 {
-            return Ok(Ok(None));
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-    };
-    if head_end > MAX_HEAD_BYTES {
-        return Ok(Err(Answer::error(
-            431,
-            format!("request line and headers exceed {MAX_HEAD_BYTES} bytes"),
-        )));
-    }
-    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    buffer.drain(..head_end + 4);
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Ok(Err(Answer::error(
-            400,
-            format!("malformed request line {request_line:?}: expected METHOD PATH HTTP/1.1"),
-        )));
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Ok(Err(Answer::error(
-            400,
-            format!("unsupported protocol {version:?}: expected HTTP/1.1"),
-        )));
-    }
-    let mut content_length: Option<usize> = None;
-    let mut close = version == "HTTP/1.0";
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            return Ok(Err(Answer::error(
-                400,
-                format!("malformed header line {line:?}"),
-            )));
-        };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => match value.parse::<usize>() {
-                Ok(n) => content_length = Some(n),
-                Err(_) => {
-                    return Ok(Err(Answer::error(
-                        400,
-                        format!("bad Content-Length {value:?}"),
-                    )));
-                }
-            },
-            "transfer-encoding" => {
-                return Ok(Err(Answer::error(
-                    411,
-                    "chunked bodies are not supported: send Content-Length",
-                )));
-            }
-            "connection" => {
-                let value = value.to_ascii_lowercase();
-                if value.contains("close") {
-                    close = true;
-                } else if value.contains("keep-alive") {
-                    close = false;
-                }
-            }
-            _ => {}
-        }
-    }
-    let length = content_length.unwrap_or(0);
-    if length > MAX_BODY_BYTES {
-        return Ok(Err(Answer::error(
-            413,
-            format!("body of {length} bytes exceeds {MAX_BODY_BYTES}"),
-        )));
-    }
-    while buffer.len() < length {
-        let mut chunk = [0u8; 8192];
-        let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)).await {
-            Ok(read) => read?,
-            Err(_) => return Ok(Ok(None)),
-        };
-        if n == 0 {
-            return Ok(Err(Answer::error(
-                400,
-                "connection closed before the whole body (Content-Length) arrived",
-            )));
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-    }
-    let body = Bytes::copy_from_slice(&buffer[..length]);
-    buffer.drain(..length);
-    Ok(Ok(Some(Request {
-        method: method.to_owned(),
-        target: target.to_owned(),
-        body,
-        close,
-    })))
+/// A request line and headers, parsed.
+struct Head {
+    method: String,
+    target: String,
+    /// `Connection: close`, or HTTP/1.0 without `Connection: keep-alive`.
+    close: bool,
+    content_length: usize,
+    /// `Expect: 100-continue` from an HTTP/1.1 client (an HTTP/1.0 client gets no interim
+    /// response, RFC 9110 §10.1.1).
+    expect_continue: bool,
 }
 
-async fn write_answer(stream: &mut TcpStream, answer: &Answer, close: bool) -> std::io::Result<()> {
-    let mut body = serde_json::to_vec_pretty(&answer.body).unwrap_or_default();
-    body.push(b'\n');
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
-        answer.status,
-        reason(answer.status),
-        body.len(),
-        if close { "close" } else { "keep-alive" }
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(&body).await?;
-    stream.flush().await
+/// When the request being read must be complete.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    /// How long that is from the request's first byte (for the 408 message).
+    allowed: Duration,
 }
 
-async fn connection(mut stream: TcpStream, control: Arc<Control>) -> std::io::Result<()> {
+impl Deadline {
+    /// 408 Request Timeout: `what` was still missing at the deadline.
+    fn missed(self, what: &str) -> Incoming {
+        Incoming::Reject(Answer::error(
+            408,
+            format!(
+                "{what} did not arrive within {} ms of the request's first byte",
+                self.allowed.as_millis()
+            ),
+        ))
+    }
+}
+
+/// What reading the next request on a connection came to.
+enum Incoming {
+    Request(Request),
+    /// The client closed the connection or left it idle past [`Timeouts::idle`]: close quietly.
+    Closed,
+    /// A request that cannot be served (malformed, too large, too slow): send this, then close.
+    Reject(Answer),
+}
+
+/// How long a client may take; a peer controls all of these, so each has a limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Between requests on a keep-alive connection (until the first byte of the next one).
+    pub idle: Duration,
+    /// From the first byte of a request to its last: a client that sends part of a request and
+    /// stalls gets 408 Request Timeout and the connection is closed.
+    pub request: Duration,
+    /// Writing one answer (or a `100 Continue`) to a client that does not read.
+    pub write: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            idle: IDLE_TIMEOUT,
+            request: REQUEST_TIMEOUT,
+            write: WRITE_TIMEOUT,
+        }
+    }
+}
+
+/// Serves one connection: requests one at a time, each answered before the next is read.
+async fn connection(
+    mut stream: TcpStream,
+    control: Arc<Control>,
+    timeouts: Timeouts,
+) -> std::io::Result<()> {
     let mut buffer = Vec::new();
     loop {
-        match read_request(&mut stream, &mut buffer).await? {
-            Ok(None) => return Ok(()),
-            Err(answer) => {
-                write_answer(&mut stream, &answer, true).await?;
+        match read_request(&mut stream, &mut buffer, timeouts).await? {
+            Incoming::Closed => return Ok(()),
+            Incoming::Reject(answer) => {
+                write_answer(&mut stream, &answer, true, false, timeouts).await?;
                 return Ok(());
             }
-            Ok(Some(request)) => {
+            Incoming::Request(mut request) => {
+                // HEAD is GET without the body (RFC 9110 §9.3.2): routed as GET, answered with
+                // the headers the GET would have, Content-Length included.
+                let head_only = request.method == "HEAD";
+                if head_only {
+                    "GET".clone_into(&mut request.method);
+                }
                 let answer = control.handle(&request).await;
-                write_answer(&mut stream, &answer, request.close).await?;
+                write_answer(&mut stream, &answer, request.close, head_only, timeouts).await?;
                 if request.close {
                     return Ok(());
                 }
             }
         }
     }
+}
+
+/// Reads the next request: waits up to [`Timeouts::idle`] for its first byte, then gives the
+/// whole request [`Timeouts::request`].
+async fn read_request(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    timeouts: Timeouts,
+) -> std::io::Result<Incoming> {
+    if buffer.is_empty() {
+        let mut chunk = [0u8; 4096];
+        match tokio::time::timeout(timeouts.idle, stream.read(&mut chunk)).await {
+            Ok(read) => match read? {
+                0 => return Ok(Incoming::Closed),
+                n => buffer.extend_from_slice(&chunk[..n]),
+            },
+            Err(_) => return Ok(Incoming::Closed),
+        }
+    }
+    let deadline = Deadline {
+        at: Instant::now() + timeouts.request,
+        allowed: timeouts.request,
+    };
+    let head = match read_head(stream, buffer, deadline).await? {
+        Ok(head) => head,
+        Err(incoming) => return Ok(incoming),
+    };
+    let head = match parse_head(&head) {
+        Ok(head) => head,
+        Err(answer) => return Ok(Incoming::Reject(answer)),
+    };
+    if head.content_length > MAX_BODY_BYTES {
+        // Refused before the body is read (or, with `Expect: 100-continue`, sent).
+        return Ok(Incoming::Reject(Answer::error(
+            413,
+            format!(
+                "body of {} bytes exceeds {MAX_BODY_BYTES}",
+                head.content_length
+            ),
+        )));
+    }
+    if head.expect_continue && buffer.len() < head.content_length {
+        send(stream, b"HTTP/1.1 100 Continue\r\n\r\n", timeouts).await?;
+    }
+    let body = match read_body(stream, buffer, head.content_length, deadline).await? {
+        Ok(body) => body,
+        Err(incoming) => return Ok(incoming),
+    };
+    Ok(Incoming::Request(Request {
+        method: head.method,
+        target: head.target,
+        body,
+        close: head.close,
+    }))
+}
+
+/// The request line and headers (up to the blank line), removed from `buffer`.
+async fn read_head(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    deadline: Deadline,
+) -> std::io::Result<Result<String, Incoming>> {
+    let too_large = || {
+        Incoming::Reject(Answer::error(
+            431,
+            format!("request line and headers exceed {MAX_HEAD_BYTES} bytes"),
+        ))
+    };
+    let head_end = loop {
+        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buffer.len() > MAX_HEAD_BYTES {
+            return Ok(Err(too_large()));
+        }
+        match read_some(stream, buffer, deadline).await? {
+            Some(0) => return Ok(Err(Incoming::Closed)),
+            Some(_) => {}
+            None => return Ok(Err(deadline.missed("the request line and headers"))),
+        }
+    };
+    if head_end > MAX_HEAD_BYTES {
+        return Ok(Err(too_large()));
+    }
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    buffer.drain(..head_end + 4);
+    Ok(Ok(head))
+}
+
+/// Parses the request line and the headers this server reads (`Content-Length`,
+/// `Transfer-Encoding`, `Connection`, `Expect`).
+fn parse_head(head: &str) -> Result<Head, Answer> {
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Answer::error(
+            400,
+            format!("malformed request line {request_line:?}: expected METHOD PATH HTTP/1.1"),
+        ));
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err(Answer::error(
+            400,
+            format!("unsupported protocol {version:?}: expected HTTP/1.1"),
+        ));
+    }
+    let http_1_0 = version == "HTTP/1.0";
+    let mut parsed = Head {
+        method: method.to_owned(),
+        target: target.to_owned(),
+        close: http_1_0,
+        content_length: 0,
+        expect_continue: false,
+    };
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(Answer::error(
+                400,
+                format!("malformed header line {line:?}"),
+            ));
+        };
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => {
+                parsed.content_length = value
+                    .parse()
+                    .map_err(|_| Answer::error(400, format!("bad Content-Length {value:?}")))?;
+            }
+            "transfer-encoding" => {
+                return Err(Answer::error(
+                    411,
+                    "chunked bodies are not supported: send Content-Length",
+                ));
+            }
+            "connection" => {
+                let value = value.to_ascii_lowercase();
+                if value.contains("close") {
+                    parsed.close = true;
+                } else if value.contains("keep-alive") {
+                    parsed.close = false;
+                }
+            }
+            "expect" => {
+                if !value.eq_ignore_ascii_case("100-continue") {
+                    return Err(Answer::error(
+                        417,
+                        format!("unsupported expectation {value:?}: only 100-continue is"),
+                    ));
+                }
+                parsed.expect_continue = !http_1_0;
+            }
+            _ => {}
+        }
+    }
+    Ok(parsed)
+}
+
+/// The body (`length` bytes), removed from `buffer`.
+async fn read_body(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    length: usize,
+    deadline: Deadline,
+) -> std::io::Result<Result<Bytes, Incoming>> {
+    while buffer.len() < length {
+        match read_some(stream, buffer, deadline).await? {
+            Some(0) => {
+                return Ok(Err(Incoming::Reject(Answer::error(
+                    400,
+                    "connection closed before the whole body (Content-Length) arrived",
+                ))));
+            }
+            Some(_) => {}
+            None => return Ok(Err(deadline.missed("the body"))),
+        }
+    }
+    let body = Bytes::copy_from_slice(&buffer[..length]);
+    buffer.drain(..length);
+    Ok(Ok(body))
+}
+
+/// Appends what arrives by `deadline` to `buffer`: `Some(0)` at the end of the stream, `None`
+/// when the deadline passed.
+async fn read_some(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    deadline: Deadline,
+) -> std::io::Result<Option<usize>> {
+    let mut chunk = [0u8; 8192];
+    match tokio::time::timeout_at(deadline.at, stream.read(&mut chunk)).await {
+        Ok(read) => {
+            let n = read?;
+            buffer.extend_from_slice(&chunk[..n]);
+            Ok(Some(n))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Writes `answer`; for a HEAD request (`head_only`) the headers only, with the Content-Length
+/// of the body a GET would get.
+async fn write_answer(
+    stream: &mut TcpStream,
+    answer: &Answer,
+    close: bool,
+    head_only: bool,
+    timeouts: Timeouts,
+) -> std::io::Result<()> {
+    let mut body = serde_json::to_vec_pretty(&answer.body).unwrap_or_default();
+    body.push(b'\n');
+    let mut message = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        answer.status,
+        reason(answer.status),
+        body.len(),
+        if close { "close" } else { "keep-alive" }
+    )
+    .into_bytes();
+    if !head_only {
+        message.extend_from_slice(&body);
+    }
+    send(stream, &message, timeouts).await
+}
+
+/// Writes and flushes `bytes` within [`Timeouts::write`].
+async fn send(stream: &mut TcpStream, bytes: &[u8], timeouts: Timeouts) -> std::io::Result<()> {
+    let write = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    tokio::time::timeout(timeouts.write, write)
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client did not read the answer",
+            )
+        })?
 }
 
 /// `a=1&b=x` → pairs (percent-decoded; `+` is a space in a query, not in a path).
@@ -740,5 +943,126 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown API")
         );
+    }
+
+    #[test]
+    fn every_status_sent_has_its_reason_phrase() {
+        assert_eq!(reason(500), "Internal Server Error");
+        assert_eq!(reason(408), "Request Timeout");
+        assert_eq!(reason(413), "Content Too Large");
+        // Every status this file answers with (`Answer::error(N` and `status: N`).
+        let source = include_str!("control.rs");
+        let mut statuses = vec![100, 200];
+        for marker in ["Answer::error(\n", "Answer::error(", "status: "] {
+            for (at, _) in source.match_indices(marker) {
+                let rest = source[at + marker.len()..].trim_start();
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                if let Ok(status) = digits.parse::<u16>() {
+                    statuses.push(status);
+                }
+            }
+        }
+        assert!(statuses.len() > 10, "{statuses:?}");
+        for status in statuses {
+            assert!(!reason(status).is_empty(), "no reason phrase for {status}");
+        }
+    }
+
+    /// A control API on loopback with short timeouts; its address.
+    async fn serve_on_loopback(timeouts: Timeouts) -> std::net::SocketAddr {
+        let broker = Arc::new(MockBroker::start().await.expect("a broker on loopback"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("local address");
+        tokio::spawn(serve_with(listener, broker, timeouts));
+        address
+    }
+
+    const SHORT: Timeouts = Timeouts {
+        idle: Duration::from_millis(600),
+        request: Duration::from_millis(300),
+        write: Duration::from_secs(5),
+    };
+
+    /// Everything the server sends until it closes (or 5 s pass: then the test fails).
+    async fn read_until_closed(stream: &mut TcpStream) -> String {
+        let mut received = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received))
+            .await
+            .expect("the server closes the connection")
+            .expect("read");
+        String::from_utf8_lossy(&received).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_stalled_request_gets_408_and_is_closed() {
+        let address = serve_on_loopback(SHORT).await;
+        for partial in [
+            &b"GET /faults HTTP/1.1\r\nHost: x\r\n"[..],
+            &b"POST /faults HTTP/1.1\r\nContent-Length: 40\r\n\r\n{\"spec\""[..],
+        ] {
+            let started = Instant::now();
+            let mut stream = TcpStream::connect(address).await.expect("connect");
+            stream.write_all(partial).await.expect("write");
+            let received = read_until_closed(&mut stream).await;
+            assert!(
+                received.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+                "{received:?}"
+            );
+            assert!(received.contains("Connection: close\r\n"), "{received:?}");
+            assert!(
+                started.elapsed() >= SHORT.request,
+                "{:?}",
+                started.elapsed()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_trickling_in_still_meets_one_deadline() {
+        // One byte every 50 ms, each well within every timeout, for 3 s: the request as a
+        // whole is late at 300 ms, and the 408 comes then, not when the trickle stops.
+        let address = serve_on_loopback(SHORT).await;
+        let stream = TcpStream::connect(address).await.expect("connect");
+        let (mut reader, mut writer) = stream.into_split();
+        let started = Instant::now();
+        let trickle = tokio::spawn(async move {
+            let head = format!("GET /faults HTTP/1.1\r\n{}", "X: y\r\n".repeat(10));
+            for byte in head.bytes() {
+                if writer.write_all(&[byte]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let mut received = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut received))
+            .await
+            .expect("the server closes the connection")
+            .expect("read");
+        let took = started.elapsed();
+        trickle.abort();
+        let received = String::from_utf8_lossy(&received);
+        assert!(received.starts_with("HTTP/1.1 408 "), "{received:?}");
+        assert!(took < Duration::from_millis(1500), "408 after {took:?}");
+    }
+
+    #[tokio::test]
+    async fn an_idle_keep_alive_connection_is_closed() {
+        let address = serve_on_loopback(SHORT).await;
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream
+            .write_all(b"GET /faults HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let started = Instant::now();
+        let received = read_until_closed(&mut stream).await;
+        // One answer, kept alive, then closed for idleness, without a 408.
+        assert!(received.starts_with("HTTP/1.1 200 OK\r\n"), "{received:?}");
+        assert!(
+            received.contains("Connection: keep-alive\r\n"),
+            "{received:?}"
+        );
+        assert_eq!(received.matches("HTTP/1.1 ").count(), 1, "{received:?}");
+        assert!(started.elapsed() >= SHORT.idle, "{:?}", started.elapsed());
     }
 }
