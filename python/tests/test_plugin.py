@@ -193,6 +193,30 @@ def test_a_bad_ini_setting_is_a_usage_error(pytester, line, wanted):
     result.stderr.fnmatch_lines([f"*kmock_settings: *{wanted}*"])
 
 
+def test_a_session_broker_that_cannot_start_errors_every_test_that_uses_it(pytester):
+    pytester.makeini("[pytest]\nkmock_settings =\n    config = missing.toml\n")
+    pytester.makepyfile(
+        """
+        def test_one(kmock):
+            pass
+
+        def test_two(kmock):
+            pass
+
+        def test_without_kmock():
+            pass
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=2)
+    # Started once (the failure is remembered), reported for each test with the binary's message.
+    assert result.stdout.str().count("BrokerStartError: `") == 2, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["*BrokerStartError: `* serve * --config missing.toml*` exited with status 2 *"]
+    )
+    result.stdout.fnmatch_lines(["*kmock: cannot read --config missing.toml*"])
+
+
 def test_the_marker_gives_a_test_a_broker_of_its_own(pytester):
     pytester.makepyfile(
         """
