@@ -210,7 +210,9 @@ def test_a_session_broker_that_cannot_start_errors_every_test_that_uses_it(pytes
     result = run(pytester)
     result.assert_outcomes(passed=1, errors=2)
     # Started once (the failure is remembered), reported for each test with the binary's message.
-    assert result.stdout.str().count("BrokerStartError: `") == 2, result.stdout.str()
+    raised = re.findall(r"^E +kmock\._broker\.BrokerStartError: `", result.stdout.str(), re.M)
+    assert len(raised) == 2, result.stdout.str()
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_one*", "*ERROR at setup of test_two*"])
     result.stdout.fnmatch_lines(
         ["*BrokerStartError: `* serve * --config missing.toml*` exited with status 2 *"]
     )
@@ -282,7 +284,7 @@ def test_a_failing_test_gets_its_brokers_stderr_and_requests_in_the_report(pytes
     sections = dict(
         (title.strip(" -"), body)
         for title, body in re.findall(
-            r"^-+ (kmock \w+: [^\n]*?) -+\n(.*?)(?=^-{3,} |^=+ )", output, re.M | re.S
+            r"^-+ (kmock \w+: [^\n]*?) -+\n(.*?)(?=^-+ kmock \w+: |^=+ )", output, re.M | re.S
         )
     )
     titles = list(sections)
