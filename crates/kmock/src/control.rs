@@ -634,7 +634,7 @@ fn failed(error: &MockBrokerError) -> Answer {
     match error {
         MockBrokerError::Stopped => stopped(),
         MockBrokerError::UnknownFault(id) => {
-            Answer::error(404, format!("no fault rule {id} (see GET /faults)"))
+            Answer::error(404, format!("no fault {id} (see GET /faults)"))
         }
         other => Answer::error(500, other.to_string()),
     }
