@@ -62,7 +62,7 @@ pub use kmock_core::group::consumer::{
     ConsumerGroupState, ConsumerGroupSummary, ConsumerMemberSummary, MemberState,
 };
 pub use kmock_core::group::{GroupState, GroupSummary, MemberSummary};
-pub use kmock_core::log::TopicSummary;
+pub use kmock_core::log::{PartitionCleanup, RetentionReport, TopicSummary};
 pub use kmock_core::request_log::LogEntry;
 pub use kmock_core::{
     BrokerConfig, BrokerCore, ConfigError, ConnectionId, FaultAction, FaultRule, FaultRuleId,

@@ -17,7 +17,7 @@ use std::thread::{self, JoinHandle, Thread};
 use kmock_core::fault::FaultRuleStatus;
 use kmock_core::group::GroupSummary;
 use kmock_core::group::consumer::ConsumerGroupSummary;
-use kmock_core::log::TopicSummary;
+use kmock_core::log::{RetentionReport, TopicSummary};
 use kmock_core::request_log::LogEntry;
 use kmock_core::{FaultRule, FaultRuleId, ResetReport};
 
@@ -149,6 +149,14 @@ impl BlockingMockBroker {
         group_id: &str,
     ) -> Result<Option<ConsumerGroupSummary>, MockBrokerError> {
         block_on(self.broker.consumer_group(group_id))
+    }
+
+    /// See [`MockBroker::clean_logs`].
+    pub fn clean_logs(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<Option<RetentionReport>, MockBrokerError> {
+        block_on(self.broker.clean_logs(topic))
     }
 
     /// See [`MockBroker::reset`].
