@@ -56,6 +56,32 @@ pub const KAFKA_ACKS: &str = "KAFKA_ACKS";
 pub const KAFKA_PARTITION_ASSIGNMENT_STRATEGY: &str = "KAFKA_PARTITION_ASSIGNMENT_STRATEGY";
 /// Pause before retrying a failed request or reconnecting (ms).
 pub const KAFKA_RETRY_BACKOFF_MS: &str = "KAFKA_RETRY_BACKOFF_MS";
+/// The consumer group protocol: `classic` or `consumer` (KIP-848), Kafka's `group.protocol`.
+pub const KAFKA_GROUP_PROTOCOL: &str = "KAFKA_GROUP_PROTOCOL";
+
+/// Which consumer group protocol a consumer speaks (Kafka's `group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup; the leader assigns (`classic`, the default).
+    #[default]
+    Classic,
+    /// KIP-848's ConsumerGroupHeartbeat; the broker assigns (`consumer`). The broker decides the
+    /// session timeout and the heartbeat interval; `KAFKA_SESSION_TIMEOUT_MS`,
+    /// `KAFKA_HEARTBEAT_INTERVAL_MS` and `KAFKA_PARTITION_ASSIGNMENT_STRATEGY` do not apply.
+    Consumer,
+}
+
+impl std::str::FromStr for GroupProtocol {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "classic" => Ok(GroupProtocol::Classic),
+            "consumer" => Ok(GroupProtocol::Consumer),
+            _ => Err(()),
+        }
+    }
+}
 
 /// Where a consumer starts in a partition without a committed offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +182,9 @@ pub struct Settings {
     pub assignment_strategies: Vec<AssignmentStrategy>,
     /// Pause before retrying or reconnecting (`KAFKA_RETRY_BACKOFF_MS`, default 100).
     pub retry_backoff_ms: u32,
+    /// The consumer group protocol (`KAFKA_GROUP_PROTOCOL`: `classic` or `consumer`, default
+    /// `classic`).
+    pub group_protocol: GroupProtocol,
 }
 
 impl Default for Settings {
@@ -176,6 +205,7 @@ impl Default for Settings {
             acks: Acks::All,
             assignment_strategies: vec![AssignmentStrategy::Range, AssignmentStrategy::RoundRobin],
             retry_backoff_ms: 100,
+            group_protocol: GroupProtocol::Classic,
         }
     }
 }
@@ -530,6 +560,13 @@ impl Settings {
                         value: raw.clone(),
                         expected: "a comma-separated list of range, roundrobin",
                     })?;
+        }
+        if let Some(raw) = get(KAFKA_GROUP_PROTOCOL) {
+            settings.group_protocol = raw.parse().map_err(|()| SettingsError::Invalid {
+                name: KAFKA_GROUP_PROTOCOL,
+                value: raw.clone(),
+                expected: "classic or consumer",
+            })?;
         }
         for warning in settings.validate()? {
             tracing::warn!("{warning}");
