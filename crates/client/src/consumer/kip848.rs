@@ -304,10 +304,15 @@ impl Member {
                     Some(assignment) => self.reconcile(assignment.topic_partitions).await,
                     None => false,
                 };
-                self.state.send_replace(MemberState::Stable {
+                let stable = MemberState::Stable {
                     generation: self.epoch,
                     member_id: self.member_id.clone(),
                     assignment: self.assignment.clone(),
+                };
+                self.state.send_if_modified(|state| {
+                    let changed = *state != stable;
+                    *state = stable;
+                    changed
                 });
                 // A new owned set is acknowledged at once.
                 Beat::Next(if changed { Duration::ZERO } else { interval })

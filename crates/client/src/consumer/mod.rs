@@ -186,6 +186,8 @@ pub struct Consumer {
     control: mpsc::UnboundedSender<Control>,
     state: watch::Receiver<MemberState>,
     request_timeout: std::time::Duration,
+    /// The request that leaves the group (named in a stop's timeout error).
+    leave_api: &'static str,
     task: AbortOnDrop,
 }
 
@@ -210,6 +212,10 @@ impl Consumer {
         let request_timeout = cluster.request_timeout();
         let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
         let positions = Arc::new(Positions::default());
+        let leave_api = match cluster.settings().group_protocol {
+            GroupProtocol::Classic => "LeaveGroup",
+            GroupProtocol::Consumer => "ConsumerGroupHeartbeat",
+        };
         let task = match cluster.settings().group_protocol {
             GroupProtocol::Classic => {
                 let member = Member::new(cluster, topics, positions, sink, state_tx);
@@ -225,6 +231,7 @@ impl Consumer {
             control,
             state,
             request_timeout,
+            leave_api,
             task,
         }
     }
@@ -279,7 +286,8 @@ impl Consumer {
         }
     }
 
-    /// Stops fetching, commits (with auto-commit enabled), sends LeaveGroup and closes, all within
+    /// Stops fetching, commits (with auto-commit enabled), sends LeaveGroup (or, with the KIP-848
+    /// protocol, the leave heartbeat) and closes, all within
     /// `request_timeout` from now: a slow, dropped, failing or missing LeaveGroup response never
     /// makes this take longer. Returns the first error (e.g. the LeaveGroup timeout).
     pub async fn stop(self) -> Result<(), ClientError> {
@@ -301,7 +309,7 @@ impl Consumer {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Ok(()),
             Err(_) => Err(ClientError::RequestTimeout {
-                api: "LeaveGroup".into(),
+                api: self.leave_api.into(),
                 address: "coordinator".into(),
                 timeout: self.request_timeout,
             }),
