@@ -38,6 +38,14 @@ const SCENARIOS: &[(&str, &str)] = &[
         "sims/pool-of-one-test-env.toml",
         include_str!("../../../sims/pool-of-one-test-env.toml"),
     ),
+    (
+        "sims/kip848-slow-leave-default.toml",
+        include_str!("../../../sims/kip848-slow-leave-default.toml"),
+    ),
+    (
+        "sims/kip848-slow-leave.toml",
+        include_str!("../../../sims/kip848-slow-leave.toml"),
+    ),
 ];
 
 /// One row: what, the metric, the scenario with default timeouts, the one with `.env.test`.
@@ -78,6 +86,18 @@ const ROWS: &[RowSpec] = &[
         key: "pool_teardown_ms",
         default: "sims/pool-of-ten.toml",
         test_env: "sims/pool-of-one-test-env.toml",
+    },
+    RowSpec {
+        metric: "KIP-848 consumer teardown with a slow leave heartbeat",
+        key: "teardown_ms",
+        default: "sims/kip848-slow-leave-default.toml",
+        test_env: "sims/kip848-slow-leave.toml",
+    },
+    RowSpec {
+        metric: "KIP-848 pool of 2: teardown with a slow leave heartbeat",
+        key: "pool_teardown_ms",
+        default: "sims/kip848-slow-leave-default.toml",
+        test_env: "sims/kip848-slow-leave.toml",
     },
 ];
 
@@ -198,7 +218,9 @@ pub fn run(args: &DemoArgs) -> ExitCode {
             "\ndefault timeouts: session 45 s, heartbeat 10 s, request 40 s, pool of 10\n\
              .env.test:        session 6 s, heartbeat 2 s, request 5 s, pool of 1\n\
              broker: LeaveGroup answered 60 s late in the slow rows; initial rebalance delay 3 s \
-             (Kafka's default) in the pool rows\n"
+             (Kafka's default) in the pool rows\n\
+             KIP-848 rows: KAFKA_GROUP_PROTOCOL=consumer, a pool of 2, the leave heartbeat (epoch -1) \
+             answered 60 s late\n"
         );
         let _ = writeln!(
             out,
