@@ -15,9 +15,14 @@
 //! A heartbeat interval above a third of the session timeout is accepted with a
 //! [`SettingsWarning`] (Kafka's recommendation), logged with `tracing::warn!` when loading.
 //!
+//! `KAFKA_GROUP_PROTOCOL=consumer` selects KIP-848's protocol (Kafka's `group.protocol`): the
+//! broker then decides the session timeout and the heartbeat interval, so those two settings only
+//! matter to the classic protocol (their rules are still checked, so an env file works for both).
+//!
 //! # References
 //! - Kafka consumer configs: `session.timeout.ms`, `heartbeat.interval.ms`, `request.timeout.ms`,
-//!   `max.poll.interval.ms`, `auto.offset.reset`, `enable.auto.commit`, `fetch.max.wait.ms`.
+//!   `max.poll.interval.ms`, `auto.offset.reset`, `enable.auto.commit`, `fetch.max.wait.ms`,
+//!   `group.protocol` (KIP-848).
 
 use std::cell::Cell;
 use std::fmt;
@@ -847,6 +852,21 @@ mod tests {
         assert_eq!(
             settings.assignment_strategies,
             vec![AssignmentStrategy::RoundRobin]
+        );
+    }
+
+    #[test]
+    fn group_protocol_is_classic_unless_consumer_is_asked_for() {
+        assert_eq!(
+            from_pairs(&[]).unwrap().group_protocol,
+            GroupProtocol::Classic
+        );
+        let settings = from_pairs(&[(KAFKA_GROUP_PROTOCOL, "Consumer")]).unwrap();
+        assert_eq!(settings.group_protocol, GroupProtocol::Consumer);
+        let error = from_pairs(&[(KAFKA_GROUP_PROTOCOL, "kip848")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "KAFKA_GROUP_PROTOCOL=\"kip848\": expected classic or consumer"
         );
     }
 
