@@ -64,3 +64,13 @@ explore FILE SEEDS="200":
 pytest-example: venv
     cargo build -q -p kmock
     KMOCK_BIN="$CARGO_TARGET_DIR/debug/kmock" .venv/bin/python -m pytest examples/python -q -p no:cacheprovider
+
+# The real-client teardown matrix (tests/tests/teardown_matrix.rs): aiokafka, kafka-python,
+# confluent-kafka and kafkajs under every fault during stop(). `just teardown-matrix` checks the
+# measurements against docs/teardown.md; `just teardown-doc` measures 6 runs (KMOCK_TEARDOWN_RUNS)
+# and rewrites docs/teardown.md and the README's table from them.
+teardown-matrix: venv
+    cargo nextest run -p kmock-tests -E 'binary(teardown_matrix)' --no-capture
+
+teardown-doc: venv
+    KMOCK_TEARDOWN_WRITE=1 cargo nextest run -p kmock-tests -E 'binary(teardown_matrix)' --no-capture

@@ -166,6 +166,13 @@ impl KmockServer {
     /// Panics with the server log if the line does not appear within [`SERVER_START_TIMEOUT`] or
     /// the process exits first.
     pub fn start(args: &[&str]) -> Self {
+        let log_filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into());
+        Self::start_with_log_filter(args, &log_filter)
+    }
+
+    /// [`KmockServer::start`] with an explicit `RUST_LOG` filter for the server (a suite with
+    /// hundreds of clients uses `info`: a debug line per request would cost more than the test).
+    pub fn start_with_log_filter(args: &[&str], log_filter: &str) -> Self {
         let binary = kmock_binary();
         let log_path = log_dir().join(format!("{}.log", unique_name("kmock-serve")));
         let log = File::create(&log_path)
@@ -174,10 +181,7 @@ impl KmockServer {
             .arg("serve")
             .args(["--port", "0"])
             .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
-            )
+            .env("RUST_LOG", log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
