@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kmock_wire::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -87,6 +88,10 @@ pub(crate) struct Member {
     pub(crate) sink: mpsc::Sender<Delivery>,
     pub(crate) state: watch::Sender<MemberState>,
     heartbeat: Option<AbortOnDrop>,
+    /// Set by the heartbeat task while a Heartbeat awaits its response on the coordinator
+    /// connection: a stop then leaves on a fresh connection (the broker answers a connection's
+    /// requests in order, so a commit or LeaveGroup would queue behind a slow heartbeat).
+    heartbeat_in_flight: Arc<AtomicBool>,
     fetcher: Option<AbortOnDrop>,
     events: mpsc::UnboundedReceiver<Event>,
     events_tx: mpsc::UnboundedSender<Event>,
@@ -113,6 +118,7 @@ impl Member {
             sink,
             state,
             heartbeat: None,
+            heartbeat_in_flight: Arc::new(AtomicBool::new(false)),
             fetcher: None,
             events,
             events_tx,
@@ -180,7 +186,10 @@ impl Member {
                 tokio::select! {
                     biased;
                     command = control.recv() => match command {
-                        Some(Control::Stop { deadline, reply }) => break 'life Some((deadline, reply, false)),
+                        Some(Control::Stop { deadline, reply }) => {
+                            let busy = self.heartbeat_in_flight.load(Ordering::Acquire);
+                            break 'life Some((deadline, reply, busy));
+                        }
                         Some(Control::Commit(reply)) => {
                             let mut replies = vec![reply];
                             let result = match commit_or_stop(self.commit_consumed(None), &mut control, &mut replies).await {
@@ -248,9 +257,9 @@ impl Member {
             return;
         };
         if coordinator_busy {
-            // A JoinGroup, SyncGroup or OffsetCommit may still be in flight on the coordinator
-            // connection, and the broker answers a connection's requests in order: commit and
-            // leave on a fresh connection instead.
+            // A JoinGroup, SyncGroup, OffsetCommit or Heartbeat may still be in flight on the
+            // coordinator connection, and the broker answers a connection's requests in order:
+            // commit and leave on a fresh connection instead.
             self.close_coordinator("stopped with a request in flight");
         }
         let result = self.leave(deadline).await;
@@ -258,28 +267,12 @@ impl Member {
         let _ = reply.send(result);
     }
 
-    /// Stop sequence under `deadline`: commit (auto-commit only), LeaveGroup, close.
+    /// Stop sequence under `deadline`: commit (auto-commit only), LeaveGroup, close. A coordinator
+    /// connection that is gone (or closes under the commit) is opened again for the next step, as
+    /// long as the deadline allows.
     async fn leave(&mut self, deadline: Instant) -> Result<(), ClientError> {
         let mut first_error = None;
-        if !self.member_id.is_empty() && self.coordinator.as_ref().is_none_or(Connection::is_closed)
-        {
-            match tokio::time::timeout_at(deadline, self.coordinator()).await {
-                Ok(Ok(connection)) => tracing::debug!(
-                    address = connection.address(),
-                    "reconnected to the coordinator to leave"
-                ),
-                Ok(Err(error)) => {
-                    first_error.get_or_insert(error);
-                }
-                Err(_) => {
-                    first_error.get_or_insert(ClientError::RequestTimeout {
-                        api: "FindCoordinator".into(),
-                        address: "cluster".into(),
-                        timeout: self.settings.request_timeout(),
-                    });
-                }
-            }
-        }
+        self.reconnect_to_leave(deadline, &mut first_error).await;
         if self.settings.enable_auto_commit
             && self.generation >= 0
             && self.coordinator.is_some()
@@ -287,6 +280,9 @@ impl Member {
         {
             tracing::debug!(%error, "commit on stop failed");
             first_error.get_or_insert(error);
+        }
+        if Instant::now() < deadline {
+            self.reconnect_to_leave(deadline, &mut first_error).await;
         }
         if !self.member_id.is_empty()
             && let Some(connection) = self.coordinator.clone()
@@ -302,6 +298,34 @@ impl Member {
         match first_error {
             None => Ok(()),
             Some(error) => Err(error),
+        }
+    }
+
+    /// A member that has a member id but no open coordinator connection finds the coordinator and
+    /// connects again, by `deadline`; a failure becomes the stop's error (unless it has one).
+    async fn reconnect_to_leave(
+        &mut self,
+        deadline: Instant,
+        first_error: &mut Option<ClientError>,
+    ) {
+        if self.member_id.is_empty() || self.coordinator.as_ref().is_some_and(|c| !c.is_closed()) {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, self.coordinator()).await {
+            Ok(Ok(connection)) => tracing::debug!(
+                address = connection.address(),
+                "reconnected to the coordinator to leave"
+            ),
+            Ok(Err(error)) => {
+                first_error.get_or_insert(error);
+            }
+            Err(_) => {
+                first_error.get_or_insert(ClientError::RequestTimeout {
+                    api: "FindCoordinator".into(),
+                    address: "cluster".into(),
+                    timeout: self.settings.request_timeout(),
+                });
+            }
         }
     }
 
@@ -354,6 +378,8 @@ impl Member {
     }
 
     fn stop_background(&mut self) {
+        // Aborting the task leaves the flag as it was: a heartbeat cut off mid-flight still has
+        // its request on the connection.
         self.heartbeat = None;
         self.fetcher = None;
     }
@@ -372,10 +398,17 @@ impl Member {
         let interval = self.settings.heartbeat_interval();
         let timeout = self.settings.request_timeout();
         let events = self.events_tx.clone();
+        // A new task on a connection whose earlier requests were all answered (the join and sync
+        // just came back on it, in order): nothing of ours is in flight on it.
+        self.heartbeat_in_flight.store(false, Ordering::Release);
+        let in_flight = self.heartbeat_in_flight.clone();
         self.heartbeat = Some(AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
-                match connection.send(&request, version, timeout).await {
+                in_flight.store(true, Ordering::Release);
+                let sent = connection.send(&request, version, timeout).await;
+                in_flight.store(false, Ordering::Release);
+                match sent {
                     Ok(response) if response.error_code == codes::NONE => {}
                     Ok(response) if needs_rejoin(response.error_code) => {
                         let _ = events.send(Event::Rejoin(response.error_code));
