@@ -721,3 +721,45 @@ impl KafkaConnection {
         );
     }
 }
+
+/// The proptest seed of this run of a property suite: `PROPTEST_RNG_SEED` when set (to replay a
+/// run), otherwise a fresh random one, so every CI run explores new cases. Printed once per
+/// process on stderr with the line that replays the run (nextest shows it with a failure, and CI
+/// prints it for passing runs too).
+pub fn proptest_seed(suite: &str, cases: u32) -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        let seed = std::env::var("PROPTEST_RNG_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                use std::hash::{BuildHasher, Hasher};
+                // The standard library's per-process random keys: no extra dependency.
+                let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+                hasher.write_u128(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos()),
+                );
+                hasher.finish()
+            });
+        // libtest and nextest name the thread after the test.
+        let filter = match thread::current().name() {
+            Some(test) if test != "main" => format!("binary({suite}) & test({test})"),
+            _ => format!("binary({suite})"),
+        };
+        report_seed(&format!(
+            "{suite}: proptest seed {seed}, {cases} cases; replay this run: \
+             PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases} cargo nextest run -p kmock-tests -E '{filter}'"
+        ));
+        seed
+    })
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "the seed of a property run is how a failure is reproduced: it must be visible"
+)]
+fn report_seed(line: &str) {
+    eprintln!("{line}");
+}

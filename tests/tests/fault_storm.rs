@@ -10,8 +10,11 @@
 //! - the broker's committed offsets never went backwards: OffsetCommit requests that succeeded,
 //!   in the order the broker processed them (request log), never lower a partition's offset.
 //!
-//! A failing case prints its fault plan (proptest shrinks it first). `PROPTEST_CASES` sets the
-//! number of plans (default 16); each takes well under a second of real time.
+//! A failing case prints its fault plan (proptest shrinks it first) and the line that replays the
+//! run. `PROPTEST_CASES` sets the number of plans (default 16; CI runs 256, see `.ci/run`); each
+//! takes well under a second of real time. Every run draws new plans from a fresh seed, printed at
+//! the start (`PROPTEST_RNG_SEED=N` replays a run); failing plans are persisted in
+//! `tests/proptest-regressions/fault_storm.txt` and replayed first: commit it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -279,9 +282,10 @@ async fn storm(plan: Vec<PlannedFault>) -> StormReport {
         let states: Vec<_> = states.iter().map(|s| s.borrow().clone()).collect();
         panic!(
             "{} of {} acknowledged records were never delivered after the faults healed, e.g. \
-             {missing:?}; plan: {plan:?}\nconsumers: {states:?}\ngroup: {group:?}",
+             {missing:?}; plan: {plan:?}\nconsumers: {states:?}\ngroup: {group:?}\n{}",
             acknowledged.difference(&delivered).count(),
-            acknowledged.len()
+            acknowledged.len(),
+            reproduce_line()
         );
     }
 
@@ -301,7 +305,8 @@ async fn storm(plan: Vec<PlannedFault>) -> StormReport {
         assert!(
             previous.is_none_or(|previous| previous <= *offset),
             "partition {partition}: committed offset went back from {previous:?} to {offset}; \
-             plan: {plan:?}"
+             plan: {plan:?}\n{}",
+            reproduce_line()
         );
     }
     broker.shutdown().await;
@@ -326,14 +331,32 @@ fn run_storm(plan: Vec<PlannedFault>) -> StormReport {
         .block_on(storm(plan))
 }
 
+fn cases() -> u32 {
+    env_number("PROPTEST_CASES").map_or(16, |n| n as u32)
+}
+
+/// The line that replays this run of the suite.
+fn reproduce_line() -> String {
+    let seed = kmock_tests::proptest_seed("fault_storm", cases());
+    format!(
+        "reproduce: PROPTEST_RNG_SEED={seed} PROPTEST_CASES={} cargo nextest run -p kmock-tests -E 'binary(fault_storm)'",
+        cases()
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: env_number("PROPTEST_CASES").unwrap_or(16) as u32,
-        failure_persistence: None,
-        // The same plans on every run (CI); PROPTEST_RNG_SEED=N explores others.
-        rng_seed: proptest::test_runner::RngSeed::Fixed(
-            env_number("PROPTEST_RNG_SEED").unwrap_or(20_261_127),
-        ),
+        cases: cases(),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(
+                "proptest-regressions/fault_storm.txt",
+            ),
+        )),
+        // New plans on every run, from a seed printed at the start; PROPTEST_RNG_SEED=N replays.
+        rng_seed: proptest::test_runner::RngSeed::Fixed(kmock_tests::proptest_seed(
+            "fault_storm",
+            cases(),
+        )),
         ..ProptestConfig::default()
     })]
 
@@ -370,6 +393,29 @@ fn regression_empty_assignment_after_metadata_errors() {
     .collect();
     let report = run_storm(plan);
     report_line("regression", &report);
+}
+
+/// Found by the storm (PROPTEST_CASES=256, a fresh seed): SyncGroup answered
+/// NOT_LEADER_OR_FOLLOWER for the first 2.8 s (while consumer-0's connections are refused) left
+/// 140 of 150 acknowledged records undelivered: every member took the unexpected SyncGroup error
+/// as fatal and stopped trying, so the group ended Empty. Fixed in kmock-client: only the
+/// JoinGroup/SyncGroup errors that joining again cannot cure (authorization, group id, session
+/// timeout, protocol, group size, fencing, version) are fatal; others are retried after a backoff.
+#[test]
+fn regression_unexpected_sync_group_error_is_retried() {
+    let plan = [
+        ("*,client=consumer-0:close", 873, 1_828),
+        ("sync_group:error=not_leader_or_follower", 0, 2_801),
+    ]
+    .iter()
+    .map(|(spec, start_ms, duration_ms)| PlannedFault {
+        spec: (*spec).to_owned(),
+        start_ms: *start_ms,
+        duration_ms: *duration_ms,
+    })
+    .collect();
+    let report = run_storm(plan);
+    report_line("regression-sync-group-error", &report);
 }
 
 /// A fixed storm over every fault kind at once, so the suite always covers them.

@@ -554,12 +554,16 @@ impl Member {
                     self.close_coordinator("coordinator moved");
                     return Err(JoinFailure::Retry { backoff: true });
                 }
-                code => {
+                code if join_error_is_fatal(code) => {
                     return Err(JoinFailure::Fatal(ClientError::broker(
                         "JoinGroup",
                         code,
                         None,
                     )));
+                }
+                code => {
+                    tracing::warn!(code, "unexpected JoinGroup error; retrying");
+                    return Err(JoinFailure::Retry { backoff: true });
                 }
             }
         }
@@ -677,12 +681,16 @@ impl Member {
                 self.close_coordinator("coordinator moved");
                 return Err(JoinFailure::Retry { backoff: true });
             }
-            code => {
+            code if join_error_is_fatal(code) => {
                 return Err(JoinFailure::Fatal(ClientError::broker(
                     "SyncGroup",
                     code,
                     None,
                 )));
+            }
+            code => {
+                tracing::warn!(code, "unexpected SyncGroup error; rejoining");
+                return Err(JoinFailure::Retry { backoff: true });
             }
         }
         match protocol::decode_assignment(&response.assignment) {
@@ -865,6 +873,24 @@ async fn rebalancing<T>(
             done = &mut work => return Ok(done),
         }
     }
+}
+
+/// JoinGroup / SyncGroup errors after which joining again cannot help: the settings, the group id
+/// or the authorization are wrong. Any other unexpected code is retried after a backoff, as Java's
+/// consumer retries on its next `poll()` (a member that gave up for good on a transient error
+/// would never consume again: the fault storm found that with SyncGroup answered
+/// NOT_LEADER_OR_FOLLOWER for three seconds).
+fn join_error_is_fatal(code: i16) -> bool {
+    matches!(
+        code,
+        codes::INCONSISTENT_GROUP_PROTOCOL
+            | codes::INVALID_GROUP_ID
+            | codes::INVALID_SESSION_TIMEOUT
+            | codes::GROUP_AUTHORIZATION_FAILED
+            | codes::GROUP_MAX_SIZE_REACHED
+            | codes::FENCED_INSTANCE_ID
+            | codes::UNSUPPORTED_VERSION
+    )
 }
 
 /// Errors that send a member back to JoinGroup.
