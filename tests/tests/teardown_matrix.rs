@@ -591,12 +591,15 @@ fn ratio(stop_ms: Option<f64>) -> Option<f64> {
     stop_ms.map(|ms| ms / REQUEST_TIMEOUT_MS as f64)
 }
 
-/// The short label for the README: `prompt`, `1.0× rt`, `never`.
+/// The short label for the README: `prompt`, `1× rt`, `3.5× rt`, `never` (to the nearest half).
 fn bound_label(stop_ms: Option<f64>) -> String {
     match ratio(stop_ms) {
         None => "never".into(),
         Some(r) if r < 0.25 => "prompt".into(),
-        Some(r) => format!("{r:.1}× rt"),
+        Some(r) => {
+            let halves = (r * 2.0).round().max(1.0) / 2.0;
+            format!("{halves}× rt")
+        }
     }
 }
 
