@@ -14,15 +14,18 @@ use bytes::{Bytes, BytesMut};
 use kmock_broker::{BrokerConfig, BrokerCore, ConnectionId, Output};
 use kmock_tests::{KafkaConnection, KmockServer, ReadOutcome};
 use kmock_wire::kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
-    FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest,
+    CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteGroupsRequest,
+    DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest,
+    FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
     HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
     JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
     ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    ProduceRequest, ProduceResponse, RequestHeader, RequestKind, ResponseKind, SyncGroupRequest,
-    SyncGroupResponse, offset_fetch_request::OffsetFetchRequestGroup,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    RequestKind, ResponseKind, SyncGroupRequest, SyncGroupResponse,
+    offset_fetch_request::OffsetFetchRequestGroup,
 };
 use kmock_wire::kafka_protocol::protocol::{Encodable, StrBytes};
 use kmock_wire::{decode_request, decode_response, encode_response};
@@ -125,6 +128,18 @@ fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
         ApiKey::InitProducerId => InitProducerIdRequest::default()
             .with_transaction_timeout_ms(60_000)
             .into(),
+        ApiKey::CreatePartitions => CreatePartitionsRequest::default()
+            .with_timeout_ms(1_000)
+            .into(),
+        ApiKey::DeleteRecords => DeleteRecordsRequest::default()
+            .with_timeout_ms(1_000)
+            .into(),
+        ApiKey::DeleteGroups => DeleteGroupsRequest::default()
+            .with_groups_names(vec![group().into()])
+            .into(),
+        ApiKey::OffsetDelete => OffsetDeleteRequest::default()
+            .with_group_id(group().into())
+            .into(),
         other => panic!("kmock advertises {other:?}: add a sample request for it here"),
     }
 }
@@ -148,6 +163,10 @@ fn default_response(api_key: ApiKey) -> ResponseKind {
         ApiKey::CreateTopics => CreateTopicsResponse::default().into(),
         ApiKey::DeleteTopics => DeleteTopicsResponse::default().into(),
         ApiKey::InitProducerId => InitProducerIdResponse::default().into(),
+        ApiKey::CreatePartitions => CreatePartitionsResponse::default().into(),
+        ApiKey::DeleteRecords => DeleteRecordsResponse::default().into(),
+        ApiKey::DeleteGroups => DeleteGroupsResponse::default().into(),
+        ApiKey::OffsetDelete => OffsetDeleteResponse::default().into(),
         other => panic!("kmock advertises {other:?}: add a default response for it here"),
     }
 }
@@ -191,6 +210,10 @@ fn api_key_of(body: &RequestKind) -> ApiKey {
         RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
         RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
         RequestKind::InitProducerId(_) => ApiKey::InitProducerId,
+        RequestKind::CreatePartitions(_) => ApiKey::CreatePartitions,
+        RequestKind::DeleteRecords(_) => ApiKey::DeleteRecords,
+        RequestKind::DeleteGroups(_) => ApiKey::DeleteGroups,
+        RequestKind::OffsetDelete(_) => ApiKey::OffsetDelete,
         other => panic!("no API key mapping for {other:?}"),
     }
 }

@@ -4,7 +4,7 @@
 //! encode ([`kmock_wire::codec_versions`]): the crate follows Kafka 4.x in dropping very old
 //! versions, and its request codecs stop one version short of Kafka's table for OffsetCommit (v9),
 //! OffsetFetch (v9) and InitProducerId (v5). Each advertised version is round-tripped through the
-//! broker in `crates/broker/tests/every_version.rs`.
+//! broker in `crates/core/tests/every_version.rs`.
 
 use kmock_wire::kafka_protocol::messages::api_versions_response::ApiVersion;
 use kmock_wire::kafka_protocol::messages::{
@@ -34,7 +34,11 @@ pub const SUPPORTED_APIS: &[ApiKey] = &[
     ApiKey::ApiVersions,
     ApiKey::CreateTopics,
     ApiKey::DeleteTopics,
+    ApiKey::DeleteRecords,
     ApiKey::InitProducerId,
+    ApiKey::CreatePartitions,
+    ApiKey::DeleteGroups,
+    ApiKey::OffsetDelete,
 ];
 
 /// The advertised `(min, max)` versions of `api_key`, if kmock implements it.

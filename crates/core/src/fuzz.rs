@@ -22,12 +22,15 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kmock_wire::FrameDecoder;
 use kmock_wire::kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, BrokerId, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
-    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
-    SyncGroupRequest, TopicName,
+    ApiKey, ApiVersionsRequest, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeGroupsRequest,
+    FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest, InitProducerIdRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
+    TopicName,
+    create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic},
     create_topics_request::CreatableTopic,
+    delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic},
     delete_topics_request::DeleteTopicState,
     fetch_request::{FetchPartition, FetchTopic},
     join_group_request::JoinGroupRequestProtocol,
@@ -35,6 +38,7 @@ use kmock_wire::kafka_protocol::messages::{
     list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
     metadata_request::MetadataRequestTopic,
     offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
+    offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic},
     offset_fetch_request::{
         OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
     },
@@ -494,6 +498,67 @@ fn seed_for(api_key: ApiKey, version: i16, correlation_id: i32) -> Option<Bytes>
             version,
             c,
         ),
+        other => admin_seed_for(other, version, c),
+    }
+}
+
+/// Seeds for the admin APIs: CreatePartitions, DeleteRecords, DeleteGroups, OffsetDelete.
+fn admin_seed_for(api_key: ApiKey, version: i16, c: i32) -> Option<Bytes> {
+    match api_key {
+        ApiKey::CreatePartitions => first_encodable(
+            vec![
+                CreatePartitionsRequest::default()
+                    .with_topics(vec![
+                        CreatePartitionsTopic::default()
+                            .with_name(topic_name())
+                            .with_count(3)
+                            .with_assignments(Some(vec![
+                                CreatePartitionsAssignment::default()
+                                    .with_broker_ids(vec![BrokerId(0)]),
+                            ])),
+                    ])
+                    .with_timeout_ms(1_000),
+            ],
+            version,
+            c,
+        ),
+        ApiKey::DeleteRecords => first_encodable(
+            vec![
+                DeleteRecordsRequest::default()
+                    .with_topics(vec![
+                        DeleteRecordsTopic::default()
+                            .with_name(topic_name())
+                            .with_partitions(vec![
+                                DeleteRecordsPartition::default()
+                                    .with_partition_index(0)
+                                    .with_offset(1),
+                            ]),
+                    ])
+                    .with_timeout_ms(1_000),
+            ],
+            version,
+            c,
+        ),
+        ApiKey::DeleteGroups => first_encodable(
+            vec![DeleteGroupsRequest::default().with_groups_names(vec![group_id()])],
+            version,
+            c,
+        ),
+        ApiKey::OffsetDelete => first_encodable(
+            vec![
+                OffsetDeleteRequest::default()
+                    .with_group_id(group_id())
+                    .with_topics(vec![
+                        OffsetDeleteRequestTopic::default()
+                            .with_name(topic_name())
+                            .with_partitions(vec![
+                                OffsetDeleteRequestPartition::default().with_partition_index(0),
+                            ]),
+                    ]),
+            ],
+            version,
+            c,
+        ),
         _ => None,
     }
 }
@@ -509,7 +574,8 @@ pub struct Seed {
 
 /// Seed inputs: one valid request frame for every API kmock serves at every advertised version,
 /// plus multi-request flows (create, produce plain and gzip, fetch, list offsets by timestamp; a
-/// group's find-coordinator, join, sync, heartbeat, commit, fetch offsets, leave).
+/// group's find-coordinator, join, sync, heartbeat, commit, fetch offsets, leave; the admin APIs:
+/// delete records, create partitions, delete offsets, delete groups).
 pub fn seeds() -> Vec<Seed> {
     let mut seeds = Vec::new();
     for api_key in api_versions::SUPPORTED_APIS {
@@ -560,6 +626,19 @@ pub fn seeds() -> Vec<Seed> {
             (ApiKey::DescribeGroups, 3),
             (ApiKey::ListGroups, 3),
             (ApiKey::LeaveGroup, 2),
+        ],
+    ));
+    seeds.push(flow(
+        "flow-admin",
+        &[
+            (ApiKey::CreateTopics, 7),
+            (ApiKey::Produce, 9),
+            (ApiKey::DeleteRecords, 2),
+            (ApiKey::Fetch, 12),
+            (ApiKey::CreatePartitions, 3),
+            (ApiKey::OffsetCommit, 8),
+            (ApiKey::OffsetDelete, 0),
+            (ApiKey::DeleteGroups, 2),
         ],
     ));
     seeds.push(flow(

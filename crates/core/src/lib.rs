@@ -18,12 +18,15 @@
 //! What the core owns: the dispatch of requests to the [`log`] (topics, partitions, produce/fetch)
 //! and [`group`] (classic group coordinator) modules, the [`fault`] rules, the [`request_log`], the
 //! per-connection ordering, and the timers for delayed responses and held requests.
+//! [`BrokerCore::reset`] returns to a fresh state after answering or closing every request in
+//! flight, so that no client is left waiting on a request the fresh state knows nothing of.
 //!
 //! # References
 //! - Kafka `SocketServer` / `KafkaApis`: one in-flight request per connection (channel muting).
 //! - KIP-511: ApiVersions fallback to v0 on an unsupported version.
 
 pub mod api_versions;
+pub mod authorized_operations;
 pub mod config;
 pub mod fault;
 #[cfg(feature = "fuzzing")]
@@ -31,6 +34,7 @@ pub mod fuzz;
 pub mod group;
 pub mod log;
 pub mod request_log;
+mod reset;
 pub mod time;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -48,6 +52,7 @@ pub use fault::{FaultAction, FaultRule, FaultRuleId, FaultSpecError};
 use fault::{FaultRules, RequestFacts};
 pub use log::CreateTopicError;
 use request_log::{LogEntry, RequestLog};
+pub use reset::ResetReport;
 pub use time::BrokerTime;
 
 /// A connection, named by the driver. Stable names (not ports) keep traces deterministic.
@@ -292,15 +297,21 @@ impl BrokerCore {
             if entry.key().0 > now {
                 break;
             }
-            match entry.remove() {
-                Timer::DelayedResponse { token, frame } => self.emit_frame(&token, frame),
-                Timer::HeldRequest { token, body } => self.process(token, *body),
-            }
+            let timer = entry.remove();
+            self.fire(timer);
         }
         let mut completions = Vec::new();
         self.groups.handle_timeout(now, &mut completions);
         self.logs.handle_timeout(now, &mut completions);
         self.complete_all(completions);
+    }
+
+    /// A timer's time has come.
+    fn fire(&mut self, timer: Timer) {
+        match timer {
+            Timer::DelayedResponse { token, frame } => self.emit_frame(&token, frame),
+            Timer::HeldRequest { token, body } => self.process(token, *body),
+        }
     }
 
     /// One request frame (the bytes after the length prefix) from `connection`.
@@ -440,7 +451,9 @@ impl BrokerCore {
             | RequestKind::Produce(_)
             | RequestKind::Fetch(_)
             | RequestKind::ListOffsets(_)
-            | RequestKind::InitProducerId(_)) => {
+            | RequestKind::InitProducerId(_)
+            | RequestKind::CreatePartitions(_)
+            | RequestKind::DeleteRecords(_)) => {
                 self.logs.handle(token.clone(), body, now, &mut completions)
             }
             body @ (RequestKind::FindCoordinator(_)
@@ -451,7 +464,9 @@ impl BrokerCore {
             | RequestKind::OffsetCommit(_)
             | RequestKind::OffsetFetch(_)
             | RequestKind::DescribeGroups(_)
-            | RequestKind::ListGroups(_)) => {
+            | RequestKind::ListGroups(_)
+            | RequestKind::DeleteGroups(_)
+            | RequestKind::OffsetDelete(_)) => {
                 self.groups
                     .handle(token.clone(), body, now, &self.logs, &mut completions)
             }

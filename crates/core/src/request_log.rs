@@ -14,6 +14,7 @@ use kmock_wire::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use super::{ConnectionId, ResponsePlan};
 use crate::BrokerTime;
+use crate::fault::NamedIds;
 
 /// One request and what became of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +138,20 @@ impl LogEntry {
     /// The API name (`LeaveGroup`, or `unknown(99)`).
     pub fn api_name(&self) -> String {
         kmock_wire::api_name(self.api_key)
+    }
+
+    /// The consumer groups the request names (see [`NamedIds::group_ids`]; what the `group=`
+    /// matcher of fault rules sees).
+    pub fn group_ids(&self) -> Vec<&str> {
+        self.request
+            .as_ref()
+            .map(|request| NamedIds::of(request, self.api_version).group_ids)
+            .unwrap_or_default()
+    }
+
+    /// The consumer group the request is about, if any (the first one of a batched request).
+    pub fn group_id(&self) -> Option<String> {
+        self.group_ids().first().map(|group| (*group).to_owned())
     }
 }
 

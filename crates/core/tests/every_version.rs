@@ -5,7 +5,11 @@
 use bytes::{Bytes, BytesMut};
 use kmock_core::api_versions::{SUPPORTED_APIS, supported_versions};
 use kmock_core::{BrokerConfig, BrokerCore, BrokerTime, ConnectionId, Output};
+use kmock_wire::kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kmock_wire::kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kmock_wire::kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kmock_wire::kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kmock_wire::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kmock_wire::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -16,6 +20,9 @@ use kmock_wire::kafka_protocol::messages::list_offsets_request::{
 use kmock_wire::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kmock_wire::kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kmock_wire::kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
 use kmock_wire::kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
@@ -188,7 +195,7 @@ fn record_batch(value: &str) -> Bytes {
 #[test]
 fn every_supported_api_is_covered_here() {
     // If an API is added to SUPPORTED_APIS, add a round trip for it below.
-    assert_eq!(SUPPORTED_APIS.len(), 17);
+    assert_eq!(SUPPORTED_APIS.len(), 21);
 }
 
 #[test]
@@ -604,6 +611,134 @@ fn describe_and_list_groups_every_version() {
                 .iter()
                 .any(|g| g.group_id.as_str() == "described"),
             "list v{version}"
+        );
+    }
+}
+
+impl Harness {
+    /// Commits offset 1 of `topic` partition 0 for `group` without group management (generation
+    /// -1): the group exists, Empty, with one offset.
+    fn simple_commit(&mut self, group: &str, topic: &str) {
+        let request = OffsetCommitRequest::default()
+            .with_group_id(s(group).into())
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(s(topic).into())
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1),
+                    ]),
+            ]);
+        let ResponseKind::OffsetCommit(response) = self.call(&request, 8) else {
+            unreachable!()
+        };
+        assert_eq!(
+            response.topics[0].partitions[0].error_code, 0,
+            "commit {group}"
+        );
+    }
+}
+
+#[test]
+fn create_partitions_and_delete_records_every_version() {
+    let mut h = Harness::new();
+    for version in Harness::versions(ApiKey::CreatePartitions) {
+        let topic = format!("grown-{version}");
+        h.metadata(&topic);
+        let request = CreatePartitionsRequest::default()
+            .with_topics(vec![
+                CreatePartitionsTopic::default()
+                    .with_name(s(&topic).into())
+                    .with_count(3)
+                    .with_assignments(None),
+            ])
+            .with_timeout_ms(1000);
+        let ResponseKind::CreatePartitions(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        assert_eq!(
+            response.results[0].error_code, 0,
+            "create_partitions v{version}"
+        );
+        assert_eq!(h.metadata(&topic).topics[0].partitions.len(), 3);
+    }
+    let topic = "trimmed";
+    h.metadata(topic);
+    for i in 0..4 {
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(s(topic).into())
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(record_batch(&format!("r{i}")))),
+                    ]),
+            ]);
+        h.call(&request, 9);
+    }
+    for version in Harness::versions(ApiKey::DeleteRecords) {
+        let offset = i64::from(version) + 1;
+        let request = DeleteRecordsRequest::default()
+            .with_topics(vec![
+                DeleteRecordsTopic::default()
+                    .with_name(s(topic).into())
+                    .with_partitions(vec![
+                        DeleteRecordsPartition::default()
+                            .with_partition_index(0)
+                            .with_offset(offset),
+                    ]),
+            ])
+            .with_timeout_ms(1000);
+        let ResponseKind::DeleteRecords(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        let partition = &response.topics[0].partitions[0];
+        assert_eq!(partition.error_code, 0, "delete_records v{version}");
+        assert_eq!(partition.low_watermark, offset, "delete_records v{version}");
+    }
+}
+
+#[test]
+fn offset_delete_and_delete_groups_every_version() {
+    let mut h = Harness::new();
+    let topic = "committed";
+    h.metadata(topic);
+    for version in Harness::versions(ApiKey::OffsetDelete) {
+        let group = format!("offsets-deleted-{version}");
+        h.simple_commit(&group, topic);
+        let request = OffsetDeleteRequest::default()
+            .with_group_id(s(&group).into())
+            .with_topics(vec![
+                OffsetDeleteRequestTopic::default()
+                    .with_name(s(topic).into())
+                    .with_partitions(vec![
+                        OffsetDeleteRequestPartition::default().with_partition_index(0),
+                    ]),
+            ]);
+        let ResponseKind::OffsetDelete(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        assert_eq!(response.error_code, 0, "offset_delete v{version}");
+        assert_eq!(
+            response.topics[0].partitions[0].error_code, 0,
+            "offset_delete v{version}"
+        );
+    }
+    for version in Harness::versions(ApiKey::DeleteGroups) {
+        let group = format!("deleted-{version}");
+        h.simple_commit(&group, topic);
+        let request = DeleteGroupsRequest::default().with_groups_names(vec![s(&group).into()]);
+        let ResponseKind::DeleteGroups(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        assert_eq!(
+            response.results[0].error_code, 0,
+            "delete_groups v{version}"
         );
     }
 }

@@ -19,7 +19,10 @@ use std::time::Duration;
 
 use kmock_client::consumer::protocol::{Assignment, decode_assignment};
 use kmock_core::request_log::LogEntry;
-use kmock_wire::kafka_protocol::messages::{RequestKind, ResponseKind};
+use kmock_wire::kafka_protocol::messages::{
+    FindCoordinatorResponse, JoinGroupResponse, LeaveGroupResponse, MetadataResponse,
+    ProduceResponse, RequestKind, ResponseKind,
+};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -423,27 +426,7 @@ fn request_summary(request: &RequestKind, names: &mut MemberNames) -> String {
 
 fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String {
     match response {
-        ResponseKind::JoinGroup(r) => {
-            if r.error_code != 0 {
-                let member = if r.member_id.is_empty() {
-                    String::new()
-                } else {
-                    format!(" member={}", names.name(&r.member_id))
-                };
-                return format!("{}{member}", error(r.error_code));
-            }
-            format!(
-                "ok gen={} member={} leader={}{}",
-                r.generation_id,
-                names.name(&r.member_id),
-                names.name(&r.leader),
-                if r.members.is_empty() {
-                    String::new()
-                } else {
-                    format!(" members={}", r.members.len())
-                }
-            )
-        }
+        ResponseKind::JoinGroup(r) => join_group_summary(r, names),
         ResponseKind::SyncGroup(r) => {
             if r.error_code != 0 {
                 return error(r.error_code);
@@ -454,61 +437,14 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
             }
         }
         ResponseKind::Heartbeat(r) => error(r.error_code),
-        ResponseKind::LeaveGroup(r) => {
-            let members: Vec<String> = r
-                .members
-                .iter()
-                .map(|m| format!("{}:{}", names.name(&m.member_id), error(m.error_code)))
-                .collect();
-            if members.is_empty() {
-                error(r.error_code)
-            } else {
-                format!("{} [{}]", error(r.error_code), members.join(" "))
-            }
-        }
-        ResponseKind::FindCoordinator(r) => {
-            if r.coordinators.is_empty() {
-                if r.error_code == 0 {
-                    format!("ok node={}", r.node_id.0)
-                } else {
-                    error(r.error_code)
-                }
-            } else {
-                let parts: Vec<String> = r
-                    .coordinators
-                    .iter()
-                    .map(|c| {
-                        if c.error_code == 0 {
-                            format!("ok node={}", c.node_id.0)
-                        } else {
-                            error(c.error_code)
-                        }
-                    })
-                    .collect();
-                parts.join(" ")
-            }
-        }
+        ResponseKind::LeaveGroup(r) => leave_group_summary(r, names),
+        ResponseKind::FindCoordinator(r) => find_coordinator_summary(r),
         ResponseKind::OffsetCommit(r) => errors_or_ok(partition_errors(
             r.topics
                 .iter()
                 .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
         )),
-        ResponseKind::Produce(r) => {
-            let parts: Vec<String> = r
-                .responses
-                .iter()
-                .flat_map(|t| {
-                    t.partition_responses.iter().map(move |p| {
-                        if p.error_code == 0 {
-                            format!("{}[{}]@{}", t.name.as_str(), p.index, p.base_offset)
-                        } else {
-                            format!("{}[{}] {}", t.name.as_str(), p.index, error(p.error_code))
-                        }
-                    })
-                })
-                .collect();
-            parts.join(" ")
-        }
+        ResponseKind::Produce(r) => produce_summary(r),
         ResponseKind::Fetch(r) => {
             let mut errors = partition_errors(
                 r.responses
@@ -520,25 +456,7 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
             }
             errors_or_ok(errors)
         }
-        ResponseKind::Metadata(r) => {
-            let topics: Vec<String> = r
-                .topics
-                .iter()
-                .map(|t| {
-                    let name = t.name.as_ref().map_or("?", |n| n.as_str());
-                    if t.error_code == 0 {
-                        format!("{name}/{}", t.partitions.len())
-                    } else {
-                        format!("{name} {}", error(t.error_code))
-                    }
-                })
-                .collect();
-            if topics.is_empty() {
-                format!("ok brokers={}", r.brokers.len())
-            } else {
-                format!("ok {}", topics.join(" "))
-            }
-        }
+        ResponseKind::Metadata(r) => metadata_summary(r),
         ResponseKind::ApiVersions(r) => error(r.error_code),
         ResponseKind::OffsetFetch(r) => error(r.error_code),
         ResponseKind::CreateTopics(r) => {
@@ -550,6 +468,107 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
             parts.join(" ")
         }
         _ => "ok".to_owned(),
+    }
+}
+
+/// JoinGroup: the error (and the member id it may carry), or generation, member, leader and how
+/// many members the leader got.
+fn join_group_summary(r: &JoinGroupResponse, names: &mut MemberNames) -> String {
+    if r.error_code != 0 {
+        let member = if r.member_id.is_empty() {
+            String::new()
+        } else {
+            format!(" member={}", names.name(&r.member_id))
+        };
+        return format!("{}{member}", error(r.error_code));
+    }
+    format!(
+        "ok gen={} member={} leader={}{}",
+        r.generation_id,
+        names.name(&r.member_id),
+        names.name(&r.leader),
+        if r.members.is_empty() {
+            String::new()
+        } else {
+            format!(" members={}", r.members.len())
+        }
+    )
+}
+
+/// LeaveGroup: the top-level error, then each member's (v3+).
+fn leave_group_summary(r: &LeaveGroupResponse, names: &mut MemberNames) -> String {
+    let members: Vec<String> = r
+        .members
+        .iter()
+        .map(|m| format!("{}:{}", names.name(&m.member_id), error(m.error_code)))
+        .collect();
+    if members.is_empty() {
+        error(r.error_code)
+    } else {
+        format!("{} [{}]", error(r.error_code), members.join(" "))
+    }
+}
+
+/// FindCoordinator: the node, or the error, per key (v4+ answers a list).
+fn find_coordinator_summary(r: &FindCoordinatorResponse) -> String {
+    if r.coordinators.is_empty() {
+        if r.error_code == 0 {
+            format!("ok node={}", r.node_id.0)
+        } else {
+            error(r.error_code)
+        }
+    } else {
+        let parts: Vec<String> = r
+            .coordinators
+            .iter()
+            .map(|c| {
+                if c.error_code == 0 {
+                    format!("ok node={}", c.node_id.0)
+                } else {
+                    error(c.error_code)
+                }
+            })
+            .collect();
+        parts.join(" ")
+    }
+}
+
+/// Produce: `topic[partition]@base_offset` or the partition's error, per partition.
+fn produce_summary(r: &ProduceResponse) -> String {
+    let parts: Vec<String> = r
+        .responses
+        .iter()
+        .flat_map(|t| {
+            t.partition_responses.iter().map(move |p| {
+                if p.error_code == 0 {
+                    format!("{}[{}]@{}", t.name.as_str(), p.index, p.base_offset)
+                } else {
+                    format!("{}[{}] {}", t.name.as_str(), p.index, error(p.error_code))
+                }
+            })
+        })
+        .collect();
+    parts.join(" ")
+}
+
+/// Metadata: `topic/partitions` or the topic's error, per topic (the broker count for none).
+fn metadata_summary(r: &MetadataResponse) -> String {
+    let topics: Vec<String> = r
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.as_ref().map_or("?", |n| n.as_str());
+            if t.error_code == 0 {
+                format!("{name}/{}", t.partitions.len())
+            } else {
+                format!("{name} {}", error(t.error_code))
+            }
+        })
+        .collect();
+    if topics.is_empty() {
+        format!("ok brokers={}", r.brokers.len())
+    } else {
+        format!("ok {}", topics.join(" "))
     }
 }
 
@@ -570,6 +589,69 @@ fn is_quiet_fetch(entry: &LogEntry) -> bool {
         && entry.outcome.as_deref() == Some("sent")
 }
 
+/// A connection that names a member (in a group request) belongs to that member; the others
+/// to whoever the network saw open them.
+fn connection_owners(
+    observations: &Observations,
+    log: &[&LogEntry],
+    names: &MemberNames,
+) -> BTreeMap<u64, String> {
+    let mut connection_owner: BTreeMap<u64, String> = observations.connections.clone();
+    for entry in log {
+        if let Some(id) = entry.request.as_ref().and_then(request_member)
+            && let Some(name) = names.known.get(&id)
+        {
+            connection_owner.insert(entry.connection.0, name.clone());
+        }
+    }
+    connection_owner
+}
+
+/// One request log entry as a trace line: time, actor, connection, API and version, the
+/// request's summary, then what became of it (the response, when it was sent, its fault).
+fn request_line(entry: &LogEntry, actor: &str, names: &mut MemberNames) -> String {
+    let mut line = format!(
+        "{}  {actor:<10} {:<7} {} v{}",
+        time(entry.time.since_start()),
+        entry.connection.to_string(),
+        entry.api_name(),
+        entry.api_version
+    );
+    if let Some(request) = &entry.request {
+        let summary = request_summary(request, names);
+        if !summary.is_empty() {
+            let _ = write!(line, " {summary}");
+        }
+    }
+    match (&entry.response, entry.outcome.as_deref()) {
+        (Some(response), outcome) => {
+            let _ = write!(line, " -> {}", response_summary(response, names));
+            if entry.api_key == 1 && entry.record_bytes > 0 {
+                let _ = write!(line, " records={}B", entry.record_bytes);
+            }
+            if let Some(at) = entry.response_time
+                && at > entry.time
+            {
+                let _ = write!(line, " (after {}ms)", (at - entry.time).as_millis());
+            }
+            match outcome {
+                Some("sent") | None => {}
+                Some(other) => {
+                    let _ = write!(line, "; {other}");
+                }
+            }
+        }
+        (None, Some(outcome)) => {
+            let _ = write!(line, " -> {outcome}");
+        }
+        (None, None) => line.push_str(" -> no response"),
+    }
+    if let Some(fault) = &entry.fault {
+        let _ = write!(line, " [{fault}]");
+    }
+    line
+}
+
 /// Renders the trace: `header` lines, then events and requests in virtual-time order.
 pub fn render<'a>(
     header: &[String],
@@ -581,15 +663,7 @@ pub fn render<'a>(
         known: observations.member_names.clone(),
         unknown: BTreeMap::new(),
     };
-    // A connection that names a member belongs to that member.
-    let mut connection_owner: BTreeMap<u64, String> = observations.connections.clone();
-    for entry in &log {
-        if let Some(id) = entry.request.as_ref().and_then(request_member)
-            && let Some(name) = names.known.get(&id)
-        {
-            connection_owner.insert(entry.connection.0, name.clone());
-        }
-    }
+    let connection_owner = connection_owners(observations, &log, &names);
 
     // (time, order, source rank, index): at one instant, in the order things happened (a request
     // when its bytes reached the broker); requests the network did not see come last.
@@ -610,45 +684,7 @@ pub fn render<'a>(
             *quiet_fetches.entry(actor).or_default() += 1;
             continue;
         }
-        let mut line = format!(
-            "{}  {actor:<10} {:<7} {} v{}",
-            time(entry.time.since_start()),
-            entry.connection.to_string(),
-            entry.api_name(),
-            entry.api_version
-        );
-        if let Some(request) = &entry.request {
-            let summary = request_summary(request, &mut names);
-            if !summary.is_empty() {
-                let _ = write!(line, " {summary}");
-            }
-        }
-        match (&entry.response, entry.outcome.as_deref()) {
-            (Some(response), outcome) => {
-                let _ = write!(line, " -> {}", response_summary(response, &mut names));
-                if entry.api_key == 1 && entry.record_bytes > 0 {
-                    let _ = write!(line, " records={}B", entry.record_bytes);
-                }
-                if let Some(at) = entry.response_time
-                    && at > entry.time
-                {
-                    let _ = write!(line, " (after {}ms)", (at - entry.time).as_millis());
-                }
-                match outcome {
-                    Some("sent") | None => {}
-                    Some(other) => {
-                        let _ = write!(line, "; {other}");
-                    }
-                }
-            }
-            (None, Some(outcome)) => {
-                let _ = write!(line, " -> {outcome}");
-            }
-            (None, None) => line.push_str(" -> no response"),
-        }
-        if let Some(fault) = &entry.fault {
-            let _ = write!(line, " [{fault}]");
-        }
+        let line = request_line(entry, &actor, &mut names);
         let order = observations
             .request_order
             .get(&(entry.connection.0, entry.correlation_id))

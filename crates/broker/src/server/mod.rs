@@ -392,6 +392,13 @@ impl BrokerHandle {
         let _ = state.wait_for(|s| *s == ServerState::Stopped).await;
     }
 
+    /// Asks the broker to shut down as [`BrokerHandle::shutdown`] does, without waiting for it.
+    /// Needs no runtime (for `Drop` implementations).
+    pub fn request_shutdown(&self) {
+        let (reply, _) = oneshot::channel();
+        let _ = self.shared.events.send(Event::Shutdown(reply));
+    }
+
     /// Stops accepting, lets connections write the responses already produced, closes them, and
     /// waits for the broker task to finish (at most about [`SHUTDOWN_GRACE`]). Idempotent.
     pub async fn shutdown(&self) {

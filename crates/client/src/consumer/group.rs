@@ -67,6 +67,22 @@ enum Event {
     CoordinatorLost(String),
 }
 
+/// How a phase of the member's life ended.
+enum PhaseEnd {
+    /// Joined: go on to the stable phase.
+    Stable,
+    /// Join (again).
+    Rejoin,
+    /// Stop with the handle's request, or `None` when the handle was dropped.
+    Stop(Option<Stopping>),
+    /// The group cannot be joined and the handle has stopped or been dropped: nothing is left.
+    GaveUp,
+}
+
+/// A stop request, and whether a request of ours may still be in flight on the coordinator
+/// connection (then the stop commits and leaves on a fresh one).
+type Stopping = (Instant, oneshot::Sender<Result<(), ClientError>>, bool);
+
 /// Why a join attempt ended without a stable membership.
 enum JoinFailure {
     /// Try again (after a backoff if `backoff`).
@@ -131,125 +147,176 @@ impl Member {
 
     /// The member's life: join, be stable, rejoin as needed, until stopped or dropped.
     pub(crate) async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) {
-        let stop = 'life: loop {
-            // Rebalance, answering the handle meanwhile.
-            self.state.send_replace(MemberState::Joining);
-            let joined = match rebalancing(self.join_and_sync(), &mut control).await {
-                Ok(joined) => joined,
-                Err(stop) => break 'life stop.map(|(deadline, reply)| (deadline, reply, true)),
-            };
-            match joined {
-                Ok(()) => {}
-                Err(JoinFailure::Retry { backoff }) => {
-                    if backoff {
-                        let pause = tokio::time::sleep(self.settings.retry_backoff());
-                        if let Err(stop) = rebalancing(pause, &mut control).await {
-                            break 'life stop.map(|(deadline, reply)| (deadline, reply, false));
-                        }
-                    }
-                    continue 'life;
-                }
-                Err(JoinFailure::Fatal(error)) => {
-                    tracing::warn!(group = %self.settings.group_id, %error, "cannot join the group");
-                    self.state.send_replace(MemberState::Failed(error.clone()));
-                    // Wait for stop (or drop); answer commits with the error.
-                    loop {
-                        match control.recv().await {
-                            Some(Control::Stop { reply, .. }) => {
-                                self.close_coordinator("stopped");
-                                let _ = reply.send(Ok(()));
-                                return;
-                            }
-                            Some(Control::Commit(reply)) => {
-                                let _ = reply.send(Err(error.clone()));
-                            }
-                            None => return,
-                        }
-                    }
+        let stop = loop {
+            match self.join_phase(&mut control).await {
+                PhaseEnd::Stable => {}
+                PhaseEnd::Rejoin => continue,
+                PhaseEnd::Stop(stop) => break stop,
+                PhaseEnd::GaveUp => return,
+            }
+            match self.stable_phase(&mut control).await {
+                PhaseEnd::Stop(stop) => break stop,
+                PhaseEnd::Stable | PhaseEnd::Rejoin | PhaseEnd::GaveUp => {
+                    self.leave_stable_state().await;
                 }
             }
-
-            // Stable.
-            self.state.send_replace(MemberState::Stable {
-                generation: self.generation,
-                member_id: self.member_id.clone(),
-                assignment: self.assignment.clone(),
-            });
-            self.start_heartbeat();
-            let auto_commit = self.settings.enable_auto_commit;
-            let mut commit_tick = tokio::time::interval_at(
-                Instant::now() + self.settings.auto_commit_interval(),
-                self.settings.auto_commit_interval(),
-            );
-            commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    biased;
-                    command = control.recv() => match command {
-                        Some(Control::Stop { deadline, reply }) => {
-                            let busy = self.heartbeat_in_flight.load(Ordering::Acquire);
-                            break 'life Some((deadline, reply, busy));
-                        }
-                        Some(Control::Commit(reply)) => {
-                            let mut replies = vec![reply];
-                            let result = match commit_or_stop(self.commit_consumed(None), &mut control, &mut replies).await {
-                                Ok(result) => result,
-                                Err(stop) => break 'life stop.map(|(deadline, reply)| (deadline, reply, true)),
-                            };
-                            let rejoin = result.as_ref().err().and_then(ClientError::code).is_some_and(needs_rejoin);
-                            for reply in replies {
-                                let _ = reply.send(result.clone());
-                            }
-                            if rejoin {
-                                break;
-                            }
-                        }
-                        None => break 'life None,
-                    },
-                    event = self.events.recv() => {
-                        match event {
-                            Some(Event::Rejoin(code)) => {
-                                tracing::debug!(member = %self.member_id, code, "rejoining");
-                                if code == codes::UNKNOWN_MEMBER_ID {
-                                    self.member_id.clear();
-                                }
-                            }
-                            Some(Event::CoordinatorLost(reason)) => {
-                                tracing::debug!(member = %self.member_id, %reason, "coordinator lost");
-                                self.close_coordinator(&reason);
-                            }
-                            None => {}
-                        }
-                        break;
-                    }
-                    _ = commit_tick.tick(), if auto_commit => {
-                        let mut replies = Vec::new();
-                        let result = match commit_or_stop(self.commit_consumed(None), &mut control, &mut replies).await {
-                            Ok(result) => result,
-                            Err(stop) => break 'life stop.map(|(deadline, reply)| (deadline, reply, true)),
-                        };
-                        for reply in replies {
-                            let _ = reply.send(result.clone());
-                        }
-                        if let Err(error) = result {
-                            tracing::debug!(%error, "auto-commit failed");
-                            if error.code().is_some_and(needs_rejoin) {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            // Leaving the stable state: stop background work, commit what was consumed (best
-            // effort; the generation may already be gone), then rejoin.
-            self.stop_background();
-            if auto_commit && self.coordinator.is_some() {
-                let _ = self.commit_consumed(None).await;
-            }
-            // Drain stale events of the old generation.
-            while self.events.try_recv().is_ok() {}
         };
+        self.end_life(stop).await;
+    }
 
+    /// Rebalance (JoinGroup, SyncGroup), answering the handle meanwhile.
+    async fn join_phase(&mut self, control: &mut mpsc::UnboundedReceiver<Control>) -> PhaseEnd {
+        self.state.send_replace(MemberState::Joining);
+        let joined = match rebalancing(self.join_and_sync(), control).await {
+            Ok(joined) => joined,
+            Err(stop) => {
+                return PhaseEnd::Stop(stop.map(|(deadline, reply)| (deadline, reply, true)));
+            }
+        };
+        match joined {
+            Ok(()) => PhaseEnd::Stable,
+            Err(JoinFailure::Retry { backoff }) => {
+                if backoff {
+                    let pause = tokio::time::sleep(self.settings.retry_backoff());
+                    if let Err(stop) = rebalancing(pause, control).await {
+                        return PhaseEnd::Stop(
+                            stop.map(|(deadline, reply)| (deadline, reply, false)),
+                        );
+                    }
+                }
+                PhaseEnd::Rejoin
+            }
+            Err(JoinFailure::Fatal(error)) => {
+                self.serve_failure(error, control).await;
+                PhaseEnd::GaveUp
+            }
+        }
+    }
+
+    /// The group cannot be joined: report it, then answer commits with the error until the
+    /// handle stops or is dropped.
+    async fn serve_failure(
+        &mut self,
+        error: ClientError,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+    ) {
+        tracing::warn!(group = %self.settings.group_id, %error, "cannot join the group");
+        self.state.send_replace(MemberState::Failed(error.clone()));
+        loop {
+            match control.recv().await {
+                Some(Control::Stop { reply, .. }) => {
+                    self.close_coordinator("stopped");
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                Some(Control::Commit(reply)) => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Stable: heartbeat and fetch in the background, commit on request and on the auto-commit
+    /// tick, until the handle stops (`Stop`) or the group needs a rejoin (`Rejoin`).
+    async fn stable_phase(&mut self, control: &mut mpsc::UnboundedReceiver<Control>) -> PhaseEnd {
+        self.state.send_replace(MemberState::Stable {
+            generation: self.generation,
+            member_id: self.member_id.clone(),
+            assignment: self.assignment.clone(),
+        });
+        self.start_heartbeat();
+        let auto_commit = self.settings.enable_auto_commit;
+        let mut commit_tick = tokio::time::interval_at(
+            Instant::now() + self.settings.auto_commit_interval(),
+            self.settings.auto_commit_interval(),
+        );
+        commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                command = control.recv() => match command {
+                    Some(Control::Stop { deadline, reply }) => {
+                        // A heartbeat still in flight would hold the commit and LeaveGroup
+                        // behind it on this connection: leave on a fresh one then.
+                        let busy = self.heartbeat_in_flight.load(Ordering::Acquire);
+                        return PhaseEnd::Stop(Some((deadline, reply, busy)));
+                    }
+                    Some(Control::Commit(reply)) => {
+                        let result = match self.commit_and_answer(vec![reply], control).await {
+                            Ok(result) => result,
+                            Err(stop) => return PhaseEnd::Stop(stop),
+                        };
+                        let code = result.as_ref().err().and_then(ClientError::code);
+                        if code.is_some_and(needs_rejoin) {
+                            return PhaseEnd::Rejoin;
+                        }
+                    }
+                    None => return PhaseEnd::Stop(None),
+                },
+                event = self.events.recv() => {
+                    match event {
+                        Some(Event::Rejoin(code)) => {
+                            tracing::debug!(member = %self.member_id, code, "rejoining");
+                            if code == codes::UNKNOWN_MEMBER_ID {
+                                self.member_id.clear();
+                            }
+                        }
+                        Some(Event::CoordinatorLost(reason)) => {
+                            tracing::debug!(member = %self.member_id, %reason, "coordinator lost");
+                            self.close_coordinator(&reason);
+                        }
+                        None => {}
+                    }
+                    return PhaseEnd::Rejoin;
+                }
+                _ = commit_tick.tick(), if auto_commit => {
+                    let result = match self.commit_and_answer(Vec::new(), control).await {
+                        Ok(result) => result,
+                        Err(stop) => return PhaseEnd::Stop(stop),
+                    };
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "auto-commit failed");
+                        if error.code().is_some_and(needs_rejoin) {
+                            return PhaseEnd::Rejoin;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits what was consumed and answers `replies`, and every Commit request that arrives
+    /// meanwhile, with the result. `Err` when a Stop (or the handle's drop) interrupts it; the
+    /// commit may then still be in flight on the coordinator connection.
+    async fn commit_and_answer(
+        &mut self,
+        mut replies: Vec<oneshot::Sender<Result<(), ClientError>>>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> Result<Result<(), ClientError>, Option<Stopping>> {
+        let result = commit_or_stop(self.commit_consumed(None), control, &mut replies)
+            .await
+            .map_err(|stop| stop.map(|(deadline, reply)| (deadline, reply, true)))?;
+        for reply in replies {
+            let _ = reply.send(result.clone());
+        }
+        Ok(result)
+    }
+
+    /// Leaving the stable state for a rejoin: stop background work, commit what was consumed
+    /// (best effort; the generation may already be gone), drain stale events of the old
+    /// generation.
+    async fn leave_stable_state(&mut self) {
+        self.stop_background();
+        if self.settings.enable_auto_commit && self.coordinator.is_some() {
+            let _ = self.commit_consumed(None).await;
+        }
+        while self.events.try_recv().is_ok() {}
+    }
+
+    /// The end: on a stop request, commit and leave under its deadline and answer it; when the
+    /// handle was dropped, just close.
+    async fn end_life(&mut self, stop: Option<Stopping>) {
         self.stop_background();
         let Some((deadline, reply, coordinator_busy)) = stop else {
             // The handle was dropped: just close.

@@ -3,14 +3,14 @@
 //! was received, [`Consumer::stop`] leaves the group within `request_timeout`.
 //!
 //! Owns: the handle side of a member (its control channel, record channel and state watch) and the
-//! *consumed positions* ([`Positions`]): a record counts as consumed when `recv` hands it to the
+//! *consumed positions* (`Positions`): a record counts as consumed when `recv` hands it to the
 //! application, and only consumed positions are committed (at-least-once). Records of an older
 //! generation still in the channel after a rebalance are delivered but not committed.
 //!
 //! Dropping a [`Consumer`] without `stop()` aborts its task at once: connections close, the
 //! broker expires the member after its session timeout. Nothing blocks.
 //!
-//! Submodules: [`group`] (the member state machine), [`fetcher`] (fetch loop), [`assignor`]
+//! Submodules: `group` (the member state machine), `fetcher` (fetch loop), [`assignor`]
 //! (range, round-robin), [`protocol`] (ConsumerProtocol subscription/assignment encoding).
 
 pub mod assignor;

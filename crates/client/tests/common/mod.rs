@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kmock_broker::BrokerConfig;
 use kmock_broker::server::{Broker, BrokerHandle, MemoryNetwork};
+use kmock_broker::{BrokerConfig, MockBroker};
 use kmock_client::partitioner::partition_for_key;
 use kmock_client::{
     AutoOffsetReset, Cluster, ConsumerPool, FnConnector, MemberState, Producer, Settings,
@@ -77,18 +77,15 @@ pub async fn memory_cluster_with(
     .expect("the in-memory broker accepts the client")
 }
 
-/// A broker on 127.0.0.1 with an ephemeral port; returns the handle and `host:port`.
-pub async fn tcp_broker() -> (BrokerHandle, String) {
-    let broker = Broker::start(broker_config()).expect("valid broker config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    broker
-        .set_advertised_address("127.0.0.1", i32::from(port))
+/// A broker on 127.0.0.1 with an ephemeral port; returns it and `host:port`.
+pub async fn tcp_broker() -> (MockBroker, String) {
+    let broker = MockBroker::builder()
+        .config(broker_config())
+        .start()
         .await
-        .unwrap();
-    let serving = broker.clone();
-    tokio::spawn(async move { serving.serve_tcp(listener).await });
-    (broker, format!("127.0.0.1:{port}"))
+        .expect("valid broker config");
+    let bootstrap = broker.bootstrap_servers();
+    (broker, bootstrap)
 }
 
 pub async fn tcp_cluster(bootstrap: &str, settings: Settings) -> Cluster {

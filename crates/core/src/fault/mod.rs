@@ -215,72 +215,19 @@ pub struct RequestFacts<'a> {
     pub api_version: i16,
     /// Client id (`""` when absent).
     pub client_id: &'a str,
-    /// Group ids the request names: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit
-    /// `group_id`; OffsetFetch v0–7 `group_id` and v8+ `groups[].group_id`; DescribeGroups
-    /// `groups[]`; FindCoordinator with key type 0 (group) `key` (v0–3) or `coordinator_keys`
-    /// (v4+).
+    /// Group ids the request names (see [`NamedIds::group_ids`]).
     pub group_ids: Vec<&'a str>,
-    /// Member ids the request names: JoinGroup, SyncGroup, Heartbeat, OffsetCommit `member_id`;
-    /// LeaveGroup v0–2 `member_id` and v3+ `members[].member_id`; OffsetFetch v9+
-    /// `groups[].member_id`.
+    /// Member ids the request names (see [`NamedIds::member_ids`]).
     pub member_ids: Vec<&'a str>,
 }
 
 impl<'a> RequestFacts<'a> {
     /// Extracts the facts from a decoded request.
     pub fn of(connection: ConnectionId, request: &'a DecodedRequest) -> Self {
-        let mut group_ids = Vec::new();
-        let mut member_ids = Vec::new();
-        let version = request.api_version;
-        match &request.body {
-            RequestKind::JoinGroup(body) => {
-                group_ids.push(&**body.group_id);
-                member_ids.push(&*body.member_id);
-            }
-            RequestKind::SyncGroup(body) => {
-                group_ids.push(&**body.group_id);
-                member_ids.push(&*body.member_id);
-            }
-            RequestKind::Heartbeat(body) => {
-                group_ids.push(&**body.group_id);
-                member_ids.push(&*body.member_id);
-            }
-            RequestKind::OffsetCommit(body) => {
-                group_ids.push(&**body.group_id);
-                member_ids.push(&*body.member_id);
-            }
-            RequestKind::LeaveGroup(body) => {
-                group_ids.push(&**body.group_id);
-                if version <= 2 {
-                    member_ids.push(&*body.member_id);
-                } else {
-                    member_ids.extend(body.members.iter().map(|m| &*m.member_id));
-                }
-            }
-            RequestKind::OffsetFetch(body) => {
-                if version <= 7 {
-                    group_ids.push(&**body.group_id);
-                } else {
-                    for group in &body.groups {
-                        group_ids.push(&**group.group_id);
-                        if let Some(member) = &group.member_id {
-                            member_ids.push(&**member);
-                        }
-                    }
-                }
-            }
-            RequestKind::DescribeGroups(body) => {
-                group_ids.extend(body.groups.iter().map(|g| &***g));
-            }
-            RequestKind::FindCoordinator(body) if body.key_type == 0 => {
-                if version <= 3 {
-                    group_ids.push(&*body.key);
-                } else {
-                    group_ids.extend(body.coordinator_keys.iter().map(|k| &**k));
-                }
-            }
-            _ => {}
-        }
+        let NamedIds {
+            group_ids,
+            member_ids,
+        } = NamedIds::of(&request.body, request.api_version);
         Self {
             connection,
             api_key: request.api_key,
@@ -289,6 +236,74 @@ impl<'a> RequestFacts<'a> {
             group_ids,
             member_ids,
         }
+    }
+}
+
+/// The group and member ids a request names: what the `group=` and `member=` matchers of fault
+/// rules and the `group=` filter of the control API's request log look at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamedIds<'a> {
+    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetDelete `group_id`;
+    /// OffsetFetch v0–7 `group_id` and v8+ `groups[].group_id`; DescribeGroups `groups[]`;
+    /// DeleteGroups `groups_names[]`; FindCoordinator with key type 0 (group) `key` (v0–3) or
+    /// `coordinator_keys` (v4+).
+    pub group_ids: Vec<&'a str>,
+    /// JoinGroup, SyncGroup, Heartbeat, OffsetCommit `member_id`; LeaveGroup v0–2 `member_id` and
+    /// v3+ `members[].member_id`; OffsetFetch v9+ `groups[].member_id`.
+    pub member_ids: Vec<&'a str>,
+}
+
+impl<'a> NamedIds<'a> {
+    /// The ids `body`, a request at `api_version`, names.
+    pub fn of(body: &'a RequestKind, api_version: i16) -> Self {
+        let mut ids = Self::default();
+        match body {
+            RequestKind::JoinGroup(body) => ids.group_member(&body.group_id, &body.member_id),
+            RequestKind::SyncGroup(body) => ids.group_member(&body.group_id, &body.member_id),
+            RequestKind::Heartbeat(body) => ids.group_member(&body.group_id, &body.member_id),
+            RequestKind::OffsetCommit(body) => ids.group_member(&body.group_id, &body.member_id),
+            RequestKind::LeaveGroup(body) => {
+                ids.group_ids.push(&body.group_id);
+                if api_version <= 2 {
+                    ids.member_ids.push(&body.member_id);
+                } else {
+                    ids.member_ids
+                        .extend(body.members.iter().map(|m| &*m.member_id));
+                }
+            }
+            RequestKind::OffsetFetch(body) if api_version <= 7 => {
+                ids.group_ids.push(&body.group_id);
+            }
+            RequestKind::OffsetFetch(body) => {
+                for group in &body.groups {
+                    ids.group_ids.push(&group.group_id);
+                    ids.member_ids.extend(group.member_id.as_deref());
+                }
+            }
+            RequestKind::DescribeGroups(body) => {
+                ids.group_ids.extend(body.groups.iter().map(|g| &***g));
+            }
+            RequestKind::DeleteGroups(body) => {
+                ids.group_ids
+                    .extend(body.groups_names.iter().map(|g| &***g));
+            }
+            RequestKind::OffsetDelete(body) => ids.group_ids.push(&body.group_id),
+            RequestKind::FindCoordinator(body) if body.key_type == 0 => {
+                if api_version <= 3 {
+                    ids.group_ids.push(&body.key);
+                } else {
+                    ids.group_ids
+                        .extend(body.coordinator_keys.iter().map(|k| &**k));
+                }
+            }
+            _ => {}
+        }
+        ids
+    }
+
+    fn group_member(&mut self, group_id: &'a str, member_id: &'a str) {
+        self.group_ids.push(group_id);
+        self.member_ids.push(member_id);
     }
 }
 

@@ -178,28 +178,13 @@ fn error_code_by_name(name: &str) -> Option<i16> {
     error_codes().find_map(|(code, known)| (known == wanted).then_some(code))
 }
 
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
-}
-
 /// The candidate closest to `given`, if it is close enough to be a likely typo.
 fn closest(given: &str, candidates: impl IntoIterator<Item = String>) -> Option<String> {
     let given = given.to_ascii_lowercase();
     let limit = (given.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|candidate| (edit_distance(&given, &candidate), candidate))
+        .map(|candidate| (strsim::levenshtein(&given, &candidate), candidate))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)

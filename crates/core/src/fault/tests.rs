@@ -210,6 +210,30 @@ fn facts_of_offset_fetch_describe_groups_and_find_coordinator() {
     );
 }
 
+#[test]
+fn facts_of_delete_groups_and_offset_delete() {
+    use kmock_wire::kafka_protocol::messages::{DeleteGroupsRequest, OffsetDeleteRequest};
+    let delete = decoded(
+        &DeleteGroupsRequest::default().with_groups_names(vec![s("a").into(), s("b").into()]),
+        2,
+        "c",
+    );
+    assert_eq!(
+        RequestFacts::of(ConnectionId(1), &delete).group_ids,
+        vec!["a", "b"]
+    );
+    let offsets = decoded(
+        &OffsetDeleteRequest::default().with_group_id(s("g").into()),
+        0,
+        "c",
+    );
+    let facts = RequestFacts::of(ConnectionId(1), &offsets);
+    assert_eq!(facts.group_ids, vec!["g"]);
+    assert!(matches("offset_delete,group=g:drop", &offsets, 1));
+    assert!(matches("delete_groups,group=b:drop", &delete, 1));
+    assert!(!matches("delete_groups,group=c:drop", &delete, 1));
+}
+
 // ---- matchers ----
 
 #[test]

@@ -4,10 +4,13 @@
 //! protocol) and assignment are shown; in any other state the protocol is "" and members carry no
 //! metadata or assignment. An unknown group is described as state "Dead" with no error, except v6+
 //! which answers GROUP_ID_NOT_FOUND. kmock does not know client addresses: `client_host` is
-//! "/127.0.0.1". Authorized operations (v3+) are "not provided" (`i32::MIN`).
+//! "/127.0.0.1". Authorized operations (v3+), when `include_authorized_operations` asks for them,
+//! are every group operation, as Kafka reports them without an authorizer, on each group described
+//! without an error (see [`crate::authorized_operations`]); otherwise `i32::MIN`.
 //!
 //! # References
-//! - Kafka `GroupCoordinator.handleDescribeGroup`, `GroupMetadata.summary`.
+//! - Kafka `GroupCoordinator.handleDescribeGroup`, `GroupMetadata.summary`,
+//!   `KafkaApis.handleDescribeGroupsRequest` (authorized operations).
 //! - KIP-430 (authorized operations, v3+), KIP-345 (instance ids, v4+), KIP-1043 (v6 errors).
 
 use kmock_wire::kafka_protocol::messages::describe_groups_response::{
@@ -19,29 +22,21 @@ use kmock_wire::kafka_protocol::messages::{
 
 use super::state::{Group, GroupState};
 use super::{GroupCoordinator, error_code, str_bytes};
-use crate::ResponseToken;
-
-/// `authorized_operations` when the client did not ask or the broker does not say.
-const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+use crate::{ResponseToken, authorized_operations};
 
 /// The host DescribeGroups shows for every member.
 const CLIENT_HOST: &str = "/127.0.0.1";
 
-fn base(group_id: &GroupId, version: i16, code: i16) -> DescribedGroup {
-    let described = DescribedGroup::default()
+fn base(group_id: &GroupId, code: i16) -> DescribedGroup {
+    DescribedGroup::default()
         .with_group_id(group_id.clone())
-        .with_error_code(code);
-    if version >= 3 {
-        described.with_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
-    } else {
-        described
-    }
+        .with_error_code(code)
 }
 
 fn describe(group_id: &GroupId, group: Option<&Group>, version: i16) -> DescribedGroup {
     let Some(group) = group else {
-        let described = base(group_id, version, error_code::NONE)
-            .with_group_state(str_bytes(GroupState::Dead.name()));
+        let described =
+            base(group_id, error_code::NONE).with_group_state(str_bytes(GroupState::Dead.name()));
         return if version >= 6 {
             described
                 .with_error_code(error_code::GROUP_ID_NOT_FOUND)
@@ -81,7 +76,7 @@ fn describe(group_id: &GroupId, group: Option<&Group>, version: i16) -> Describe
             }
         })
         .collect();
-    base(group_id, version, error_code::NONE)
+    base(group_id, error_code::NONE)
         .with_group_state(str_bytes(group.state.name()))
         .with_protocol_type(str_bytes(
             group.protocol_type.as_deref().unwrap_or_default(),
@@ -96,10 +91,22 @@ pub(crate) fn handle(
     token: &ResponseToken,
     request: &DescribeGroupsRequest,
 ) -> ResponseKind {
+    let version = token.api_version;
+    let operations = authorized_operations::if_requested(
+        version >= 3 && request.include_authorized_operations,
+        authorized_operations::GROUP,
+    );
     let groups = request
         .groups
         .iter()
-        .map(|id| describe(id, coordinator.groups.get(id.0.as_str()), token.api_version))
+        .map(|id| {
+            let described = describe(id, coordinator.groups.get(id.0.as_str()), version);
+            if described.error_code == error_code::NONE {
+                described.with_authorized_operations(operations)
+            } else {
+                described
+            }
+        })
         .collect();
     ResponseKind::DescribeGroups(DescribeGroupsResponse::default().with_groups(groups))
 }
@@ -107,13 +114,9 @@ pub(crate) fn handle(
 /// The DescribeGroups response with `code` for every requested group (for fault rules).
 pub(crate) fn error_response(
     request: &DescribeGroupsRequest,
-    version: i16,
+    _version: i16,
     code: i16,
 ) -> ResponseKind {
-    let groups = request
-        .groups
-        .iter()
-        .map(|id| base(id, version, code))
-        .collect();
+    let groups = request.groups.iter().map(|id| base(id, code)).collect();
     ResponseKind::DescribeGroups(DescribeGroupsResponse::default().with_groups(groups))
 }

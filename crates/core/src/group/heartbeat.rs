@@ -14,8 +14,7 @@ use kmock_wire::kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse, 
 
 use super::state::GroupState;
 use super::{GroupCoordinator, error_code};
-use crate::BrokerTime;
-use crate::ResponseToken;
+use crate::{BrokerTime, ResponseToken};
 
 /// A Heartbeat response carrying `code` (the only field besides the throttle time).
 pub(crate) fn response(code: i16) -> ResponseKind {

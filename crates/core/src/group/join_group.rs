@@ -27,86 +27,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kmock_wire::kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use kmock_wire::kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, ResponseKind};
+use kmock_wire::kafka_protocol::messages::{JoinGroupRequest, ResponseKind};
 
+use super::answer::{JoinOutcome, join_response as response};
 use super::state::{Group, GroupState, Member};
-use super::{GroupCoordinator, Settings, error_code, str_bytes};
-use crate::BrokerTime;
-use crate::{Completion, Reply, ResponseToken};
-
-/// A member as the leader sees it in its JoinGroup response.
-#[derive(Debug, Clone)]
-pub(crate) struct JoinedMember {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    /// The member's metadata for the chosen protocol, passed through untouched.
-    pub metadata: Bytes,
-}
-
-/// The content of a JoinGroup response, independent of the version.
-#[derive(Debug, Clone)]
-pub(crate) struct JoinOutcome {
-    pub error_code: i16,
-    pub generation_id: i32,
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    pub leader: String,
-    pub member_id: String,
-    /// All members for the leader, empty for followers.
-    pub members: Vec<JoinedMember>,
-}
-
-impl JoinOutcome {
-    /// An error answer, as Kafka's `joinError` builds it.
-    pub fn error(member_id: &str, code: i16) -> Self {
-        Self {
-            error_code: code,
-            generation_id: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
-            member_id: member_id.to_owned(),
-            members: Vec::new(),
-        }
-    }
-}
-
-/// The JoinGroup response for `outcome` at `version` (only fields the version has are set).
-pub(crate) fn response(version: i16, outcome: JoinOutcome) -> ResponseKind {
-    let members = outcome
-        .members
-        .into_iter()
-        .map(|m| {
-            let member = JoinGroupResponseMember::default()
-                .with_member_id(str_bytes(&m.member_id))
-                .with_metadata(m.metadata);
-            if version >= 5 {
-                member.with_group_instance_id(m.group_instance_id.as_deref().map(str_bytes))
-            } else {
-                member
-            }
-        })
-        .collect();
-    let mut response = JoinGroupResponse::default()
-        .with_error_code(outcome.error_code)
-        .with_generation_id(outcome.generation_id)
-        .with_leader(str_bytes(&outcome.leader))
-        .with_member_id(str_bytes(&outcome.member_id))
-        .with_members(members);
-    // protocol_name is nullable only from v7; before that an absent protocol is "".
-    response.protocol_name = if version >= 7 {
-        outcome.protocol_name.as_deref().map(str_bytes)
-    } else {
-        Some(str_bytes(
-            outcome.protocol_name.as_deref().unwrap_or_default(),
-        ))
-    };
-    if version >= 7 {
-        response.protocol_type = outcome.protocol_type.as_deref().map(str_bytes);
-    }
-    ResponseKind::JoinGroup(response)
-}
+use super::{GroupCoordinator, Settings, error_code};
+use crate::{BrokerTime, Completion, Reply, ResponseToken};
 
 /// The JoinGroup response carrying `code` (for fault rules).
 pub(crate) fn error_response(request: &JoinGroupRequest, version: i16, code: i16) -> ResponseKind {
@@ -114,6 +40,76 @@ pub(crate) fn error_response(request: &JoinGroupRequest, version: i16, code: i16
         version,
         JoinOutcome::error(request.member_id.as_str(), code),
     )
+}
+
+/// What a JoinGroup asks for, validated and in the coordinator's terms.
+struct JoinRequest {
+    group_id: String,
+    member_id: String,
+    group_instance_id: Option<String>,
+    protocol_type: String,
+    protocols: Vec<(String, Bytes)>,
+    session_timeout: Duration,
+    rebalance_timeout: Duration,
+}
+
+impl JoinRequest {
+    /// Kafka's first checks (`GroupCoordinator.handleJoinGroup`): a group id, and a session timeout
+    /// within the broker's bounds. v0 has no rebalance timeout: the session timeout stands in.
+    fn validate(request: JoinGroupRequest, version: i16, settings: &Settings) -> Result<Self, i16> {
+        let group_id = request.group_id.0.as_str().to_owned();
+        if group_id.is_empty() {
+            return Err(error_code::INVALID_GROUP_ID);
+        }
+        if request.session_timeout_ms < settings.min_session_timeout_ms
+            || request.session_timeout_ms > settings.max_session_timeout_ms
+        {
+            return Err(error_code::INVALID_SESSION_TIMEOUT);
+        }
+        let session_timeout = millis(request.session_timeout_ms);
+        Ok(Self {
+            group_id,
+            member_id: request.member_id.as_str().to_owned(),
+            group_instance_id: request
+                .group_instance_id
+                .as_ref()
+                .map(|id| id.as_str().to_owned()),
+            protocol_type: request.protocol_type.as_str().to_owned(),
+            protocols: request
+                .protocols
+                .iter()
+                .map(|p| (p.name.as_str().to_owned(), p.metadata.clone()))
+                .collect(),
+            session_timeout,
+            rebalance_timeout: if version >= 1 {
+                millis(request.rebalance_timeout_ms)
+            } else {
+                session_timeout
+            },
+        })
+    }
+
+    /// The member this request makes, with the join parked on `token`.
+    fn into_member(self, member_id: String, token: ResponseToken, now: BrokerTime) -> Member {
+        Member {
+            member_id,
+            group_instance_id: self.group_instance_id,
+            client_id: token.client_id.clone(),
+            session_timeout: self.session_timeout,
+            rebalance_timeout: self.rebalance_timeout,
+            protocol_type: self.protocol_type,
+            protocols: self.protocols,
+            assignment: Bytes::new(),
+            session_deadline: now + self.session_timeout,
+            awaiting_join: Some(token),
+            awaiting_sync: None,
+        }
+    }
+}
+
+/// A JoinGroup error answer at `version`.
+fn fail(version: i16, member_id: &str, code: i16) -> Reply {
+    Reply::Now(response(version, JoinOutcome::error(member_id, code)))
 }
 
 /// Handles JoinGroup. See the module docs.
@@ -125,134 +121,124 @@ pub(crate) fn handle(
     out: &mut Vec<Completion>,
 ) -> Reply {
     let version = token.api_version;
-    let group_id = request.group_id.0.as_str().to_owned();
     let member_id = request.member_id.as_str().to_owned();
-    let fail = |code: i16| Reply::Now(response(version, JoinOutcome::error(&member_id, code)));
-    if group_id.is_empty() {
-        return fail(error_code::INVALID_GROUP_ID);
-    }
-    let settings = coordinator.settings.clone();
-    if request.session_timeout_ms < settings.min_session_timeout_ms
-        || request.session_timeout_ms > settings.max_session_timeout_ms
-    {
-        return fail(error_code::INVALID_SESSION_TIMEOUT);
-    }
-    let session_timeout = millis(request.session_timeout_ms);
-    let rebalance_timeout = if version >= 1 {
-        millis(request.rebalance_timeout_ms)
-    } else {
-        session_timeout
+    let request = match JoinRequest::validate(request, version, &coordinator.settings) {
+        Ok(request) => request,
+        Err(code) => return fail(version, &member_id, code),
     };
-    let protocol_type = request.protocol_type.as_str().to_owned();
-    let protocols: Vec<(String, Bytes)> = request
-        .protocols
-        .iter()
-        .map(|p| (p.name.as_str().to_owned(), p.metadata.clone()))
-        .collect();
-    let group_instance_id = request
-        .group_instance_id
-        .as_ref()
-        .map(|id| id.as_str().to_owned());
-
-    if member_id.is_empty() {
-        let existed = coordinator.groups.contains_key(&group_id);
-        let new_member_id = coordinator.generate_member_id(&token.client_id);
-        let Some(group) = coordinator.group_or_create(&group_id) else {
-            return fail(error_code::COORDINATOR_NOT_AVAILABLE);
-        };
-        // KIP-345: a static member that restarts comes back with an empty member id.
-        let replaces = group_instance_id
-            .as_deref()
-            .and_then(|instance_id| group.static_member_id(instance_id))
-            .map(str::to_owned);
-        let refusal = if group.state == GroupState::Dead {
-            Some(error_code::COORDINATOR_NOT_AVAILABLE)
-        } else if !group.supports_protocols(&protocol_type, &protocols) {
-            Some(error_code::INCONSISTENT_GROUP_PROTOCOL)
-        } else if replaces.is_none() && group.size() >= settings.max_group_size {
-            Some(error_code::GROUP_MAX_SIZE_REACHED)
-        } else {
-            None
-        };
-        if let Some(code) = refusal {
-            if !existed {
-                // A refused join leaves no trace: a peer must not create groups with bad joins.
-                coordinator.groups.remove(&group_id);
-            }
-            return fail(code);
-        }
-        if let Some(old_member_id) = replaces {
-            let rejoin = StaticRejoin {
-                old_member_id,
-                new_member_id,
-                protocols,
-                session_timeout,
-                rebalance_timeout,
-            };
-            return rejoin_static_member(group, token, rejoin, now, &settings, out);
-        }
-        if version >= 4 && group_instance_id.is_none() {
-            // KIP-394: hand out the id and wait for the member to come back with it. Static
-            // members (KIP-345) are known by their instance id and join at once.
-            group
-                .pending_members
-                .insert(new_member_id.clone(), now + session_timeout);
-            return Reply::Now(response(
-                version,
-                JoinOutcome::error(&new_member_id, error_code::MEMBER_ID_REQUIRED),
-            ));
-        }
-        let member = Member {
-            member_id: new_member_id,
-            group_instance_id,
-            client_id: token.client_id.clone(),
-            session_timeout,
-            rebalance_timeout,
-            protocol_type,
-            protocols,
-            assignment: Bytes::new(),
-            session_deadline: now + session_timeout,
-            awaiting_join: Some(token),
-            awaiting_sync: None,
-        };
-        group.add_member_and_rebalance(member, now, &settings, out);
-        return Reply::Parked;
+    if request.member_id.is_empty() {
+        join_new_member(coordinator, token, request, now, out)
+    } else {
+        join_known_member(coordinator, token, request, now, out)
     }
+}
 
-    let Some(group) = coordinator.groups.get_mut(&group_id) else {
-        return fail(error_code::UNKNOWN_MEMBER_ID);
+/// Kafka's `doNewMemberJoinGroup`: a member with an empty member id. Refused joins leave no group
+/// behind; a restarted static member takes over its old entry; v4+ dynamic members get
+/// MEMBER_ID_REQUIRED (KIP-394); others join and a rebalance starts.
+fn join_new_member(
+    coordinator: &mut GroupCoordinator,
+    token: ResponseToken,
+    request: JoinRequest,
+    now: BrokerTime,
+    out: &mut Vec<Completion>,
+) -> Reply {
+    let version = token.api_version;
+    let settings = coordinator.settings.clone();
+    let existed = coordinator.groups.contains_key(&request.group_id);
+    let new_member_id = coordinator.generate_member_id(&token.client_id);
+    let Some(group) = coordinator.group_or_create(&request.group_id) else {
+        return fail(version, "", error_code::COORDINATOR_NOT_AVAILABLE);
+    };
+    // KIP-345: a static member that restarts comes back with an empty member id.
+    let replaces = request
+        .group_instance_id
+        .as_deref()
+        .and_then(|instance_id| group.static_member_id(instance_id))
+        .map(str::to_owned);
+    if let Some(code) = new_member_refusal(group, &request, replaces.is_some(), &settings) {
+        if !existed {
+            // A refused join leaves no trace: a peer must not create groups with bad joins.
+            coordinator.groups.remove(&request.group_id);
+        }
+        return fail(version, "", code);
+    }
+    if let Some(old_member_id) = replaces {
+        let rejoin = StaticRejoin {
+            old_member_id,
+            new_member_id,
+            protocols: request.protocols,
+            session_timeout: request.session_timeout,
+            rebalance_timeout: request.rebalance_timeout,
+        };
+        return rejoin_static_member(group, token, rejoin, now, &settings, out);
+    }
+    if version >= 4 && request.group_instance_id.is_none() {
+        // KIP-394: hand out the id and wait for the member to come back with it. Static members
+        // (KIP-345) are known by their instance id and join at once.
+        group
+            .pending_members
+            .insert(new_member_id.clone(), now + request.session_timeout);
+        return fail(version, &new_member_id, error_code::MEMBER_ID_REQUIRED);
+    }
+    let member = request.into_member(new_member_id, token, now);
+    group.add_member_and_rebalance(member, now, &settings, out);
+    Reply::Parked
+}
+
+/// Why a new member may not join `group`, if it may not.
+fn new_member_refusal(
+    group: &Group,
+    request: &JoinRequest,
+    replaces_static_member: bool,
+    settings: &Settings,
+) -> Option<i16> {
+    if group.state == GroupState::Dead {
+        Some(error_code::COORDINATOR_NOT_AVAILABLE)
+    } else if !group.supports_protocols(&request.protocol_type, &request.protocols) {
+        Some(error_code::INCONSISTENT_GROUP_PROTOCOL)
+    } else if !replaces_static_member && group.size() >= settings.max_group_size {
+        Some(error_code::GROUP_MAX_SIZE_REACHED)
+    } else {
+        None
+    }
+}
+
+/// Kafka's `doCurrentMemberJoinGroup`: a member that names its member id. A KIP-394 pending member
+/// joins; a member with unchanged metadata may get the current generation at once; otherwise the
+/// member is updated and the group rebalances.
+fn join_known_member(
+    coordinator: &mut GroupCoordinator,
+    token: ResponseToken,
+    request: JoinRequest,
+    now: BrokerTime,
+    out: &mut Vec<Completion>,
+) -> Reply {
+    let version = token.api_version;
+    let settings = coordinator.settings.clone();
+    let member_id = request.member_id.clone();
+    let Some(group) = coordinator.groups.get_mut(&request.group_id) else {
+        return fail(version, &member_id, error_code::UNKNOWN_MEMBER_ID);
     };
     if group.state == GroupState::Dead {
-        return fail(error_code::COORDINATOR_NOT_AVAILABLE);
+        return fail(version, &member_id, error_code::COORDINATOR_NOT_AVAILABLE);
     }
-    if !group.supports_protocols(&protocol_type, &protocols) {
-        return fail(error_code::INCONSISTENT_GROUP_PROTOCOL);
+    if !group.supports_protocols(&request.protocol_type, &request.protocols) {
+        return fail(version, &member_id, error_code::INCONSISTENT_GROUP_PROTOCOL);
     }
     if group.pending_members.contains_key(&member_id) {
         // A pending member (KIP-394) rejoining with its id is accepted.
-        let member = Member {
-            member_id,
-            group_instance_id,
-            client_id: token.client_id.clone(),
-            session_timeout,
-            rebalance_timeout,
-            protocol_type,
-            protocols,
-            assignment: Bytes::new(),
-            session_deadline: now + session_timeout,
-            awaiting_join: Some(token),
-            awaiting_sync: None,
-        };
+        let member = request.into_member(member_id, token, now);
         group.add_member_and_rebalance(member, now, &settings, out);
         return Reply::Parked;
     }
-    if group.is_static_member_fenced(group_instance_id.as_deref(), &member_id) {
-        return fail(error_code::FENCED_INSTANCE_ID);
+    if group.is_static_member_fenced(request.group_instance_id.as_deref(), &member_id) {
+        return fail(version, &member_id, error_code::FENCED_INSTANCE_ID);
     }
     let Some(member) = group.members.get(&member_id) else {
-        return fail(error_code::UNKNOWN_MEMBER_ID);
+        return fail(version, &member_id, error_code::UNKNOWN_MEMBER_ID);
     };
-    let unchanged = member.matches(&protocols);
+    let unchanged = member.matches(&request.protocols);
     let is_leader = group.is_leader(&member_id);
     let answer_now = match group.state {
         GroupState::PreparingRebalance => None,
@@ -262,7 +248,9 @@ pub(crate) fn handle(
         // leader's rejoin always rebalances (it may know of topic changes the metadata hides).
         GroupState::Stable if unchanged && !is_leader => Some(false),
         GroupState::CompletingRebalance | GroupState::Stable => None,
-        GroupState::Empty | GroupState::Dead => return fail(error_code::UNKNOWN_MEMBER_ID),
+        GroupState::Empty | GroupState::Dead => {
+            return fail(version, &member_id, error_code::UNKNOWN_MEMBER_ID);
+        }
     };
     if let Some(include_members) = answer_now {
         group.touch(&member_id, now);
@@ -271,30 +259,41 @@ pub(crate) fn handle(
             group.current_join_outcome(&member_id, include_members),
         ));
     }
-    // Kafka's updateMemberAndRebalance.
-    let member = group
-        .members
-        .get_mut(&member_id)
-        .expect("looked up just above");
-    member.protocols = protocols;
-    member.session_timeout = session_timeout;
-    member.rebalance_timeout = rebalance_timeout;
+    update_member_and_rebalance(group, token, request, now, &settings, out);
+    Reply::Parked
+}
+
+/// Kafka's `updateMemberAndRebalance`: the member's protocols and timeouts change and its join is
+/// parked for the rebalance this starts (or continues).
+fn update_member_and_rebalance(
+    group: &mut Group,
+    token: ResponseToken,
+    request: JoinRequest,
+    now: BrokerTime,
+    settings: &Settings,
+    out: &mut Vec<Completion>,
+) {
+    let Some(member) = group.members.get_mut(&request.member_id) else {
+        return;
+    };
+    member.protocols = request.protocols;
+    member.session_timeout = request.session_timeout;
+    member.rebalance_timeout = request.rebalance_timeout;
     member.client_id.clone_from(&token.client_id);
     if let Some(replaced) = member.awaiting_join.replace(token) {
         // A second JoinGroup while one is parked: the earlier one will never be answered by the
         // phase, so release it now.
         let response = response(
             replaced.api_version,
-            JoinOutcome::error(&member_id, error_code::REBALANCE_IN_PROGRESS),
+            JoinOutcome::error(&request.member_id, error_code::REBALANCE_IN_PROGRESS),
         );
         out.push(Completion {
             token: replaced,
             response,
         });
     }
-    group.maybe_prepare_rebalance(now, &settings, out);
+    group.maybe_prepare_rebalance(now, settings, out);
     group.poll_join(now, out);
-    Reply::Parked
 }
 
 /// A static member's rejoin under a new member id.

@@ -19,8 +19,7 @@ use kmock_wire::kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse
 
 use super::state::Group;
 use super::{GroupCoordinator, Settings, error_code, str_bytes};
-use crate::BrokerTime;
-use crate::{Completion, ResponseToken};
+use crate::{BrokerTime, Completion, ResponseToken};
 
 /// Who a request says is leaving: (member id, instance id).
 fn identities(request: &LeaveGroupRequest, version: i16) -> Vec<(String, Option<String>)> {

@@ -1,29 +1,33 @@
 //! The classic consumer-group coordinator: group membership, rebalances and committed offsets.
 //!
 //! Owns every group (its state, generation, members, parked JoinGroup and SyncGroup requests, and
-//! deadlines) and the offsets committed to it. It is pure: time enters as `now` (a [`BrokerTime`]), parked requests leave as [`Completion`]s, and [`GroupCoordinator::next_deadline`]
-//! says when [`GroupCoordinator::handle_timeout`] must be called. It never reads a clock and only
+//! deadlines) and the offsets committed to it. It is pure: time enters as `now` (a [`BrokerTime`]), parked requests leave as `Completion`s, and [`GroupCoordinator::next_deadline`]
+//! says when `GroupCoordinator::handle_timeout` must be called. It never reads a clock and only
 //! reads topics through [`TopicCatalog`] (implemented by the [`LogStore`]); it must not touch logs.
 //!
 //! One file per Kafka API, all of the same shape (`handle` applies a request to the state and builds
 //! the response at the token's version; `error_response` builds the same response carrying one error
-//! code), dispatched from the match in [`GroupCoordinator::handle`]. The group state machine shared
-//! by those APIs (join phase, pending sync, session expiry) lives in [`state`].
+//! code), dispatched from the match in `GroupCoordinator::handle`. The group state machine shared
+//! by those APIs (join phase, pending sync, session expiry) lives in `state`.
 //!
 //! Static membership (KIP-345) covers what clients see: static members join without
 //! MEMBER_ID_REQUIRED, a restarted one replaces its old incarnation (without a rebalance when the
 //! group is Stable and the protocol would not change), fenced instance ids get FENCED_INSTANCE_ID,
 //! and LeaveGroup finds members by instance id.
 //!
-//! Not implemented: the consumer protocol of KIP-848, transactional offset commits, offset expiry,
-//! DeleteGroups, and the 5-minute timeout Kafka applies to new members awaiting their first join.
+//! Not implemented: the consumer protocol of KIP-848, transactional offset commits, offset expiry
+//! (and with it the periodic removal of empty groups without offsets), and the 5-minute timeout
+//! Kafka applies to new members awaiting their first join.
 //!
 //! # References
 //! - Kafka `GroupCoordinator.scala` / `GroupMetadata.scala` (classic protocol, 3.x).
 //! - KIP-394: member id required on the first JoinGroup (v4+).
 //! - KIP-345: static membership (`group_instance_id`; LeaveGroup v3+ batches).
 //! - KIP-429 / KIP-430 / KIP-518 / KIP-709: ListGroups state filter, OffsetFetch batching.
+//! - KIP-229 (DeleteGroups), KIP-496 (OffsetDelete).
 
+mod answer;
+mod delete_groups;
 mod describe_groups;
 mod find_coordinator;
 mod heartbeat;
@@ -31,6 +35,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod offset_commit;
+mod offset_delete;
 mod offset_fetch;
 mod state;
 mod sync_group;
@@ -155,6 +160,14 @@ impl GroupCoordinator {
         }
     }
 
+    /// Answers every parked JoinGroup and SyncGroup with NOT_COORDINATOR, as Kafka does when it
+    /// unloads a group (see [`BrokerCore::reset`](crate::BrokerCore::reset)). The groups stay.
+    pub(crate) fn unload_all(&mut self, out: &mut Vec<Completion>) {
+        for group in self.groups.values_mut() {
+            group.unload(out);
+        }
+    }
+
     /// Handles a group request.
     pub(crate) fn handle(
         &mut self,
@@ -199,6 +212,10 @@ impl GroupCoordinator {
             }
             RequestKind::ListGroups(request) => {
                 Reply::Now(list_groups::handle(self, &token, &request))
+            }
+            RequestKind::DeleteGroups(request) => Reply::Now(delete_groups::handle(self, &request)),
+            RequestKind::OffsetDelete(request) => {
+                Reply::Now(offset_delete::handle(self, &request, topics))
             }
             _ => Reply::Close(format!(
                 "the group coordinator does not handle {:?}",
@@ -267,6 +284,8 @@ pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option
             describe_groups::error_response(request, api_version, code)
         }
         RequestKind::ListGroups(_) => list_groups::error_response(code),
+        RequestKind::DeleteGroups(request) => delete_groups::error_response(request, code),
+        RequestKind::OffsetDelete(request) => offset_delete::error_response(request, code),
         _ => return None,
     })
 }

@@ -28,8 +28,7 @@ use kmock_wire::kafka_protocol::messages::{
 
 use super::state::{CommittedOffset, Group, GroupState};
 use super::{GroupCoordinator, MAX_OFFSET_METADATA_BYTES, TopicCatalog, error_code, str_bytes};
-use crate::BrokerTime;
-use crate::ResponseToken;
+use crate::{BrokerTime, ResponseToken};
 
 /// One requested partition and its fate.
 struct PartitionCommit {

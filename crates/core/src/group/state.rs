@@ -30,12 +30,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use indexmap::IndexMap;
 
-use super::join_group::{self, JoinOutcome};
-use super::{
-    CommittedOffsetSummary, GroupSummary, MemberSummary, Settings, error_code, sync_group,
-};
-use crate::BrokerTime;
-use crate::{Completion, ResponseToken};
+use super::answer::{JoinOutcome, JoinedMember, join_response, sync_error, sync_response};
+use super::{CommittedOffsetSummary, GroupSummary, MemberSummary, Settings, error_code};
+use crate::{BrokerTime, Completion, ResponseToken};
 
 /// Kafka's group states (classic protocol).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -48,8 +45,8 @@ pub enum GroupState {
     CompletingRebalance,
     /// Assigned; members heartbeat.
     Stable,
-    /// Removed. kmock never deletes groups, so no group is ever in this state; unknown groups are
-    /// described as Dead, as Kafka does.
+    /// Removed. DeleteGroups takes a group out of the table at once, so no group is ever in this
+    /// state; unknown groups are described as Dead, as Kafka does.
     Dead,
 }
 
@@ -111,6 +108,19 @@ impl Member {
 
     fn can_expire(&self) -> bool {
         self.awaiting_join.is_none() && self.awaiting_sync.is_none()
+    }
+
+    /// Answers the member's parked JoinGroup and SyncGroup, if any, with the error `code`.
+    fn answer_parked(&mut self, code: i16, out: &mut Vec<Completion>) {
+        if let Some(token) = self.awaiting_join.take() {
+            let response =
+                join_response(token.api_version, JoinOutcome::error(&self.member_id, code));
+            out.push(Completion { token, response });
+        }
+        if let Some(token) = self.awaiting_sync.take() {
+            let response = sync_error(token.api_version, code);
+            out.push(Completion { token, response });
+        }
     }
 
     fn summary(&self) -> MemberSummary {
@@ -365,8 +375,7 @@ impl Group {
                 if let Some(token) = member.awaiting_sync.take() {
                     // As Kafka's propagateAssignment: an answered sync restarts the session.
                     member.session_deadline = now + member.session_timeout;
-                    let response =
-                        sync_group::error(token.api_version, error_code::REBALANCE_IN_PROGRESS);
+                    let response = sync_error(token.api_version, error_code::REBALANCE_IN_PROGRESS);
                     out.push(Completion { token, response });
                 }
             }
@@ -474,10 +483,10 @@ impl Group {
             self.leader_id = self.members.keys().next().cloned();
         }
         let leader = self.leader_id.clone().unwrap_or_default();
-        let all_members: Vec<join_group::JoinedMember> = self
+        let all_members: Vec<JoinedMember> = self
             .members
             .values()
-            .map(|m| join_group::JoinedMember {
+            .map(|m| JoinedMember {
                 member_id: m.member_id.clone(),
                 group_instance_id: m.group_instance_id.clone(),
                 metadata: m.metadata(&protocol),
@@ -501,7 +510,7 @@ impl Group {
                     Vec::new()
                 },
             };
-            let response = join_group::response(token.api_version, outcome);
+            let response = join_response(token.api_version, outcome);
             out.push(Completion { token, response });
         }
         self.pending_sync = self.members.keys().cloned().collect();
@@ -594,20 +603,10 @@ impl Group {
 
     /// Removes a member without starting a rebalance; its parked requests get UNKNOWN_MEMBER_ID.
     fn remove_member_only(&mut self, member_id: &str, out: &mut Vec<Completion>) -> bool {
-        let Some(member) = self.members.shift_remove(member_id) else {
+        let Some(mut member) = self.members.shift_remove(member_id) else {
             return false;
         };
-        if let Some(token) = member.awaiting_join {
-            let response = join_group::response(
-                token.api_version,
-                JoinOutcome::error(member_id, error_code::UNKNOWN_MEMBER_ID),
-            );
-            out.push(Completion { token, response });
-        }
-        if let Some(token) = member.awaiting_sync {
-            let response = sync_group::error(token.api_version, error_code::UNKNOWN_MEMBER_ID);
-            out.push(Completion { token, response });
-        }
+        member.answer_parked(error_code::UNKNOWN_MEMBER_ID, out);
         self.pending_sync.remove(member_id);
         if self.pending_sync.is_empty() {
             self.sync_deadline = None;
@@ -656,7 +655,7 @@ impl Group {
             member.assignment = assignments.remove(&member.member_id).unwrap_or_default();
             if let Some(token) = member.awaiting_sync.take() {
                 member.session_deadline = now + member.session_timeout;
-                let response = sync_group::response(
+                let response = sync_response(
                     token.api_version,
                     error_code::NONE,
                     member.assignment.clone(),
@@ -684,7 +683,7 @@ impl Group {
             members: if include_members {
                 self.members
                     .values()
-                    .map(|m| join_group::JoinedMember {
+                    .map(|m| JoinedMember {
                         member_id: m.member_id.clone(),
                         group_instance_id: m.group_instance_id.clone(),
                         metadata: m.metadata(&protocol),
@@ -726,17 +725,7 @@ impl Group {
         let Some((_, mut member)) = self.members.shift_remove_index(index) else {
             return;
         };
-        if let Some(token) = member.awaiting_join.take() {
-            let response = join_group::response(
-                token.api_version,
-                JoinOutcome::error(old_member_id, error_code::FENCED_INSTANCE_ID),
-            );
-            out.push(Completion { token, response });
-        }
-        if let Some(token) = member.awaiting_sync.take() {
-            let response = sync_group::error(token.api_version, error_code::FENCED_INSTANCE_ID);
-            out.push(Completion { token, response });
-        }
+        member.answer_parked(error_code::FENCED_INSTANCE_ID, out);
         member.member_id = new_member_id.to_owned();
         self.members
             .shift_insert(index, new_member_id.to_owned(), member);
@@ -751,6 +740,15 @@ impl Group {
     /// The protocol the next join phase would choose with the current members.
     pub fn next_protocol(&self) -> String {
         self.select_protocol()
+    }
+
+    /// Kafka's `onGroupUnloaded`: this broker stops coordinating the group, and every parked
+    /// JoinGroup and SyncGroup is answered NOT_COORDINATOR (the member looks the coordinator up
+    /// again and rejoins). The group's state is left for the caller to drop.
+    pub fn unload(&mut self, out: &mut Vec<Completion>) {
+        for member in self.members.values_mut() {
+            member.answer_parked(error_code::NOT_COORDINATOR, out);
+        }
     }
 
     /// Refreshes a member's session (a valid heartbeat, sync or commit).

@@ -17,35 +17,12 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use kmock_wire::kafka_protocol::messages::{ResponseKind, SyncGroupRequest, SyncGroupResponse};
+use kmock_wire::kafka_protocol::messages::{ResponseKind, SyncGroupRequest};
 
+use super::answer::{sync_error as error, sync_response as response};
 use super::state::GroupState;
-use super::{GroupCoordinator, error_code, str_bytes};
-use crate::BrokerTime;
-use crate::{Completion, Reply, ResponseToken};
-
-/// A SyncGroup response at `version`.
-pub(crate) fn response(
-    version: i16,
-    code: i16,
-    assignment: Bytes,
-    protocol_type: Option<&str>,
-    protocol_name: Option<&str>,
-) -> ResponseKind {
-    let mut response = SyncGroupResponse::default()
-        .with_error_code(code)
-        .with_assignment(assignment);
-    if version >= 5 {
-        response.protocol_type = protocol_type.map(str_bytes);
-        response.protocol_name = protocol_name.map(str_bytes);
-    }
-    ResponseKind::SyncGroup(response)
-}
-
-/// A SyncGroup error response (empty assignment, no protocol).
-pub(crate) fn error(version: i16, code: i16) -> ResponseKind {
-    response(version, code, Bytes::new(), None, None)
-}
+use super::{GroupCoordinator, error_code};
+use crate::{BrokerTime, Completion, Reply, ResponseToken};
 
 /// The SyncGroup response carrying `code` (for fault rules).
 pub(crate) fn error_response(_request: &SyncGroupRequest, version: i16, code: i16) -> ResponseKind {

@@ -22,8 +22,7 @@ use kmock_wire::kafka_protocol::protocol::{Request, StrBytes};
 use kmock_wire::{decode_request, decode_response, encode_request, encode_response};
 
 use super::*;
-use crate::BrokerTime;
-use crate::{ConnectionId, ResponsePlan};
+use crate::{BrokerTime, ConnectionId, ResponsePlan};
 
 const NONE: i16 = error_code::NONE;
 const ILLEGAL_GENERATION: i16 = error_code::ILLEGAL_GENERATION;
@@ -2706,3 +2705,5 @@ fn broker_core_completes_parked_joins_at_group_deadlines() {
     assert_eq!(group.state, GroupState::Empty);
     assert_eq!(core.poll_timeout(), None);
 }
+
+mod admin;

@@ -32,8 +32,7 @@ use kmock_wire::kafka_protocol::messages::fetch_response::{FetchableTopicRespons
 use kmock_wire::kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
 
 use super::{LogStore, code};
-use crate::BrokerTime;
-use crate::{Completion, Reply, ResponseToken};
+use crate::{BrokerTime, Completion, Reply, ResponseToken};
 
 /// Most fetches parked at once.
 pub const MAX_PARKED_FETCHES: usize = 10_000;
@@ -85,15 +84,34 @@ pub(crate) fn handle(
 
 /// Completes parked fetches that are satisfied or whose max wait has passed at `now`.
 pub(crate) fn complete_parked(store: &mut LogStore, now: BrokerTime, out: &mut Vec<Completion>) {
+    complete_parked_where(store, out, |store, fetch| {
+        fetch.deadline <= now
+            || is_satisfied(
+                &fetch.request,
+                read(store, &fetch.request, fetch.token.api_version, None),
+            )
+    });
+}
+
+/// Completes every parked fetch now with what the logs hold, as its max wait passing would (Kafka
+/// completes a `DelayedFetch` early when the partition's leadership moves).
+pub(crate) fn complete_every_parked(store: &mut LogStore, out: &mut Vec<Completion>) {
+    complete_parked_where(store, out, |_, _| true);
+}
+
+/// Answers the parked fetches for which `done` holds; the others stay parked, in order.
+fn complete_parked_where(
+    store: &mut LogStore,
+    out: &mut Vec<Completion>,
+    done: impl Fn(&LogStore, &ParkedFetch) -> bool,
+) {
     if store.parked_fetches.is_empty() {
         return;
     }
     let parked = mem::take(&mut store.parked_fetches);
     for fetch in parked {
         let version = fetch.token.api_version;
-        let done = fetch.deadline <= now
-            || is_satisfied(&fetch.request, read(store, &fetch.request, version, None));
-        if done {
+        if done(store, &fetch) {
             let response = respond(store, &fetch.request, version);
             out.push(Completion {
                 token: fetch.token,

@@ -8,8 +8,14 @@
 //! Topics requested by id (v10+, name null) that do not exist get UNKNOWN_TOPIC_ID.
 //! Unlike Kafka, an auto-created topic is reported ready at once (no LEADER_NOT_AVAILABLE round).
 //!
+//! Authorized operations (KIP-430), as Kafka reports them without an authorizer: with
+//! `include_topic_authorized_operations` (v8+) every named topic carries all topic operations, and
+//! with `include_cluster_authorized_operations` (v8–10) the cluster all cluster operations (see
+//! [`crate::authorized_operations`]); when not asked, `i32::MIN`.
+//!
 //! # References
-//! - Kafka `KafkaApis.handleTopicMetadataRequest`, `MetadataRequest.json`, `MetadataResponse.json`
+//! - Kafka `KafkaApis.handleTopicMetadataRequest` (authorized operations: `AuthHelper.
+//!   authorizedOperations`), `MetadataRequest.json`, `MetadataResponse.json`
 //! - KIP-516 (topic ids in v10+), KIP-430 (authorized operations, v8+)
 
 use std::collections::BTreeSet;
@@ -22,6 +28,7 @@ use uuid::Uuid;
 
 use super::partition::LEADER_EPOCH;
 use super::{LogStore, code, str_bytes, topic_name};
+use crate::authorized_operations;
 
 /// Answers a Metadata request.
 pub(crate) fn handle(
@@ -93,7 +100,10 @@ pub(crate) fn handle(
             );
         }
     }
-    MetadataResponse::default()
+    if version >= 8 {
+        with_authorized_operations(&mut topics, request.include_topic_authorized_operations);
+    }
+    let response = MetadataResponse::default()
         .with_brokers(vec![
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(store.node_id))
@@ -102,7 +112,23 @@ pub(crate) fn handle(
         ])
         .with_cluster_id(Some(str_bytes(&store.cluster_id)))
         .with_controller_id(BrokerId(store.node_id))
-        .with_topics(topics)
+        .with_topics(topics);
+    if (8..=10).contains(&version) {
+        response.with_cluster_authorized_operations(authorized_operations::if_requested(
+            request.include_cluster_authorized_operations,
+            authorized_operations::CLUSTER,
+        ))
+    } else {
+        response
+    }
+}
+
+/// Kafka sets the topic operations on every topic named in the response (not on unknown ids).
+fn with_authorized_operations(topics: &mut [MetadataResponseTopic], requested: bool) {
+    let operations = authorized_operations::if_requested(requested, authorized_operations::TOPIC);
+    for topic in topics.iter_mut().filter(|topic| topic.name.is_some()) {
+        topic.topic_authorized_operations = operations;
+    }
 }
 
 /// An existing topic with its partitions.

@@ -1,5 +1,6 @@
 //! Topics, partition logs and the APIs that read and write them: Metadata, CreateTopics,
-//! DeleteTopics, Produce, Fetch (with long polling), ListOffsets and InitProducerId.
+//! DeleteTopics, CreatePartitions, Produce, Fetch (with long polling), ListOffsets, DeleteRecords
+//! and InitProducerId.
 //!
 //! [`LogStore`] owns the topics (by name, in name order, each with a stable id), their
 //! partition logs, the fetches parked until enough bytes arrive or their max wait
@@ -21,17 +22,21 @@
 //!
 //! Not supported: transactions (transactional batches are stored as plain batches, no markers,
 //! no aborted-transaction lists), incremental fetch sessions (KIP-227: every fetch response is a
-//! full one with session id 0), log truncation, retention and compaction, LogAppendTime topics.
+//! full one with session id 0), retention and compaction, LogAppendTime topics. The log start
+//! offset moves only by DeleteRecords.
 //!
 //! # References
 //! - Kafka `KafkaApis` (handleTopicMetadataRequest, handleCreateTopicsRequest,
-//!   handleDeleteTopicsRequest, handleProduceRequest, handleFetchRequest, handleListOffsetRequest,
+//!   handleDeleteTopicsRequest, handleCreatePartitionsRequest, handleProduceRequest,
+//!   handleFetchRequest, handleListOffsetRequest, handleDeleteRecordsRequest,
 //!   handleInitProducerIdRequest)
 //! - Kafka `Topic.validate` (topic name rules), `Uuid.randomUuid` (topic ids)
 //! - KIP-516: topic ids
 
 mod batch;
+mod create_partitions;
 mod create_topics;
+mod delete_records;
 mod delete_topics;
 mod fetch;
 mod init_producer_id;
@@ -120,6 +125,21 @@ pub(crate) struct Topic {
     pub(crate) partitions: Vec<PartitionLog>,
 }
 
+/// A read-only view of a topic, for assertions and the control API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicSummary {
+    /// The topic name.
+    pub name: String,
+    /// Its id (KIP-516), as Metadata reports it.
+    pub topic_id: Uuid,
+    /// The high watermark (log end offset) of each partition, by partition index; its length is
+    /// the partition count.
+    pub high_watermarks: Vec<i64>,
+    /// The log start offset of each partition, by partition index (moved by DeleteRecords).
+    pub log_start_offsets: Vec<i64>,
+}
+
 /// All topics, their logs, parked fetches and producer ids. See the module docs.
 #[derive(Debug)]
 pub struct LogStore {
@@ -180,6 +200,12 @@ impl LogStore {
         fetch::complete_parked(self, now, out);
     }
 
+    /// Answers every parked fetch now with what the logs hold (see
+    /// [`BrokerCore::reset`](crate::BrokerCore::reset)).
+    pub(crate) fn complete_every_parked_fetch(&mut self, out: &mut Vec<Completion>) {
+        fetch::complete_every_parked(self, out);
+    }
+
     /// Drops parked fetches of a closed connection.
     pub(crate) fn connection_closed(&mut self, connection: ConnectionId) {
         self.parked_fetches
@@ -206,6 +232,24 @@ impl LogStore {
     /// Topic names, in name order.
     pub fn topic_names(&self) -> impl Iterator<Item = &str> {
         self.topics.keys().map(String::as_str)
+    }
+
+    /// A summary of every topic, in name order (for assertions and the control API).
+    pub fn topics(&self) -> impl Iterator<Item = TopicSummary> + '_ {
+        self.topics.iter().map(|(name, topic)| TopicSummary {
+            name: name.clone(),
+            topic_id: topic.id,
+            high_watermarks: topic
+                .partitions
+                .iter()
+                .map(PartitionLog::log_end_offset)
+                .collect(),
+            log_start_offsets: topic
+                .partitions
+                .iter()
+                .map(PartitionLog::log_start_offset)
+                .collect(),
+        })
     }
 
     /// High watermark (log end offset) of a partition, if it exists.
@@ -273,6 +317,15 @@ impl LogStore {
             RequestKind::InitProducerId(request) => Reply::Now(ResponseKind::InitProducerId(
                 init_producer_id::handle(self, &request, version),
             )),
+            RequestKind::CreatePartitions(request) => Reply::Now(ResponseKind::CreatePartitions(
+                create_partitions::handle(self, &request, version),
+            )),
+            RequestKind::DeleteRecords(request) => {
+                let response = delete_records::handle(self, &request, version);
+                // Fetches parked below a new log start offset now have an error to report.
+                fetch::complete_parked(self, now, out);
+                Reply::Now(ResponseKind::DeleteRecords(response))
+            }
             _ => Reply::Close(format!("{:?} is not a log request", token.api_key)),
         }
     }
@@ -300,11 +353,21 @@ impl LogStore {
                 name: name.to_owned(),
             });
         }
+        self.check_partition_count(0, partitions)
+    }
+
+    /// Whether a topic with `existing` partitions may have `partitions` (more than `existing`)
+    /// within kmock's limits (CreateTopics and CreatePartitions answer INVALID_PARTITIONS if not).
+    fn check_partition_count(
+        &self,
+        existing: usize,
+        partitions: i32,
+    ) -> Result<(), CreateTopicError> {
         if partitions <= 0 || partitions > MAX_PARTITIONS_PER_TOPIC {
             return Err(CreateTopicError::InvalidPartitions { partitions });
         }
         let partitions = usize::try_from(partitions).expect("checked positive");
-        if self.partitions_total + partitions > MAX_PARTITIONS_TOTAL {
+        if self.partitions_total - existing + partitions > MAX_PARTITIONS_TOTAL {
             return Err(CreateTopicError::TooManyPartitions);
         }
         Ok(())
@@ -385,6 +448,12 @@ pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option
         RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(
             init_producer_id::error_response(request, api_version, code),
         ),
+        RequestKind::CreatePartitions(request) => ResponseKind::CreatePartitions(
+            create_partitions::error_response(request, api_version, code),
+        ),
+        RequestKind::DeleteRecords(request) => {
+            ResponseKind::DeleteRecords(delete_records::error_response(request, api_version, code))
+        }
         _ => return None,
     })
 }

@@ -12,14 +12,21 @@
 //! offset are binary searches. Lookups by timestamp scan batches linearly (Kafka keeps a time
 //! index; kmock's logs are small).
 //!
-//! Limits: offsets are `i64` and grow without bound; a log is never truncated or compacted (only
-//! deleted with its topic). Producer state is kept for at most [`MAX_PRODUCERS_PER_PARTITION`]
-//! idempotent producers per partition.
+//! The log start offset moves up only through [`PartitionLog::truncate_before`] (DeleteRecords):
+//! whole batches below it are dropped and their memory released; the start may point inside a
+//! batch, as Kafka's `logStartOffset` may, and that batch is still served whole (the client skips
+//! the records before its fetch offset) while lookups by timestamp skip the records before the
+//! start.
+//!
+//! Limits: offsets are `i64` and grow without bound. Producer state is kept for at most
+//! [`MAX_PRODUCERS_PER_PARTITION`] idempotent producers per partition.
 //!
 //! # References
 //! - Kafka `UnifiedLog` / `LogSegment` (append, read, offsetForTimestamp)
 //! - Kafka `ProducerStateManager` / `ProducerAppendInfo` (KIP-98: the last 5 batches per producer)
 //! - KIP-74: a fetch returns at least one batch even if larger than the fetch limit
+//! - Kafka `UnifiedLog.maybeIncrementLogStartOffset` / `deleteOldSegments` (KIP-107: the log start
+//!   offset moved by DeleteRecords)
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -118,7 +125,8 @@ pub(crate) struct ReadPlan {
 #[derive(Debug, Default)]
 pub(crate) struct PartitionLog {
     batches: Vec<StoredBatch>,
-    /// First offset still in the log (0: kmock never truncates).
+    /// First offset still in the log: 0, or where DeleteRecords moved it (possibly inside the
+    /// first stored batch).
     log_start_offset: i64,
     /// Offset the next record gets; also the high watermark (one replica).
     log_end_offset: i64,
@@ -308,41 +316,130 @@ impl PartitionLog {
         buffer.freeze()
     }
 
-    /// ListOffsets for a timestamp: the earliest offset whose record timestamp is at least
-    /// `timestamp`, with that record's timestamp; `None` if there is none.
+    /// Moves the log start offset up to `offset` and drops the batches wholly below it (Kafka's
+    /// `UnifiedLog.maybeIncrementLogStartOffset`, then `deleteOldSegments`). The start may land
+    /// inside a batch, which is kept. An `offset` at or below the current start changes nothing;
+    /// one beyond the log end is clamped to it (the caller answers OFFSET_OUT_OF_RANGE first, as
+    /// Kafka does beyond the high watermark).
     ///
-    /// Finds the first batch whose max timestamp reaches `timestamp`, then decodes it to find the
-    /// record; if the batch cannot be decoded (e.g. zstd/lz4 compression, which kmock does not
-    /// build in), answers with the batch's base offset and max timestamp.
-    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
-        let stored = self
+    /// Memory: the dropped batches are released, and the kept batches that shared a buffer with
+    /// them (appended by the same Produce) are copied into a buffer of their own, so nothing below
+    /// the start stays allocated — except when a large Produce's frame also holds batches of
+    /// another partition, which keep that frame alive (see the module docs).
+    pub(crate) fn truncate_before(&mut self, offset: i64) {
+        let offset = offset.min(self.log_end_offset);
+        if offset <= self.log_start_offset {
+            return;
+        }
+        self.log_start_offset = offset;
+        let dropped = self
             .batches
-            .iter()
-            .find(|batch| batch.max_timestamp >= timestamp)?;
-        let found = decode_records(stored).and_then(|records| {
-            records
-                .into_iter()
-                .find(|(_, record_timestamp)| *record_timestamp >= timestamp)
-        });
-        Some(found.unwrap_or((stored.base_offset, stored.max_timestamp)))
+            .partition_point(|batch| batch.last_offset < offset);
+        let Some(last_dropped) = dropped.checked_sub(1).map(|i| &self.batches[i]) else {
+            return;
+        };
+        let dropped_end = last_dropped.bytes.as_ptr() as usize + last_dropped.bytes.len();
+        self.batches.drain(..dropped);
+        copy_out_of_shared_buffer(&mut self.batches, dropped_end);
+        if self.batches.capacity() > 2 * self.batches.len() {
+            self.batches.shrink_to_fit();
+        }
     }
 
-    /// ListOffsets MAX_TIMESTAMP (KIP-734): the offset and timestamp of the earliest record with
-    /// the largest timestamp; `None` for an empty log.
+    /// ListOffsets for a timestamp: the earliest offset from the log start whose record timestamp
+    /// is at least `timestamp`, with that record's timestamp; `None` if there is none.
+    ///
+    /// Finds the batches whose max timestamp reaches `timestamp`, then decodes them to find the
+    /// record; if a batch cannot be decoded (e.g. zstd/lz4 compression, which kmock does not
+    /// build in), answers with the batch's first offset from the start and its max timestamp.
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
+        self.batches
+            .iter()
+            .filter(|batch| batch.max_timestamp >= timestamp)
+            .find_map(|stored| match self.records_from_start(stored) {
+                Some(records) => records
+                    .into_iter()
+                    .find(|(_, record_timestamp)| *record_timestamp >= timestamp),
+                None => Some((self.first_offset_of(stored), stored.max_timestamp)),
+            })
+    }
+
+    /// ListOffsets MAX_TIMESTAMP (KIP-734): the offset and timestamp of the earliest record from
+    /// the log start with the largest timestamp; `None` for an empty log.
     pub(crate) fn max_timestamp_offset(&self) -> Option<(i64, i64)> {
-        let mut best: Option<&StoredBatch> = None;
-        for batch in &self.batches {
-            if best.is_none_or(|b| batch.max_timestamp > b.max_timestamp) {
-                best = Some(batch);
+        let mut best: Option<(&StoredBatch, i64)> = None;
+        for stored in &self.batches {
+            let Some(max_timestamp) = self.max_timestamp_from_start(stored) else {
+                continue;
+            };
+            if best.is_none_or(|(_, best_timestamp)| max_timestamp > best_timestamp) {
+                best = Some((stored, max_timestamp));
             }
         }
-        let stored = best?;
-        let found = decode_records(stored).and_then(|records| {
+        let (stored, max_timestamp) = best?;
+        let found = self.records_from_start(stored).and_then(|records| {
             records
                 .into_iter()
-                .find(|(_, record_timestamp)| *record_timestamp == stored.max_timestamp)
+                .find(|(_, record_timestamp)| *record_timestamp == max_timestamp)
         });
-        Some(found.unwrap_or((stored.base_offset, stored.max_timestamp)))
+        Some(found.unwrap_or((self.first_offset_of(stored), max_timestamp)))
+    }
+
+    /// The batch's largest timestamp among its records from the log start: the header's, unless
+    /// the start is inside the batch (then decoded; `None` if no record is left).
+    fn max_timestamp_from_start(&self, stored: &StoredBatch) -> Option<i64> {
+        if stored.base_offset >= self.log_start_offset {
+            return Some(stored.max_timestamp);
+        }
+        match self.records_from_start(stored) {
+            Some(records) => records.iter().map(|(_, timestamp)| *timestamp).max(),
+            None => Some(stored.max_timestamp),
+        }
+    }
+
+    /// The batch's first offset that is still in the log.
+    fn first_offset_of(&self, stored: &StoredBatch) -> i64 {
+        stored.base_offset.max(self.log_start_offset)
+    }
+
+    /// `(offset, timestamp)` of the batch's records from the log start, or `None` if it cannot be
+    /// decoded.
+    fn records_from_start(&self, stored: &StoredBatch) -> Option<Vec<(i64, i64)>> {
+        let mut records = decode_records(stored)?;
+        records.retain(|(offset, _)| *offset >= self.log_start_offset);
+        Some(records)
+    }
+}
+
+/// Batches appended by one Produce are slices of one buffer, back to back. The leading `batches`
+/// that continue the buffer of a dropped batch (ending at address `dropped_end`) would keep that
+/// whole buffer alive: copy them into a buffer of their own. (Two buffers that merely happen to
+/// be adjacent cost one needless copy.)
+fn copy_out_of_shared_buffer(batches: &mut [StoredBatch], dropped_end: usize) {
+    let mut end = dropped_end;
+    let shared = batches
+        .iter()
+        .take_while(|batch| {
+            let start = batch.bytes.as_ptr() as usize;
+            let continues = start == end;
+            end = start + batch.bytes.len();
+            continues
+        })
+        .count();
+    if shared == 0 {
+        return;
+    }
+    let total: usize = batches[..shared].iter().map(|b| b.bytes.len()).sum();
+    let mut buffer = BytesMut::with_capacity(total);
+    for batch in &batches[..shared] {
+        buffer.extend_from_slice(&batch.bytes);
+    }
+    let buffer = buffer.freeze();
+    let mut at = 0;
+    for batch in &mut batches[..shared] {
+        let len = batch.bytes.len();
+        batch.bytes = buffer.slice(at..at + len);
+        at += len;
     }
 }
 

@@ -30,8 +30,7 @@ use kmock_wire::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::partition::AppendOutcome;
 use super::{LogStore, code, fetch};
-use crate::BrokerTime;
-use crate::{Completion, Reply, ResponseToken};
+use crate::{BrokerTime, Completion, Reply, ResponseToken};
 
 /// Answers a Produce request (see the module docs).
 pub(crate) fn handle(

@@ -1281,3 +1281,5 @@ mod properties {
         }
     }
 }
+
+mod admin;
