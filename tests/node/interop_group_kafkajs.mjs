@@ -1,8 +1,9 @@
 // Deeper interop for kafkajs: the scenario of tests/python/interop_group.py (read its docstring)
 // against `kmock serve --default-partitions 6 --initial-rebalance-delay-ms 0`:
-//  1. 60 keyed records with a header, half gzip, half snappy (kafkajs-snappy), each on the
+//  1. three members of one group on the new topic: every partition assigned exactly once
+//     (GROUP_JOIN events), before any record exists;
+//  2. 60 keyed records with a header, half gzip, half snappy (kafkajs-snappy), each on the
 //     partition of kafkajs's own DefaultPartitioner, which must equal Java's murmur2 formula;
-//  2. three members of one group: every partition assigned exactly once (GROUP_JOIN events);
 //  3. all 60 consumed on their murmur2 partitions, values and headers intact, committed;
 //  4. one member leaves: the other two own all 6 partitions, once each;
 //  5. all leave; 6 more records; a new member resumes at the commits: exactly the 6 new ones.
@@ -138,6 +139,25 @@ async function run(bootstrap) {
   const group = `interop-group-kafkajs-${suffix}`;
   const kafka = new Kafka({ clientId: "interop-group-kafkajs", brokers: [bootstrap], logLevel: logLevel.WARN });
 
+  // The group settles before any record exists (see interop_group.py: a member that joined
+  // alone first would read records the rebalance then hands to another member).
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+  await admin.disconnect();
+  const sink = [];
+  const members = [];
+  for (let i = 0; i < 3; i++) members.push(await member(kafka, topic, group, `member-${i}`, sink));
+  const settled = (count) => () => {
+    const assignments = members.map((m) => m.assignment);
+    if (members.length !== count || assignments.some((a) => a === null)) return null;
+    const owned = assignments.flat().sort((a, b) => a - b);
+    return JSON.stringify(owned) === JSON.stringify([...Array(PARTITIONS).keys()]) ? assignments : null;
+  };
+  let assignments = await waitFor(settled(3), "three members assigned");
+  checkAssignment(assignments, "three members");
+  log(`three members, assignment ${JSON.stringify(assignments)}`);
+
   const producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const first = records(RECORDS);
@@ -152,19 +172,6 @@ async function run(bootstrap) {
     check(written.partition === murmur2Partition(record.key), `${record.key} produced to ${written.partition}, murmur2 says ${murmur2Partition(record.key)}`);
   }
   log(`produced ${RECORDS} keyed records (gzip and snappy, with headers) to ${topic}, each on its murmur2 partition`);
-
-  const sink = [];
-  const members = [];
-  for (let i = 0; i < 3; i++) members.push(await member(kafka, topic, group, `member-${i}`, sink));
-  const settled = (count) => () => {
-    const assignments = members.map((m) => m.assignment);
-    if (members.length !== count || assignments.some((a) => a === null)) return null;
-    const owned = assignments.flat().sort((a, b) => a - b);
-    return JSON.stringify(owned) === JSON.stringify([...Array(PARTITIONS).keys()]) ? assignments : null;
-  };
-  let assignments = await waitFor(settled(3), "three members assigned");
-  checkAssignment(assignments, "three members");
-  log(`three members, assignment ${JSON.stringify(assignments)}`);
 
   await consumeInto(sink, RECORDS, "three members");
   checkRecords(sink, first, "three members");

@@ -5,11 +5,11 @@ Usage: interop_group.py CLIENT BOOTSTRAP     CLIENT: aiokafka | kafka-python | c
 partitions).
 
 aiokafka, kafka-python, confluent-kafka:
- 1. produce 60 keyed records with a header, half gzip- and half snappy-compressed; each lands on
+ 1. three members join one group on the new topic: every partition is assigned to exactly one;
+ 2. produce 60 keyed records with a header, half gzip- and half snappy-compressed; each lands on
     the partition murmur2 gives its key, checked against the client's own partitioner (aiokafka's
     and kafka-python's DefaultPartitioner; librdkafka's `murmur2_random`, against the Java formula
     below) and against the Java formula;
- 2. three members join one group: every partition is assigned to exactly one of them;
  3. they consume all 60: each record on its key's partition, value and header intact; they commit;
  4. one member leaves: the group rebalances, the two left own all 6 partitions, once each;
  5. all leave; 6 more records; a new member of the group resumes at the committed offsets: it gets
@@ -124,6 +124,15 @@ def group_scenario(client) -> None:
     topic = f"interop-group-{client.name}-{suffix}"
     group = f"interop-group-{client.name}-{suffix}"
 
+    # The group settles before any record exists: a member that joined alone first would fetch
+    # records the rebalance then hands to another member, which reads them again (at-least-once),
+    # and "each record once" could not be checked.
+    client.create_topic(topic)
+    members = [client.member(topic, group, f"member-{i}") for i in range(3)]
+    assignments = wait_for(lambda: stable_assignments(members, 3), "three members assigned")
+    check_assignment(assignments, "three members")
+    log(f"three members, assignment {assignments}")
+
     first = records_to_produce(RECORDS)
     for i, (key, value, headers) in enumerate(first):
         compression = "gzip" if i % 2 == 0 else "snappy"
@@ -134,11 +143,6 @@ def group_scenario(client) -> None:
         check(partition == want, f"{key!r} was produced to partition {partition}, murmur2 says {want}")
     client.flush()
     log(f"produced {RECORDS} keyed records (gzip and snappy, with headers) to {topic}, each on its murmur2 partition")
-
-    members = [client.member(topic, group, f"member-{i}") for i in range(3)]
-    assignments = wait_for(lambda: stable_assignments(members, 3), "three members assigned")
-    check_assignment(assignments, "three members")
-    log(f"three members, assignment {assignments}")
 
     got = consume(members, RECORDS, "three members")
     check_records(got, first, "three members")
@@ -246,6 +250,11 @@ class Aiokafka:
         await producer.start()
         return producer
 
+    def create_topic(self, topic):
+        # A metadata request for it auto-creates it (6 partitions on this server).
+        partitions = self.runner.run(self.producers["gzip"].partitions_for(topic))
+        check(len(partitions) == PARTITIONS, f"{topic} has partitions {partitions}")
+
     def own_partitioner(self, key: bytes) -> int:
         partitions = list(range(PARTITIONS))
         return self.partitioner(key, partitions, partitions)
@@ -317,6 +326,10 @@ class KafkaPython:
             compression: KafkaProducer(bootstrap_servers=bootstrap, compression_type=compression, acks="all")
             for compression in ("gzip", "snappy")
         }
+
+    def create_topic(self, topic):
+        partitions = self.producers["gzip"].partitions_for(topic)
+        check(len(partitions) == PARTITIONS, f"{topic} has partitions {partitions}")
 
     def own_partitioner(self, key: bytes) -> int:
         from kafka.partitioner.default import murmur2
@@ -396,6 +409,11 @@ class Confluent:
             )
             for compression in ("gzip", "snappy")
         }
+
+    def create_topic(self, topic):
+        metadata = self.producers["gzip"].list_topics(topic, timeout=STEP_TIMEOUT_S)
+        partitions = metadata.topics[topic].partitions
+        check(len(partitions) == PARTITIONS, f"{topic} has partitions {sorted(partitions)}")
 
     def own_partitioner(self, key: bytes) -> int:
         # librdkafka's partitioner is not exposed in Python: the partition it chose (checked in

@@ -1,6 +1,6 @@
 //! Deeper interop: each real client's consumer group on a 6-partition topic against `kmock serve`
 //! (`python/interop_group.py`, `node/interop_group_kafkajs.mjs`; their docstrings list the steps):
-//! three members share the partitions, each assigned exactly once; one leaves and the other two
+//! three members share the partitions, each assigned exactly once (before any record exists); one leaves and the other two
 //! take over all six; keyed records land on the partition murmur2 gives their key, checked against
 //! the client's own partitioner; headers and gzip/snappy-compressed batches round-trip; a new
 //! member resumes at the committed offsets. kcat (librdkafka): keyed records by murmur2
