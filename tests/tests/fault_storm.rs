@@ -418,6 +418,27 @@ fn regression_unexpected_sync_group_error_is_retried() {
     report_line("regression-sync-group-error", &report);
 }
 
+/// Found by the storm (a fresh seed, PROPTEST_CASES=256): SyncGroup answered
+/// REBALANCE_IN_PROGRESS for 9 s made every member rejoin at once, again and again: the broker
+/// answers at once, so the loop never let virtual time move and the case hung (nextest's timeout).
+/// Fixed in kmock-client: a rejoin after a failed SyncGroup waits the retry backoff.
+#[test]
+fn regression_sync_group_errors_do_not_spin() {
+    let plan = [
+        ("find_coordinator:close=after,prob=0.5", 13_128, 4_584),
+        ("sync_group:error=rebalance_in_progress", 1_216, 8_997),
+    ]
+    .iter()
+    .map(|(spec, start_ms, duration_ms)| PlannedFault {
+        spec: (*spec).to_owned(),
+        start_ms: *start_ms,
+        duration_ms: *duration_ms,
+    })
+    .collect();
+    let report = run_storm(plan);
+    report_line("regression-sync-group-spin", &report);
+}
+
 /// A fixed storm over every fault kind at once, so the suite always covers them.
 #[test]
 fn every_fault_kind_at_once() {

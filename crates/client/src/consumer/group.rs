@@ -735,14 +735,18 @@ impl Member {
                 return Err(JoinFailure::Retry { backoff: true });
             }
         };
+        // A rejoin after a failed SyncGroup waits the retry backoff: Kafka parks the next
+        // JoinGroup until the new rebalance completes, but a coordinator that answers at once
+        // (the storm's `sync_group:error=rebalance_in_progress`) would otherwise be asked again
+        // and again without pause: in virtual time a loop that never lets the clock move.
         match response.error_code {
             codes::NONE => {}
             codes::UNKNOWN_MEMBER_ID => {
                 self.member_id.clear();
-                return Err(JoinFailure::Retry { backoff: false });
+                return Err(JoinFailure::Retry { backoff: true });
             }
             codes::REBALANCE_IN_PROGRESS | codes::ILLEGAL_GENERATION => {
-                return Err(JoinFailure::Retry { backoff: false });
+                return Err(JoinFailure::Retry { backoff: true });
             }
             code if codes::is_coordinator_moved(code) => {
                 self.close_coordinator("coordinator moved");
