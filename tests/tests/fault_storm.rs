@@ -421,7 +421,8 @@ fn regression_unexpected_sync_group_error_is_retried() {
 /// Found by the storm (a fresh seed, PROPTEST_CASES=256): SyncGroup answered
 /// REBALANCE_IN_PROGRESS for 9 s made every member rejoin at once, again and again: the broker
 /// answers at once, so the loop never let virtual time move and the case hung (nextest's timeout).
-/// Fixed in kmock-client: a rejoin after a failed SyncGroup waits the retry backoff.
+/// Fixed in kmock-client: from the second failed SyncGroup in a row, the rejoin waits the retry
+/// backoff (the first rejoins at once, as Java's consumer does).
 #[test]
 fn regression_sync_group_errors_do_not_spin() {
     let plan = [

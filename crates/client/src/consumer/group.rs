@@ -108,6 +108,8 @@ pub(crate) struct Member {
     /// connection: a stop then leaves on a fresh connection (the broker answers a connection's
     /// requests in order, so a commit or LeaveGroup would queue behind a slow heartbeat).
     heartbeat_in_flight: Arc<AtomicBool>,
+    /// SyncGroup failures since the last successful one (see `sync_group`).
+    sync_failures_in_a_row: u32,
     fetcher: Option<AbortOnDrop>,
     events: mpsc::UnboundedReceiver<Event>,
     events_tx: mpsc::UnboundedSender<Event>,
@@ -135,6 +137,7 @@ impl Member {
             state,
             heartbeat: None,
             heartbeat_in_flight: Arc::new(AtomicBool::new(false)),
+            sync_failures_in_a_row: 0,
             fetcher: None,
             events,
             events_tx,
@@ -735,18 +738,24 @@ impl Member {
                 return Err(JoinFailure::Retry { backoff: true });
             }
         };
-        // A rejoin after a failed SyncGroup waits the retry backoff: Kafka parks the next
-        // JoinGroup until the new rebalance completes, but a coordinator that answers at once
-        // (the storm's `sync_group:error=rebalance_in_progress`) would otherwise be asked again
-        // and again without pause: in virtual time a loop that never lets the clock move.
+        // After a failed SyncGroup the member rejoins at once, as Java's does: Kafka parks that
+        // JoinGroup until the new rebalance completes. A coordinator that fails SyncGroup again
+        // and again while answering JoinGroup at once (the storm's
+        // `sync_group:error=rebalance_in_progress`) would make that a loop without pause (in
+        // virtual time one that never lets the clock move): from the second failure in a row
+        // the rejoin waits the retry backoff.
+        if response.error_code != codes::NONE {
+            self.sync_failures_in_a_row = self.sync_failures_in_a_row.saturating_add(1);
+        }
+        let backoff = self.sync_failures_in_a_row > 1;
         match response.error_code {
-            codes::NONE => {}
+            codes::NONE => self.sync_failures_in_a_row = 0,
             codes::UNKNOWN_MEMBER_ID => {
                 self.member_id.clear();
-                return Err(JoinFailure::Retry { backoff: true });
+                return Err(JoinFailure::Retry { backoff });
             }
             codes::REBALANCE_IN_PROGRESS | codes::ILLEGAL_GENERATION => {
-                return Err(JoinFailure::Retry { backoff: true });
+                return Err(JoinFailure::Retry { backoff });
             }
             code if codes::is_coordinator_moved(code) => {
                 self.close_coordinator("coordinator moved");
