@@ -8,15 +8,12 @@ through describe_topics, describe_cluster and describe_consumer_groups, asked fo
 """
 
 import sys
-import time
 
 from confluent_kafka import (
     Consumer,
     ConsumerGroupState,
     ConsumerGroupTopicPartitions,
-    KafkaError,
     OFFSET_BEGINNING,
-    KafkaException,
     Producer,
     TopicCollection,
     TopicPartition,
@@ -24,6 +21,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic, OffsetSpec
 
 import admin_support as plan
+from confluent_support import poll_messages
 from admin_support import Script, expect, expect_error
 
 SCRIPT = Script("admin_confluent")
@@ -55,20 +53,8 @@ def consumer(bootstrap: str, group: str) -> Consumer:
 
 def consume(member: Consumer, count: int) -> list:
     """`count` messages as (partition, offset, value)."""
-    received = []
-    deadline = time.monotonic() + plan.TIMEOUT_S
-    while len(received) < count:
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"consumed {len(received)} of {count} messages: {received}")
-        message = member.poll(0.5)
-        if message is None:
-            continue
-        if message.error() is not None:
-            if message.error().code() == KafkaError._PARTITION_EOF:
-                continue
-            raise KafkaException(message.error())
-        received.append((message.partition(), message.offset(), message.value().decode()))
-    return received
+    messages = poll_messages(member, count, plan.TIMEOUT_S)
+    return [(m.partition(), m.offset(), m.value().decode()) for m in messages]
 
 
 def grow_partitions(admin: AdminClient) -> None:

@@ -274,6 +274,49 @@ impl KmockServer {
             .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
     }
 
+    /// The control API's base URL (`http://host:port`), from the `CONTROL=` line a server started
+    /// with `--control-port` prints after `BOOTSTRAP=`. Waits up to [`SERVER_START_TIMEOUT`];
+    /// panics with the server log without it. Consumes the stdout lines read so far.
+    pub fn control_url(&self) -> String {
+        let deadline = Instant::now() + SERVER_START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self
+                .stdout_rx
+                .recv_timeout(left.min(Duration::from_millis(100)))
+            {
+                Ok(line) => {
+                    if let Some(url) = line.trim().strip_prefix("CONTROL=") {
+                        return url.to_owned();
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("stdout closed without a CONTROL= line\n{}", self.log())
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no CONTROL= line after BOOTSTRAP= within {SERVER_START_TIMEOUT:?}\n{}",
+                self.log()
+            );
+        }
+    }
+
+    /// Asserts that a client script run against this server succeeded and the server is still
+    /// running; the failure message has the script's output and the server log.
+    pub fn assert_script_succeeded(&mut self, script: &str, run: &ScriptRun) {
+        let running = self.is_running();
+        assert!(
+            run.success() && running,
+            "{script} against kmock at {} failed (server still running: {running})\n{}\n--- server log ({}) ---\n{}",
+            self.bootstrap(),
+            run.report(),
+            self.log_path().display(),
+            self.log()
+        );
+    }
+
     /// Lines printed on stdout after the `BOOTSTRAP=` line so far (all of them once stopped).
     pub fn stdout_after_bootstrap(&self) -> Vec<String> {
         self.stdout_rx.try_iter().collect()

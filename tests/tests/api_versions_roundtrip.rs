@@ -14,18 +14,19 @@ use bytes::{Bytes, BytesMut};
 use kmock_broker::{BrokerConfig, BrokerCore, ConnectionId, Output};
 use kmock_tests::{KafkaConnection, KmockServer, ReadOutcome};
 use kmock_wire::kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest,
-    CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteGroupsRequest,
-    DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest,
-    DeleteTopicsResponse, DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest,
-    FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
-    HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
-    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader,
-    RequestKind, ResponseKind, SyncGroupRequest, SyncGroupResponse,
-    offset_fetch_request::OffsetFetchRequestGroup,
+    AlterConfigsRequest, AlterConfigsResponse, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, InitProducerIdRequest,
+    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
+    OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader, RequestKind, ResponseKind,
+    SyncGroupRequest, SyncGroupResponse, offset_fetch_request::OffsetFetchRequestGroup,
 };
 use kmock_wire::kafka_protocol::protocol::{Encodable, StrBytes};
 use kmock_wire::{decode_request, decode_response, encode_response};
@@ -140,6 +141,9 @@ fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
         ApiKey::OffsetDelete => OffsetDeleteRequest::default()
             .with_group_id(group().into())
             .into(),
+        ApiKey::DescribeConfigs => DescribeConfigsRequest::default().into(),
+        ApiKey::AlterConfigs => AlterConfigsRequest::default().into(),
+        ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::default().into(),
         other => panic!("kmock advertises {other:?}: add a sample request for it here"),
     }
 }
@@ -167,6 +171,9 @@ fn default_response(api_key: ApiKey) -> ResponseKind {
         ApiKey::DeleteRecords => DeleteRecordsResponse::default().into(),
         ApiKey::DeleteGroups => DeleteGroupsResponse::default().into(),
         ApiKey::OffsetDelete => OffsetDeleteResponse::default().into(),
+        ApiKey::DescribeConfigs => DescribeConfigsResponse::default().into(),
+        ApiKey::AlterConfigs => AlterConfigsResponse::default().into(),
+        ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsResponse::default().into(),
         other => panic!("kmock advertises {other:?}: add a default response for it here"),
     }
 }
@@ -214,6 +221,9 @@ fn api_key_of(body: &RequestKind) -> ApiKey {
         RequestKind::DeleteRecords(_) => ApiKey::DeleteRecords,
         RequestKind::DeleteGroups(_) => ApiKey::DeleteGroups,
         RequestKind::OffsetDelete(_) => ApiKey::OffsetDelete,
+        RequestKind::DescribeConfigs(_) => ApiKey::DescribeConfigs,
+        RequestKind::AlterConfigs(_) => ApiKey::AlterConfigs,
+        RequestKind::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
         other => panic!("no API key mapping for {other:?}"),
     }
 }

@@ -24,27 +24,12 @@ fn start(args: &[&str]) -> (KmockServer, String) {
     let mut all = vec!["--control-port", "0"];
     all.extend_from_slice(args);
     let server = KmockServer::start(&all);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(line) = server
-            .stdout_after_bootstrap()
-            .into_iter()
-            .find(|l| l.starts_with("CONTROL="))
-        {
-            let url = line.trim().trim_start_matches("CONTROL=");
-            let address = url
-                .strip_prefix("http://")
-                .unwrap_or_else(|| panic!("CONTROL= is not an http URL: {line}"));
-            assert!(address.starts_with("127.0.0.1:"), "{line}");
-            return (server, address.to_owned());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no CONTROL= line after BOOTSTRAP=\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let url = server.control_url();
+    let address = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("CONTROL= is not an http URL: {url}"));
+    assert!(address.starts_with("127.0.0.1:"), "{url}");
+    (server, address.to_owned())
 }
 
 /// Sends raw bytes, returns (status, body).
@@ -252,6 +237,26 @@ fn commit_offset(bootstrap: &str, client_id: &str, group: &str) {
 
 fn entries(log: &Value) -> Vec<Value> {
     log["requests"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn retention_runs_on_demand_and_says_what_it_removed() {
+    let (_server, api) = start(&[]);
+    let (status, report) = http(&api, "POST", "/retention", None);
+    assert_eq!(
+        (status, &report["partitions"]),
+        (200, &Value::Array(Vec::new()))
+    );
+    let (status, error) = http(&api, "POST", "/retention", Some(r#"{"topic": "nope"}"#));
+    assert_eq!(status, 404, "{error}");
+    let (status, error) = http(&api, "POST", "/retention", Some(r#"{"topics": []}"#));
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["error"].as_str().is_some_and(|e| e.contains("topic")),
+        "{error}"
+    );
+    let (status, error) = http(&api, "GET", "/retention", None);
+    assert_eq!(status, 405, "{error}");
 }
 
 #[test]

@@ -19,15 +19,7 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 fn interop(script: &str, run_script: impl FnOnce(&str) -> ScriptRun) {
     let mut server = KmockServer::start(&["--initial-rebalance-delay-ms", "0"]);
     let run = run_script(server.bootstrap());
-    let running = server.is_running();
-    assert!(
-        run.success() && running,
-        "{script} against kmock at {} failed (server still running: {running})\n{}\n--- server log ({}) ---\n{}",
-        server.bootstrap(),
-        run.report(),
-        server.log_path().display(),
-        server.log()
-    );
+    server.assert_script_succeeded(script, &run);
 }
 
 fn interop_python(script: &str) {

@@ -36,8 +36,11 @@ pub const SUPPORTED_APIS: &[ApiKey] = &[
     ApiKey::DeleteTopics,
     ApiKey::DeleteRecords,
     ApiKey::InitProducerId,
+    ApiKey::DescribeConfigs,
+    ApiKey::AlterConfigs,
     ApiKey::CreatePartitions,
     ApiKey::DeleteGroups,
+    ApiKey::IncrementalAlterConfigs,
     ApiKey::OffsetDelete,
 ];
 

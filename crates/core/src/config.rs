@@ -38,6 +38,11 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     /// Seed of the broker's PRNG (fault probabilities, generated member and topic ids).
     pub seed: u64,
+    /// The broker's wall clock at broker time zero, in Unix milliseconds: the broker reads its
+    /// wall clock (LogAppendTime stamps, timestamp limits, time-based retention) as this plus
+    /// the broker time its driver gives it, never from the system. 0 (the default) keeps a run
+    /// deterministic (the simulation); `kmock serve` sets the real time at start.
+    pub wall_clock_start_unix_ms: i64,
 }
 
 impl Default for BrokerConfig {
@@ -57,6 +62,7 @@ impl Default for BrokerConfig {
             request_log_capacity: 100_000,
             max_connections: 10_000,
             seed: 0,
+            wall_clock_start_unix_ms: 0,
         }
     }
 }

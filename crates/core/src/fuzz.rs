@@ -22,17 +22,21 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kmock_wire::FrameDecoder;
 use kmock_wire::kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeGroupsRequest,
-    FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest, InitProducerIdRequest,
-    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
-    TopicName,
+    AlterConfigsRequest, ApiKey, ApiVersionsRequest, BrokerId, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId,
+    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
+    alter_configs_request,
     create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic},
     create_topics_request::CreatableTopic,
+    create_topics_request::CreatableTopicConfig,
     delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic},
     delete_topics_request::DeleteTopicState,
+    describe_configs_request::DescribeConfigsResource,
     fetch_request::{FetchPartition, FetchTopic},
+    incremental_alter_configs_request,
     join_group_request::JoinGroupRequestProtocol,
     leave_group_request::MemberIdentity,
     list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
@@ -307,6 +311,79 @@ fn join_group(member_id: &str) -> JoinGroupRequest {
         ])
 }
 
+/// `ConfigResource.Type` ids the config seeds name.
+const TOPIC_RESOURCE: i8 = 2;
+const BROKER_RESOURCE: i8 = 4;
+const BROKER_LOGGER_RESOURCE: i8 = 8;
+
+fn describe_configs() -> DescribeConfigsRequest {
+    let resource = |resource_type, name: &str| {
+        DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(str_bytes(name))
+    };
+    DescribeConfigsRequest::default()
+        .with_resources(vec![
+            resource(TOPIC_RESOURCE, TOPIC).with_configuration_keys(Some(vec![
+                str_bytes("retention.ms"),
+                str_bytes("cleanup.policy"),
+            ])),
+            resource(BROKER_RESOURCE, "0"),
+            resource(BROKER_LOGGER_RESOURCE, "0"),
+        ])
+        .with_include_synonyms(true)
+        .with_include_documentation(true)
+}
+
+fn alter_configs() -> AlterConfigsRequest {
+    let config = |name: &str, value: &str| {
+        alter_configs_request::AlterableConfig::default()
+            .with_name(str_bytes(name))
+            .with_value(Some(str_bytes(value)))
+    };
+    AlterConfigsRequest::default().with_resources(vec![
+        alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(TOPIC_RESOURCE)
+            .with_resource_name(str_bytes(TOPIC))
+            .with_configs(vec![
+                config("retention.ms", "1000"),
+                config("max.message.bytes", "100"),
+            ]),
+        alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(BROKER_RESOURCE)
+            .with_resource_name(str_bytes(""))
+            .with_configs(vec![config("log.retention.bytes", "4096")]),
+    ])
+}
+
+fn incremental_alter_configs() -> IncrementalAlterConfigsRequest {
+    use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let op = |name: &str, operation: i8, value: Option<&str>| {
+        AlterableConfig::default()
+            .with_name(str_bytes(name))
+            .with_config_operation(operation)
+            .with_value(value.map(str_bytes))
+    };
+    IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(TOPIC_RESOURCE)
+            .with_resource_name(str_bytes(TOPIC))
+            .with_configs(vec![
+                op("cleanup.policy", 2, Some("compact")),
+                op("message.timestamp.type", 0, Some("LogAppendTime")),
+                op("retention.ms", 1, None),
+            ]),
+        AlterConfigsResource::default()
+            .with_resource_type(BROKER_RESOURCE)
+            .with_resource_name(str_bytes("0"))
+            .with_configs(vec![op("message.max.bytes", 0, Some("2000"))]),
+        AlterConfigsResource::default()
+            .with_resource_type(BROKER_LOGGER_RESOURCE)
+            .with_resource_name(str_bytes("0"))
+            .with_configs(vec![op("kmock_core", 0, Some("DEBUG"))]),
+    ])
+}
+
 /// Candidate bodies per API, richest first (a candidate that a version lacks fields for is
 /// skipped by [`first_encodable`]).
 fn seed_for(api_key: ApiKey, version: i16, correlation_id: i32) -> Option<Bytes> {
@@ -472,7 +549,12 @@ fn seed_for(api_key: ApiKey, version: i16, correlation_id: i32) -> Option<Bytes>
                         CreatableTopic::default()
                             .with_name(topic_name())
                             .with_num_partitions(2)
-                            .with_replication_factor(1),
+                            .with_replication_factor(1)
+                            .with_configs(vec![
+                                CreatableTopicConfig::default()
+                                    .with_name(str_bytes("segment.bytes"))
+                                    .with_value(Some(str_bytes("1048576"))),
+                            ]),
                     ])
                     .with_timeout_ms(1_000),
             ],
@@ -502,7 +584,8 @@ fn seed_for(api_key: ApiKey, version: i16, correlation_id: i32) -> Option<Bytes>
     }
 }
 
-/// Seeds for the admin APIs: CreatePartitions, DeleteRecords, DeleteGroups, OffsetDelete.
+/// Seeds for the admin APIs: CreatePartitions, DeleteRecords, DeleteGroups, OffsetDelete,
+/// DescribeConfigs, AlterConfigs, IncrementalAlterConfigs.
 fn admin_seed_for(api_key: ApiKey, version: i16, c: i32) -> Option<Bytes> {
     match api_key {
         ApiKey::CreatePartitions => first_encodable(
@@ -559,6 +642,11 @@ fn admin_seed_for(api_key: ApiKey, version: i16, c: i32) -> Option<Bytes> {
             version,
             c,
         ),
+        ApiKey::DescribeConfigs => first_encodable(vec![describe_configs()], version, c),
+        ApiKey::AlterConfigs => first_encodable(vec![alter_configs()], version, c),
+        ApiKey::IncrementalAlterConfigs => {
+            first_encodable(vec![incremental_alter_configs()], version, c)
+        }
         _ => None,
     }
 }
@@ -575,7 +663,8 @@ pub struct Seed {
 /// Seed inputs: one valid request frame for every API kmock serves at every advertised version,
 /// plus multi-request flows (create, produce plain and gzip, fetch, list offsets by timestamp; a
 /// group's find-coordinator, join, sync, heartbeat, commit, fetch offsets, leave; the admin APIs:
-/// delete records, create partitions, delete offsets, delete groups).
+/// delete records, create partitions, delete offsets, delete groups; topic configs described,
+/// altered both ways, and produced under).
 pub fn seeds() -> Vec<Seed> {
     let mut seeds = Vec::new();
     for api_key in api_versions::SUPPORTED_APIS {
@@ -612,6 +701,19 @@ pub fn seeds() -> Vec<Seed> {
             (ApiKey::ListOffsets, 5),
             (ApiKey::Metadata, 9),
             (ApiKey::DeleteTopics, 4),
+        ],
+    ));
+    seeds.push(flow(
+        "flow-configs",
+        &[
+            (ApiKey::CreateTopics, 7),
+            (ApiKey::DescribeConfigs, 4),
+            (ApiKey::IncrementalAlterConfigs, 1),
+            (ApiKey::Produce, 9),
+            (ApiKey::AlterConfigs, 2),
+            (ApiKey::Produce, 9),
+            (ApiKey::DescribeConfigs, 1),
+            (ApiKey::Fetch, 12),
         ],
     ));
     seeds.push(flow(

@@ -257,6 +257,19 @@ impl BrokerCore {
         self.logs.create_topic(name, partitions).map(|_| ())
     }
 
+    /// Applies retention and compaction now to `topic` (or every topic) as its configs say
+    /// (`retention.ms`, `retention.bytes`, `cleanup.policy`); reports what was removed, or `None`
+    /// for an unknown topic. "Now" is the latest broker time the core has seen (the last request
+    /// or timer). See [`log::RetentionReport`].
+    /// Fetches parked below a new log start offset are answered (OFFSET_OUT_OF_RANGE) at once.
+    pub fn clean_logs(&mut self, topic: Option<&str>) -> Option<log::RetentionReport> {
+        let report = self.logs.clean_logs(topic, self.now);
+        let mut completions = Vec::new();
+        self.logs.handle_timeout(self.now, &mut completions);
+        self.complete_all(completions);
+        report
+    }
+
     /// A new connection.
     pub fn connection_opened(&mut self, connection: ConnectionId) {
         self.connections.insert(connection, Connection::default());
@@ -453,7 +466,10 @@ impl BrokerCore {
             | RequestKind::ListOffsets(_)
             | RequestKind::InitProducerId(_)
             | RequestKind::CreatePartitions(_)
-            | RequestKind::DeleteRecords(_)) => {
+            | RequestKind::DeleteRecords(_)
+            | RequestKind::DescribeConfigs(_)
+            | RequestKind::AlterConfigs(_)
+            | RequestKind::IncrementalAlterConfigs(_)) => {
                 self.logs.handle(token.clone(), body, now, &mut completions)
             }
             body @ (RequestKind::FindCoordinator(_)

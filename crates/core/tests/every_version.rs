@@ -195,7 +195,7 @@ fn record_batch(value: &str) -> Bytes {
 #[test]
 fn every_supported_api_is_covered_here() {
     // If an API is added to SUPPORTED_APIS, add a round trip for it below.
-    assert_eq!(SUPPORTED_APIS.len(), 21);
+    assert_eq!(SUPPORTED_APIS.len(), 24);
 }
 
 #[test]
@@ -739,6 +739,133 @@ fn offset_delete_and_delete_groups_every_version() {
         assert_eq!(
             response.results[0].error_code, 0,
             "delete_groups v{version}"
+        );
+    }
+}
+
+/// `ConfigResource.Type.TOPIC`.
+const TOPIC_RESOURCE: i8 = 2;
+
+fn describe_topic(h: &mut Harness, topic: &str, version: i16) -> Vec<(String, Option<String>, i8)> {
+    let request = DescribeConfigsRequest::default()
+        .with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(s(topic)),
+        ])
+        .with_include_synonyms(true);
+    let ResponseKind::DescribeConfigs(response) = h.call(&request, version) else {
+        unreachable!()
+    };
+    let result = &response.results[0];
+    assert_eq!(result.error_code, 0, "describe v{version}: {result:?}");
+    result
+        .configs
+        .iter()
+        .map(|c| {
+            (
+                c.name.to_string(),
+                c.value.as_ref().map(ToString::to_string),
+                c.config_source,
+            )
+        })
+        .collect()
+}
+
+fn topic_value(configs: &[(String, Option<String>, i8)], name: &str) -> (Option<String>, i8) {
+    let (_, value, source) = configs
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .expect("described");
+    (value.clone(), *source)
+}
+
+#[test]
+fn config_apis_every_version() {
+    let mut h = Harness::new();
+    let create = CreateTopicsRequest::default()
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(s("configured").into())
+                .with_num_partitions(1)
+                .with_replication_factor(1)
+                .with_configs(vec![
+                    create_topics_request::CreatableTopicConfig::default()
+                        .with_name(s("retention.ms"))
+                        .with_value(Some(s("1000"))),
+                ]),
+        ])
+        .with_timeout_ms(1000);
+    let ResponseKind::CreateTopics(created) = h.call(&create, 7) else {
+        unreachable!()
+    };
+    assert_eq!(created.topics[0].error_code, 0);
+    for version in Harness::versions(ApiKey::DescribeConfigs) {
+        let configs = describe_topic(&mut h, "configured", version);
+        assert_eq!(
+            topic_value(&configs, "retention.ms"),
+            (Some("1000".into()), 1),
+            "v{version}"
+        );
+    }
+    for version in Harness::versions(ApiKey::AlterConfigs) {
+        let value = format!("{}", 2000 + version);
+        let request = AlterConfigsRequest::default().with_resources(vec![
+            alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(s("configured"))
+                .with_configs(vec![
+                    alter_configs_request::AlterableConfig::default()
+                        .with_name(s("max.message.bytes"))
+                        .with_value(Some(s(&value))),
+                ]),
+        ]);
+        let ResponseKind::AlterConfigs(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        assert_eq!(response.responses[0].error_code, 0, "alter v{version}");
+        let configs = describe_topic(&mut h, "configured", 4);
+        assert_eq!(
+            topic_value(&configs, "max.message.bytes"),
+            (Some(value), 1),
+            "v{version}"
+        );
+        assert_eq!(
+            topic_value(&configs, "retention.ms").1,
+            5,
+            "v{version}: replaced"
+        );
+    }
+    for version in Harness::versions(ApiKey::IncrementalAlterConfigs) {
+        let value = format!("{}", 5000 + version);
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(s("configured"))
+                .with_configs(vec![
+                    incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(s("retention.ms"))
+                        .with_config_operation(0)
+                        .with_value(Some(s(&value))),
+                ]),
+        ]);
+        let ResponseKind::IncrementalAlterConfigs(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        assert_eq!(
+            response.responses[0].error_code, 0,
+            "incremental v{version}"
+        );
+        let configs = describe_topic(&mut h, "configured", 4);
+        assert_eq!(
+            topic_value(&configs, "retention.ms"),
+            (Some(value), 1),
+            "v{version}"
+        );
+        assert_eq!(
+            topic_value(&configs, "max.message.bytes").1,
+            1,
+            "v{version}: kept"
         );
     }
 }

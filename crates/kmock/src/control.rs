@@ -19,7 +19,8 @@
 //! | `DELETE /faults/{id}` | removes one rule (404 if unknown) |
 //! | `DELETE /faults` | removes every rule |
 //! | `GET /requests?since=&api=&client_id=&group=&limit=` | request log entries, oldest first, and `next` (the `since` of the next poll) |
-//! | `GET /topics` | topics with partitions, high watermarks and log start offsets |
+//! | `GET /topics` | topics with partitions, high watermarks, log start offsets and config overrides |
+//! | `POST /retention` `{"topic": "t"}` (or no body: every topic) | applies retention and compaction now, as each topic's configs say; reports what was removed |
 //! | `GET /groups`, `GET /groups/{id}` | groups: state, generation, leader, members and their assignments |
 //! | `POST /reset` | back to the state right after start (topics and faults given at start; no groups; empty request log), after answering or closing every request in flight ([`kmock_core::BrokerCore::reset`]) |
 //!
@@ -31,7 +32,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use kmock_broker::{
     FaultRule, FaultRuleId, GroupSummary, LogEntry, MemberSummary, MockBroker, MockBrokerError,
-    TopicSummary,
+    RetentionReport, TopicSummary,
 };
 use kmock_wire::kafka_protocol::messages::ConsumerProtocolAssignment;
 use kmock_wire::kafka_protocol::protocol::Decodable;
@@ -605,10 +606,24 @@ fn topic_json(topic: &TopicSummary) -> Value {
         "partitions": topic.high_watermarks.len(),
         "high_watermarks": topic.high_watermarks,
         "log_start_offsets": topic.log_start_offsets,
+        "configs": topic.configs,
     })
 }
 
-const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&limit= | GET /topics | GET /groups | GET /groups/{id} | POST /reset";
+const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&limit= | GET /topics | POST /retention {\"topic\": \"t\"} | GET /groups | GET /groups/{id} | POST /reset";
+
+fn retention_json(report: &RetentionReport) -> Value {
+    json!({
+        "partitions": report.partitions.iter().map(|p| json!({
+            "topic": p.topic,
+            "partition": p.partition,
+            "log_start_offset_before": p.log_start_offset_before,
+            "log_start_offset": p.log_start_offset,
+            "deleted_batches": p.deleted_batches,
+            "compacted_records": p.compacted_records,
+        })).collect::<Vec<_>>(),
+    })
+}
 
 fn stopped() -> Answer {
     Answer::error(503, "the broker has stopped")
@@ -619,7 +634,7 @@ fn failed(error: &MockBrokerError) -> Answer {
     match error {
         MockBrokerError::Stopped => stopped(),
         MockBrokerError::UnknownFault(id) => {
-            Answer::error(404, format!("no fault rule {id} (see GET /faults)"))
+            Answer::error(404, format!("no fault {id} (see GET /faults)"))
         }
         other => Answer::error(500, other.to_string()),
     }
@@ -665,15 +680,21 @@ impl Control {
                 }
             }
             ("POST", ["reset"]) => self.reset().await,
-            (_, ["faults" | "requests" | "topics" | "groups" | "reset", ..]) | (_, []) => {
-                Answer::error(
-                    405,
-                    format!(
-                        "{} {} is not supported; routes: {ROUTES}",
-                        request.method, path
-                    ),
-                )
-            }
+            ("POST", ["retention"]) => self.retention(&request.body).await,
+            (
+                _,
+                [
+                    "faults" | "requests" | "topics" | "groups" | "reset" | "retention",
+                    ..,
+                ],
+            )
+            | (_, []) => Answer::error(
+                405,
+                format!(
+                    "{} {} is not supported; routes: {ROUTES}",
+                    request.method, path
+                ),
+            ),
             _ => Answer::error(404, format!("no route {path:?}; routes: {ROUTES}")),
         }
     }
@@ -704,7 +725,7 @@ impl Control {
         let Some(spec) = value.get("spec").and_then(Value::as_str) else {
             return Answer::error(
                 400,
-                "expected a JSON object with a string field \"spec\", e.g. {\"spec\": \"leave_group:delay=60s\"} (grammar: docs/fault-spec.md)",
+                "expected a JSON object with a string field \"spec\", e.g. {\"spec\": \"leave_group:delay=60s\"} (grammar: kmock serve --help, or docs/fault-spec.md in the kmock repository)",
             );
         };
         if let Some(object) = value.as_object()
@@ -718,7 +739,12 @@ impl Control {
         let rule: FaultRule = match spec.parse() {
             Ok(rule) => rule,
             Err(e) => {
-                return Answer::error(400, format!("{e} (grammar: docs/fault-spec.md)"));
+                return Answer::error(
+                    400,
+                    format!(
+                        "{e} (grammar: kmock serve --help, or docs/fault-spec.md in the kmock repository)"
+                    ),
+                );
             }
         };
         let text = rule.to_string();
@@ -822,6 +848,19 @@ impl Control {
         }
     }
 
+    /// `POST /retention`: the body is empty (every topic) or `{"topic": "name"}`.
+    async fn retention(&self, body: &[u8]) -> Answer {
+        let topic = match retention_topic(body) {
+            Ok(topic) => topic,
+            Err(message) => return Answer::error(400, message),
+        };
+        match self.broker.clean_logs(topic.as_deref()).await {
+            Ok(Some(report)) => Answer::ok(retention_json(&report)),
+            Ok(None) => Answer::error(404, format!("no topic {:?}", topic.unwrap_or_default())),
+            Err(error) => failed(&error),
+        }
+    }
+
     /// `POST /reset`: every request in flight is answered or its connection closed first (the
     /// counts are `answered` and `closed`), then the start state comes back.
     async fn reset(&self) -> Answer {
@@ -835,6 +874,27 @@ impl Control {
             })),
             Err(error) => failed(&error),
         }
+    }
+}
+
+/// The topic a `POST /retention` body names: none for an empty body.
+fn retention_topic(body: &[u8]) -> Result<Option<String>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let expected = "expected no body (every topic) or {\"topic\": \"name\"}";
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("body is not valid JSON ({e}): {expected}"))?;
+    let Some(object) = value.as_object() else {
+        return Err(expected.to_owned());
+    };
+    if let Some(unknown) = object.keys().find(|k| *k != "topic") {
+        return Err(format!("unknown field {unknown:?}: {expected}"));
+    }
+    match object.get("topic") {
+        None => Ok(None),
+        Some(Value::String(topic)) => Ok(Some(topic.clone())),
+        Some(_) => Err(expected.to_owned()),
     }
 }
 
@@ -855,6 +915,25 @@ mod tests {
                 ("api".to_owned(), "leave_group".to_owned()),
                 ("since".to_owned(), String::new()),
             ]
+        );
+    }
+
+    #[test]
+    fn retention_bodies() {
+        assert_eq!(retention_topic(b""), Ok(None));
+        assert_eq!(retention_topic(b" \n"), Ok(None));
+        assert_eq!(retention_topic(b"{}"), Ok(None));
+        assert_eq!(retention_topic(br#"{"topic": "t"}"#), Ok(Some("t".into())));
+        assert!(
+            retention_topic(br#"{"topics": "t"}"#)
+                .unwrap_err()
+                .contains("unknown field")
+        );
+        assert!(retention_topic(br#"{"topic": 3}"#).is_err());
+        assert!(
+            retention_topic(b"[")
+                .unwrap_err()
+                .contains("not valid JSON")
         );
     }
 

@@ -214,7 +214,7 @@ impl ServeArgs {
         for spec in &file.fault {
             let rule: FaultRule = spec.parse().map_err(|e| {
                 ServeError::Usage(format!(
-                    "--config: fault {spec:?}: {e} (grammar: docs/fault-spec.md)"
+                    "--config: fault {spec:?}: {e} (grammar: kmock serve --help, or docs/fault-spec.md in the kmock repository)"
                 ))
             })?;
             faults.push(rule);
@@ -371,6 +371,11 @@ async fn run(args: ServeSettings, config: BrokerConfig) -> Result<(), ServeError
     };
     let signals = Signals::install()
         .map_err(|e| ServeError::Runtime(format!("cannot install signal handlers: {e}")))?;
+    // The broker's wall clock (LogAppendTime, time-based retention) starts at the real time.
+    let config = BrokerConfig {
+        wall_clock_start_unix_ms: kmock_broker::mock::wall_clock_unix_ms(),
+        ..config
+    };
     let broker = Arc::new(start_broker(&args, config, listener).await?);
     let local = broker.local_addr();
     let bootstrap = broker.bootstrap_servers();

@@ -16,7 +16,7 @@ use std::thread::{self, JoinHandle, Thread};
 
 use kmock_core::fault::FaultRuleStatus;
 use kmock_core::group::GroupSummary;
-use kmock_core::log::TopicSummary;
+use kmock_core::log::{RetentionReport, TopicSummary};
 use kmock_core::request_log::LogEntry;
 use kmock_core::{FaultRule, FaultRuleId, ResetReport};
 
@@ -135,6 +135,14 @@ impl BlockingMockBroker {
     /// See [`MockBroker::group`].
     pub fn group(&self, group_id: &str) -> Result<Option<GroupSummary>, MockBrokerError> {
         block_on(self.broker.group(group_id))
+    }
+
+    /// See [`MockBroker::clean_logs`].
+    pub fn clean_logs(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<Option<RetentionReport>, MockBrokerError> {
+        block_on(self.broker.clean_logs(topic))
     }
 
     /// See [`MockBroker::reset`].

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use kmock_core::fault::FaultRuleStatus;
 use kmock_core::group::GroupSummary;
-use kmock_core::log::TopicSummary;
+use kmock_core::log::{RetentionReport, TopicSummary};
 use kmock_core::request_log::LogEntry;
 use kmock_core::{BrokerConfig, BrokerCore, FaultRule, FaultRuleId, ResetReport};
 use tokio::net::TcpListener;
@@ -91,12 +91,25 @@ pub struct MockBrokerBuilder {
     error: Option<MockBrokerError>,
 }
 
-/// The configuration a [`MockBroker`] starts from: Kafka's defaults, no initial rebalance delay.
+/// The configuration a [`MockBroker`] starts from: Kafka's defaults, no initial rebalance delay,
+/// the broker's wall clock (LogAppendTime stamps, time-based retention) at the real time.
 fn test_config() -> BrokerConfig {
     BrokerConfig {
         group_initial_rebalance_delay_ms: 0,
+        wall_clock_start_unix_ms: wall_clock_unix_ms(),
         ..BrokerConfig::default()
     }
+}
+
+/// The system's wall clock in Unix milliseconds (0 before 1970), for
+/// [`BrokerConfig::wall_clock_start_unix_ms`] of a broker on real sockets in real time (a
+/// `MockBroker`, `kmock serve`); the simulation, which must be deterministic, never reads it.
+pub fn wall_clock_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 /// A setter for one [`BrokerConfig`] field, documented with the field's own meaning.
@@ -139,6 +152,8 @@ impl MockBrokerBuilder {
         max_connections: usize;
         /// Seed of the broker's PRNG (fault probabilities, generated member and topic ids).
         seed: u64;
+        /// The broker's wall clock at its start, in Unix ms (default: the real time at build).
+        wall_clock_start_unix_ms: i64;
     }
 
     /// Replaces the whole configuration (e.g. one shared by several tests). The advertised host
@@ -421,6 +436,20 @@ impl MockBroker {
         Ok(self
             .handle
             .inspect(move |core| core.groups().group(&group_id))
+            .await?)
+    }
+
+    /// Applies retention and compaction now to `topic`, or to every topic, as each topic's
+    /// configs say (`retention.ms`, `retention.bytes`, `cleanup.policy`); what was removed, or
+    /// `None` for an unknown topic. See [`BrokerCore::clean_logs`].
+    pub async fn clean_logs(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<Option<RetentionReport>, MockBrokerError> {
+        let topic = topic.map(str::to_owned);
+        Ok(self
+            .handle
+            .update(move |core| core.clean_logs(topic.as_deref()))
             .await?)
     }
 

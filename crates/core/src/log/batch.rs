@@ -3,7 +3,9 @@
 //!
 //! Batches are stored as received. The CRC-32C covers `attributes` to the end of the batch, so the
 //! broker may rewrite `baseOffset`, `batchLength` and `partitionLeaderEpoch` without recomputing it.
-//! Records are never decoded here.
+//! A LogAppendTime topic's batches are the exception: the broker sets the timestamp type bit and
+//! `maxTimestamp` and recomputes the CRC ([`stamp_log_append_time`], Kafka's
+//! `DefaultRecordBatch.setMaxTimestamp`). Records are never decoded here.
 //!
 //! Layout (big endian):
 //!
@@ -39,6 +41,8 @@ const RECORD_COUNT_OFFSET: usize = 57;
 
 /// Attributes bit: the batch belongs to a transaction.
 const TRANSACTIONAL_FLAG: i16 = 0x10;
+/// Attributes bit: the timestamps are the broker's log append time.
+const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 
 /// The header fields of one batch the broker needs, and where the batch lies in its buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +103,18 @@ fn read_i64(bytes: &[u8], at: usize) -> i64 {
 /// Errors (as Kafka error codes): `UNSUPPORTED_FOR_MESSAGE_FORMAT` for magic 0 or 1,
 /// `CORRUPT_MESSAGE` for anything else wrong: no batch, truncation, a bad length, an unknown magic,
 /// a CRC mismatch, or a record count that does not match `lastOffsetDelta`.
+#[cfg(test)]
 pub(crate) fn parse_batches(records: &[u8]) -> Result<Vec<BatchHeader>, i16> {
+    parse_batches_limited(records, usize::MAX)
+}
+
+/// [`parse_batches`], with `MESSAGE_TOO_LARGE` for a batch over `max_batch_bytes` (Kafka's
+/// `max.message.bytes`, checked on each batch before its CRC, as `UnifiedLog.analyzeAndValidateRecords`
+/// does).
+pub(crate) fn parse_batches_limited(
+    records: &[u8],
+    max_batch_bytes: usize,
+) -> Result<Vec<BatchHeader>, i16> {
     let mut headers = Vec::new();
     let mut position = 0;
     while position < records.len() {
@@ -120,6 +135,9 @@ pub(crate) fn parse_batches(records: &[u8]) -> Result<Vec<BatchHeader>, i16> {
         let size = batch_length.saturating_add(LOG_OVERHEAD_BYTES);
         if size < BATCH_OVERHEAD_BYTES || size > rest.len() {
             return Err(code::CORRUPT_MESSAGE);
+        }
+        if size > max_batch_bytes {
+            return Err(code::MESSAGE_TOO_LARGE);
         }
         let batch = &rest[..size];
         let crc = u32::from_be_bytes(
@@ -152,6 +170,31 @@ pub(crate) fn parse_batches(records: &[u8]) -> Result<Vec<BatchHeader>, i16> {
         return Err(code::CORRUPT_MESSAGE);
     }
     Ok(headers)
+}
+
+/// Marks a batch's timestamps as the broker's log append time `now_ms`: sets the timestamp type
+/// attribute and `maxTimestamp`, and recomputes the CRC that covers them. `batch` is one whole
+/// batch that [`parse_batches_limited`] accepted.
+pub(crate) fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let attributes = read_i16(batch, ATTRIBUTES_OFFSET) | LOG_APPEND_TIME_FLAG;
+    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Sets a batch's `lastOffsetDelta` (a compacted batch keeps its original last offset) and
+/// recomputes the CRC.
+pub(crate) fn set_last_offset_delta(batch: &mut [u8], last_offset_delta: i32) {
+    batch[LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4]
+        .copy_from_slice(&last_offset_delta.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Whether a stored batch's timestamps are log append times.
+pub(crate) fn is_log_append_time(batch: &[u8]) -> bool {
+    read_i16(batch, ATTRIBUTES_OFFSET) & LOG_APPEND_TIME_FLAG != 0
 }
 
 /// Writes the broker-assigned base offset and partition leader epoch into a batch (not covered by

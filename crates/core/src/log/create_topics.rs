@@ -5,12 +5,16 @@
 //! for partitions 0 to n-1, else INVALID_REPLICA_ASSIGNMENT); `replication_factor` must be -1
 //! or 1 (one broker), else INVALID_REPLICATION_FACTOR; an existing topic gets TOPIC_ALREADY_EXISTS,
 //! an illegal name INVALID_TOPIC_EXCEPTION, a name given twice in one request INVALID_REQUEST.
-//! `validate_only` checks without creating. Configs are accepted without interpretation and echoed
-//! (v5+) as dynamic topic configs. v7 returns the topic id.
+//! `validate_only` checks without creating. Configs are checked as Kafka checks them (an unknown
+//! name, a bad value or a null value: INVALID_CONFIG with Kafka's message; a name given twice: the
+//! last value) and stored (see [`super::topic_config`]); v5+ answers every config of the new topic
+//! with its value and source, in name order, as Kafka's controller does. v7 returns the topic id.
 //!
 //! # References
 //! - Kafka `ZkAdminManager.createTopics` / `ControllerApis.createTopics`, `CreateTopicsRequest.json`,
 //!   `CreateTopicsResponse.json`
+//! - Kafka `ReplicationControlManager.createTopics` (`computeConfigChanges`: null config values;
+//!   the effective configs in the response)
 //! - KIP-525 (v5: configs in the response), KIP-516 (v7: topic ids)
 
 use kmock_wire::kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -21,10 +25,8 @@ use std::collections::BTreeMap;
 
 use kmock_wire::kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
 
+use super::topic_config::TopicConfig;
 use super::{LogStore, code, str_bytes};
-
-/// `ConfigSource.DYNAMIC_TOPIC_CONFIG`.
-const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 
 /// Answers a CreateTopics request.
 pub(crate) fn handle(
@@ -51,23 +53,13 @@ pub(crate) fn handle(
             };
             let result = CreatableTopicResult::default().with_name(topic.name.clone());
             match outcome {
-                Ok((topic_id, partitions)) => {
+                Ok((topic_id, partitions, config)) => {
                     let mut result = result.with_topic_id(topic_id);
                     if version >= 5 {
-                        let configs = topic
-                            .configs
-                            .iter()
-                            .map(|config| {
-                                CreatableTopicConfigs::default()
-                                    .with_name(config.name.clone())
-                                    .with_value(config.value.clone())
-                                    .with_config_source(DYNAMIC_TOPIC_CONFIG)
-                            })
-                            .collect();
                         result = result
                             .with_num_partitions(partitions)
                             .with_replication_factor(1)
-                            .with_configs(Some(configs));
+                            .with_configs(Some(response_configs(store, &config)));
                     }
                     result
                 }
@@ -87,13 +79,60 @@ pub(crate) fn handle(
     CreateTopicsResponse::default().with_topics(results)
 }
 
-/// Validates and (unless `validate_only`) creates one topic: its id (nil when only validated) and
-/// partition count, or the error code and message.
+/// Every config of a new topic, as the v5+ response carries them.
+fn response_configs(store: &LogStore, config: &TopicConfig) -> Vec<CreatableTopicConfigs> {
+    store
+        .broker_configs
+        .describe_topic(&config.overrides)
+        .into_iter()
+        .map(|described| {
+            CreatableTopicConfigs::default()
+                .with_name(str_bytes(&described.name))
+                .with_value(described.value.as_deref().map(str_bytes))
+                .with_read_only(described.read_only)
+                .with_config_source(described.source)
+                .with_is_sensitive(false)
+        })
+        .collect()
+}
+
+/// The configs a CreateTopics topic asks for, checked (INVALID_CONFIG).
+fn topic_config(store: &LogStore, topic: &CreatableTopic) -> Result<TopicConfig, (i16, String)> {
+    let nulls: Vec<&str> = topic
+        .configs
+        .iter()
+        .filter(|config| config.value.is_none())
+        .map(|config| config.name.as_str())
+        .collect();
+    if !nulls.is_empty() {
+        return Err((
+            code::INVALID_CONFIG,
+            format!(
+                "Null value not supported for topic configs: {}",
+                nulls.join(",")
+            ),
+        ));
+    }
+    let overrides = topic
+        .configs
+        .iter()
+        .map(|config| {
+            let value = config.value.as_deref().unwrap_or_default();
+            (config.name.to_string(), value.to_owned())
+        })
+        .collect();
+    store
+        .check_topic_configs(&overrides)
+        .map_err(|error| (error.code, error.message.unwrap_or_default()))
+}
+
+/// Validates and (unless `validate_only`) creates one topic: its id (nil when only validated),
+/// partition count and configs, or the error code and message.
 fn create(
     store: &mut LogStore,
     topic: &CreatableTopic,
     validate_only: bool,
-) -> Result<(uuid::Uuid, i32), (i16, String)> {
+) -> Result<(uuid::Uuid, i32, TopicConfig), (i16, String)> {
     let name = topic.name.as_str();
     let partitions = if topic.assignments.is_empty() {
         if topic.num_partitions == -1 {
@@ -150,10 +189,12 @@ fn create(
     store
         .check_new_topic(name, partitions)
         .map_err(|error| (error.code(), error.to_string()))?;
+    let config = topic_config(store, topic)?;
     if validate_only {
-        return Ok((uuid::Uuid::nil(), partitions));
+        return Ok((uuid::Uuid::nil(), partitions, config));
     }
-    Ok((store.insert_topic(name, partitions), partitions))
+    let topic_id = store.insert_topic_with(name, partitions, config.clone());
+    Ok((topic_id, partitions, config))
 }
 
 /// A CreateTopics response with `code` on every requested topic.

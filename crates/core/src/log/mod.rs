@@ -1,6 +1,10 @@
 //! Topics, partition logs and the APIs that read and write them: Metadata, CreateTopics,
 //! DeleteTopics, CreatePartitions, Produce, Fetch (with long polling), ListOffsets, DeleteRecords
-//! and InitProducerId.
+//! and InitProducerId; topic and broker configs and the APIs that read and change them:
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs (`topic_config.rs`: Kafka's topic
+//! configs and each topic's overrides; `broker_config.rs`: broker configs, dynamic broker defaults,
+//! loggers; `config_resource.rs`: what the three APIs share); retention and compaction on demand
+//! (`retention.rs`).
 //!
 //! [`LogStore`] owns the topics (by name, in name order, each with a stable id), their
 //! partition logs, the fetches parked until enough bytes arrive or their max wait
@@ -22,8 +26,10 @@
 //!
 //! Not supported: transactions (transactional batches are stored as plain batches, no markers,
 //! no aborted-transaction lists), incremental fetch sessions (KIP-227: every fetch response is a
-//! full one with session id 0), retention and compaction, LogAppendTime topics. The log start
-//! offset moves only by DeleteRecords.
+//! full one with session id 0), retention and compaction in the background (they run when asked:
+//! [`LogStore::clean_logs`]), log segments (configs about segments, flushing and replication are
+//! stored and reported, and change nothing else). The log start offset moves by DeleteRecords and
+//! by retention.
 //!
 //! # References
 //! - Kafka `KafkaApis` (handleTopicMetadataRequest, handleCreateTopicsRequest,
@@ -32,18 +38,27 @@
 //!   handleInitProducerIdRequest)
 //! - Kafka `Topic.validate` (topic name rules), `Uuid.randomUuid` (topic ids)
 //! - KIP-516: topic ids
+//! - KIP-133 / KIP-339: DescribeConfigs, AlterConfigs, IncrementalAlterConfigs
 
+mod alter_configs;
 mod batch;
+mod broker_config;
+mod config_resource;
 mod create_partitions;
 mod create_topics;
 mod delete_records;
 mod delete_topics;
+mod describe_configs;
 mod fetch;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod partition;
 mod produce;
+mod record_checks;
+mod retention;
+mod topic_config;
 
 #[cfg(test)]
 mod tests;
@@ -60,8 +75,12 @@ use crate::BrokerTime;
 use crate::config::BrokerConfig;
 use partition::{PartitionLog, StoredBatch};
 
+pub use broker_config::MAX_DYNAMIC_BROKER_CONFIGS;
+pub use config_resource::MAX_CONFIG_RESOURCES_PER_REQUEST;
 pub use fetch::MAX_PARKED_FETCHES;
 pub use init_producer_id::{FIRST_PRODUCER_ID, MAX_TRANSACTIONAL_IDS};
+pub use retention::{PartitionCleanup, RetentionReport};
+pub use topic_config::MAX_CONFIG_VALUE_BYTES;
 
 /// Kafka error codes, from the workspace's one table.
 pub(crate) use kmock_wire::error_code as code;
@@ -94,6 +113,12 @@ pub enum CreateTopicError {
     /// The broker would hold more than [`MAX_PARTITIONS_TOTAL`] partitions.
     #[error("kmock holds at most {MAX_PARTITIONS_TOTAL} partitions in all")]
     TooManyPartitions,
+    /// A topic config Kafka would refuse (an unknown name or a bad value), with Kafka's message.
+    #[error("{message}")]
+    InvalidConfig {
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl CreateTopicError {
@@ -103,6 +128,7 @@ impl CreateTopicError {
             Self::InvalidName { .. } => code::INVALID_TOPIC_EXCEPTION,
             Self::AlreadyExists { .. } => code::TOPIC_ALREADY_EXISTS,
             Self::InvalidPartitions { .. } | Self::TooManyPartitions => code::INVALID_PARTITIONS,
+            Self::InvalidConfig { .. } => code::INVALID_CONFIG,
         }
     }
 }
@@ -123,6 +149,8 @@ pub(crate) struct Topic {
     pub(crate) id: Uuid,
     /// Its partitions, by index.
     pub(crate) partitions: Vec<PartitionLog>,
+    /// Its configs (overrides and the settings resolved from them).
+    pub(crate) config: topic_config::TopicConfig,
 }
 
 /// A read-only view of a topic, for assertions and the control API.
@@ -136,8 +164,10 @@ pub struct TopicSummary {
     /// The high watermark (log end offset) of each partition, by partition index; its length is
     /// the partition count.
     pub high_watermarks: Vec<i64>,
-    /// The log start offset of each partition, by partition index (moved by DeleteRecords).
+    /// The log start offset of each partition, by partition index (moved by DeleteRecords and retention).
     pub log_start_offsets: Vec<i64>,
+    /// The topic's own configs (its overrides), in Kafka's string form.
+    pub configs: BTreeMap<String, String>,
 }
 
 /// All topics, their logs, parked fetches and producer ids. See the module docs.
@@ -163,6 +193,11 @@ pub struct LogStore {
     parked_fetches: Vec<fetch::ParkedFetch>,
     /// Producer ids and epochs handed out by InitProducerId.
     producer_ids: init_producer_id::ProducerIds,
+    /// Dynamic broker configs, kmock's settings as broker configs, broker loggers.
+    broker_configs: broker_config::BrokerConfigs,
+    /// Unix time in ms at broker time zero: LogAppendTime stamps and time-based retention read
+    /// the broker's wall clock as this plus the broker time (see `BrokerConfig`).
+    wall_clock_start_unix_ms: i64,
 }
 
 impl LogStore {
@@ -181,7 +216,15 @@ impl LogStore {
             topic_id_rng: ChaCha8Rng::seed_from_u64(config.seed ^ TOPIC_ID_SEED_SALT),
             parked_fetches: Vec::new(),
             producer_ids: init_producer_id::ProducerIds::default(),
+            broker_configs: broker_config::BrokerConfigs::new(config),
+            wall_clock_start_unix_ms: config.wall_clock_start_unix_ms,
         }
+    }
+
+    /// The broker's wall clock at broker time `now`, in Unix milliseconds.
+    pub(crate) fn wall_clock_ms(&self, now: BrokerTime) -> i64 {
+        let elapsed = i64::try_from(now.since_start().as_millis()).unwrap_or(i64::MAX);
+        self.wall_clock_start_unix_ms.saturating_add(elapsed)
     }
 
     /// See [`super::BrokerCore::set_advertised_address`].
@@ -249,6 +292,7 @@ impl LogStore {
                 .iter()
                 .map(PartitionLog::log_start_offset)
                 .collect(),
+            configs: topic.config.overrides.clone(),
         })
     }
 
@@ -285,6 +329,32 @@ impl LogStore {
         };
         self.check_new_topic(name, partitions)?;
         Ok(self.insert_topic(name, partitions))
+    }
+
+    /// Like [`Self::create_topic`], with topic configs (checked as CreateTopics checks them).
+    pub fn create_topic_with_configs(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<Uuid, CreateTopicError> {
+        let partitions = if partitions == -1 {
+            self.default_partitions
+        } else {
+            partitions
+        };
+        self.check_new_topic(name, partitions)?;
+        let config =
+            self.check_topic_configs(configs)
+                .map_err(|error| CreateTopicError::InvalidConfig {
+                    message: error.message.unwrap_or_default(),
+                })?;
+        Ok(self.insert_topic_with(name, partitions, config))
+    }
+
+    /// A topic's own configs (its overrides), in Kafka's string form, if the topic exists.
+    pub fn topic_configs(&self, topic: &str) -> Option<&BTreeMap<String, String>> {
+        self.topics.get(topic).map(|t| &t.config.overrides)
     }
 
     /// Handles a topic/log request.
@@ -325,6 +395,17 @@ impl LogStore {
                 // Fetches parked below a new log start offset now have an error to report.
                 fetch::complete_parked(self, now, out);
                 Reply::Now(ResponseKind::DeleteRecords(response))
+            }
+            RequestKind::DescribeConfigs(request) => Reply::Now(ResponseKind::DescribeConfigs(
+                describe_configs::handle(self, &request, version),
+            )),
+            RequestKind::AlterConfigs(request) => Reply::Now(ResponseKind::AlterConfigs(
+                alter_configs::handle(self, &request, version),
+            )),
+            RequestKind::IncrementalAlterConfigs(request) => {
+                Reply::Now(ResponseKind::IncrementalAlterConfigs(
+                    incremental_alter_configs::handle(self, &request, version),
+                ))
             }
             _ => Reply::Close(format!("{:?} is not a log request", token.api_key)),
         }
@@ -373,13 +454,25 @@ impl LogStore {
         Ok(())
     }
 
-    /// Adds a topic that [`Self::check_new_topic`] accepted.
+    /// Adds a topic that [`Self::check_new_topic`] accepted, with no config overrides.
     fn insert_topic(&mut self, name: &str, partitions: i32) -> Uuid {
+        let config = self.topic_config(BTreeMap::new());
+        self.insert_topic_with(name, partitions, config)
+    }
+
+    /// Adds a topic that [`Self::check_new_topic`] accepted, with checked configs.
+    fn insert_topic_with(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        config: topic_config::TopicConfig,
+    ) -> Uuid {
         let id = self.new_topic_id();
         let count = usize::try_from(partitions).expect("checked positive");
         let topic = Topic {
             id,
             partitions: (0..count).map(|_| PartitionLog::default()).collect(),
+            config,
         };
         self.partitions_total += count;
         self.topics.insert(name.to_owned(), topic);
@@ -454,6 +547,15 @@ pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option
         RequestKind::DeleteRecords(request) => {
             ResponseKind::DeleteRecords(delete_records::error_response(request, api_version, code))
         }
+        RequestKind::DescribeConfigs(request) => ResponseKind::DescribeConfigs(
+            describe_configs::error_response(request, api_version, code),
+        ),
+        RequestKind::AlterConfigs(request) => {
+            ResponseKind::AlterConfigs(alter_configs::error_response(request, api_version, code))
+        }
+        RequestKind::IncrementalAlterConfigs(request) => ResponseKind::IncrementalAlterConfigs(
+            incremental_alter_configs::error_response(request, api_version, code),
+        ),
         _ => return None,
     })
 }

@@ -12,11 +12,13 @@
 //! offset are binary searches. Lookups by timestamp scan batches linearly (Kafka keeps a time
 //! index; kmock's logs are small).
 //!
-//! The log start offset moves up only through [`PartitionLog::truncate_before`] (DeleteRecords):
-//! whole batches below it are dropped and their memory released; the start may point inside a
-//! batch, as Kafka's `logStartOffset` may, and that batch is still served whole (the client skips
-//! the records before its fetch offset) while lookups by timestamp skip the records before the
-//! start.
+//! An append obeys its topic's configs ([`AppendRules`]: batch and append size limits, record
+//! checks, LogAppendTime stamping). The log start offset moves up only through
+//! [`PartitionLog::truncate_before`] (DeleteRecords and retention): whole batches below it are
+//! dropped and their memory released; the start may point inside a batch, as Kafka's
+//! `logStartOffset` may, and that batch is still served whole (the client skips the records before
+//! its fetch offset) while lookups by timestamp skip the records before the start. Compaction swaps
+//! in rewritten batches with [`PartitionLog::replace_batches`] (see `retention.rs`).
 //!
 //! Limits: offsets are `i64` and grow without bound. Producer state is kept for at most
 //! [`MAX_PRODUCERS_PER_PARTITION`] idempotent producers per partition.
@@ -35,6 +37,7 @@ use kmock_wire::kafka_protocol::records::RecordBatchDecoder;
 
 use super::batch::{self, BatchHeader};
 use super::code;
+use super::record_checks::{self, RecordRules};
 
 /// Batches remembered per producer for duplicate detection (Kafka's `NUM_BATCHES_TO_RETAIN`).
 const PRODUCER_BATCHES_RETAINED: usize = 5;
@@ -113,6 +116,51 @@ pub(crate) enum AppendOutcome {
     },
 }
 
+/// Why an append was refused: Kafka's error code, and for record-level errors (Produce v8+)
+/// the message and each record's error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AppendError {
+    pub(crate) code: i16,
+    pub(crate) message: Option<String>,
+    /// `(index of the record in its batch, why)`.
+    pub(crate) record_errors: Vec<(i32, String)>,
+}
+
+impl From<i16> for AppendError {
+    fn from(code: i16) -> Self {
+        Self {
+            code,
+            message: None,
+            record_errors: Vec::new(),
+        }
+    }
+}
+
+/// What a topic's configs ask of an append (see `LogStore::append_rules`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AppendRules {
+    /// Largest batch (`max.message.bytes`): MESSAGE_TOO_LARGE beyond.
+    pub(crate) max_batch_bytes: usize,
+    /// Largest append to one partition (`segment.bytes`): RECORD_LIST_TOO_LARGE beyond.
+    pub(crate) max_append_bytes: usize,
+    /// `Some(now)` for a LogAppendTime topic: each batch is stamped with the broker's clock.
+    pub(crate) log_append_time_ms: Option<i64>,
+    /// Checks of the records themselves.
+    pub(crate) records: RecordRules,
+}
+
+impl Default for AppendRules {
+    /// No limits, CreateTime, no record checks.
+    fn default() -> Self {
+        Self {
+            max_batch_bytes: usize::MAX,
+            max_append_bytes: usize::MAX,
+            log_append_time_ms: None,
+            records: RecordRules::default(),
+        }
+    }
+}
+
 /// Which batches a read returns: `batches[start..end]`, `bytes` in total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ReadPlan {
@@ -125,8 +173,8 @@ pub(crate) struct ReadPlan {
 #[derive(Debug, Default)]
 pub(crate) struct PartitionLog {
     batches: Vec<StoredBatch>,
-    /// First offset still in the log: 0, or where DeleteRecords moved it (possibly inside the
-    /// first stored batch).
+    /// First offset still in the log: 0, or where DeleteRecords or retention moved it (possibly
+    /// inside the first stored batch).
     log_start_offset: i64,
     /// Offset the next record gets; also the high watermark (one replica).
     log_end_offset: i64,
@@ -152,13 +200,24 @@ impl PartitionLog {
 
     /// Validates and appends the record batches a producer sent for this partition.
     ///
-    /// Every batch is validated (see [`batch::parse_batches`]) and sequence-checked before any is
-    /// appended: a partition's records are appended entirely or not at all. A retry of one of the
-    /// producer's last five batches (same epoch, same sequence range) in first position is a
-    /// duplicate: nothing is appended and the original base offset is returned (the rest of the
-    /// request, if any, is ignored). Errors are Kafka error codes.
-    pub(crate) fn append(&mut self, records: &Bytes) -> Result<AppendOutcome, i16> {
-        let headers = batch::parse_batches(records)?;
+    /// Every batch is validated (see [`batch::parse_batches_limited`]), its records checked as the
+    /// topic asks ([`record_checks`]), the whole append held to `rules.max_append_bytes`, and every
+    /// batch sequence-checked before any is appended: a partition's records are appended entirely
+    /// or not at all (Kafka's order: `UnifiedLog.append`). A retry of one of the producer's last
+    /// five batches (same epoch, same sequence range) in first position is a duplicate: nothing is
+    /// appended and the original base offset is returned (the rest of the request, if any, is
+    /// ignored). A LogAppendTime topic's batches are stored stamped with `rules.log_append_time_ms`.
+    pub(crate) fn append(
+        &mut self,
+        records: &Bytes,
+        rules: &AppendRules,
+    ) -> Result<AppendOutcome, AppendError> {
+        let headers = batch::parse_batches_limited(records, rules.max_batch_bytes)?;
+        record_checks::check(records, &headers, &rules.records)?;
+        let appended_bytes: usize = headers.iter().map(|header| header.size).sum();
+        if appended_bytes > rules.max_append_bytes {
+            return Err(code::RECORD_LIST_TOO_LARGE.into());
+        }
         for (index, header) in headers.iter().enumerate() {
             if let Some(base_offset) = self.check_sequence(&headers[..index], header)? {
                 return Ok(AppendOutcome::Duplicate { base_offset });
@@ -171,10 +230,10 @@ impl PartitionLog {
             .last()
             .expect("parse_batches returns at least one batch");
         let covered = first.position..last.position + last.size;
-        let buffer = if covered.len() >= SHARE_FRAME_BYTES {
-            records.slice(covered)
-        } else {
-            Bytes::copy_from_slice(&records[covered])
+        let buffer = match rules.log_append_time_ms {
+            Some(now_ms) => stamped(&records[covered], &headers, now_ms),
+            None if covered.len() >= SHARE_FRAME_BYTES => records.slice(covered),
+            None => Bytes::copy_from_slice(&records[covered]),
         };
         let base_offset = self.log_end_offset;
         let mut next_offset = base_offset;
@@ -185,7 +244,7 @@ impl PartitionLog {
             self.batches.push(StoredBatch {
                 base_offset: next_offset,
                 last_offset,
-                max_timestamp: header.max_timestamp,
+                max_timestamp: rules.log_append_time_ms.unwrap_or(header.max_timestamp),
                 bytes: buffer.slice(at..at + header.size),
             });
             if header.is_idempotent() {
@@ -195,6 +254,24 @@ impl PartitionLog {
         }
         self.log_end_offset = next_offset;
         Ok(AppendOutcome::Appended { base_offset })
+    }
+
+    /// Replaces the stored batches with rewritten ones (compaction): the same offsets, fewer
+    /// records. Offsets, log start and end offsets do not move.
+    pub(crate) fn replace_batches(&mut self, batches: Vec<StoredBatch>) {
+        debug_assert!(
+            batches
+                .windows(2)
+                .all(|w| w[0].last_offset < w[1].base_offset),
+            "batches stay in offset order"
+        );
+        self.batches = batches;
+    }
+
+    /// The max timestamp of the batch holding `offset` (a duplicate's log append time).
+    pub(crate) fn batch_max_timestamp(&self, offset: i64) -> Option<i64> {
+        let index = self.batches.partition_point(|b| b.last_offset < offset);
+        self.batches.get(index).map(|b| b.max_timestamp)
     }
 
     /// Checks an idempotent batch's epoch and sequence against the producer's state and the
@@ -443,14 +520,34 @@ fn copy_out_of_shared_buffer(batches: &mut [StoredBatch], dropped_end: usize) {
     }
 }
 
-/// `(offset, timestamp)` of each record of a stored batch, or `None` if it cannot be decoded.
+/// `(offset, timestamp)` of each record of a stored batch, or `None` if it cannot be decoded. A
+/// LogAppendTime batch's records all have the batch's time, as Kafka's readers see them.
 fn decode_records(stored: &StoredBatch) -> Option<Vec<(i64, i64)>> {
     let mut buffer = stored.served();
     let set = RecordBatchDecoder::decode(&mut buffer).ok()?;
+    let log_append_time = batch::is_log_append_time(&stored.bytes);
     Some(
         set.records
             .iter()
-            .map(|record| (record.offset, record.timestamp))
+            .map(|record| {
+                let timestamp = if log_append_time {
+                    stored.max_timestamp
+                } else {
+                    record.timestamp
+                };
+                (record.offset, timestamp)
+            })
             .collect(),
     )
+}
+
+/// A copy of the appended batches, each stamped with the log append time.
+fn stamped(covered: &[u8], headers: &[BatchHeader], now_ms: i64) -> Bytes {
+    let mut buffer = BytesMut::from(covered);
+    let first = headers.first().map_or(0, |header| header.position);
+    for header in headers {
+        let at = header.position - first;
+        batch::stamp_log_append_time(&mut buffer[at..at + header.size], now_ms);
+    }
+    buffer.freeze()
 }

@@ -271,7 +271,12 @@ fn encode_batch(
     producer: Producer,
     compression: Compression,
 ) -> Bytes {
-    let records: Vec<Record> = values
+    encode_records(&records(values, first_timestamp, producer), compression)
+}
+
+/// Keyless records with these values, timestamps from `first_timestamp` on.
+fn records(values: &[&str], first_timestamp: i64, producer: Producer) -> Vec<Record> {
+    values
         .iter()
         .enumerate()
         .map(|(i, value)| Record {
@@ -295,11 +300,15 @@ fn encode_batch(
             value: Some(Bytes::from(value.to_string())),
             headers: Default::default(),
         })
-        .collect();
+        .collect()
+}
+
+/// One record batch of `records`.
+fn encode_records(records: &[Record], compression: Compression) -> Bytes {
     let mut buffer = BytesMut::new();
     RecordBatchEncoder::encode(
         &mut buffer,
-        &records,
+        records,
         &RecordEncodeOptions {
             version: 2,
             compression,
@@ -1184,6 +1193,22 @@ fn sample_requests() -> Vec<(ApiKey, RequestKind)> {
             ApiKey::InitProducerId,
             RequestKind::InitProducerId(InitProducerIdRequest::default()),
         ),
+        (
+            ApiKey::DescribeConfigs,
+            RequestKind::DescribeConfigs(configs::describe_request(2, "t")),
+        ),
+        (
+            ApiKey::AlterConfigs,
+            RequestKind::AlterConfigs(configs::alter_request(2, "t", &[("retention.ms", "1")])),
+        ),
+        (
+            ApiKey::IncrementalAlterConfigs,
+            RequestKind::IncrementalAlterConfigs(configs::incremental_request(
+                2,
+                "t",
+                &[("retention.ms", configs::SET, Some("1"))],
+            )),
+        ),
     ]
 }
 
@@ -1216,6 +1241,13 @@ fn every_error_response_encodes_at_every_version() {
                     .map(|p| p.error_code)
                     .collect(),
                 ResponseKind::InitProducerId(r) => vec![r.error_code],
+                ResponseKind::DescribeConfigs(r) => {
+                    r.results.iter().map(|t| t.error_code).collect()
+                }
+                ResponseKind::AlterConfigs(r) => r.responses.iter().map(|t| t.error_code).collect(),
+                ResponseKind::IncrementalAlterConfigs(r) => {
+                    r.responses.iter().map(|t| t.error_code).collect()
+                }
                 other => panic!("unexpected {other:?}"),
             };
             assert!(
@@ -1256,6 +1288,9 @@ fn every_log_api_answers_at_every_version() {
         }
     }
 }
+
+/// DescribeConfigs, AlterConfigs, IncrementalAlterConfigs, topic configs in Produce, retention.
+mod configs;
 
 mod properties {
     use proptest::prelude::*;

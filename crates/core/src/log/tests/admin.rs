@@ -16,7 +16,7 @@ use kmock_wire::kafka_protocol::messages::{
     DeleteRecordsRequest, DeleteRecordsResponse, OffsetDeleteRequest,
 };
 
-use super::super::partition::{PartitionLog, SHARE_FRAME_BYTES};
+use super::super::partition::{AppendRules, PartitionLog, SHARE_FRAME_BYTES};
 use super::super::{MAX_PARTITIONS_PER_TOPIC, MAX_PARTITIONS_TOTAL};
 use super::*;
 use crate::authorized_operations;
@@ -433,7 +433,7 @@ fn large_records() -> Bytes {
 fn truncate_before_releases_the_memory_of_dropped_batches() {
     let records = large_records();
     let mut log = PartitionLog::default();
-    log.append(&records).unwrap();
+    log.append(&records, &AppendRules::default()).unwrap();
     assert_eq!(log.log_end_offset(), 4, "offsets 0, 1–2, 3");
     assert!(!records.is_unique(), "the log shares the Produce's buffer");
     log.truncate_before(0);
