@@ -73,3 +73,13 @@ python-wheel:
     python3 -m venv "$CARGO_TARGET_DIR/maturin-venv"
     "$CARGO_TARGET_DIR/maturin-venv/bin/python" -m pip install --quiet "maturin>=1.9,<2.0"
     cd python && "$CARGO_TARGET_DIR/maturin-venv/bin/maturin" build --release --out "$CARGO_TARGET_DIR/wheels"
+
+# The real-client teardown matrix (tests/tests/teardown_matrix.rs): aiokafka, kafka-python,
+# confluent-kafka and kafkajs under every fault during stop(). `just teardown-matrix` checks the
+# measurements against docs/teardown.md; `just teardown-doc` measures 6 runs (KMOCK_TEARDOWN_RUNS)
+# and rewrites docs/teardown.md and the README's table from them.
+teardown-matrix: venv
+    cargo nextest run -p kmock-tests -E 'binary(teardown_matrix)' --no-capture
+
+teardown-doc: venv
+    KMOCK_TEARDOWN_WRITE=1 cargo nextest run -p kmock-tests -E 'binary(teardown_matrix)' --no-capture

@@ -140,37 +140,33 @@ impl Member {
                 command = control.recv() => match command {
                     Some(Control::Stop { deadline, reply }) => break Some((deadline, reply, false)),
                     Some(Control::Commit(reply)) => {
-                        let _ = reply.send(self.commit_consumed(None).await);
+                        match interruptible(&mut control, self.commit_consumed(None)).await {
+                            Ok(result) => {
+                                let _ = reply.send(result);
+                            }
+                            Err(stop) => {
+                                let _ = reply.send(Err(ClientError::Closed));
+                                break stop;
+                            }
+                        }
                     }
                     None => break None,
                 },
                 () = tokio::time::sleep_until(next_heartbeat) => {
-                    let beat = tokio::select! {
-                        biased;
-                        command = control.recv() => match command {
-                            // The heartbeat stays in flight on the coordinator connection.
-                            Some(Control::Stop { deadline, reply }) => {
-                                break Some((deadline, reply, true));
-                            }
-                            Some(Control::Commit(reply)) => {
-                                let _ = reply.send(Err(ClientError::RebalanceInProgress));
-                                Beat::Next(Duration::ZERO)
-                            }
-                            None => break None,
-                        },
-                        beat = self.heartbeat() => beat,
-                    };
-                    match beat {
-                        Beat::Next(delay) => next_heartbeat = Instant::now() + delay,
-                        Beat::Fatal(error) => {
+                    match interruptible(&mut control, self.heartbeat()).await {
+                        Ok(Beat::Next(delay)) => next_heartbeat = Instant::now() + delay,
+                        Ok(Beat::Fatal(error)) => {
                             self.serve_failure(error, &mut control).await;
                             return;
                         }
+                        Err(stop) => break stop,
                     }
                 }
                 _ = commit_tick.tick(), if auto_commit && self.epoch > 0 => {
-                    if let Err(error) = self.commit_consumed(None).await {
-                        tracing::debug!(%error, "auto-commit failed");
+                    match interruptible(&mut control, self.commit_consumed(None)).await {
+                        Ok(Err(error)) => tracing::debug!(%error, "auto-commit failed"),
+                        Ok(Ok(())) => {}
+                        Err(stop) => break stop,
                     }
                 }
             }
@@ -622,6 +618,30 @@ impl Member {
                 response.error_code,
                 response.error_message.map(|m| m.to_string()),
             ))
+        }
+    }
+}
+
+/// Awaits `work` (a heartbeat, a commit) while listening to the handle: a Stop interrupts it
+/// (`Err` with the stop request, marked as having a request in flight on the coordinator
+/// connection, or `None` when the handle is gone); a Commit asked for meanwhile gets
+/// REBALANCE_IN_PROGRESS-like refusal (`ClientError::RebalanceInProgress`): the member is busy.
+async fn interruptible<T>(
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    work: impl Future<Output = T>,
+) -> Result<T, Option<Stopping>> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            command = control.recv() => match command {
+                Some(Control::Stop { deadline, reply }) => return Err(Some((deadline, reply, true))),
+                Some(Control::Commit(reply)) => {
+                    let _ = reply.send(Err(ClientError::RebalanceInProgress));
+                }
+                None => return Err(None),
+            },
+            done = &mut work => return Ok(done),
         }
     }
 }
