@@ -1175,3 +1175,31 @@ fn delete_groups_of_a_consumer_group_with_members_is_non_empty_group() {
     assert_eq!(response.results[0].error_code, NONE);
     assert!(h.coordinator.consumer_group(GROUP).is_none());
 }
+
+// --- faults ----------------------------------------------------------------------------------
+
+#[test]
+fn a_fault_error_answers_both_apis_at_every_version_with_its_code() {
+    let heartbeat = RequestKind::ConsumerGroupHeartbeat(join("m1", &["orders"]));
+    let describe = RequestKind::ConsumerGroupDescribe(
+        ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(sb(GROUP))]),
+    );
+    for version in 0..=1 {
+        for (body, api_key) in [
+            (&heartbeat, ApiKey::ConsumerGroupHeartbeat),
+            (&describe, ApiKey::ConsumerGroupDescribe),
+        ] {
+            let response = crate::error_response(body, version, error_code::NOT_COORDINATOR)
+                .expect("a fault error response");
+            let frame = encode_response(api_key, version, 7, &response)
+                .unwrap_or_else(|e| panic!("{api_key:?} v{version}: {e}"));
+            let (_, decoded) = decode_response(api_key, version, frame.slice(4..)).unwrap();
+            let code = match decoded {
+                ResponseKind::ConsumerGroupHeartbeat(r) => r.error_code,
+                ResponseKind::ConsumerGroupDescribe(r) => r.groups[0].error_code,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(code, error_code::NOT_COORDINATOR, "{api_key:?} v{version}");
+        }
+    }
+}
