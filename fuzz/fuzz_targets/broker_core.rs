@@ -8,5 +8,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    kmock_broker::core::fuzz::run_input(data);
+    kmock_core::fuzz::run_input(data);
 });

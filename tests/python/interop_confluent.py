@@ -12,12 +12,13 @@ failure. A watchdog dumps every thread's stack and exits 1 after OVERALL_TIMEOUT
 
 import faulthandler
 import sys
-import time
 import traceback
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+
+from confluent_support import poll_messages
 
 MESSAGE_COUNT = 100
 OVERALL_TIMEOUT_S = 60
@@ -79,21 +80,7 @@ def run(bootstrap: str) -> None:
     )
     try:
         consumer.subscribe([topic])
-        received = []
-        deadline = time.monotonic() + CONSUME_TIMEOUT_S
-        while len(received) < MESSAGE_COUNT:
-            if time.monotonic() >= deadline:
-                raise AssertionError(
-                    f"consumed {len(received)} of {MESSAGE_COUNT} messages within {CONSUME_TIMEOUT_S} s"
-                )
-            message = consumer.poll(1.0)
-            if message is None:
-                continue
-            if message.error() is not None:
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise KafkaException(message.error())
-            received.append(message.value())
+        received = [m.value() for m in poll_messages(consumer, MESSAGE_COUNT, CONSUME_TIMEOUT_S)]
         if sorted(received) != sorted(expected) or len(received) != MESSAGE_COUNT:
             raise AssertionError(f"values differ: got {len(received)}, first {received[:3]!r}")
         log(f"consumed {len(received)} messages as a member of {group}")

@@ -14,15 +14,21 @@ use bytes::{Bytes, BytesMut};
 use kmock_broker::{BrokerConfig, BrokerCore, ConnectionId, Output};
 use kmock_tests::{KafkaConnection, KmockServer, ReadOutcome};
 use kmock_wire::kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    AlterConfigsRequest, AlterConfigsResponse, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteGroupsRequest, DeleteGroupsResponse,
+    DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
-    HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    ProduceRequest, ProduceResponse, RequestHeader, RequestKind, ResponseKind, SyncGroupRequest,
-    SyncGroupResponse, offset_fetch_request::OffsetFetchRequestGroup,
+    HeartbeatResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    RequestKind, ResponseKind, SyncGroupRequest, SyncGroupResponse,
+    offset_fetch_request::OffsetFetchRequestGroup,
 };
 use kmock_wire::kafka_protocol::protocol::{Encodable, StrBytes};
 use kmock_wire::{decode_request, decode_response, encode_response};
@@ -60,7 +66,7 @@ fn advertised_in_process() -> Vec<Advertised> {
         1,
     )
     .expect("ApiVersions v0 encodes");
-    core.handle_frame(connection, frame.slice(4..), Duration::ZERO);
+    core.handle_frame(connection, frame.slice(4..), kmock_core::BrokerTime::ZERO);
     let Some(Output::Send { frame, .. }) = core.poll_output() else {
         panic!("the core did not answer ApiVersions v0");
     };
@@ -125,6 +131,30 @@ fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
         ApiKey::InitProducerId => InitProducerIdRequest::default()
             .with_transaction_timeout_ms(60_000)
             .into(),
+        ApiKey::CreatePartitions => CreatePartitionsRequest::default()
+            .with_timeout_ms(1_000)
+            .into(),
+        ApiKey::DeleteRecords => DeleteRecordsRequest::default()
+            .with_timeout_ms(1_000)
+            .into(),
+        ApiKey::DeleteGroups => DeleteGroupsRequest::default()
+            .with_groups_names(vec![group().into()])
+            .into(),
+        ApiKey::OffsetDelete => OffsetDeleteRequest::default()
+            .with_group_id(group().into())
+            .into(),
+        ApiKey::DescribeConfigs => DescribeConfigsRequest::default().into(),
+        ApiKey::AlterConfigs => AlterConfigsRequest::default().into(),
+        ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::default().into(),
+        // A leave of an unknown group: answered at once (GROUP_ID_NOT_FOUND), no state made.
+        ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(group().into())
+            .with_member_id(StrBytes::from_static_str("kmock-tests-member"))
+            .with_member_epoch(-1)
+            .into(),
+        ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::default()
+            .with_group_ids(vec![group().into()])
+            .into(),
         other => panic!("kmock advertises {other:?}: add a sample request for it here"),
     }
 }
@@ -148,6 +178,15 @@ fn default_response(api_key: ApiKey) -> ResponseKind {
         ApiKey::CreateTopics => CreateTopicsResponse::default().into(),
         ApiKey::DeleteTopics => DeleteTopicsResponse::default().into(),
         ApiKey::InitProducerId => InitProducerIdResponse::default().into(),
+        ApiKey::CreatePartitions => CreatePartitionsResponse::default().into(),
+        ApiKey::DeleteRecords => DeleteRecordsResponse::default().into(),
+        ApiKey::DeleteGroups => DeleteGroupsResponse::default().into(),
+        ApiKey::OffsetDelete => OffsetDeleteResponse::default().into(),
+        ApiKey::DescribeConfigs => DescribeConfigsResponse::default().into(),
+        ApiKey::AlterConfigs => AlterConfigsResponse::default().into(),
+        ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsResponse::default().into(),
+        ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatResponse::default().into(),
+        ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeResponse::default().into(),
         other => panic!("kmock advertises {other:?}: add a default response for it here"),
     }
 }
@@ -191,6 +230,15 @@ fn api_key_of(body: &RequestKind) -> ApiKey {
         RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
         RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
         RequestKind::InitProducerId(_) => ApiKey::InitProducerId,
+        RequestKind::CreatePartitions(_) => ApiKey::CreatePartitions,
+        RequestKind::DeleteRecords(_) => ApiKey::DeleteRecords,
+        RequestKind::DeleteGroups(_) => ApiKey::DeleteGroups,
+        RequestKind::OffsetDelete(_) => ApiKey::OffsetDelete,
+        RequestKind::DescribeConfigs(_) => ApiKey::DescribeConfigs,
+        RequestKind::AlterConfigs(_) => ApiKey::AlterConfigs,
+        RequestKind::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
+        RequestKind::ConsumerGroupHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,
+        RequestKind::ConsumerGroupDescribe(_) => ApiKey::ConsumerGroupDescribe,
         other => panic!("no API key mapping for {other:?}"),
     }
 }

@@ -1,7 +1,9 @@
 //! Real Kafka clients against `kmock serve`: each interop script (`tests/python/interop_*.py`,
 //! `tests/node/interop_*.mjs`) produces 100 messages to a new topic, consumes them back in a new
-//! group, commits and checks the committed offset. A failure shows the script's output and the
-//! server log.
+//! group, commits and checks the committed offset. Each admin script (`tests/python/admin_*.py`,
+//! the plan in `admin_support.py`) drives one client's admin API: create partitions, delete
+//! records, list/describe/delete groups, alter/list/delete group offsets, authorized operations,
+//! asserting the results. A failure shows the script's output and the server log.
 //!
 //! Needs the Python venv and the Node.js packages with the pinned clients, and kcat (`bash .ci/run`
 //! installs them all); anything missing fails the test with instructions, it is never skipped.
@@ -17,15 +19,7 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 fn interop(script: &str, run_script: impl FnOnce(&str) -> ScriptRun) {
     let mut server = KmockServer::start(&["--initial-rebalance-delay-ms", "0"]);
     let run = run_script(server.bootstrap());
-    let running = server.is_running();
-    assert!(
-        run.success() && running,
-        "{script} against kmock at {} failed (server still running: {running})\n{}\n--- server log ({}) ---\n{}",
-        server.bootstrap(),
-        run.report(),
-        server.log_path().display(),
-        server.log()
-    );
+    server.assert_script_succeeded(script, &run);
 }
 
 fn interop_python(script: &str) {
@@ -64,4 +58,19 @@ fn kafkajs_produces_consumes_and_commits() {
     interop(script, |bootstrap| {
         run_node(script, &[bootstrap], SCRIPT_TIMEOUT)
     });
+}
+
+#[test]
+fn confluent_kafka_admin_client_manages_partitions_records_groups_and_offsets() {
+    interop_python("admin_confluent.py");
+}
+
+#[test]
+fn kafka_python_admin_client_manages_partitions_records_groups_and_offsets() {
+    interop_python("admin_kafka_python.py");
+}
+
+#[test]
+fn aiokafka_admin_client_manages_partitions_records_groups_and_offsets() {
+    interop_python("admin_aiokafka.py");
 }

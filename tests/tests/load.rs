@@ -19,12 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kmock_broker::BrokerConfig;
-use kmock_broker::core::group::GroupState;
-use kmock_broker::server::{Broker, BrokerHandle};
+use kmock_broker::{BrokerConfig, MockBroker};
 use kmock_client::{
     AutoOffsetReset, Cluster, Consumer, MemberState, Producer, Settings, TcpConnector,
 };
+use kmock_core::group::GroupState;
 use kmock_wire::kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, MetadataRequest, ResponseKind, TopicName,
     metadata_request::MetadataRequestTopic,
@@ -54,17 +53,14 @@ fn report(line: &str) {
     println!("LOAD {line} peak_rss_kib={}", peak_rss_kib());
 }
 
-async fn tcp_broker(config: BrokerConfig) -> (BrokerHandle, String) {
-    let broker = Broker::start(config).expect("valid broker config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    broker
-        .set_advertised_address("127.0.0.1", i32::from(port))
+async fn tcp_broker(config: BrokerConfig) -> (MockBroker, String) {
+    let broker = MockBroker::builder()
+        .config(config)
+        .start()
         .await
-        .unwrap();
-    let serving = broker.clone();
-    tokio::spawn(async move { serving.serve_tcp(listener).await });
-    (broker, format!("127.0.0.1:{port}"))
+        .expect("valid broker config");
+    let bootstrap = broker.bootstrap_servers();
+    (broker, bootstrap)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,13 +134,13 @@ async fn thousand_connections_do_api_versions_and_metadata() {
     }
     let deadline = Duration::from_secs(120);
     tokio::time::timeout(deadline, async {
-        while broker.open_connections() < CONNECTIONS {
+        while broker.handle().open_connections() < CONNECTIONS {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await
     .expect("the broker serves every connection");
-    assert_eq!(broker.open_connections(), CONNECTIONS);
+    assert_eq!(broker.handle().open_connections(), CONNECTIONS);
     go_tx.send_replace(true);
     let answered = tokio::time::timeout(deadline, async {
         let mut answered = 0;
@@ -157,10 +153,14 @@ async fn thousand_connections_do_api_versions_and_metadata() {
     .expect("every connection finishes in time");
     let expected = CONNECTIONS * ROUNDS_PER_CONNECTION as usize * 2;
     assert_eq!(answered, expected, "every request answered");
-    let logged = broker.request_log_since(0).await.unwrap();
+    let logged = broker.requests().await.unwrap();
     assert_eq!(logged.len(), expected, "every request logged once");
     broker.shutdown().await;
-    assert_eq!(broker.open_connections(), 0, "every connection closed");
+    assert_eq!(
+        broker.handle().open_connections(),
+        0,
+        "every connection closed"
+    );
     report(&format!(
         "connections={CONNECTIONS} requests={expected} answered={answered} seconds={:.2}",
         started.elapsed().as_secs_f64()
@@ -233,7 +233,7 @@ impl RunningConsumer {
 }
 
 /// Waits until every consumer is stable in one generation and the partitions are assigned once.
-async fn wait_one_generation(consumers: &[RunningConsumer], broker: &BrokerHandle) -> i32 {
+async fn wait_one_generation(consumers: &[RunningConsumer], broker: &MockBroker) -> i32 {
     loop {
         let states: Vec<MemberState> = consumers.iter().map(|c| c.state.borrow().clone()).collect();
         let generations: BTreeSet<i32> = states
@@ -246,10 +246,7 @@ async fn wait_one_generation(consumers: &[RunningConsumer], broker: &BrokerHandl
         let stable = states
             .iter()
             .all(|s| matches!(s, MemberState::Stable { .. }));
-        let group = broker
-            .inspect(|core| core.groups().group("load-group"))
-            .await
-            .unwrap();
+        let group = broker.group("load-group").await.unwrap();
         let settled = group.as_ref().is_some_and(|g| {
             g.state == GroupState::Stable
                 && g.members.len() == consumers.len()
@@ -380,7 +377,7 @@ async fn hundred_member_group_rebalances_while_a_producer_pushes() {
     // Everyone leaves: the group ends empty.
     futures_join_all(consumers.into_iter().map(RunningConsumer::stop)).await;
     let group = broker
-        .inspect(|core| core.groups().group("load-group"))
+        .group("load-group")
         .await
         .unwrap()
         .expect("the group exists");

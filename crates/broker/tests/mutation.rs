@@ -1,6 +1,6 @@
 //! Malformed input: valid request frames for every API and version (the fuzz seeds), mutated with
 //! bit flips, truncation, wrong length prefixes, wrong versions and API keys, huge array counts,
-//! inserted and deleted bytes, run through the broker core (`kmock_broker::core::fuzz::run_input`,
+//! inserted and deleted bytes, run through the broker core (`kmock_core::fuzz::run_input`,
 //! the same function the fuzz target calls).
 //!
 //! Properties: the core never panics; one input never allocates more than a small multiple of the
@@ -18,8 +18,8 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use cap::Cap;
 use kmock_broker::BrokerConfig;
-use kmock_broker::core::fuzz::{FUZZ_MAX_FRAME_BYTES, Seed, run_input, seeds};
 use kmock_broker::server::{Broker, MemoryNetwork};
+use kmock_core::fuzz::{FUZZ_MAX_FRAME_BYTES, Seed, run_input, seeds};
 use kmock_wire::kafka_protocol::compression::MAX_DECOMPRESSED_BATCH_BYTES;
 use kmock_wire::kafka_protocol::messages::{
     ApiVersionsRequest, BrokerId, ListOffsetsRequest, ProduceRequest, ResponseKind, TopicName,

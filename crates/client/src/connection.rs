@@ -1,4 +1,4 @@
-//! One framed Kafka connection over any [`ByteStream`]: correlation ids, pipelined requests,
+//! One framed Kafka connection over any `ByteStream`: correlation ids, pipelined requests,
 //! responses matched by correlation id, and a timeout on every request.
 //!
 //! Owns: the stream (split into a reader task and a writer task) and the table of requests

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use kmock_wire::WireError;
-use kmock_wire::kafka_protocol::error::ResponseError;
 
 use crate::settings::SettingsError;
 
@@ -98,6 +97,14 @@ pub enum ClientError {
     /// The group is rebalancing; the operation cannot be done now.
     #[error("the group is rebalancing")]
     RebalanceInProgress,
+    /// A consumer's stop sequence (commit, LeaveGroup, close) was still running `guard` after its
+    /// deadline and was aborted. The sequence bounds every step by the deadline itself, so this is
+    /// a bug in it; tests treat it as a broken teardown bound.
+    #[error("the stop sequence was still running {guard:?} after its deadline: aborted")]
+    StopOverran {
+        /// How long past the deadline the sequence was given.
+        guard: Duration,
+    },
 }
 
 impl ClientError {
@@ -136,61 +143,15 @@ impl ClientError {
     }
 }
 
-/// Kafka's name for an error code, in upper snake case (`REBALANCE_IN_PROGRESS`).
+/// Kafka's name for an error code, in upper snake case (`REBALANCE_IN_PROGRESS`), from the
+/// workspace's one table; `UNKNOWN(N)` for a code it does not know.
 pub fn error_name(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        None => "NONE".into(),
-        Some(ResponseError::Unknown(c)) => format!("UNKNOWN({c})"),
-        Some(known) => {
-            let camel = format!("{known:?}");
-            let mut out = String::with_capacity(camel.len() + 8);
-            for (i, c) in camel.chars().enumerate() {
-                if c.is_ascii_uppercase() && i > 0 {
-                    out.push('_');
-                }
-                out.push(c.to_ascii_uppercase());
-            }
-            out
-        }
-    }
+    kmock_wire::error_code::name(code).map_or_else(|| format!("UNKNOWN({code})"), str::to_owned)
 }
 
-/// Kafka error codes the client acts on.
+/// Kafka error codes (the workspace's one table, `kmock_wire::error_code`) and how the client reads them.
 pub mod codes {
-    /// No error.
-    pub const NONE: i16 = 0;
-    /// The server experienced an unexpected error.
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    /// The requested offset is out of range.
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    /// Unknown topic or partition.
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    /// The partition has no leader right now (e.g. just created).
-    pub const LEADER_NOT_AVAILABLE: i16 = 5;
-    /// The broker is not the partition leader.
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    /// The request timed out on the broker.
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    /// The coordinator is loading.
-    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-    /// The coordinator is not available.
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    /// This broker is not the coordinator.
-    pub const NOT_COORDINATOR: i16 = 16;
-    /// Not enough replicas.
-    pub const NOT_ENOUGH_REPLICAS: i16 = 19;
-    /// The generation is not the group's current one.
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    /// The member is not known to the group.
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    /// The group is rebalancing.
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-    /// The version is not supported.
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    /// The member must rejoin with the member id in the response (KIP-394).
-    pub const MEMBER_ID_REQUIRED: i16 = 79;
-    /// The static member was fenced.
-    pub const FENCED_INSTANCE_ID: i16 = 82;
+    pub use kmock_wire::error_code::*;
 
     /// Whether a group/coordinator error means "find the coordinator again".
     pub fn is_coordinator_moved(code: i16) -> bool {

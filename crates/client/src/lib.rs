@@ -55,11 +55,12 @@ pub mod transport;
 
 pub use cluster::{Cluster, ClusterOptions, Node, TopicMetadata};
 pub use connection::Connection;
-pub use consumer::{Consumer, ConsumerRecord, MemberState};
+pub use consumer::{Consumer, ConsumerRecord, MemberState, STOP_GUARD};
 pub use error::ClientError;
 pub use pool::ConsumerPool;
 pub use producer::{Producer, RecordMetadata};
 pub use settings::{
-    Acks, AssignmentStrategy, AutoOffsetReset, Settings, SettingsError, SettingsWarning,
+    Acks, AssignmentStrategy, AutoOffsetReset, GroupProtocol, Settings, SettingsError,
+    SettingsWarning,
 };
 pub use transport::{Connector, FnConnector, TcpConnector};

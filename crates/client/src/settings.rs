@@ -1,8 +1,8 @@
 //! Client settings: a typed value read from the process environment and/or an env file such as
 //! `.env.test`, with the seed project's variable names, Kafka's defaults, and validation.
 //!
-//! Owns: the variable names, their defaults, parsing of env files (`KEY=VALUE` lines, `#`
-//! comments, optional quotes and `export `), and the rules between values. Reading a file never
+//! Owns: the variable names, their defaults, reading env files (`KEY=VALUE` lines in dotenvy's
+//! syntax, see [`parse_env_file`]), and the rules between values. Reading a file never
 //! mutates the process environment: values are looked up through a function
 //! ([`Settings::from_lookup`]), so a test can load `.env.test` without touching global state.
 //!
@@ -15,12 +15,19 @@
 //! A heartbeat interval above a third of the session timeout is accepted with a
 //! [`SettingsWarning`] (Kafka's recommendation), logged with `tracing::warn!` when loading.
 //!
+//! `KAFKA_GROUP_PROTOCOL=consumer` selects KIP-848's protocol (Kafka's `group.protocol`): the
+//! broker then decides the session timeout and the heartbeat interval, so those two settings only
+//! matter to the classic protocol (their rules are still checked, so an env file works for both).
+//!
 //! # References
 //! - Kafka consumer configs: `session.timeout.ms`, `heartbeat.interval.ms`, `request.timeout.ms`,
-//!   `max.poll.interval.ms`, `auto.offset.reset`, `enable.auto.commit`, `fetch.max.wait.ms`.
+//!   `max.poll.interval.ms`, `auto.offset.reset`, `enable.auto.commit`, `fetch.max.wait.ms`,
+//!   `group.protocol` (KIP-848).
 
+use std::cell::Cell;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -54,6 +61,32 @@ pub const KAFKA_ACKS: &str = "KAFKA_ACKS";
 pub const KAFKA_PARTITION_ASSIGNMENT_STRATEGY: &str = "KAFKA_PARTITION_ASSIGNMENT_STRATEGY";
 /// Pause before retrying a failed request or reconnecting (ms).
 pub const KAFKA_RETRY_BACKOFF_MS: &str = "KAFKA_RETRY_BACKOFF_MS";
+/// The consumer group protocol: `classic` or `consumer` (KIP-848), Kafka's `group.protocol`.
+pub const KAFKA_GROUP_PROTOCOL: &str = "KAFKA_GROUP_PROTOCOL";
+
+/// Which consumer group protocol a consumer speaks (Kafka's `group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup; the leader assigns (`classic`, the default).
+    #[default]
+    Classic,
+    /// KIP-848's ConsumerGroupHeartbeat; the broker assigns (`consumer`). The broker decides the
+    /// session timeout and the heartbeat interval; `KAFKA_SESSION_TIMEOUT_MS`,
+    /// `KAFKA_HEARTBEAT_INTERVAL_MS` and `KAFKA_PARTITION_ASSIGNMENT_STRATEGY` do not apply.
+    Consumer,
+}
+
+impl std::str::FromStr for GroupProtocol {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "classic" => Ok(GroupProtocol::Classic),
+            "consumer" => Ok(GroupProtocol::Consumer),
+            _ => Err(()),
+        }
+    }
+}
 
 /// Where a consumer starts in a partition without a committed offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +187,9 @@ pub struct Settings {
     pub assignment_strategies: Vec<AssignmentStrategy>,
     /// Pause before retrying or reconnecting (`KAFKA_RETRY_BACKOFF_MS`, default 100).
     pub retry_backoff_ms: u32,
+    /// The consumer group protocol (`KAFKA_GROUP_PROTOCOL`: `classic` or `consumer`, default
+    /// `classic`).
+    pub group_protocol: GroupProtocol,
 }
 
 impl Default for Settings {
@@ -174,6 +210,7 @@ impl Default for Settings {
             acks: Acks::All,
             assignment_strategies: vec![AssignmentStrategy::Range, AssignmentStrategy::RoundRobin],
             retry_backoff_ms: 100,
+            group_protocol: GroupProtocol::Classic,
         }
     }
 }
@@ -279,47 +316,75 @@ impl fmt::Display for SettingsWarning {
     }
 }
 
-/// Parses the lines of an env file into `(key, value)` pairs, in file order.
+/// Parses an env file into `(key, value)` pairs, in file order, with `dotenvy`'s iterator over the
+/// text (never its loaders: the process environment is not written).
 ///
-/// Accepts blank lines, `#` comments, an optional `export ` prefix, and values in single or double
-/// quotes (a `#` after an unquoted value starts a comment).
+/// dotenvy's syntax: blank lines, `#` comments, an optional `export ` prefix, values in single
+/// quotes (literal), double quotes (escapes, may span lines) or none (a `#` after whitespace
+/// starts a comment), and `$NAME` / `${NAME}` substitution in unquoted and double-quoted values
+/// from the process environment (read, not written) or earlier lines: single-quote a value that
+/// holds a `$`, and keep `$` out of the env files of simulations, which must not depend on the
+/// process environment.
 pub fn parse_env_file(path: &Path, text: &str) -> Result<Vec<(String, String)>, SettingsError> {
-    let mut pairs = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    let line_count = Rc::new(Cell::new(0));
+    let reader = LineByLine {
+        rest: text.as_bytes(),
+        lines_started: line_count.clone(),
+        continues_line: false,
+    };
+    dotenvy::from_read_iter(reader)
+        .map(|pair| {
+            pair.map_err(|error| match error {
+                dotenvy::Error::LineParse(entry, _) => {
+                    // The entry may span lines (a quoted value); name the line it starts on.
+                    let entry = entry.trim_end_matches(['\r', '\n']);
+                    let spanned = entry.matches('\n').count();
+                    SettingsError::FileSyntax {
+                        path: path.to_path_buf(),
+                        line: line_count.get().saturating_sub(spanned).max(1),
+                        text: entry.to_owned(),
+                    }
+                }
+                other => SettingsError::ReadFile {
+                    path: path.to_path_buf(),
+                    reason: other.to_string(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// Hands out text at most one line per `read`, counting the lines started, so that when
+/// dotenvy's iterator (which reads through a `BufReader`, a line at a time) reports an entry
+/// it cannot parse, the count is the number of the last line it read: dotenvy's errors carry
+/// the entry and a column, not a line number.
+struct LineByLine<'a> {
+    rest: &'a [u8],
+    lines_started: Rc<Cell<usize>>,
+    /// The last `read` stopped inside a line.
+    continues_line: bool,
+}
+
+impl std::io::Read for LineByLine<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let line_end = self
+            .rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.rest.len(), |i| i + 1);
+        let n = line_end.min(buffer.len());
+        if n == 0 {
+            return Ok(0);
         }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let syntax = || SettingsError::FileSyntax {
-            path: path.to_path_buf(),
-            line: index + 1,
-            text: raw.to_owned(),
-        };
-        let (key, value) = line.split_once('=').ok_or_else(syntax)?;
-        let key = key.trim();
-        if key.is_empty()
-            || !key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
-            return Err(syntax());
+        buffer[..n].copy_from_slice(&self.rest[..n]);
+        // A line starts here unless this continues one cut short by a small buffer.
+        if !self.continues_line {
+            self.lines_started.set(self.lines_started.get() + 1);
         }
-        let value = value.trim();
-        let value = match value.chars().next() {
-            Some(quote @ ('"' | '\'')) => {
-                let rest = &value[1..];
-                let end = rest.find(quote).ok_or_else(syntax)?;
-                rest[..end].to_owned()
-            }
-            _ => match value.find(" #") {
-                Some(comment) => value[..comment].trim_end().to_owned(),
-                None => value.to_owned(),
-            },
-        };
-        pairs.push((key.to_owned(), value));
+        self.continues_line = self.rest[n - 1] != b'\n';
+        self.rest = &self.rest[n..];
+        Ok(n)
     }
-    Ok(pairs)
 }
 
 fn parse_ms(name: &'static str, raw: &str) -> Result<u32, SettingsError> {
@@ -500,6 +565,13 @@ impl Settings {
                         value: raw.clone(),
                         expected: "a comma-separated list of range, roundrobin",
                     })?;
+        }
+        if let Some(raw) = get(KAFKA_GROUP_PROTOCOL) {
+            settings.group_protocol = raw.parse().map_err(|()| SettingsError::Invalid {
+                name: KAFKA_GROUP_PROTOCOL,
+                value: raw.clone(),
+                expected: "classic or consumer",
+            })?;
         }
         for warning in settings.validate()? {
             tracing::warn!("{warning}");
@@ -784,6 +856,21 @@ mod tests {
     }
 
     #[test]
+    fn group_protocol_is_classic_unless_consumer_is_asked_for() {
+        assert_eq!(
+            from_pairs(&[]).unwrap().group_protocol,
+            GroupProtocol::Classic
+        );
+        let settings = from_pairs(&[(KAFKA_GROUP_PROTOCOL, "Consumer")]).unwrap();
+        assert_eq!(settings.group_protocol, GroupProtocol::Consumer);
+        let error = from_pairs(&[(KAFKA_GROUP_PROTOCOL, "kip848")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "KAFKA_GROUP_PROTOCOL=\"kip848\": expected classic or consumer"
+        );
+    }
+
+    #[test]
     fn env_file_syntax() {
         let path = Path::new("x.env");
         let pairs = parse_env_file(
@@ -805,6 +892,43 @@ mod tests {
             err.to_string(),
             "x.env:2: expected KEY=VALUE, got \"not a pair\""
         );
+    }
+
+    #[test]
+    fn env_file_errors_name_the_line_an_entry_starts_on() {
+        let path = Path::new("x.env");
+        // After comments, blank lines and a quoted value spanning two lines.
+        let text = "# c\n\nA=\"x\ny\"\nB=2\n\nC D\n";
+        let err = parse_env_file(path, text).unwrap_err();
+        assert_eq!(err.to_string(), "x.env:7: expected KEY=VALUE, got \"C D\"");
+        // An unterminated quote: the line where the entry starts.
+        let err = parse_env_file(path, "A=1\nB=\"open\nstill open\n").unwrap_err();
+        assert!(
+            matches!(err, SettingsError::FileSyntax { line: 2, .. }),
+            "{err}"
+        );
+        // A line longer than dotenvy's read buffer still counts once.
+        let long = "v".repeat(20_000);
+        let text = format!("A={long}\nB={long}\n=bad\n");
+        let err = parse_env_file(path, &text).unwrap_err();
+        assert!(
+            matches!(err, SettingsError::FileSyntax { line: 3, .. }),
+            "{err}"
+        );
+        // No trailing newline.
+        let err = parse_env_file(path, "A=1\n!").unwrap_err();
+        assert!(
+            matches!(err, SettingsError::FileSyntax { line: 2, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn env_file_does_not_touch_the_process_environment() {
+        let name = "KMOCK_SETTINGS_TEST_NEVER_SET";
+        let pairs = parse_env_file(Path::new("x.env"), &format!("{name}=1\n")).unwrap();
+        assert_eq!(pairs, vec![(name.to_owned(), "1".to_owned())]);
+        assert!(std::env::var_os(name).is_none());
     }
 
     #[test]

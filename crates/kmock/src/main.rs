@@ -12,11 +12,11 @@ use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{ArgAction, Parser, Subcommand};
-use kmock_broker::core::fault::FaultRule;
-use kmock_broker::server::Broker;
-use kmock_broker::{BrokerConfig, ConfigError};
+use kmock_broker::{BrokerConfig, ConfigError, MockBroker, MockBrokerError};
+use kmock_core::fault::FaultRule;
 use tokio::net::TcpListener;
 
 /// Exit code for a configuration the user must fix (as clap uses for bad arguments).
@@ -136,6 +136,27 @@ struct ServeArgs {
     #[arg(long, value_name = "N")]
     group_max_session_timeout_ms: Option<i32>,
 
+    /// Session timeout of KIP-848 consumer group members (group.consumer.session.timeout.ms);
+    /// must lie within the min and max below. [default: 45000]
+    #[arg(long, value_name = "N")]
+    group_consumer_session_timeout_ms: Option<i32>,
+
+    /// Lowest KIP-848 session timeout allowed (group.consumer.min.session.timeout.ms); lower it
+    /// with the session timeout for short test sessions. [default: 45000]
+    #[arg(long, value_name = "N")]
+    group_consumer_min_session_timeout_ms: Option<i32>,
+
+    /// Heartbeat interval told to KIP-848 consumer group members
+    /// (group.consumer.heartbeat.interval.ms); below the session timeout, at least the min below.
+    /// [default: 5000]
+    #[arg(long, value_name = "N")]
+    group_consumer_heartbeat_interval_ms: Option<i32>,
+
+    /// Lowest KIP-848 heartbeat interval allowed (group.consumer.min.heartbeat.interval.ms).
+    /// [default: 5000]
+    #[arg(long, value_name = "N")]
+    group_consumer_min_heartbeat_interval_ms: Option<i32>,
+
     /// Largest request frame accepted, in bytes (socket.request.max.bytes); larger frames close the
     /// connection. [default: 104857600]
     #[arg(long, value_name = "N")]
@@ -167,6 +188,10 @@ struct ConfigFile {
     default_partitions: Option<i32>,
     group_min_session_timeout_ms: Option<i32>,
     group_max_session_timeout_ms: Option<i32>,
+    group_consumer_session_timeout_ms: Option<i32>,
+    group_consumer_min_session_timeout_ms: Option<i32>,
+    group_consumer_heartbeat_interval_ms: Option<i32>,
+    group_consumer_min_heartbeat_interval_ms: Option<i32>,
     max_frame_bytes: Option<usize>,
     max_connections: Option<usize>,
     seed: Option<u64>,
@@ -214,7 +239,7 @@ impl ServeArgs {
         for spec in &file.fault {
             let rule: FaultRule = spec.parse().map_err(|e| {
                 ServeError::Usage(format!(
-                    "--config: fault {spec:?}: {e} (grammar: docs/fault-spec.md)"
+                    "--config: fault {spec:?}: {e} (grammar: kmock serve --help, or docs/fault-spec.md in the kmock repository)"
                 ))
             })?;
             faults.push(rule);
@@ -242,6 +267,22 @@ impl ServeArgs {
                 .initial_rebalance_delay_ms
                 .or(file.initial_rebalance_delay_ms)
                 .unwrap_or(3000),
+            group_consumer_session_timeout_ms: self
+                .group_consumer_session_timeout_ms
+                .or(file.group_consumer_session_timeout_ms)
+                .unwrap_or(defaults.group_consumer_session_timeout_ms),
+            group_consumer_min_session_timeout_ms: self
+                .group_consumer_min_session_timeout_ms
+                .or(file.group_consumer_min_session_timeout_ms)
+                .unwrap_or(defaults.group_consumer_min_session_timeout_ms),
+            group_consumer_heartbeat_interval_ms: self
+                .group_consumer_heartbeat_interval_ms
+                .or(file.group_consumer_heartbeat_interval_ms)
+                .unwrap_or(defaults.group_consumer_heartbeat_interval_ms),
+            group_consumer_min_heartbeat_interval_ms: self
+                .group_consumer_min_heartbeat_interval_ms
+                .or(file.group_consumer_min_heartbeat_interval_ms)
+                .unwrap_or(defaults.group_consumer_min_heartbeat_interval_ms),
             max_frame_bytes: self
                 .max_frame_bytes
                 .or(file.max_frame_bytes)
@@ -369,48 +410,20 @@ async fn run(args: ServeSettings, config: BrokerConfig) -> Result<(), ServeError
         Some(port) => Some(bind(&args, port).await?),
         None => None,
     };
-    let local = listener
-        .local_addr()
-        .map_err(|e| ServeError::Runtime(format!("cannot read the bound address: {e}")))?;
-    // Clients must be able to connect to what we advertise: never advertise 0.0.0.0 / ::.
-    let advertised_ip = if local.ip().is_unspecified() {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        local.ip()
-    };
-    let advertised = SocketAddr::new(advertised_ip, local.port());
-
     let signals = Signals::install()
         .map_err(|e| ServeError::Runtime(format!("cannot install signal handlers: {e}")))?;
-    let broker = Broker::start(config)?;
-    let stopped = |_| ServeError::Runtime("the broker stopped unexpectedly".into());
-    broker
-        .set_advertised_address(advertised_ip.to_string(), i32::from(local.port()))
-        .await
-        .map_err(stopped)?;
-    for (name, partitions) in &args.topics {
-        let (name, partitions) = (name.clone(), *partitions);
-        let created = broker
-            .update(move |core| core.create_topic(&name, partitions))
-            .await
-            .map_err(stopped)?;
-        if let Err(code) = created {
-            return Err(ServeError::Usage(format!(
-                "--config: cannot create topic with {partitions} partitions: Kafka error {code}"
-            )));
-        }
-    }
-    for rule in args.faults.clone() {
-        let text = rule.to_string();
-        let id = broker.add_fault(rule).await.map_err(stopped)?;
-        tracing::info!(rule = id.0, spec = %text, "fault installed");
-    }
-    let server = broker.clone();
-    let accept = tokio::spawn(async move { server.serve_tcp(listener).await });
-    tracing::info!(%local, %advertised, "kmock broker listening");
+    // The broker's wall clock (LogAppendTime, time-based retention) starts at the real time.
+    let config = BrokerConfig {
+        wall_clock_start_unix_ms: kmock_broker::mock::wall_clock_unix_ms(),
+        ..config
+    };
+    let broker = Arc::new(start_broker(&args, config, listener).await?);
+    let local = broker.local_addr();
+    let bootstrap = broker.bootstrap_servers();
+    tracing::info!(%local, advertised = %bootstrap, "kmock broker listening");
 
     let mut stdout = std::io::stdout().lock();
-    let mut lines = format!("BOOTSTRAP={advertised}\n");
+    let mut lines = format!("BOOTSTRAP={bootstrap}\n");
     if let Some(control_listener) = control_listener {
         let local = control_listener
             .local_addr()
@@ -423,11 +436,7 @@ async fn run(args: ServeSettings, config: BrokerConfig) -> Result<(), ServeError
         let url = format!("http://{}", SocketAddr::new(host, local.port()));
         tracing::info!(%url, "control API listening");
         lines.push_str(&format!("CONTROL={url}\n"));
-        let startup = control::Startup {
-            topics: args.topics.clone(),
-            faults: args.faults.clone(),
-        };
-        tokio::spawn(control::serve(control_listener, broker.clone(), startup));
+        tokio::spawn(control::serve(control_listener, Arc::clone(&broker)));
     }
     write!(stdout, "{lines}")
         .and_then(|()| stdout.flush())
@@ -437,13 +446,38 @@ async fn run(args: ServeSettings, config: BrokerConfig) -> Result<(), ServeError
     tokio::select! {
         biased;
         signal = signals.wait() => tracing::info!(%signal, "shutting down"),
-        () = broker.stopped() => {
+        () = broker.handle().stopped() => {
             return Err(ServeError::Runtime("the broker stopped unexpectedly".into()));
         }
     }
     broker.shutdown().await;
-    let _ = accept.await;
     Ok(())
+}
+
+/// The broker on the bound `listener`, with the start topics and faults (which `POST /reset`
+/// restores). `serve` binds itself (`--host` resolution, the loopback check) and hands the
+/// listener over; the rest is [`MockBroker`]'s start-up.
+async fn start_broker(
+    args: &ServeSettings,
+    config: BrokerConfig,
+    listener: TcpListener,
+) -> Result<MockBroker, ServeError> {
+    let listener = listener
+        .into_std()
+        .map_err(|e| ServeError::Runtime(format!("cannot hand the listener over: {e}")))?;
+    let mut builder = MockBroker::builder().config(config).listener(listener);
+    for (name, partitions) in &args.topics {
+        builder = builder.topic(name.clone(), *partitions);
+    }
+    for rule in &args.faults {
+        tracing::info!(spec = %rule, "fault installed");
+        builder = builder.fault(rule.clone());
+    }
+    builder.start().await.map_err(|error| match error {
+        MockBrokerError::Config(error) => ServeError::Config(error),
+        MockBrokerError::Topic { .. } => ServeError::Usage(format!("--config: {error}")),
+        other => ServeError::Runtime(other.to_string()),
+    })
 }
 
 /// Ctrl-C and SIGTERM, registered before the BOOTSTRAP line so that no early signal is missed.

@@ -149,6 +149,28 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     sorted.get(rank.min(sorted.len()) - 1).copied()
 }
 
+/// What `kmock sim explore` measured over its seeds.
+struct Exploration {
+    passed: u64,
+    failed: Vec<RunReport>,
+    /// Teardown of every run that stopped a consumer, sorted.
+    teardowns: Vec<f64>,
+    wall_ms: f64,
+}
+
+impl Exploration {
+    /// `(name, value)` of the teardown statistics: min, median, p99, max.
+    fn teardown_stats(&self) -> [(&'static str, Option<f64>); 4] {
+        let teardowns = &self.teardowns;
+        [
+            ("min", teardowns.first().copied()),
+            ("median", percentile(teardowns, 50.0)),
+            ("p99", percentile(teardowns, 99.0)),
+            ("max", teardowns.last().copied()),
+        ]
+    }
+}
+
 fn explore(args: &ExploreArgs) -> ExitCode {
     let scenario = match Scenario::load(&args.scenario) {
         Ok(s) => s,
@@ -157,6 +179,26 @@ fn explore(args: &ExploreArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    let exploration = run_seeds(&scenario, args);
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let _ = writeln!(
+            stdout,
+            "{}",
+            exploration_json(&scenario, args, &exploration)
+        );
+    } else {
+        write_exploration(&mut stdout, &scenario, args, &exploration);
+    }
+    if exploration.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}
+
+/// Runs every seed, with a progress bar on stderr.
+fn run_seeds(scenario: &Scenario, args: &ExploreArgs) -> Exploration {
     let started = std::time::Instant::now();
     let mut stderr = std::io::stderr();
     let mut passed = 0u64;
@@ -166,7 +208,7 @@ fn explore(args: &ExploreArgs) -> ExitCode {
     let terminal = std::io::IsTerminal::is_terminal(&stderr);
     let mut drawn = usize::MAX;
     for (done, seed) in (args.first_seed..last).enumerate() {
-        let report = run_scenario(&scenario, seed);
+        let report = run_scenario(scenario, seed);
         if let Some(t) = report.teardown_ms {
             teardowns.push(t);
         }
@@ -192,91 +234,105 @@ fn explore(args: &ExploreArgs) -> ExitCode {
         let _ = stderr.flush();
     }
     let _ = writeln!(stderr);
-    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
     teardowns.sort_by(f64::total_cmp);
-    let stats = [
-        ("min", teardowns.first().copied()),
-        ("median", percentile(&teardowns, 50.0)),
-        ("p99", percentile(&teardowns, 99.0)),
-        ("max", teardowns.last().copied()),
-    ];
-    let mut stdout = std::io::stdout().lock();
-    if args.json {
-        let mut teardown = serde_json::Map::new();
-        for (name, value) in stats {
-            teardown.insert(format!("{name}_ms"), value.into());
-        }
-        teardown.insert("runs".into(), teardowns.len().into());
-        let value = serde_json::json!({
-            "scenario": scenario.file,
-            "seeds": args.seeds,
-            "first_seed": args.first_seed,
-            "pass": passed,
-            "fail": failed.len(),
-            "teardown": teardown,
-            "wall_ms": wall_ms,
-            "failing": failed.iter().map(|r| serde_json::json!({
-                "seed": r.seed,
-                "reproduce": r.reproduce_line(),
-                "teardown_ms": r.teardown_ms,
-            })).collect::<Vec<_>>(),
-        });
-        let _ = writeln!(stdout, "{value}");
-    } else {
-        let _ = writeln!(
-            stdout,
-            "explore {}: {} seeds ({}..{}) in {:.0} ms wall",
-            scenario.file,
-            args.seeds,
-            args.first_seed,
-            last.saturating_sub(1),
-            wall_ms
-        );
-        let random = &scenario.random;
-        let mut ranges = Vec::new();
-        if let Some((a, b)) = random.pool_size {
-            ranges.push(format!("pool_size=[{a}, {b}]"));
-        }
-        if let Some((a, b)) = random.fault_delay_ms {
-            ranges.push(format!("fault_delay_ms=[{a}, {b}]"));
-        }
-        let _ = writeln!(
-            stdout,
-            "randomised: the seed{}",
-            if ranges.is_empty() {
-                " only (the file has no [random] table)".to_owned()
-            } else {
-                format!(" and [random] {}", ranges.join(" "))
-            }
-        );
-        let _ = writeln!(stdout, "verdicts: {passed} pass, {} fail", failed.len());
-        let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |t| format!("{t:.0}ms"));
-        let _ = writeln!(
-            stdout,
-            "teardown ({} runs): min {}  median {}  p99 {}  max {}",
-            teardowns.len(),
-            show(stats[0].1),
-            show(stats[1].1),
-            show(stats[2].1),
-            show(stats[3].1)
-        );
-        if !failed.is_empty() {
-            let _ = writeln!(stdout, "failing seeds:");
-            for report in &failed {
-                let why = report
-                    .expectations
-                    .iter()
-                    .find(|e| !e.passed)
-                    .map(|e| e.expectation.clone())
-                    .or_else(|| report.failures.first().cloned())
-                    .unwrap_or_default();
-                let _ = writeln!(stdout, "  {}   # {why}", report.reproduce_line());
-            }
-        }
+    Exploration {
+        passed,
+        failed,
+        teardowns,
+        wall_ms: started.elapsed().as_secs_f64() * 1000.0,
     }
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_FAILED)
+}
+
+/// `--json`: the summary as one object.
+fn exploration_json(
+    scenario: &Scenario,
+    args: &ExploreArgs,
+    exploration: &Exploration,
+) -> serde_json::Value {
+    let mut teardown = serde_json::Map::new();
+    for (name, value) in exploration.teardown_stats() {
+        teardown.insert(format!("{name}_ms"), value.into());
+    }
+    teardown.insert("runs".into(), exploration.teardowns.len().into());
+    serde_json::json!({
+        "scenario": scenario.file,
+        "seeds": args.seeds,
+        "first_seed": args.first_seed,
+        "pass": exploration.passed,
+        "fail": exploration.failed.len(),
+        "teardown": teardown,
+        "wall_ms": exploration.wall_ms,
+        "failing": exploration.failed.iter().map(|r| serde_json::json!({
+            "seed": r.seed,
+            "reproduce": r.reproduce_line(),
+            "teardown_ms": r.teardown_ms,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The summary as text: what was randomised, verdicts, the teardown distribution, and the
+/// reproduction line of every failing seed.
+fn write_exploration(
+    out: &mut impl Write,
+    scenario: &Scenario,
+    args: &ExploreArgs,
+    exploration: &Exploration,
+) {
+    let _ = writeln!(
+        out,
+        "explore {}: {} seeds ({}..{}) in {:.0} ms wall",
+        scenario.file,
+        args.seeds,
+        args.first_seed,
+        args.first_seed.saturating_add(args.seeds).saturating_sub(1),
+        exploration.wall_ms
+    );
+    let random = &scenario.random;
+    let mut ranges = Vec::new();
+    if let Some((a, b)) = random.pool_size {
+        ranges.push(format!("pool_size=[{a}, {b}]"));
+    }
+    if let Some((a, b)) = random.fault_delay_ms {
+        ranges.push(format!("fault_delay_ms=[{a}, {b}]"));
+    }
+    let _ = writeln!(
+        out,
+        "randomised: the seed{}",
+        if ranges.is_empty() {
+            " only (the file has no [random] table)".to_owned()
+        } else {
+            format!(" and [random] {}", ranges.join(" "))
+        }
+    );
+    let failed = &exploration.failed;
+    let _ = writeln!(
+        out,
+        "verdicts: {} pass, {} fail",
+        exploration.passed,
+        failed.len()
+    );
+    let stats = exploration.teardown_stats();
+    let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |t| format!("{t:.0}ms"));
+    let _ = writeln!(
+        out,
+        "teardown ({} runs): min {}  median {}  p99 {}  max {}",
+        exploration.teardowns.len(),
+        show(stats[0].1),
+        show(stats[1].1),
+        show(stats[2].1),
+        show(stats[3].1)
+    );
+    if !failed.is_empty() {
+        let _ = writeln!(out, "failing seeds:");
+        for report in failed {
+            let why = report
+                .expectations
+                .iter()
+                .find(|e| !e.passed)
+                .map(|e| e.expectation.clone())
+                .or_else(|| report.failures.first().cloned())
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {}   # {why}", report.reproduce_line());
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The simulated network: a [`Link`] per client connection between the client and the broker,
+//! The simulated network: a `Link` per client connection between the client and the broker,
 //! with turmoil's verbs per actor: added latency, partition (bytes are held until healed), heal,
 //! and disconnect (both ends dropped).
 //!

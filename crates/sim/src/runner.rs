@@ -8,11 +8,14 @@
 //! The wall clock (`std::time::Instant`) is read here and only here, around the world; it never
 //! reaches the trace.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use kmock_broker::core::BrokerCore;
+use kmock_core::BrokerCore;
+use kmock_core::group::GroupSummary;
+use kmock_core::group::consumer::ConsumerGroupSummary;
 use serde::Serialize;
 
 use crate::checkers::{ExpectationResult, Metrics, Value, Verdict, ownership_conflicts};
@@ -155,179 +158,19 @@ fn max(values: impl Iterator<Item = f64>) -> Option<f64> {
 fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration) -> RunReport {
     let o = outcome.recorder.lock();
     let mut metrics = Metrics::new();
-    let mut put = |key: String, value: Value| {
-        metrics.insert(key, value);
-    };
-
-    // Teardown per member, per pool, overall.
     let mut failures = o.failures.clone();
-    for (member, (took, _)) in &o.teardowns {
-        put(format!("teardown_ms[{member}]"), Value::Number(ms(*took)));
-    }
-    let teardown_ms = max(o.teardowns.values().map(|(t, _)| ms(*t)));
-    if let Some(t) = teardown_ms {
-        put("teardown_ms".into(), Value::Number(t));
-    }
-    put(
-        "stop_errors".into(),
-        Value::Number(o.teardowns.values().filter(|(_, e)| *e).count() as f64),
-    );
+    let teardown_ms = teardown_metrics(&mut metrics, &o);
     for actor in &scenario.actors {
-        let ActorKind::Pool { group, .. } = &actor.kind else {
-            continue;
-        };
-        let name = &actor.name;
-        let prefix = format!("{name}/");
-        if let Some(t) = max(o
-            .teardowns
-            .iter()
-            .filter(|(m, _)| m.starts_with(&prefix))
-            .map(|(_, (t, _))| ms(*t)))
-        {
-            put(format!("teardown_ms[{name}]"), Value::Number(t));
-        }
-        if let Some(t) = o.pool_teardowns.get(name) {
-            put(format!("pool_teardown_ms[{name}]"), Value::Number(ms(*t)));
-        }
-        let started = o.pool_started.get(name).copied();
-        let first = o
-            .members
-            .values()
-            .filter(|m| &m.pool == name)
-            .filter_map(|m| m.first_stable)
-            .min();
-        if let (Some(s), Some(f)) = (started, first) {
-            put(
-                format!("first_assignment_ms[{name}]"),
-                Value::Number(ms(f.saturating_sub(s))),
-            );
-        }
-        if let (Some(s), Some(a)) = (started, o.pool_all_assigned.get(name)) {
-            put(
-                format!("all_assigned_ms[{name}]"),
-                Value::Number(ms(a.saturating_sub(s))),
-            );
-        }
-        if let (Some(c), Some(r)) = (o.crashed_at.get(name), o.rebalanced_at.get(name))
-            && r >= c
-        {
-            put(format!("eviction_ms[{name}]"), Value::Number(ms(*r - *c)));
-        }
-        // Deliveries of this pool.
-        let delivered = o.deliveries.keys().filter(|(p, _)| p == name).count();
-        let total: u64 = o
-            .deliveries
-            .iter()
-            .filter(|((p, _), _)| p == name)
-            .map(|(_, n)| *n)
-            .sum();
-        put(
-            format!("delivered[{name}]"),
-            Value::Number(delivered as f64),
-        );
-        put(
-            format!("delivered_total[{name}]"),
-            Value::Number(total as f64),
-        );
-        put(
-            format!("duplicates[{name}]"),
-            Value::Number(total as f64 - delivered as f64),
-        );
-        let generations: std::collections::BTreeSet<i32> = o
-            .assignments
-            .iter()
-            .filter(|(_, m, _)| m.starts_with(&prefix))
-            .map(|(g, _, _)| *g)
-            .collect();
-        let rebalances = generations.len().saturating_sub(1) as f64;
-        put(format!("rebalances[{name}]"), Value::Number(rebalances));
-        put(format!("rebalances[{group}]"), Value::Number(rebalances));
-        if let Some(Some(summary)) = outcome.groups.get(group) {
-            for key in [group.as_str(), name.as_str()] {
-                put(
-                    format!("group_state[{key}]"),
-                    Value::Text(format!("{:?}", summary.state)),
-                );
-                put(
-                    format!("generation[{key}]"),
-                    Value::Number(f64::from(summary.generation_id)),
-                );
-                put(
-                    format!("members[{key}]"),
-                    Value::Number(summary.members.len() as f64),
-                );
-            }
+        if let ActorKind::Pool { group, .. } = &actor.kind {
+            pool_metrics(&mut metrics, &o, &actor.name);
+            group_metrics(&mut metrics, &o, &outcome.groups, &actor.name, group);
+            consumer_group_metrics(&mut metrics, &outcome.consumer_groups, &actor.name, group);
         }
     }
-    // Unqualified versions: the maximum over pools (or the only group).
-    for base in [
-        "pool_teardown_ms",
-        "eviction_ms",
-        "first_assignment_ms",
-        "all_assigned_ms",
-        "rebalances",
-        "generation",
-        "members",
-        "delivered_total",
-        "duplicates",
-    ] {
-        let prefix = format!("{base}[");
-        let values: Vec<f64> = metrics
-            .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
-            .filter_map(|(_, v)| match v {
-                Value::Number(n) => Some(*n),
-                Value::Text(_) => None,
-            })
-            .collect();
-        if let Some(m) = max(values.into_iter()) {
-            metrics.insert(base.to_owned(), Value::Number(m));
-        }
-    }
-    let states: Vec<Value> = outcome
-        .groups
-        .values()
-        .flatten()
-        .map(|s| Value::Text(format!("{:?}", s.state)))
-        .collect();
-    if states.len() == 1 {
-        metrics.insert("group_state".into(), states[0].clone());
-    }
-    if outcome.groups.values().all(Option::is_none) && !outcome.groups.is_empty() {
-        metrics.insert("group_state".into(), Value::Text("Dead".into()));
-    }
-
-    // Delivery over every pool: an acknowledged record counts as delivered if any pool got it.
-    let produced = o.acked.len();
-    let delivered_anywhere: std::collections::BTreeSet<&(String, i32, i64)> =
-        o.deliveries.keys().map(|(_, r)| r).collect();
-    let delivered = o
-        .acked
-        .keys()
-        .filter(|record| delivered_anywhere.contains(record))
-        .count();
-    metrics.insert("produced".into(), Value::Number(produced as f64));
-    metrics.insert(
-        "produce_failed".into(),
-        Value::Number(o.produce_failed as f64),
-    );
-    metrics.insert("delivered".into(), Value::Number(delivered as f64));
-    metrics.insert("lost".into(), Value::Number((produced - delivered) as f64));
-    metrics
-        .entry("duplicates".into())
-        .or_insert(Value::Number(0.0));
-
-    let conflicts = ownership_conflicts(&o.assignments);
-    metrics.insert(
-        "ownership_conflicts".into(),
-        Value::Number(conflicts.len() as f64),
-    );
-    for (generation, topic, partition, members) in &conflicts {
-        failures.push(format!(
-            "invariant: {topic}[{partition}] owned by {} in generation {generation}",
-            members.join(" and ")
-        ));
-    }
+    unqualified_maxima(&mut metrics);
+    overall_group_state(&mut metrics, &outcome.groups, &outcome.consumer_groups);
+    delivery_metrics(&mut metrics, &o);
+    ownership_metrics(&mut metrics, &mut failures, &o);
     metrics.insert("virtual_ms".into(), Value::Number(ms(outcome.virtual_time)));
 
     let expectations: Vec<ExpectationResult> = scenario
@@ -359,6 +202,246 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
         failures,
         metrics,
         trace,
+    }
+}
+
+fn number(metrics: &mut Metrics, key: String, value: f64) {
+    metrics.insert(key, Value::Number(value));
+}
+
+/// Teardown per member, the longest overall (returned) and how many stops failed.
+fn teardown_metrics(metrics: &mut Metrics, o: &Observations) -> Option<f64> {
+    for (member, (took, _)) in &o.teardowns {
+        number(metrics, format!("teardown_ms[{member}]"), ms(*took));
+    }
+    let teardown_ms = max(o.teardowns.values().map(|(t, _)| ms(*t)));
+    if let Some(t) = teardown_ms {
+        number(metrics, "teardown_ms".into(), t);
+    }
+    number(
+        metrics,
+        "stop_errors".into(),
+        o.teardowns.values().filter(|(_, e)| *e).count() as f64,
+    );
+    teardown_ms
+}
+
+/// What the client side saw of one pool: teardown, time to assignment, eviction, deliveries,
+/// rebalances.
+fn pool_metrics(metrics: &mut Metrics, o: &Observations, name: &str) {
+    let prefix = format!("{name}/");
+    if let Some(t) = max(o
+        .teardowns
+        .iter()
+        .filter(|(m, _)| m.starts_with(&prefix))
+        .map(|(_, (t, _))| ms(*t)))
+    {
+        number(metrics, format!("teardown_ms[{name}]"), t);
+    }
+    if let Some(t) = o.pool_teardowns.get(name) {
+        number(metrics, format!("pool_teardown_ms[{name}]"), ms(*t));
+    }
+    let started = o.pool_started.get(name).copied();
+    let first = o
+        .members
+        .values()
+        .filter(|m| m.pool == name)
+        .filter_map(|m| m.first_stable)
+        .min();
+    if let (Some(s), Some(f)) = (started, first) {
+        number(
+            metrics,
+            format!("first_assignment_ms[{name}]"),
+            ms(f.saturating_sub(s)),
+        );
+    }
+    if let (Some(s), Some(a)) = (started, o.pool_all_assigned.get(name)) {
+        number(
+            metrics,
+            format!("all_assigned_ms[{name}]"),
+            ms(a.saturating_sub(s)),
+        );
+    }
+    if let (Some(c), Some(r)) = (o.crashed_at.get(name), o.rebalanced_at.get(name))
+        && r >= c
+    {
+        number(metrics, format!("eviction_ms[{name}]"), ms(*r - *c));
+    }
+    // Deliveries of this pool.
+    let delivered = o.deliveries.keys().filter(|(p, _)| p == name).count();
+    let total: u64 = o
+        .deliveries
+        .iter()
+        .filter(|((p, _), _)| p == name)
+        .map(|(_, n)| *n)
+        .sum();
+    number(metrics, format!("delivered[{name}]"), delivered as f64);
+    number(metrics, format!("delivered_total[{name}]"), total as f64);
+    number(
+        metrics,
+        format!("duplicates[{name}]"),
+        total as f64 - delivered as f64,
+    );
+}
+
+/// Rebalances of one pool's group as its members saw them, and the broker's final view of the
+/// group (state, generation, members), under both the pool's and the group's name.
+fn group_metrics(
+    metrics: &mut Metrics,
+    o: &Observations,
+    groups: &BTreeMap<String, Option<GroupSummary>>,
+    name: &str,
+    group: &str,
+) {
+    let prefix = format!("{name}/");
+    let generations: BTreeSet<i32> = o
+        .assignments
+        .iter()
+        .filter(|(_, m, _)| m.starts_with(&prefix))
+        .map(|(g, _, _)| *g)
+        .collect();
+    let rebalances = generations.len().saturating_sub(1) as f64;
+    number(metrics, format!("rebalances[{name}]"), rebalances);
+    number(metrics, format!("rebalances[{group}]"), rebalances);
+    if let Some(Some(summary)) = groups.get(group) {
+        for key in [group, name] {
+            metrics.insert(
+                format!("group_state[{key}]"),
+                Value::Text(format!("{:?}", summary.state)),
+            );
+            number(
+                metrics,
+                format!("generation[{key}]"),
+                f64::from(summary.generation_id),
+            );
+            number(
+                metrics,
+                format!("members[{key}]"),
+                summary.members.len() as f64,
+            );
+        }
+    }
+}
+
+/// The broker's final view of a pool's KIP-848 consumer group, when it is one: state, group epoch
+/// (as `generation`) and members, under both the pool's and the group's name.
+fn consumer_group_metrics(
+    metrics: &mut Metrics,
+    groups: &BTreeMap<String, Option<ConsumerGroupSummary>>,
+    name: &str,
+    group: &str,
+) {
+    if let Some(Some(summary)) = groups.get(group) {
+        for key in [group, name] {
+            metrics.insert(
+                format!("group_state[{key}]"),
+                Value::Text(summary.state.name().to_owned()),
+            );
+            number(
+                metrics,
+                format!("generation[{key}]"),
+                f64::from(summary.group_epoch),
+            );
+            number(
+                metrics,
+                format!("members[{key}]"),
+                summary.members.len() as f64,
+            );
+        }
+    }
+}
+
+/// Unqualified versions of the per-pool metrics: the maximum over pools (or the only group).
+fn unqualified_maxima(metrics: &mut Metrics) {
+    for base in [
+        "pool_teardown_ms",
+        "eviction_ms",
+        "first_assignment_ms",
+        "all_assigned_ms",
+        "rebalances",
+        "generation",
+        "members",
+        "delivered_total",
+        "duplicates",
+    ] {
+        let prefix = format!("{base}[");
+        let values: Vec<f64> = metrics
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(_, v)| match v {
+                Value::Number(n) => Some(*n),
+                Value::Text(_) => None,
+            })
+            .collect();
+        if let Some(m) = max(values.into_iter()) {
+            metrics.insert(base.to_owned(), Value::Number(m));
+        }
+    }
+}
+
+/// `group_state` unqualified: the only group's state, or `Dead` when no group is left.
+fn overall_group_state(
+    metrics: &mut Metrics,
+    groups: &BTreeMap<String, Option<GroupSummary>>,
+    consumer_groups: &BTreeMap<String, Option<ConsumerGroupSummary>>,
+) {
+    let states: Vec<Value> = groups
+        .values()
+        .flatten()
+        .map(|s| Value::Text(format!("{:?}", s.state)))
+        .chain(
+            consumer_groups
+                .values()
+                .flatten()
+                .map(|s| Value::Text(s.state.name().to_owned())),
+        )
+        .collect();
+    if states.len() == 1 {
+        metrics.insert("group_state".into(), states[0].clone());
+    }
+    if groups.values().all(Option::is_none)
+        && consumer_groups.values().all(Option::is_none)
+        && !groups.is_empty()
+    {
+        metrics.insert("group_state".into(), Value::Text("Dead".into()));
+    }
+}
+
+/// Delivery over every pool: an acknowledged record counts as delivered if any pool got it.
+fn delivery_metrics(metrics: &mut Metrics, o: &Observations) {
+    let produced = o.acked.len();
+    let delivered_anywhere: BTreeSet<&(String, i32, i64)> =
+        o.deliveries.keys().map(|(_, r)| r).collect();
+    let delivered = o
+        .acked
+        .keys()
+        .filter(|record| delivered_anywhere.contains(record))
+        .count();
+    metrics.insert("produced".into(), Value::Number(produced as f64));
+    metrics.insert(
+        "produce_failed".into(),
+        Value::Number(o.produce_failed as f64),
+    );
+    metrics.insert("delivered".into(), Value::Number(delivered as f64));
+    metrics.insert("lost".into(), Value::Number((produced - delivered) as f64));
+    metrics
+        .entry("duplicates".into())
+        .or_insert(Value::Number(0.0));
+}
+
+/// The invariant that no partition has two owners in one generation: a metric, and a failure
+/// per conflict.
+fn ownership_metrics(metrics: &mut Metrics, failures: &mut Vec<String>, o: &Observations) {
+    let conflicts = ownership_conflicts(&o.assignments);
+    metrics.insert(
+        "ownership_conflicts".into(),
+        Value::Number(conflicts.len() as f64),
+    );
+    for (generation, topic, partition, members) in &conflicts {
+        failures.push(format!(
+            "invariant: {topic}[{partition}] owned by {} in generation {generation}",
+            members.join(" and ")
+        ));
     }
 }
 

@@ -75,6 +75,8 @@ struct RawBroker {
     min_session_timeout_ms: Option<i32>,
     max_session_timeout_ms: Option<i32>,
     default_partitions: Option<i32>,
+    consumer_session_timeout_ms: Option<i32>,
+    consumer_heartbeat_interval_ms: Option<i32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,6 +242,12 @@ pub struct BrokerOptions {
     pub max_session_timeout_ms: i32,
     /// Partitions of auto-created topics.
     pub default_partitions: i32,
+    /// `group.consumer.session.timeout.ms` of KIP-848 groups, when set (its minimum is lowered
+    /// to it if needed; Kafka's default 45000 otherwise).
+    pub consumer_session_timeout_ms: Option<i32>,
+    /// `group.consumer.heartbeat.interval.ms` of KIP-848 groups, when set (its minimum is
+    /// lowered to it if needed; Kafka's default 5000 otherwise).
+    pub consumer_heartbeat_interval_ms: Option<i32>,
 }
 
 /// What an actor is.
@@ -435,284 +443,19 @@ impl Scenario {
         env_files: &EnvFiles<'_>,
     ) -> Result<Scenario, ScenarioError> {
         let at = Positions { file, text };
-        let raw: RawScenario = toml::from_str(text).map_err(|error| {
-            let (line, column) = error
-                .span()
-                .map_or((0, 0), |span| line_column(text, span.start));
-            ScenarioError {
-                file: file.to_owned(),
-                line,
-                column,
-                message: error.message().trim_end().to_owned(),
-            }
-        })?;
-
+        let raw = parse_toml(file, text)?;
         let (settings, settings_source) = settings(&at, &raw.settings, env_files)?;
-
-        let broker = BrokerOptions {
-            initial_rebalance_delay_ms: raw.broker.initial_rebalance_delay_ms.unwrap_or(0),
-            min_session_timeout_ms: raw.broker.min_session_timeout_ms.unwrap_or(6_000),
-            max_session_timeout_ms: raw.broker.max_session_timeout_ms.unwrap_or(1_800_000),
-            default_partitions: raw.broker.default_partitions.unwrap_or(1),
-        };
-
+        let broker = broker_options(&raw.broker);
         let topics: Vec<(String, i32)> = raw
             .topics
             .iter()
             .map(|t| (t.name.clone(), t.partitions))
             .collect();
-
-        let mut actors: Vec<Actor> = Vec::new();
-        for actor in &raw.actors {
-            let name = actor.name.get_ref().clone();
-            if name.is_empty() || name.contains(char::is_whitespace) || name.contains('/') {
-                return Err(at.at(
-                    actor.name.span(),
-                    format!("invalid actor name {name:?}: expected a non-empty name without spaces or '/'"),
-                ));
-            }
-            if actors.iter().any(|a| a.name == name) {
-                return Err(at.at(actor.name.span(), format!("duplicate actor name {name:?}")));
-            }
-            let first_topic = || {
-                actor
-                    .topics
-                    .first()
-                    .cloned()
-                    .or_else(|| topics.first().map(|t| t.0.clone()))
-            };
-            let kind = match actor.kind.get_ref().as_str() {
-                "producer" => ActorKind::Producer {
-                    topic: first_topic().ok_or_else(|| {
-                        at.at(
-                            actor.kind.span(),
-                            "a producer needs `topics` (or a [[topics]] entry)",
-                        )
-                    })?,
-                    records: actor.records.unwrap_or(10),
-                },
-                "pool" => ActorKind::Pool {
-                    topics: if actor.topics.is_empty() {
-                        topics.iter().map(|t| t.0.clone()).collect()
-                    } else {
-                        actor.topics.clone()
-                    },
-                    size: actor.size.unwrap_or(settings.consumer_pool_size).max(1),
-                    group: actor
-                        .group
-                        .clone()
-                        .unwrap_or_else(|| settings.group_id.clone()),
-                },
-                other => {
-                    return Err(at.at(
-                        actor.kind.span(),
-                        format!("unknown actor kind {other:?}: expected \"producer\" or \"pool\""),
-                    ));
-                }
-            };
-            if let ActorKind::Pool { topics: t, .. } = &kind
-                && t.is_empty()
-            {
-                return Err(at.at(
-                    actor.name.span(),
-                    "a pool needs `topics` (or [[topics]] entries)",
-                ));
-            }
-            actors.push(Actor { name, kind });
-        }
-
-        let actor_ref = |name: &Option<Spanned<String>>,
-                         span: Range<usize>,
-                         want_pool: bool|
-         -> Result<String, ScenarioError> {
-            let Some(name) = name else {
-                return Err(at.at(span, "this needs `actor = \"NAME\"`"));
-            };
-            let Some(actor) = actors.iter().find(|a| &a.name == name.get_ref()) else {
-                let known: Vec<_> = actors.iter().map(|a| a.name.as_str()).collect();
-                return Err(at.at(
-                    name.span(),
-                    format!(
-                        "unknown actor {:?}: expected one of {}",
-                        name.get_ref(),
-                        known.join(", ")
-                    ),
-                ));
-            };
-            if want_pool && !matches!(actor.kind, ActorKind::Pool { .. }) {
-                return Err(at.at(
-                    name.span(),
-                    format!("actor {:?} is not a pool", name.get_ref()),
-                ));
-            }
-            Ok(actor.name.clone())
-        };
-        let fault_rule = |rule: &Spanned<String>| -> Result<FaultRule, ScenarioError> {
-            rule.get_ref()
-                .parse::<FaultRule>()
-                .map_err(|error| at.at(rule.span(), error.to_string()))
-        };
-
-        let mut faults = Vec::new();
-        for entry in &raw.faults {
-            let fault = entry.get_ref();
-            let kind = match (&fault.rule, &fault.network) {
-                (Some(rule), None) => FaultKind::Broker(fault_rule(rule)?),
-                (None, Some(network)) => {
-                    let actor = actor_ref(&fault.actor, network.span(), false)?;
-                    let fault = network_fault(&at, network, fault.latency_ms)?;
-                    FaultKind::Network { actor, fault }
-                }
-                (Some(rule), Some(_)) => {
-                    return Err(at.at(
-                        rule.span(),
-                        "a fault has either `rule` or `network`, not both",
-                    ));
-                }
-                (None, None) => {
-                    return Err(at.at(
-                        entry.span(),
-                        "a [[faults]] entry needs `rule = \"SPEC\"` or `network = \"partition|latency|disconnect\"`",
-                    ));
-                }
-            };
-            faults.push(TimedFault {
-                kind,
-                at: Duration::from_millis(fault.at_ms),
-                until: fault.until_ms.map(Duration::from_millis),
-            });
-        }
-
-        let mut timeline = Vec::new();
-        for step in &raw.timeline {
-            let span = step.action.span();
-            let wait = step.timeout_ms.map_or(DEFAULT_WAIT, Duration::from_millis);
-            let action = match step.action.get_ref().as_str() {
-                "start" => Action::Start(actor_ref(&step.actor, span.clone(), false)?),
-                "wait_stable" => {
-                    Action::WaitStable(actor_ref(&step.actor, span.clone(), true)?, wait)
-                }
-                "wait_rebalance" => {
-                    Action::WaitRebalance(actor_ref(&step.actor, span.clone(), true)?, wait)
-                }
-                "wait_delivered" => {
-                    Action::WaitDelivered(actor_ref(&step.actor, span.clone(), true)?, wait)
-                }
-                "produce" => {
-                    let name = actor_ref(&step.actor, span.clone(), false)?;
-                    let actor = actors.iter().find(|a| a.name == name).expect("just found");
-                    let ActorKind::Producer { records, .. } = actor.kind else {
-                        return Err(at.at(span, format!("actor {name:?} is not a producer")));
-                    };
-                    Action::Produce(name, step.records.unwrap_or(records))
-                }
-                "stop" => Action::Stop(actor_ref(&step.actor, span.clone(), true)?),
-                "crash" => {
-                    let name = actor_ref(&step.actor, span.clone(), true)?;
-                    let member = step.member.unwrap_or(0);
-                    let size = actors
-                        .iter()
-                        .find_map(|a| match &a.kind {
-                            ActorKind::Pool { size, .. } if a.name == name => Some(*size),
-                            _ => None,
-                        })
-                        .unwrap_or(0);
-                    if member >= size {
-                        return Err(at.at(
-                            span,
-                            format!("member {member} does not exist: pool {name:?} has {size} members (0-based)"),
-                        ));
-                    }
-                    Action::Crash(name, member)
-                }
-                "fault" => {
-                    let Some(rule) = &step.rule else {
-                        return Err(at.at(
-                            span,
-                            "`do = \"fault\"` needs `rule = \"SPEC\"` (docs/fault-spec.md)",
-                        ));
-                    };
-                    Action::Fault(fault_rule(rule)?)
-                }
-                "clear_faults" => Action::ClearFaults,
-                "partition" | "latency" | "disconnect" => {
-                    let actor = actor_ref(&step.actor, span.clone(), false)?;
-                    Action::Network(actor, network_fault(&at, &step.action, step.latency_ms)?)
-                }
-                "heal" => Action::Heal(actor_ref(&step.actor, span.clone(), false)?),
-                "sleep" => {
-                    let Some(ms) = step.ms else {
-                        return Err(at.at(span, "`do = \"sleep\"` needs `ms = N`"));
-                    };
-                    Action::Sleep(Duration::from_millis(ms))
-                }
-                other => {
-                    return Err(at.at(
-                        span,
-                        format!("unknown step {other:?}: expected one of {STEP_ACTIONS}"),
-                    ));
-                }
-            };
-            timeline.push(Step {
-                at: step.at_ms.map(Duration::from_millis),
-                action,
-                position: at.position(step.action.span()),
-            });
-        }
-
-        let mut expectations = Vec::new();
-        for text in &raw.expect {
-            let expectation = Expectation::parse(text.get_ref())
-                .map_err(|message| at.at(text.span(), message))?;
-            for (metric, qualifier) in expectation.metrics() {
-                if !METRICS.iter().any(|(name, _)| *name == metric) {
-                    let known: Vec<_> = METRICS.iter().map(|(n, _)| *n).collect();
-                    return Err(at.at(
-                        text.span(),
-                        format!(
-                            "unknown metric {metric:?}: expected one of {}",
-                            known.join(", ")
-                        ),
-                    ));
-                }
-                if let Some(q) = qualifier {
-                    let base = q.split('/').next().unwrap_or(q);
-                    let is_group = actors
-                        .iter()
-                        .any(|a| matches!(&a.kind, ActorKind::Pool { group, .. } if group == q));
-                    if !is_group && !actors.iter().any(|a| a.name == base) {
-                        return Err(at.at(
-                            text.span(),
-                            format!("unknown actor or group {q:?} in {metric}[{q}]"),
-                        ));
-                    }
-                }
-            }
-            expectations.push(expectation);
-        }
-
-        let mut random = RandomRanges::default();
-        if let Some(spanned) = &raw.random {
-            let r = spanned.get_ref();
-            if let Some([low, high]) = r.pool_size {
-                if low == 0 || low > high {
-                    return Err(at.at(
-                        spanned.span(),
-                        format!("[random] pool_size = [{low}, {high}]: expected [MIN, MAX] with 1 <= MIN <= MAX"),
-                    ));
-                }
-                random.pool_size = Some((low, high));
-            }
-            if let Some([low, high]) = r.fault_delay_ms {
-                if low > high {
-                    return Err(at.at(
-                        spanned.span(),
-                        format!("[random] fault_delay_ms = [{low}, {high}]: expected [MIN, MAX] with MIN <= MAX"),
-                    ));
-                }
-                random.fault_delay_ms = Some((low, high));
-            }
-        }
+        let actors = actors(&at, &raw.actors, &topics, &settings)?;
+        let faults = faults(&at, &raw.faults, &actors)?;
+        let timeline = timeline(&at, &raw.timeline, &actors)?;
+        let expectations = expectations(&at, &raw.expect, &actors)?;
+        let random = random_ranges(&at, raw.random.as_ref())?;
         Ok(Scenario {
             name: raw.name.unwrap_or_else(|| default_name.to_owned()),
             file: file.to_owned(),
@@ -730,6 +473,384 @@ impl Scenario {
             random,
         })
     }
+}
+
+/// The file as toml, with toml's own message and position for syntax and type errors.
+fn parse_toml(file: &str, text: &str) -> Result<RawScenario, ScenarioError> {
+    toml::from_str(text).map_err(|error| {
+        let (line, column) = error
+            .span()
+            .map_or((0, 0), |span| line_column(text, span.start));
+        ScenarioError {
+            file: file.to_owned(),
+            line,
+            column,
+            message: error.message().trim_end().to_owned(),
+        }
+    })
+}
+
+/// `[broker]` with the simulation's defaults (no initial rebalance delay).
+fn broker_options(raw: &RawBroker) -> BrokerOptions {
+    BrokerOptions {
+        initial_rebalance_delay_ms: raw.initial_rebalance_delay_ms.unwrap_or(0),
+        min_session_timeout_ms: raw.min_session_timeout_ms.unwrap_or(6_000),
+        max_session_timeout_ms: raw.max_session_timeout_ms.unwrap_or(1_800_000),
+        default_partitions: raw.default_partitions.unwrap_or(1),
+        consumer_session_timeout_ms: raw.consumer_session_timeout_ms,
+        consumer_heartbeat_interval_ms: raw.consumer_heartbeat_interval_ms,
+    }
+}
+
+/// `[[actors]]`: unique valid names; a producer's topic and a pool's topics, size and group
+/// default to the `[[topics]]` and the settings.
+fn actors(
+    at: &Positions<'_>,
+    raw: &[RawActor],
+    topics: &[(String, i32)],
+    settings: &Settings,
+) -> Result<Vec<Actor>, ScenarioError> {
+    let mut actors: Vec<Actor> = Vec::new();
+    for actor in raw {
+        let name = actor.name.get_ref().clone();
+        if name.is_empty() || name.contains(char::is_whitespace) || name.contains('/') {
+            return Err(at.at(
+                actor.name.span(),
+                format!(
+                    "invalid actor name {name:?}: expected a non-empty name without spaces or '/'"
+                ),
+            ));
+        }
+        if actors.iter().any(|a| a.name == name) {
+            return Err(at.at(actor.name.span(), format!("duplicate actor name {name:?}")));
+        }
+        let kind = actor_kind(at, actor, topics, settings)?;
+        actors.push(Actor { name, kind });
+    }
+    Ok(actors)
+}
+
+/// The kind of one `[[actors]]` entry, with its defaults filled in.
+fn actor_kind(
+    at: &Positions<'_>,
+    actor: &RawActor,
+    topics: &[(String, i32)],
+    settings: &Settings,
+) -> Result<ActorKind, ScenarioError> {
+    let first_topic = || {
+        actor
+            .topics
+            .first()
+            .cloned()
+            .or_else(|| topics.first().map(|t| t.0.clone()))
+    };
+    let kind = match actor.kind.get_ref().as_str() {
+        "producer" => ActorKind::Producer {
+            topic: first_topic().ok_or_else(|| {
+                at.at(
+                    actor.kind.span(),
+                    "a producer needs `topics` (or a [[topics]] entry)",
+                )
+            })?,
+            records: actor.records.unwrap_or(10),
+        },
+        "pool" => ActorKind::Pool {
+            topics: if actor.topics.is_empty() {
+                topics.iter().map(|t| t.0.clone()).collect()
+            } else {
+                actor.topics.clone()
+            },
+            size: actor.size.unwrap_or(settings.consumer_pool_size).max(1),
+            group: actor
+                .group
+                .clone()
+                .unwrap_or_else(|| settings.group_id.clone()),
+        },
+        other => {
+            return Err(at.at(
+                actor.kind.span(),
+                format!("unknown actor kind {other:?}: expected \"producer\" or \"pool\""),
+            ));
+        }
+    };
+    if let ActorKind::Pool { topics: t, .. } = &kind
+        && t.is_empty()
+    {
+        return Err(at.at(
+            actor.name.span(),
+            "a pool needs `topics` (or [[topics]] entries)",
+        ));
+    }
+    Ok(kind)
+}
+
+/// The actor an entry names with `actor = "NAME"` (`span` places the error when it names none);
+/// `want_pool` rejects a producer.
+fn actor_ref(
+    at: &Positions<'_>,
+    actors: &[Actor],
+    name: &Option<Spanned<String>>,
+    span: Range<usize>,
+    want_pool: bool,
+) -> Result<String, ScenarioError> {
+    let Some(name) = name else {
+        return Err(at.at(span, "this needs `actor = \"NAME\"`"));
+    };
+    let Some(actor) = actors.iter().find(|a| &a.name == name.get_ref()) else {
+        let known: Vec<_> = actors.iter().map(|a| a.name.as_str()).collect();
+        return Err(at.at(
+            name.span(),
+            format!(
+                "unknown actor {:?}: expected one of {}",
+                name.get_ref(),
+                known.join(", ")
+            ),
+        ));
+    };
+    if want_pool && !matches!(actor.kind, ActorKind::Pool { .. }) {
+        return Err(at.at(
+            name.span(),
+            format!("actor {:?} is not a pool", name.get_ref()),
+        ));
+    }
+    Ok(actor.name.clone())
+}
+
+/// A fault spec (docs/fault-spec.md), its parse error placed at the spec.
+fn fault_rule(at: &Positions<'_>, rule: &Spanned<String>) -> Result<FaultRule, ScenarioError> {
+    rule.get_ref()
+        .parse::<FaultRule>()
+        .map_err(|error| at.at(rule.span(), error.to_string()))
+}
+
+/// `[[faults]]`: each a broker rule or a network fault on one actor, with its times.
+fn faults(
+    at: &Positions<'_>,
+    raw: &[Spanned<RawFault>],
+    actors: &[Actor],
+) -> Result<Vec<TimedFault>, ScenarioError> {
+    let mut faults = Vec::new();
+    for entry in raw {
+        let fault = entry.get_ref();
+        let kind = match (&fault.rule, &fault.network) {
+            (Some(rule), None) => FaultKind::Broker(fault_rule(at, rule)?),
+            (None, Some(network)) => {
+                let actor = actor_ref(at, actors, &fault.actor, network.span(), false)?;
+                let fault = network_fault(at, network, fault.latency_ms)?;
+                FaultKind::Network { actor, fault }
+            }
+            (Some(rule), Some(_)) => {
+                return Err(at.at(
+                    rule.span(),
+                    "a fault has either `rule` or `network`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(at.at(
+                    entry.span(),
+                    "a [[faults]] entry needs `rule = \"SPEC\"` or `network = \"partition|latency|disconnect\"`",
+                ));
+            }
+        };
+        faults.push(TimedFault {
+            kind,
+            at: Duration::from_millis(fault.at_ms),
+            until: fault.until_ms.map(Duration::from_millis),
+        });
+    }
+    Ok(faults)
+}
+
+/// `[[timeline]]`: the steps in file order, each with its position for run-time errors.
+fn timeline(
+    at: &Positions<'_>,
+    raw: &[RawStep],
+    actors: &[Actor],
+) -> Result<Vec<Step>, ScenarioError> {
+    raw.iter()
+        .map(|step| {
+            Ok(Step {
+                at: step.at_ms.map(Duration::from_millis),
+                action: step_action(at, actors, step)?,
+                position: at.position(step.action.span()),
+            })
+        })
+        .collect()
+}
+
+/// What one `[[timeline]]` step does (`do = "..."` and the keys that action needs).
+fn step_action(
+    at: &Positions<'_>,
+    actors: &[Actor],
+    step: &RawStep,
+) -> Result<Action, ScenarioError> {
+    let span = step.action.span();
+    let wait = step.timeout_ms.map_or(DEFAULT_WAIT, Duration::from_millis);
+    let actor = |want_pool: bool| actor_ref(at, actors, &step.actor, span.clone(), want_pool);
+    Ok(match step.action.get_ref().as_str() {
+        "start" => Action::Start(actor(false)?),
+        "wait_stable" => Action::WaitStable(actor(true)?, wait),
+        "wait_rebalance" => Action::WaitRebalance(actor(true)?, wait),
+        "wait_delivered" => Action::WaitDelivered(actor(true)?, wait),
+        "produce" => produce_step(at, actors, step, actor(false)?)?,
+        "stop" => Action::Stop(actor(true)?),
+        "crash" => crash_step(at, actors, step, actor(true)?)?,
+        "fault" => {
+            let Some(rule) = &step.rule else {
+                return Err(at.at(
+                    span,
+                    "`do = \"fault\"` needs `rule = \"SPEC\"` (docs/fault-spec.md)",
+                ));
+            };
+            Action::Fault(fault_rule(at, rule)?)
+        }
+        "clear_faults" => Action::ClearFaults,
+        "partition" | "latency" | "disconnect" => {
+            let actor = actor(false)?;
+            Action::Network(actor, network_fault(at, &step.action, step.latency_ms)?)
+        }
+        "heal" => Action::Heal(actor(false)?),
+        "sleep" => {
+            let Some(ms) = step.ms else {
+                return Err(at.at(span, "`do = \"sleep\"` needs `ms = N`"));
+            };
+            Action::Sleep(Duration::from_millis(ms))
+        }
+        other => {
+            return Err(at.at(
+                span,
+                format!("unknown step {other:?}: expected one of {STEP_ACTIONS}"),
+            ));
+        }
+    })
+}
+
+/// `do = "produce"` by the actor `name`: a producer; `records` defaults to the actor's.
+fn produce_step(
+    at: &Positions<'_>,
+    actors: &[Actor],
+    step: &RawStep,
+    name: String,
+) -> Result<Action, ScenarioError> {
+    let actor = actors.iter().find(|a| a.name == name).expect("just found");
+    let ActorKind::Producer { records, .. } = actor.kind else {
+        return Err(at.at(
+            step.action.span(),
+            format!("actor {name:?} is not a producer"),
+        ));
+    };
+    Ok(Action::Produce(name, step.records.unwrap_or(records)))
+}
+
+/// `do = "crash"` of member `member` (default 0) of the pool `name`: the member must exist.
+fn crash_step(
+    at: &Positions<'_>,
+    actors: &[Actor],
+    step: &RawStep,
+    name: String,
+) -> Result<Action, ScenarioError> {
+    let member = step.member.unwrap_or(0);
+    let size = actors
+        .iter()
+        .find_map(|a| match &a.kind {
+            ActorKind::Pool { size, .. } if a.name == name => Some(*size),
+            _ => None,
+        })
+        .unwrap_or(0);
+    if member >= size {
+        return Err(at.at(
+            step.action.span(),
+            format!("member {member} does not exist: pool {name:?} has {size} members (0-based)"),
+        ));
+    }
+    Ok(Action::Crash(name, member))
+}
+
+/// `expect = [...]`: each parsed, its metrics known and its qualifiers naming an actor or group.
+fn expectations(
+    at: &Positions<'_>,
+    raw: &[Spanned<String>],
+    actors: &[Actor],
+) -> Result<Vec<Expectation>, ScenarioError> {
+    let mut expectations = Vec::new();
+    for text in raw {
+        let expectation =
+            Expectation::parse(text.get_ref()).map_err(|message| at.at(text.span(), message))?;
+        for (metric, qualifier) in expectation.metrics() {
+            check_metric(at, actors, text.span(), metric, qualifier)?;
+        }
+        expectations.push(expectation);
+    }
+    Ok(expectations)
+}
+
+/// A metric an expectation reads: a known name, qualified (`metric[q]`) by a known actor (or
+/// `actor/member`) or group.
+fn check_metric(
+    at: &Positions<'_>,
+    actors: &[Actor],
+    span: Range<usize>,
+    metric: &str,
+    qualifier: Option<&str>,
+) -> Result<(), ScenarioError> {
+    if !METRICS.iter().any(|(name, _)| *name == metric) {
+        let known: Vec<_> = METRICS.iter().map(|(n, _)| *n).collect();
+        return Err(at.at(
+            span,
+            format!(
+                "unknown metric {metric:?}: expected one of {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    if let Some(q) = qualifier {
+        let base = q.split('/').next().unwrap_or(q);
+        let is_group = actors
+            .iter()
+            .any(|a| matches!(&a.kind, ActorKind::Pool { group, .. } if group == q));
+        if !is_group && !actors.iter().any(|a| a.name == base) {
+            return Err(at.at(
+                span,
+                format!("unknown actor or group {q:?} in {metric}[{q}]"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[random]`: each range `[MIN, MAX]` with MIN <= MAX (and a pool of at least one member).
+fn random_ranges(
+    at: &Positions<'_>,
+    raw: Option<&Spanned<RawRandom>>,
+) -> Result<RandomRanges, ScenarioError> {
+    let mut random = RandomRanges::default();
+    let Some(spanned) = raw else {
+        return Ok(random);
+    };
+    let r = spanned.get_ref();
+    if let Some([low, high]) = r.pool_size {
+        if low == 0 || low > high {
+            return Err(at.at(
+                spanned.span(),
+                format!(
+                    "[random] pool_size = [{low}, {high}]: expected [MIN, MAX] with 1 <= MIN <= MAX"
+                ),
+            ));
+        }
+        random.pool_size = Some((low, high));
+    }
+    if let Some([low, high]) = r.fault_delay_ms {
+        if low > high {
+            return Err(at.at(
+                spanned.span(),
+                format!(
+                    "[random] fault_delay_ms = [{low}, {high}]: expected [MIN, MAX] with MIN <= MAX"
+                ),
+            ));
+        }
+        random.fault_delay_ms = Some((low, high));
+    }
+    Ok(random)
 }
 
 fn network_fault(
@@ -754,7 +875,7 @@ fn network_fault(
 }
 
 /// The variables the client crate reads (`kmock_client::settings`).
-const SETTING_NAMES: [&str; 15] = {
+const SETTING_NAMES: [&str; 16] = {
     use kmock_client::settings::*;
     [
         KAFKA_BOOTSTRAP_SERVERS,
@@ -772,6 +893,7 @@ const SETTING_NAMES: [&str; 15] = {
         KAFKA_ACKS,
         KAFKA_PARTITION_ASSIGNMENT_STRATEGY,
         KAFKA_RETRY_BACKOFF_MS,
+        KAFKA_GROUP_PROTOCOL,
     ]
 };
 

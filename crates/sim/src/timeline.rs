@@ -194,45 +194,86 @@ fn seconds(ms: f64) -> String {
 /// The SVG of a run's trace. `title` goes on top (e.g. the scenario name and verdict).
 pub fn svg(title: &str, trace: &str) -> String {
     let (header, rows) = parse(trace);
-    // Lanes: the broker, then actors in order of appearance (the world is not a lane).
-    let mut lanes: Vec<String> = vec!["broker".to_owned()];
-    for row in &rows {
-        let actor = match &row.item {
-            Item::Event { actor, .. }
-            | Item::Request { actor, .. }
-            | Item::Response { actor, .. } => actor,
-        };
-        if actor != "world" && !lanes.contains(actor) {
-            lanes.push(actor.clone());
-        }
-    }
-    let lane_x: BTreeMap<&str, f64> = lanes
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (name.as_str(), LEFT + 60.0 + i as f64 * LANE))
-        .collect();
-    let x = |actor: &str| lane_x.get(actor).copied().unwrap_or(LEFT + 60.0);
-
-    // Row positions, with a labelled break wherever virtual time jumps.
-    let mut ys = Vec::with_capacity(rows.len());
-    let mut breaks = Vec::new();
-    let mut y = TOP + 30.0;
-    let mut previous: Option<f64> = None;
-    for row in &rows {
-        if let Some(p) = previous
-            && row.time_ms > p
-        {
-            breaks.push((y, row.time_ms - p));
-            y += BREAK;
-        }
-        ys.push(y);
-        y += ROW;
-        previous = Some(row.time_ms);
-    }
-    let height = y + 40.0;
-    let width = LEFT + 60.0 + lanes.len() as f64 * LANE + 260.0;
-
+    let layout = Layout::new(&rows);
     let mut out = String::new();
+    draw_frame(&mut out, &layout, title, &header);
+    draw_teardowns(&mut out, &layout, &rows);
+    draw_lanes(&mut out, &layout);
+    draw_breaks(&mut out, &layout);
+    draw_rows(&mut out, &layout, &rows);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// Where everything goes: lanes across, rows down.
+struct Layout {
+    /// The broker, then actors in order of appearance (the world is not a lane).
+    lanes: Vec<String>,
+    /// Centre of each lane.
+    lane_x: BTreeMap<String, f64>,
+    /// The y of each row.
+    ys: Vec<f64>,
+    /// `(y, virtual time skipped)` of each break in the compressed axis.
+    breaks: Vec<(f64, f64)>,
+    width: f64,
+    height: f64,
+}
+
+impl Layout {
+    fn new(rows: &[Row]) -> Self {
+        let mut lanes: Vec<String> = vec!["broker".to_owned()];
+        for row in rows {
+            let actor = match &row.item {
+                Item::Event { actor, .. }
+                | Item::Request { actor, .. }
+                | Item::Response { actor, .. } => actor,
+            };
+            if actor != "world" && !lanes.contains(actor) {
+                lanes.push(actor.clone());
+            }
+        }
+        let lane_x = lanes
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.clone(), LEFT + 60.0 + i as f64 * LANE))
+            .collect();
+        // Row positions, with a labelled break wherever virtual time jumps.
+        let mut ys = Vec::with_capacity(rows.len());
+        let mut breaks = Vec::new();
+        let mut y = TOP + 30.0;
+        let mut previous: Option<f64> = None;
+        for row in rows {
+            if let Some(p) = previous
+                && row.time_ms > p
+            {
+                breaks.push((y, row.time_ms - p));
+                y += BREAK;
+            }
+            ys.push(y);
+            y += ROW;
+            previous = Some(row.time_ms);
+        }
+        let height = y + 40.0;
+        let width = LEFT + 60.0 + lanes.len() as f64 * LANE + 260.0;
+        Self {
+            lanes,
+            lane_x,
+            ys,
+            breaks,
+            width,
+            height,
+        }
+    }
+
+    /// The centre of `actor`'s lane (the first lane's for an actor without one).
+    fn x(&self, actor: &str) -> f64 {
+        self.lane_x.get(actor).copied().unwrap_or(LEFT + 60.0)
+    }
+}
+
+/// The `<svg>` element, arrow markers, background, title, first header line and legend.
+fn draw_frame(out: &mut String, layout: &Layout, title: &str, header: &[String]) {
+    let Layout { width, height, .. } = *layout;
     let _ = writeln!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="DejaVu Sans, Arial, sans-serif" font-size="11">"#
@@ -261,17 +302,19 @@ pub fn svg(title: &str, trace: &str) -> String {
         out,
         r##"<text x="10" y="54" fill="#555">time flows down; the axis is compressed: each break is labelled with the virtual time that passed. Red: faults. Shaded: teardown (stop).</text>"##
     );
+}
 
-    // Teardown intervals (stop begun .. stop ended), per lane.
+/// Each teardown (`stop begun` .. `stop ended`) shaded on its lane, with its duration.
+fn draw_teardowns(out: &mut String, layout: &Layout, rows: &[Row]) {
     let mut open: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-    for (row, y) in rows.iter().zip(&ys) {
+    for (row, y) in rows.iter().zip(&layout.ys) {
         if let Item::Event { actor, text } = &row.item {
             if text.starts_with("stop begun") {
                 open.insert(actor.clone(), (*y, row.time_ms));
             } else if text.starts_with("stop ended")
                 && let Some((y0, t0)) = open.remove(actor)
             {
-                let lx = x(actor);
+                let lx = layout.x(actor);
                 let _ = writeln!(
                     out,
                     r##"<rect class="teardown" data-actor="{}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#ffb300" fill-opacity="0.25" stroke="#ff8f00"/>"##,
@@ -291,10 +334,12 @@ pub fn svg(title: &str, trace: &str) -> String {
             }
         }
     }
+}
 
-    // Lanes.
-    for name in &lanes {
-        let lx = x(name);
+/// Each lane: its name in a box and a dashed line down.
+fn draw_lanes(out: &mut String, layout: &Layout) {
+    for name in &layout.lanes {
+        let lx = layout.x(name);
         let _ = writeln!(
             out,
             r##"<g class="lane" data-actor="{0}"><rect x="{1:.1}" y="{2:.1}" width="{3:.1}" height="22" rx="4" fill="{4}" stroke="#333"/><text x="{5:.1}" y="{6:.1}" text-anchor="middle" font-weight="bold">{0}</text><line x1="{5:.1}" y1="{7:.1}" x2="{5:.1}" y2="{8:.1}" stroke="#999" stroke-dasharray="4 3"/></g>"##,
@@ -310,25 +355,29 @@ pub fn svg(title: &str, trace: &str) -> String {
             lx,
             TOP + 15.0,
             TOP + 22.0,
-            height - 20.0
+            layout.height - 20.0
         );
     }
+}
 
-    // Time breaks.
-    for (by, gap) in &breaks {
+/// Each jump in virtual time: a dotted line across, labelled with the time skipped.
+fn draw_breaks(out: &mut String, layout: &Layout) {
+    for (by, gap) in &layout.breaks {
         let _ = writeln!(
             out,
             r##"<g class="break"><line x1="10" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#bbb" stroke-dasharray="2 4"/><text x="12" y="{2:.1}" fill="#1565c0" font-weight="bold">+{3}</text></g>"##,
             by + BREAK / 2.0 - 4.0,
-            width - 10.0,
+            layout.width - 10.0,
             by + BREAK / 2.0 - 7.0,
             seconds(*gap)
         );
     }
+}
 
-    // Rows.
+/// Each row: its time (once per time) and its event, request or late response.
+fn draw_rows(out: &mut String, layout: &Layout, rows: &[Row]) {
     let mut last_time: Option<f64> = None;
-    for (row, y) in rows.iter().zip(&ys) {
+    for (row, &y) in rows.iter().zip(&layout.ys) {
         if last_time != Some(row.time_ms) {
             let _ = writeln!(
                 out,
@@ -338,32 +387,8 @@ pub fn svg(title: &str, trace: &str) -> String {
             );
             last_time = Some(row.time_ms);
         }
-        let broker = x("broker");
         match &row.item {
-            Item::Event { actor, text } => {
-                let fault = text.contains("fault") || text.contains("partition");
-                let color = if fault { RED } else { "#333" };
-                if actor == "world" {
-                    let _ = writeln!(
-                        out,
-                        r#"<text class="{}" x="{:.1}" y="{:.1}" fill="{color}" font-style="italic">world: {}</text>"#,
-                        if fault { "fault" } else { "note" },
-                        broker + 8.0,
-                        y + 4.0,
-                        escape(text)
-                    );
-                } else {
-                    let lx = x(actor);
-                    let _ = writeln!(
-                        out,
-                        r#"<g class="{}"><circle cx="{lx:.1}" cy="{y:.1}" r="3.5" fill="{color}"/><text x="{:.1}" y="{:.1}" fill="{color}">{}</text></g>"#,
-                        if fault { "fault" } else { "event" },
-                        lx + 7.0,
-                        y + 4.0,
-                        escape(text)
-                    );
-                }
-            }
+            Item::Event { actor, text } => draw_event(out, layout, y, actor, text),
             Item::Request {
                 actor,
                 label,
@@ -371,77 +396,131 @@ pub fn svg(title: &str, trace: &str) -> String {
                 response_after_ms,
                 fault,
             } => {
-                let ax = x(actor);
-                let (color, marker) = if *fault {
-                    (RED, "arrow-red")
-                } else {
-                    ("#333", "arrow")
-                };
-                let _ = writeln!(
-                    out,
-                    r#"<g class="request{}"><line x1="{ax:.1}" y1="{:.1}" x2="{broker:.1}" y2="{:.1}" stroke="{color}" stroke-width="1.2" marker-end="url(#{marker})"/><text x="{:.1}" y="{:.1}" fill="{color}" text-anchor="middle">{}</text></g>"#,
-                    if *fault { " fault" } else { "" },
-                    y - 2.0,
-                    y - 2.0,
-                    (ax + broker) / 2.0,
-                    y - 5.0,
-                    escape(label)
-                );
-                match response_after_ms {
-                    Some(after) if *after <= 0.0 => {
-                        let _ = writeln!(
-                            out,
-                            r##"<g class="response"><line x1="{broker:.1}" y1="{:.1}" x2="{ax:.1}" y2="{:.1}" stroke="#777" stroke-dasharray="4 2" marker-end="url(#arrow)"/><text x="{:.1}" y="{:.1}" fill="#777">{}</text></g>"##,
-                            y + 4.0,
-                            y + 4.0,
-                            ax.max(broker) + 6.0,
-                            y + 6.0,
-                            escape(response)
-                        );
-                    }
-                    Some(_) => {}
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            r#"<g class="unanswered"><path d="M{:.1},{:.1} l8,8 M{:.1},{:.1} l-8,8" stroke="{RED}" stroke-width="2"/><text x="{:.1}" y="{:.1}" fill="{RED}">{}</text></g>"#,
-                            broker - 4.0,
-                            y,
-                            broker + 4.0,
-                            y,
-                            ax.max(broker) + 6.0,
-                            y + 6.0,
-                            escape(if response.is_empty() {
-                                "no response"
-                            } else {
-                                response
-                            })
-                        );
-                    }
-                }
+                draw_request(out, layout, y, actor, label, *fault);
+                draw_immediate_response(out, layout, y, actor, response, *response_after_ms);
             }
             Item::Response {
                 actor,
                 label,
                 fault,
                 due_after_end,
-            } => {
-                let ax = x(actor);
-                let color = if *fault { RED } else { "#777" };
-                let marker = if *fault { "arrow-red" } else { "arrow" };
-                let _ = writeln!(
-                    out,
-                    r#"<g class="response late{}"><line x1="{broker:.1}" y1="{y:.1}" x2="{ax:.1}" y2="{y:.1}" stroke="{color}" stroke-dasharray="{}" marker-end="url(#{marker})"/><text x="{:.1}" y="{:.1}" fill="{color}">{}</text></g>"#,
-                    if *fault { " fault" } else { "" },
-                    if *due_after_end { "1 4" } else { "4 2" },
-                    ax.max(broker) + 6.0,
-                    y + 4.0,
-                    escape(label)
-                );
-            }
+            } => draw_late_response(out, layout, y, actor, label, *fault, *due_after_end),
         }
     }
-    out.push_str("</svg>\n");
-    out
+}
+
+/// A client event (a dot on its lane) or a world note (beside the broker); red for faults.
+fn draw_event(out: &mut String, layout: &Layout, y: f64, actor: &str, text: &str) {
+    let fault = text.contains("fault") || text.contains("partition");
+    let color = if fault { RED } else { "#333" };
+    if actor == "world" {
+        let _ = writeln!(
+            out,
+            r#"<text class="{}" x="{:.1}" y="{:.1}" fill="{color}" font-style="italic">world: {}</text>"#,
+            if fault { "fault" } else { "note" },
+            layout.x("broker") + 8.0,
+            y + 4.0,
+            escape(text)
+        );
+    } else {
+        let lx = layout.x(actor);
+        let _ = writeln!(
+            out,
+            r#"<g class="{}"><circle cx="{lx:.1}" cy="{y:.1}" r="3.5" fill="{color}"/><text x="{:.1}" y="{:.1}" fill="{color}">{}</text></g>"#,
+            if fault { "fault" } else { "event" },
+            lx + 7.0,
+            y + 4.0,
+            escape(text)
+        );
+    }
+}
+
+/// A request: an arrow from its actor to the broker, red when a fault rule applied.
+fn draw_request(out: &mut String, layout: &Layout, y: f64, actor: &str, label: &str, fault: bool) {
+    let (ax, broker) = (layout.x(actor), layout.x("broker"));
+    let (color, marker) = if fault {
+        (RED, "arrow-red")
+    } else {
+        ("#333", "arrow")
+    };
+    let _ = writeln!(
+        out,
+        r#"<g class="request{}"><line x1="{ax:.1}" y1="{:.1}" x2="{broker:.1}" y2="{:.1}" stroke="{color}" stroke-width="1.2" marker-end="url(#{marker})"/><text x="{:.1}" y="{:.1}" fill="{color}" text-anchor="middle">{}</text></g>"#,
+        if fault { " fault" } else { "" },
+        y - 2.0,
+        y - 2.0,
+        (ax + broker) / 2.0,
+        y - 5.0,
+        escape(label)
+    );
+}
+
+/// The response in the request's row: an arrow back when sent at once, a cross at the broker
+/// when never sent (a later response has a row of its own).
+fn draw_immediate_response(
+    out: &mut String,
+    layout: &Layout,
+    y: f64,
+    actor: &str,
+    response: &str,
+    response_after_ms: Option<f64>,
+) {
+    let (ax, broker) = (layout.x(actor), layout.x("broker"));
+    match response_after_ms {
+        Some(after) if after <= 0.0 => {
+            let _ = writeln!(
+                out,
+                r##"<g class="response"><line x1="{broker:.1}" y1="{:.1}" x2="{ax:.1}" y2="{:.1}" stroke="#777" stroke-dasharray="4 2" marker-end="url(#arrow)"/><text x="{:.1}" y="{:.1}" fill="#777">{}</text></g>"##,
+                y + 4.0,
+                y + 4.0,
+                ax.max(broker) + 6.0,
+                y + 6.0,
+                escape(response)
+            );
+        }
+        Some(_) => {}
+        None => {
+            let _ = writeln!(
+                out,
+                r#"<g class="unanswered"><path d="M{:.1},{:.1} l8,8 M{:.1},{:.1} l-8,8" stroke="{RED}" stroke-width="2"/><text x="{:.1}" y="{:.1}" fill="{RED}">{}</text></g>"#,
+                broker - 4.0,
+                y,
+                broker + 4.0,
+                y,
+                ax.max(broker) + 6.0,
+                y + 6.0,
+                escape(if response.is_empty() {
+                    "no response"
+                } else {
+                    response
+                })
+            );
+        }
+    }
+}
+
+/// A response sent later than its request (dotted when due after the run ended).
+fn draw_late_response(
+    out: &mut String,
+    layout: &Layout,
+    y: f64,
+    actor: &str,
+    label: &str,
+    fault: bool,
+    due_after_end: bool,
+) {
+    let (ax, broker) = (layout.x(actor), layout.x("broker"));
+    let color = if fault { RED } else { "#777" };
+    let marker = if fault { "arrow-red" } else { "arrow" };
+    let _ = writeln!(
+        out,
+        r#"<g class="response late{}"><line x1="{broker:.1}" y1="{y:.1}" x2="{ax:.1}" y2="{y:.1}" stroke="{color}" stroke-dasharray="{}" marker-end="url(#{marker})"/><text x="{:.1}" y="{:.1}" fill="{color}">{}</text></g>"#,
+        if fault { " fault" } else { "" },
+        if due_after_end { "1 4" } else { "4 2" },
+        ax.max(broker) + 6.0,
+        y + 4.0,
+        escape(label)
+    );
 }
 
 #[cfg(test)]

@@ -17,9 +17,12 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use kmock_broker::core::request_log::LogEntry;
 use kmock_client::consumer::protocol::{Assignment, decode_assignment};
-use kmock_wire::kafka_protocol::messages::{RequestKind, ResponseKind};
+use kmock_core::request_log::LogEntry;
+use kmock_wire::kafka_protocol::messages::{
+    FindCoordinatorResponse, JoinGroupResponse, LeaveGroupResponse, MetadataResponse,
+    ProduceResponse, RequestKind, ResponseKind,
+};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -296,16 +299,18 @@ fn error(code: i16) -> String {
     if code == 0 {
         return "ok".to_owned();
     }
-    match kmock_broker::core::fault::error_code_name(code) {
+    match kmock_core::fault::error_code_name(code) {
         Some(name) => format!("{name}({code})"),
         None => format!("error({code})"),
     }
 }
 
-/// Names member ids by the member that owns them (`pool-a/0`), else `member-N` by first sight.
+/// Names member ids by the member that owns them (`pool-a/0`), else `member-N` by first sight;
+/// and topic ids (KIP-848 assignments) by the names Metadata responses gave them.
 struct MemberNames {
     known: BTreeMap<String, String>,
     unknown: BTreeMap<String, String>,
+    topics: BTreeMap<uuid::Uuid, String>,
 }
 
 impl MemberNames {
@@ -331,6 +336,7 @@ fn request_member(request: &RequestKind) -> Option<String> {
         RequestKind::SyncGroup(r) => r.member_id.to_string(),
         RequestKind::Heartbeat(r) => r.member_id.to_string(),
         RequestKind::OffsetCommit(r) => r.member_id.to_string(),
+        RequestKind::ConsumerGroupHeartbeat(r) => r.member_id.to_string(),
         RequestKind::LeaveGroup(r) => {
             if r.members.is_empty() {
                 r.member_id.to_string()
@@ -409,6 +415,7 @@ fn request_summary(request: &RequestKind, names: &mut MemberNames) -> String {
                 .collect();
             parts.join(" ")
         }
+        RequestKind::ConsumerGroupHeartbeat(r) => consumer_group_heartbeat_summary(r, names),
         RequestKind::FindCoordinator(r) => {
             if r.coordinator_keys.is_empty() {
                 format!("key={}", r.key.as_str())
@@ -423,27 +430,7 @@ fn request_summary(request: &RequestKind, names: &mut MemberNames) -> String {
 
 fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String {
     match response {
-        ResponseKind::JoinGroup(r) => {
-            if r.error_code != 0 {
-                let member = if r.member_id.is_empty() {
-                    String::new()
-                } else {
-                    format!(" member={}", names.name(&r.member_id))
-                };
-                return format!("{}{member}", error(r.error_code));
-            }
-            format!(
-                "ok gen={} member={} leader={}{}",
-                r.generation_id,
-                names.name(&r.member_id),
-                names.name(&r.leader),
-                if r.members.is_empty() {
-                    String::new()
-                } else {
-                    format!(" members={}", r.members.len())
-                }
-            )
-        }
+        ResponseKind::JoinGroup(r) => join_group_summary(r, names),
         ResponseKind::SyncGroup(r) => {
             if r.error_code != 0 {
                 return error(r.error_code);
@@ -454,61 +441,37 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
             }
         }
         ResponseKind::Heartbeat(r) => error(r.error_code),
-        ResponseKind::LeaveGroup(r) => {
-            let members: Vec<String> = r
-                .members
-                .iter()
-                .map(|m| format!("{}:{}", names.name(&m.member_id), error(m.error_code)))
-                .collect();
-            if members.is_empty() {
-                error(r.error_code)
-            } else {
-                format!("{} [{}]", error(r.error_code), members.join(" "))
+        ResponseKind::ConsumerGroupHeartbeat(r) => {
+            if r.error_code != 0 {
+                return error(r.error_code);
             }
-        }
-        ResponseKind::FindCoordinator(r) => {
-            if r.coordinators.is_empty() {
-                if r.error_code == 0 {
-                    format!("ok node={}", r.node_id.0)
-                } else {
-                    error(r.error_code)
-                }
-            } else {
-                let parts: Vec<String> = r
-                    .coordinators
+            let assignment = r.assignment.as_ref().map_or(String::new(), |a| {
+                let parts: Vec<String> = a
+                    .topic_partitions
                     .iter()
-                    .map(|c| {
-                        if c.error_code == 0 {
-                            format!("ok node={}", c.node_id.0)
-                        } else {
-                            error(c.error_code)
-                        }
+                    .map(|t| {
+                        format!(
+                            "{}{}",
+                            topic_label(&t.topic_id, names),
+                            partition_list(&t.partitions)
+                        )
                     })
                     .collect();
-                parts.join(" ")
-            }
+                format!(" assignment=[{}]", parts.join(" "))
+            });
+            format!(
+                "ok epoch={} interval={}ms{assignment}",
+                r.member_epoch, r.heartbeat_interval_ms
+            )
         }
+        ResponseKind::LeaveGroup(r) => leave_group_summary(r, names),
+        ResponseKind::FindCoordinator(r) => find_coordinator_summary(r),
         ResponseKind::OffsetCommit(r) => errors_or_ok(partition_errors(
             r.topics
                 .iter()
                 .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
         )),
-        ResponseKind::Produce(r) => {
-            let parts: Vec<String> = r
-                .responses
-                .iter()
-                .flat_map(|t| {
-                    t.partition_responses.iter().map(move |p| {
-                        if p.error_code == 0 {
-                            format!("{}[{}]@{}", t.name.as_str(), p.index, p.base_offset)
-                        } else {
-                            format!("{}[{}] {}", t.name.as_str(), p.index, error(p.error_code))
-                        }
-                    })
-                })
-                .collect();
-            parts.join(" ")
-        }
+        ResponseKind::Produce(r) => produce_summary(r),
         ResponseKind::Fetch(r) => {
             let mut errors = partition_errors(
                 r.responses
@@ -520,25 +483,7 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
             }
             errors_or_ok(errors)
         }
-        ResponseKind::Metadata(r) => {
-            let topics: Vec<String> = r
-                .topics
-                .iter()
-                .map(|t| {
-                    let name = t.name.as_ref().map_or("?", |n| n.as_str());
-                    if t.error_code == 0 {
-                        format!("{name}/{}", t.partitions.len())
-                    } else {
-                        format!("{name} {}", error(t.error_code))
-                    }
-                })
-                .collect();
-            if topics.is_empty() {
-                format!("ok brokers={}", r.brokers.len())
-            } else {
-                format!("ok {}", topics.join(" "))
-            }
-        }
+        ResponseKind::Metadata(r) => metadata_summary(r),
         ResponseKind::ApiVersions(r) => error(r.error_code),
         ResponseKind::OffsetFetch(r) => error(r.error_code),
         ResponseKind::CreateTopics(r) => {
@@ -553,6 +498,159 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
     }
 }
 
+/// A topic id in a trace line: the topic's name, else its first 8 hex digits (topic ids come from
+/// the broker's seeded PRNG, so they are stable for a seed).
+fn topic_label(topic_id: &uuid::Uuid, names: &MemberNames) -> String {
+    match names.topics.get(topic_id) {
+        Some(name) => name.clone(),
+        None => format!("topic:{}", &topic_id.simple().to_string()[..8]),
+    }
+}
+
+/// `[0,1,2]`.
+fn partition_list(partitions: &[i32]) -> String {
+    let parts: Vec<String> = partitions.iter().map(i32::to_string).collect();
+    format!("[{}]", parts.join(","))
+}
+
+/// ConsumerGroupHeartbeat (KIP-848): member, epoch (join 0, leave -1/-2), and what a full
+/// request or an acknowledgement carries.
+fn consumer_group_heartbeat_summary(
+    r: &kmock_wire::kafka_protocol::messages::ConsumerGroupHeartbeatRequest,
+    names: &mut MemberNames,
+) -> String {
+    let mut line = format!(
+        "member={} epoch={}",
+        names.name(&r.member_id),
+        r.member_epoch
+    );
+    if let Some(topics) = &r.subscribed_topic_names {
+        let topics: Vec<&str> = topics.iter().map(|t| t.as_str()).collect();
+        line.push_str(&format!(" subscribe=[{}]", topics.join(",")));
+    }
+    if let Some(regex) = &r.subscribed_topic_regex {
+        line.push_str(&format!(" regex={}", regex.as_str()));
+    }
+    if r.rebalance_timeout_ms >= 0 {
+        line.push_str(&format!(" rebalance={}ms", r.rebalance_timeout_ms));
+    }
+    if let Some(owned) = &r.topic_partitions {
+        let parts: Vec<String> = owned
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}{}",
+                    topic_label(&t.topic_id, names),
+                    partition_list(&t.partitions)
+                )
+            })
+            .collect();
+        line.push_str(&format!(" owned=[{}]", parts.join(" ")));
+    }
+    line
+}
+
+/// JoinGroup: the error (and the member id it may carry), or generation, member, leader and how
+/// many members the leader got.
+fn join_group_summary(r: &JoinGroupResponse, names: &mut MemberNames) -> String {
+    if r.error_code != 0 {
+        let member = if r.member_id.is_empty() {
+            String::new()
+        } else {
+            format!(" member={}", names.name(&r.member_id))
+        };
+        return format!("{}{member}", error(r.error_code));
+    }
+    format!(
+        "ok gen={} member={} leader={}{}",
+        r.generation_id,
+        names.name(&r.member_id),
+        names.name(&r.leader),
+        if r.members.is_empty() {
+            String::new()
+        } else {
+            format!(" members={}", r.members.len())
+        }
+    )
+}
+
+/// LeaveGroup: the top-level error, then each member's (v3+).
+fn leave_group_summary(r: &LeaveGroupResponse, names: &mut MemberNames) -> String {
+    let members: Vec<String> = r
+        .members
+        .iter()
+        .map(|m| format!("{}:{}", names.name(&m.member_id), error(m.error_code)))
+        .collect();
+    if members.is_empty() {
+        error(r.error_code)
+    } else {
+        format!("{} [{}]", error(r.error_code), members.join(" "))
+    }
+}
+
+/// FindCoordinator: the node, or the error, per key (v4+ answers a list).
+fn find_coordinator_summary(r: &FindCoordinatorResponse) -> String {
+    if r.coordinators.is_empty() {
+        if r.error_code == 0 {
+            format!("ok node={}", r.node_id.0)
+        } else {
+            error(r.error_code)
+        }
+    } else {
+        let parts: Vec<String> = r
+            .coordinators
+            .iter()
+            .map(|c| {
+                if c.error_code == 0 {
+                    format!("ok node={}", c.node_id.0)
+                } else {
+                    error(c.error_code)
+                }
+            })
+            .collect();
+        parts.join(" ")
+    }
+}
+
+/// Produce: `topic[partition]@base_offset` or the partition's error, per partition.
+fn produce_summary(r: &ProduceResponse) -> String {
+    let parts: Vec<String> = r
+        .responses
+        .iter()
+        .flat_map(|t| {
+            t.partition_responses.iter().map(move |p| {
+                if p.error_code == 0 {
+                    format!("{}[{}]@{}", t.name.as_str(), p.index, p.base_offset)
+                } else {
+                    format!("{}[{}] {}", t.name.as_str(), p.index, error(p.error_code))
+                }
+            })
+        })
+        .collect();
+    parts.join(" ")
+}
+
+/// Metadata: `topic/partitions` or the topic's error, per topic (the broker count for none).
+fn metadata_summary(r: &MetadataResponse) -> String {
+    let topics: Vec<String> = r
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.as_ref().map_or("?", |n| n.as_str());
+            if t.error_code == 0 {
+                format!("{name}/{}", t.partitions.len())
+            } else {
+                format!("{name} {}", error(t.error_code))
+            }
+        })
+        .collect();
+    if topics.is_empty() {
+        format!("ok brokers={}", r.brokers.len())
+    } else {
+        format!("ok {}", topics.join(" "))
+    }
+}
+
 fn is_quiet_fetch(entry: &LogEntry) -> bool {
     entry.api_key == 1
         && entry.fault.is_none()
@@ -564,10 +662,74 @@ fn is_quiet_fetch(entry: &LogEntry) -> bool {
                 &mut MemberNames {
                     known: BTreeMap::new(),
                     unknown: BTreeMap::new(),
+                    topics: BTreeMap::new(),
                 },
             ) == "ok"
         })
         && entry.outcome.as_deref() == Some("sent")
+}
+
+/// A connection that names a member (in a group request) belongs to that member; the others
+/// to whoever the network saw open them.
+fn connection_owners(
+    observations: &Observations,
+    log: &[&LogEntry],
+    names: &MemberNames,
+) -> BTreeMap<u64, String> {
+    let mut connection_owner: BTreeMap<u64, String> = observations.connections.clone();
+    for entry in log {
+        if let Some(id) = entry.request.as_ref().and_then(request_member)
+            && let Some(name) = names.known.get(&id)
+        {
+            connection_owner.insert(entry.connection.0, name.clone());
+        }
+    }
+    connection_owner
+}
+
+/// One request log entry as a trace line: time, actor, connection, API and version, the
+/// request's summary, then what became of it (the response, when it was sent, its fault).
+fn request_line(entry: &LogEntry, actor: &str, names: &mut MemberNames) -> String {
+    let mut line = format!(
+        "{}  {actor:<10} {:<7} {} v{}",
+        time(entry.time.since_start()),
+        entry.connection.to_string(),
+        entry.api_name(),
+        entry.api_version
+    );
+    if let Some(request) = &entry.request {
+        let summary = request_summary(request, names);
+        if !summary.is_empty() {
+            let _ = write!(line, " {summary}");
+        }
+    }
+    match (&entry.response, entry.outcome.as_deref()) {
+        (Some(response), outcome) => {
+            let _ = write!(line, " -> {}", response_summary(response, names));
+            if entry.api_key == 1 && entry.record_bytes > 0 {
+                let _ = write!(line, " records={}B", entry.record_bytes);
+            }
+            if let Some(at) = entry.response_time
+                && at > entry.time
+            {
+                let _ = write!(line, " (after {}ms)", (at - entry.time).as_millis());
+            }
+            match outcome {
+                Some("sent") | None => {}
+                Some(other) => {
+                    let _ = write!(line, "; {other}");
+                }
+            }
+        }
+        (None, Some(outcome)) => {
+            let _ = write!(line, " -> {outcome}");
+        }
+        (None, None) => line.push_str(" -> no response"),
+    }
+    if let Some(fault) = &entry.fault {
+        let _ = write!(line, " [{fault}]");
+    }
+    line
 }
 
 /// Renders the trace: `header` lines, then events and requests in virtual-time order.
@@ -580,16 +742,18 @@ pub fn render<'a>(
     let mut names = MemberNames {
         known: observations.member_names.clone(),
         unknown: BTreeMap::new(),
+        topics: log
+            .iter()
+            .filter_map(|entry| match &entry.response {
+                Some(ResponseKind::Metadata(r)) => Some(r),
+                _ => None,
+            })
+            .flat_map(|r| r.topics.iter())
+            .filter(|t| !t.topic_id.is_nil())
+            .filter_map(|t| Some((t.topic_id, t.name.as_ref()?.to_string())))
+            .collect(),
     };
-    // A connection that names a member belongs to that member.
-    let mut connection_owner: BTreeMap<u64, String> = observations.connections.clone();
-    for entry in &log {
-        if let Some(id) = entry.request.as_ref().and_then(request_member)
-            && let Some(name) = names.known.get(&id)
-        {
-            connection_owner.insert(entry.connection.0, name.clone());
-        }
-    }
+    let connection_owner = connection_owners(observations, &log, &names);
 
     // (time, order, source rank, index): at one instant, in the order things happened (a request
     // when its bytes reached the broker); requests the network did not see come last.
@@ -610,51 +774,13 @@ pub fn render<'a>(
             *quiet_fetches.entry(actor).or_default() += 1;
             continue;
         }
-        let mut line = format!(
-            "{}  {actor:<10} {:<7} {} v{}",
-            time(entry.time),
-            entry.connection.to_string(),
-            entry.api_name(),
-            entry.api_version
-        );
-        if let Some(request) = &entry.request {
-            let summary = request_summary(request, &mut names);
-            if !summary.is_empty() {
-                let _ = write!(line, " {summary}");
-            }
-        }
-        match (&entry.response, entry.outcome.as_deref()) {
-            (Some(response), outcome) => {
-                let _ = write!(line, " -> {}", response_summary(response, &mut names));
-                if entry.api_key == 1 && entry.record_bytes > 0 {
-                    let _ = write!(line, " records={}B", entry.record_bytes);
-                }
-                if let Some(at) = entry.response_time
-                    && at > entry.time
-                {
-                    let _ = write!(line, " (after {}ms)", (at - entry.time).as_millis());
-                }
-                match outcome {
-                    Some("sent") | None => {}
-                    Some(other) => {
-                        let _ = write!(line, "; {other}");
-                    }
-                }
-            }
-            (None, Some(outcome)) => {
-                let _ = write!(line, " -> {outcome}");
-            }
-            (None, None) => line.push_str(" -> no response"),
-        }
-        if let Some(fault) = &entry.fault {
-            let _ = write!(line, " [{fault}]");
-        }
+        let line = request_line(entry, &actor, &mut names);
         let order = observations
             .request_order
             .get(&(entry.connection.0, entry.correlation_id))
             .copied()
             .unwrap_or(u64::MAX);
-        lines.push((entry.time, order, 0, index, line));
+        lines.push((entry.time.since_start(), order, 0, index, line));
     }
     for (index, event) in observations.events.iter().enumerate() {
         lines.push((

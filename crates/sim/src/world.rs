@@ -14,12 +14,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kmock_broker::BrokerConfig;
-use kmock_broker::core::BrokerCore;
-use kmock_broker::core::group::GroupSummary;
 use kmock_broker::server::{Broker, BrokerHandle};
+use kmock_broker::{BrokerConfig, FaultRule};
 use kmock_client::producer::WallClock;
-use kmock_client::{Cluster, Consumer, MemberState, Producer, Settings};
+use kmock_client::{
+    Cluster, ClusterOptions, Consumer, GroupProtocol, MemberState, Producer, Settings,
+};
+use kmock_core::BrokerCore;
+use kmock_core::group::GroupSummary;
+use kmock_core::group::consumer::ConsumerGroupSummary;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, oneshot};
@@ -44,6 +47,8 @@ pub struct WorldOutcome {
     pub broker: Option<BrokerCore>,
     /// Final broker view of each pool's group.
     pub groups: BTreeMap<String, Option<GroupSummary>>,
+    /// Final broker view of each pool's KIP-848 consumer group (`KAFKA_GROUP_PROTOCOL=consumer`).
+    pub consumer_groups: BTreeMap<String, Option<ConsumerGroupSummary>>,
     /// Virtual time at the end of the timeline.
     pub virtual_time: Duration,
 }
@@ -74,6 +79,8 @@ struct World {
     network: Network,
     recorder: Recorder,
     rng: ChaCha8Rng,
+    /// The run's seed (KIP-848 member ids derive from it).
+    seed: u64,
     pools: BTreeMap<String, PoolRuntime>,
     producers: BTreeMap<String, ProducerRuntime>,
 }
@@ -98,22 +105,57 @@ fn settings_line(settings: &Settings) -> String {
         settings.consumer_pool_size,
         settings.auto_offset_reset,
         settings.enable_auto_commit
-    )
+    ) + match settings.group_protocol {
+        // Only KIP-848 scenarios say so (older traces stay as they were).
+        GroupProtocol::Consumer => " group_protocol=consumer",
+        GroupProtocol::Classic => "",
+    }
 }
+
+/// Mixed into the seed for KIP-848 member ids ("kmockMID").
+const MEMBER_ID_SALT: u64 = 0x6b6d_6f63_6b4d_4944;
 
 async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let broker_seed: u64 = rng.random();
+    let defaults = BrokerConfig::default();
+    let consumer_session = scenario.broker.consumer_session_timeout_ms;
+    let consumer_heartbeat = scenario.broker.consumer_heartbeat_interval_ms;
     let config = BrokerConfig {
         group_initial_rebalance_delay_ms: scenario.broker.initial_rebalance_delay_ms,
         group_min_session_timeout_ms: scenario.broker.min_session_timeout_ms,
         group_max_session_timeout_ms: scenario.broker.max_session_timeout_ms,
         default_partitions: scenario.broker.default_partitions,
+        group_consumer_session_timeout_ms: consumer_session
+            .unwrap_or(defaults.group_consumer_session_timeout_ms),
+        group_consumer_min_session_timeout_ms: consumer_session
+            .map_or(defaults.group_consumer_min_session_timeout_ms, |v| {
+                v.min(defaults.group_consumer_min_session_timeout_ms)
+            }),
+        group_consumer_heartbeat_interval_ms: consumer_heartbeat
+            .unwrap_or(defaults.group_consumer_heartbeat_interval_ms),
+        group_consumer_min_heartbeat_interval_ms: consumer_heartbeat
+            .map_or(defaults.group_consumer_min_heartbeat_interval_ms, |v| {
+                v.min(defaults.group_consumer_min_heartbeat_interval_ms)
+            }),
         advertised_host: "kmock".into(),
         advertised_port: 9092,
         seed: broker_seed,
-        ..BrokerConfig::default()
+        ..defaults
     };
+    let mut broker_line = format!(
+        "broker: initial_rebalance_delay_ms={} min_session_timeout_ms={} max_session_timeout_ms={}",
+        config.group_initial_rebalance_delay_ms,
+        config.group_min_session_timeout_ms,
+        config.group_max_session_timeout_ms
+    );
+    // KIP-848 options only when a scenario sets them (older traces stay as they were).
+    if consumer_session.is_some() || consumer_heartbeat.is_some() {
+        broker_line.push_str(&format!(
+            " consumer_session_timeout_ms={} consumer_heartbeat_interval_ms={}",
+            config.group_consumer_session_timeout_ms, config.group_consumer_heartbeat_interval_ms
+        ));
+    }
     let header = vec![
         format!("scenario {} seed={seed}", scenario.name),
         format!("derived from the seed: broker_seed={broker_seed:#018x}"),
@@ -122,12 +164,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
             scenario.settings_source,
             settings_line(&scenario.settings)
         ),
-        format!(
-            "broker: initial_rebalance_delay_ms={} min_session_timeout_ms={} max_session_timeout_ms={}",
-            config.group_initial_rebalance_delay_ms,
-            config.group_min_session_timeout_ms,
-            config.group_max_session_timeout_ms
-        ),
+        broker_line,
     ];
     let recorder = Recorder::new();
     let broker = match Broker::start(config) {
@@ -139,6 +176,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
                 recorder,
                 broker: None,
                 groups: BTreeMap::new(),
+                consumer_groups: BTreeMap::new(),
                 virtual_time: Duration::ZERO,
             };
         }
@@ -155,7 +193,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
                 "topic {topic} partitions={partitions}{}",
                 match created {
                     Ok(Ok(())) => String::new(),
-                    Ok(Err(code)) => format!(" (not created: error {code})"),
+                    Ok(Err(error)) => format!(" (not created: error {})", error.code()),
                     Err(e) => format!(" (not created: {e})"),
                 }
             ),
@@ -168,6 +206,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
         network,
         recorder: recorder.clone(),
         rng,
+        seed,
         pools: BTreeMap::new(),
         producers: BTreeMap::new(),
     };
@@ -184,15 +223,17 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     let virtual_time = recorder.now();
 
     let mut groups = BTreeMap::new();
+    let mut consumer_groups = BTreeMap::new();
     for actor in &scenario.actors {
         if let ActorKind::Pool { group, .. } = &actor.kind {
             let id = group.clone();
-            let summary = broker
-                .inspect(move |core| core.groups().group(&id))
+            let summaries = broker
+                .inspect(move |core| (core.groups().group(&id), core.groups().consumer_group(&id)))
                 .await
-                .ok()
-                .flatten();
+                .ok();
+            let (summary, consumer_summary) = summaries.unwrap_or((None, None));
             groups.insert(group.clone(), summary);
+            consumer_groups.insert(group.clone(), consumer_summary);
         }
     }
     // The core itself, swapped for an empty one: its request log (a few hundred decoded requests
@@ -210,6 +251,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
         recorder,
         broker: core,
         groups,
+        consumer_groups,
         virtual_time,
     }
 }
@@ -279,256 +321,41 @@ impl World {
             group_id: group.map_or_else(|| self.scenario.settings.group_id.clone(), str::to_owned),
             ..self.scenario.settings.clone()
         };
-        Cluster::connect(settings, self.network.connector(actor))
-            .await
-            .map_err(|e| format!("{actor} cannot connect: {e}"))
+        // KIP-848 member ids are made by the client: from the run's seed and the actor's name, so
+        // a seed reproduces them (the broker's assignors order members by id). Not drawn from the
+        // world's PRNG, whose sequence the other draws rely on.
+        let member_id_seed = actor
+            .bytes()
+            .fold(self.seed ^ MEMBER_ID_SALT, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        Cluster::connect_with(
+            settings,
+            self.network.connector(actor),
+            ClusterOptions::default().with_member_id_seed(member_id_seed),
+        )
+        .await
+        .map_err(|e| format!("{actor} cannot connect: {e}"))
     }
 
     async fn step(&mut self, action: &Action) -> Result<(), String> {
-        let recorder = self.recorder.clone();
         match action {
-            Action::Start(name) => {
-                let actor = self
-                    .scenario
-                    .actors
-                    .iter()
-                    .find(|a| &a.name == name)
-                    .expect("checked by the scenario parser")
-                    .clone();
-                match &actor.kind {
-                    ActorKind::Producer { topic, .. } => {
-                        recorder.event(name, "start producer");
-                        let cluster = self.connect(name, None).await?;
-                        let clock_recorder = recorder.clone();
-                        let clock: WallClock = Arc::new(move || {
-                            EPOCH_MS + i64::try_from(clock_recorder.now().as_millis()).unwrap_or(0)
-                        });
-                        let producer = Producer::with_clock(cluster.clone(), clock);
-                        self.producers.insert(
-                            name.clone(),
-                            ProducerRuntime {
-                                producer,
-                                cluster,
-                                topic: topic.clone(),
-                                next: 0,
-                            },
-                        );
-                    }
-                    ActorKind::Pool {
-                        topics,
-                        size,
-                        group,
-                    } => {
-                        recorder.event(name, format!("start pool size={size} group={group}"));
-                        recorder
-                            .lock()
-                            .pool_started
-                            .insert(name.clone(), recorder.now());
-                        let cluster = self.connect(name, Some(group)).await?;
-                        let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-                        let mut members = Vec::new();
-                        for index in 0..*size {
-                            let label = format!("{name}/{index}");
-                            let consumer = Consumer::start(cluster.clone(), &topic_refs);
-                            let (commands, commands_rx) = mpsc::unbounded_channel();
-                            recorder.lock().members.insert(
-                                label.clone(),
-                                MemberObservation {
-                                    pool: name.clone(),
-                                    alive: true,
-                                    ..MemberObservation::default()
-                                },
-                            );
-                            tokio::spawn(run_member(
-                                consumer,
-                                label.clone(),
-                                name.clone(),
-                                recorder.clone(),
-                                commands_rx,
-                            ));
-                            members.push((label, commands));
-                        }
-                        self.pools
-                            .insert(name.clone(), PoolRuntime { cluster, members });
-                    }
-                }
-                Ok(())
-            }
-            Action::WaitStable(name, timeout) => {
-                let pool = name.clone();
-                self.wait(name, "wait_stable", *timeout, move |o| {
-                    stable_generation(o, &pool).is_some()
-                })
-                .await?;
-                let generation = stable_generation(&recorder.lock(), name);
-                recorder.event(
-                    name,
-                    format!("all members stable gen={}", generation.unwrap_or(-1)),
-                );
-                Ok(())
-            }
-            Action::WaitRebalance(name, timeout) => {
-                let before = {
-                    let o = recorder.lock();
-                    o.members
-                        .values()
-                        .filter(|m| &m.pool == name)
-                        .filter_map(|m| m.generation)
-                        .max()
-                        .unwrap_or(0)
-                };
-                let pool = name.clone();
-                self.wait(name, "wait_rebalance", *timeout, move |o| {
-                    stable_generation(o, &pool).is_some_and(|g| g > before)
-                })
-                .await?;
-                let generation = {
-                    let mut o = recorder.lock();
-                    o.rebalanced_at.insert(name.clone(), recorder.now());
-                    stable_generation(&o, name)
-                };
-                recorder.event(
-                    name,
-                    format!(
-                        "rebalanced: all live members stable gen={}",
-                        generation.unwrap_or(-1)
-                    ),
-                );
-                Ok(())
-            }
-            Action::WaitDelivered(name, timeout) => {
-                let topics = self.pool_topics(name);
-                let pool = name.clone();
-                self.wait(name, "wait_delivered", *timeout, move |o| {
-                    every_acked_delivered(o, &pool, &topics)
-                })
-                .await?;
-                recorder.event(name, "every acknowledged record delivered");
-                Ok(())
-            }
-            Action::Produce(name, count) => {
-                let Some(producer) = self.producers.get_mut(name) else {
-                    return Err(format!("producer {name} is not started"));
-                };
-                let mut acked = 0;
-                let mut failed = 0;
-                let mut first_error = None;
-                for _ in 0..*count {
-                    let key = format!("key-{}", self.rng.random_range(0..1000u32));
-                    let value = format!("{name}-{}", producer.next);
-                    producer.next += 1;
-                    match producer
-                        .producer
-                        .publish(&producer.topic, Some(key.as_bytes()), value.as_bytes(), &[])
-                        .await
-                    {
-                        Ok(meta) => {
-                            acked += 1;
-                            recorder.event(
-                                name,
-                                EventText::Produced {
-                                    value,
-                                    key,
-                                    topic: producer.topic.clone(),
-                                    partition: meta.partition,
-                                    offset: meta.offset,
-                                },
-                            );
-                            recorder.lock().acked.insert(
-                                (producer.topic.clone(), meta.partition, meta.offset),
-                                name.clone(),
-                            );
-                        }
-                        Err(error) => {
-                            failed += 1;
-                            recorder.lock().produce_failed += 1;
-                            first_error.get_or_insert(error.to_string());
-                        }
-                    }
-                }
-                recorder.event(
-                    name,
-                    format!(
-                        "produce step: {acked} acknowledged, {failed} failed{}",
-                        first_error.map_or(String::new(), |e| format!(" (first error: {e})"))
-                    ),
-                );
-                recorder.changed();
-                Ok(())
-            }
-            Action::Stop(name) => {
-                let Some(pool) = self.pools.remove(name) else {
-                    return Err(format!("pool {name} is not started"));
-                };
-                let began = Instant::now();
-                let deadline = began + self.scenario.settings.request_timeout();
-                recorder.event(
-                    name,
-                    format!(
-                        "stop begun (deadline +{}ms)",
-                        self.scenario.settings.request_timeout().as_millis()
-                    ),
-                );
-                let mut waits = Vec::new();
-                for (_, commands) in &pool.members {
-                    let (done, wait) = oneshot::channel();
-                    if commands
-                        .send(MemberCommand::Stop { deadline, done })
-                        .is_ok()
-                    {
-                        waits.push(wait);
-                    }
-                }
-                for wait in waits {
-                    let _ = wait.await;
-                }
-                let took = began.elapsed();
-                recorder.lock().pool_teardowns.insert(name.clone(), took);
-                recorder.event(name, format!("stop ended after {}ms", took.as_millis()));
-                pool.cluster.close().await;
-                recorder.changed();
-                Ok(())
-            }
-            Action::Crash(name, index) => {
-                let Some(pool) = self.pools.get(name) else {
-                    return Err(format!("pool {name} is not started"));
-                };
-                if let Some((_, commands)) = pool.members.get(*index) {
-                    let _ = commands.send(MemberCommand::Crash);
-                }
-                recorder
-                    .lock()
-                    .crashed_at
-                    .insert(name.clone(), recorder.now());
-                // Let the member task see the command before the next step.
-                tokio::task::yield_now().await;
-                Ok(())
-            }
-            Action::Fault(rule) => {
-                let text = rule.to_string();
-                let id = self
-                    .broker
-                    .add_fault(rule.clone())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                recorder.event("world", format!("fault rule {} installed: {text}", id.0));
-                Ok(())
-            }
-            Action::ClearFaults => {
-                self.broker
-                    .clear_faults()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                recorder.event("world", "fault rules cleared");
-                Ok(())
-            }
+            Action::Start(name) => self.start_actor(name).await,
+            Action::WaitStable(name, timeout) => self.wait_stable(name, *timeout).await,
+            Action::WaitRebalance(name, timeout) => self.wait_rebalance(name, *timeout).await,
+            Action::WaitDelivered(name, timeout) => self.wait_delivered(name, *timeout).await,
+            Action::Produce(name, count) => self.produce(name, *count).await,
+            Action::Stop(name) => self.stop_pool(name).await,
+            Action::Crash(name, index) => self.crash_member(name, *index).await,
+            Action::Fault(rule) => self.install_fault(rule).await,
+            Action::ClearFaults => self.clear_faults().await,
             Action::Network(actor, fault) => {
-                apply_network(&self.network, &recorder, actor, fault);
+                apply_network(&self.network, &self.recorder, actor, fault);
                 Ok(())
             }
             Action::Heal(actor) => {
                 self.network.heal(actor);
-                recorder.event(actor, "network healed");
+                self.recorder.event(actor, "network healed");
                 Ok(())
             }
             Action::Sleep(duration) => {
@@ -536,6 +363,280 @@ impl World {
                 Ok(())
             }
         }
+    }
+
+    /// `start`: connects a producer, or connects a pool and starts its members.
+    async fn start_actor(&mut self, name: &str) -> Result<(), String> {
+        let actor = self
+            .scenario
+            .actors
+            .iter()
+            .find(|a| a.name == name)
+            .expect("checked by the scenario parser")
+            .clone();
+        match &actor.kind {
+            ActorKind::Producer { topic, .. } => self.start_producer(name, topic).await,
+            ActorKind::Pool {
+                topics,
+                size,
+                group,
+            } => self.start_pool(name, topics, *size, group).await,
+        }
+    }
+
+    /// A producer whose record timestamps are the epoch plus virtual time.
+    async fn start_producer(&mut self, name: &str, topic: &str) -> Result<(), String> {
+        let recorder = self.recorder.clone();
+        recorder.event(name, "start producer");
+        let cluster = self.connect(name, None).await?;
+        let clock_recorder = recorder.clone();
+        let clock: WallClock = Arc::new(move || {
+            EPOCH_MS + i64::try_from(clock_recorder.now().as_millis()).unwrap_or(0)
+        });
+        let producer = Producer::with_clock(cluster.clone(), clock);
+        self.producers.insert(
+            name.to_owned(),
+            ProducerRuntime {
+                producer,
+                cluster,
+                topic: topic.to_owned(),
+                next: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// A pool: one shared cluster handle, one task per member (`name/index`).
+    async fn start_pool(
+        &mut self,
+        name: &str,
+        topics: &[String],
+        size: usize,
+        group: &str,
+    ) -> Result<(), String> {
+        let recorder = self.recorder.clone();
+        recorder.event(name, format!("start pool size={size} group={group}"));
+        recorder
+            .lock()
+            .pool_started
+            .insert(name.to_owned(), recorder.now());
+        let cluster = self.connect(name, Some(group)).await?;
+        let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let mut members = Vec::new();
+        for index in 0..size {
+            let label = format!("{name}/{index}");
+            let consumer = Consumer::start(cluster.clone(), &topic_refs);
+            let (commands, commands_rx) = mpsc::unbounded_channel();
+            recorder.lock().members.insert(
+                label.clone(),
+                MemberObservation {
+                    pool: name.to_owned(),
+                    alive: true,
+                    ..MemberObservation::default()
+                },
+            );
+            tokio::spawn(run_member(
+                consumer,
+                label.clone(),
+                name.to_owned(),
+                recorder.clone(),
+                commands_rx,
+            ));
+            members.push((label, commands));
+        }
+        self.pools
+            .insert(name.to_owned(), PoolRuntime { cluster, members });
+        Ok(())
+    }
+
+    /// `wait_stable`: every live member of the pool stable in one generation.
+    async fn wait_stable(&self, name: &str, timeout: Duration) -> Result<(), String> {
+        let pool = name.to_owned();
+        self.wait(name, "wait_stable", timeout, move |o| {
+            stable_generation(o, &pool).is_some()
+        })
+        .await?;
+        let generation = stable_generation(&self.recorder.lock(), name);
+        self.recorder.event(
+            name,
+            format!("all members stable gen={}", generation.unwrap_or(-1)),
+        );
+        Ok(())
+    }
+
+    /// `wait_rebalance`: every live member stable in a generation newer than the current one.
+    async fn wait_rebalance(&self, name: &str, timeout: Duration) -> Result<(), String> {
+        let recorder = &self.recorder;
+        let before = {
+            let o = recorder.lock();
+            o.members
+                .values()
+                .filter(|m| m.pool == name)
+                .filter_map(|m| m.generation)
+                .max()
+                .unwrap_or(0)
+        };
+        let pool = name.to_owned();
+        self.wait(name, "wait_rebalance", timeout, move |o| {
+            stable_generation(o, &pool).is_some_and(|g| g > before)
+        })
+        .await?;
+        let generation = {
+            let mut o = recorder.lock();
+            o.rebalanced_at.insert(name.to_owned(), recorder.now());
+            stable_generation(&o, name)
+        };
+        recorder.event(
+            name,
+            format!(
+                "rebalanced: all live members stable gen={}",
+                generation.unwrap_or(-1)
+            ),
+        );
+        Ok(())
+    }
+
+    /// `wait_delivered`: the pool got every acknowledged record of its topics.
+    async fn wait_delivered(&self, name: &str, timeout: Duration) -> Result<(), String> {
+        let topics = self.pool_topics(name);
+        let pool = name.to_owned();
+        self.wait(name, "wait_delivered", timeout, move |o| {
+            every_acked_delivered(o, &pool, &topics)
+        })
+        .await?;
+        self.recorder
+            .event(name, "every acknowledged record delivered");
+        Ok(())
+    }
+
+    /// `produce`: `count` records with keys from the world's PRNG, one publish at a time.
+    async fn produce(&mut self, name: &str, count: u32) -> Result<(), String> {
+        let recorder = self.recorder.clone();
+        let Some(producer) = self.producers.get_mut(name) else {
+            return Err(format!("producer {name} is not started"));
+        };
+        let mut acked = 0;
+        let mut failed = 0;
+        let mut first_error = None;
+        for _ in 0..count {
+            let key = format!("key-{}", self.rng.random_range(0..1000u32));
+            let value = format!("{name}-{}", producer.next);
+            producer.next += 1;
+            match producer
+                .producer
+                .publish(&producer.topic, Some(key.as_bytes()), value.as_bytes(), &[])
+                .await
+            {
+                Ok(meta) => {
+                    acked += 1;
+                    recorder.event(
+                        name,
+                        EventText::Produced {
+                            value,
+                            key,
+                            topic: producer.topic.clone(),
+                            partition: meta.partition,
+                            offset: meta.offset,
+                        },
+                    );
+                    recorder.lock().acked.insert(
+                        (producer.topic.clone(), meta.partition, meta.offset),
+                        name.to_owned(),
+                    );
+                }
+                Err(error) => {
+                    failed += 1;
+                    recorder.lock().produce_failed += 1;
+                    first_error.get_or_insert(error.to_string());
+                }
+            }
+        }
+        recorder.event(
+            name,
+            format!(
+                "produce step: {acked} acknowledged, {failed} failed{}",
+                first_error.map_or(String::new(), |e| format!(" (first error: {e})"))
+            ),
+        );
+        recorder.changed();
+        Ok(())
+    }
+
+    /// `stop`: every member gets the same deadline (`request_timeout` from now), as
+    /// `ConsumerPool::stop` gives; the pool's teardown is the time until the last one ended.
+    async fn stop_pool(&mut self, name: &str) -> Result<(), String> {
+        let recorder = self.recorder.clone();
+        let Some(pool) = self.pools.remove(name) else {
+            return Err(format!("pool {name} is not started"));
+        };
+        let began = Instant::now();
+        let deadline = began + self.scenario.settings.request_timeout();
+        recorder.event(
+            name,
+            format!(
+                "stop begun (deadline +{}ms)",
+                self.scenario.settings.request_timeout().as_millis()
+            ),
+        );
+        let mut waits = Vec::new();
+        for (_, commands) in &pool.members {
+            let (done, wait) = oneshot::channel();
+            if commands
+                .send(MemberCommand::Stop { deadline, done })
+                .is_ok()
+            {
+                waits.push(wait);
+            }
+        }
+        for wait in waits {
+            let _ = wait.await;
+        }
+        let took = began.elapsed();
+        recorder.lock().pool_teardowns.insert(name.to_owned(), took);
+        recorder.event(name, format!("stop ended after {}ms", took.as_millis()));
+        pool.cluster.close().await;
+        recorder.changed();
+        Ok(())
+    }
+
+    /// `crash`: the member stops heartbeating without a LeaveGroup.
+    async fn crash_member(&self, name: &str, index: usize) -> Result<(), String> {
+        let Some(pool) = self.pools.get(name) else {
+            return Err(format!("pool {name} is not started"));
+        };
+        if let Some((_, commands)) = pool.members.get(index) {
+            let _ = commands.send(MemberCommand::Crash);
+        }
+        self.recorder
+            .lock()
+            .crashed_at
+            .insert(name.to_owned(), self.recorder.now());
+        // Let the member task see the command before the next step.
+        tokio::task::yield_now().await;
+        Ok(())
+    }
+
+    /// `fault`: installs a broker fault rule after the others.
+    async fn install_fault(&self, rule: &FaultRule) -> Result<(), String> {
+        let text = rule.to_string();
+        let id = self
+            .broker
+            .add_fault(rule.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        self.recorder
+            .event("world", format!("fault rule {} installed: {text}", id.0));
+        Ok(())
+    }
+
+    /// `clear_faults`: removes every broker fault rule.
+    async fn clear_faults(&self) -> Result<(), String> {
+        self.broker
+            .clear_faults()
+            .await
+            .map_err(|e| e.to_string())?;
+        self.recorder.event("world", "fault rules cleared");
+        Ok(())
     }
 
     fn pool_topics(&self, name: &str) -> Vec<String> {

@@ -120,7 +120,7 @@ impl FrameDecoder {
     /// [`LARGE_FRAME_BYTES`]) whose body has not all arrived, the frame is received into an
     /// anonymous memory mapping of exactly its body's size, and the rest of it is read straight
     /// into that mapping (no copy). Pages are faulted in ahead of the socket one
-    /// [`GROWTH_STEP_BYTES`] at a time, so a peer that announces a huge frame and stalls commits
+    /// `GROWTH_STEP_BYTES` at a time, so a peer that announces a huge frame and stalls commits
     /// about that much memory. Otherwise, and where no mapping can be made, the shared buffer.
     pub fn read_target(&mut self) -> ReadTarget<'_> {
         match &mut self.large {

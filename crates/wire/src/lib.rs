@@ -11,12 +11,15 @@
 //! - Kafka protocol guide: <https://kafka.apache.org/protocol.html>
 //! - KIP-482 (flexible versions and tagged fields), KIP-511 (ApiVersions fallback).
 
+pub mod api;
 pub mod error;
+pub mod error_code;
 pub mod frame;
 pub mod request;
 pub mod response;
 pub mod versions;
 
+pub use api::{api_key_by_name, api_name, api_snake_name};
 pub use error::WireError;
 pub use frame::{
     DEFAULT_MAX_FRAME_BYTES, FrameCheck, FrameDecoder, ReadTarget, check_frame, encode_frame,
@@ -25,11 +28,3 @@ pub use kafka_protocol;
 pub use request::{DecodedRequest, RequestPrefix, decode_request, encode_request};
 pub use response::{decode_response, encode_response};
 pub use versions::codec_versions;
-
-/// The API key as a name, also for keys the protocol crate does not know (`unknown(99)`).
-pub fn api_name(api_key: i16) -> String {
-    match kafka_protocol::messages::ApiKey::try_from(api_key) {
-        Ok(key) => format!("{key:?}"),
-        Err(()) => format!("unknown({api_key})"),
-    }
-}

@@ -36,6 +36,21 @@ pub fn codec_versions(api_key: ApiKey) -> VersionRange {
         ApiKey::CreateTopics => both::<CreateTopicsRequest, CreateTopicsResponse>(),
         ApiKey::DeleteTopics => both::<DeleteTopicsRequest, DeleteTopicsResponse>(),
         ApiKey::InitProducerId => both::<InitProducerIdRequest, InitProducerIdResponse>(),
+        ApiKey::DeleteRecords => both::<DeleteRecordsRequest, DeleteRecordsResponse>(),
+        ApiKey::CreatePartitions => both::<CreatePartitionsRequest, CreatePartitionsResponse>(),
+        ApiKey::DeleteGroups => both::<DeleteGroupsRequest, DeleteGroupsResponse>(),
+        ApiKey::OffsetDelete => both::<OffsetDeleteRequest, OffsetDeleteResponse>(),
+        ApiKey::ConsumerGroupHeartbeat => {
+            both::<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>()
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            both::<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>()
+        }
+        ApiKey::DescribeConfigs => both::<DescribeConfigsRequest, DescribeConfigsResponse>(),
+        ApiKey::AlterConfigs => both::<AlterConfigsRequest, AlterConfigsResponse>(),
+        ApiKey::IncrementalAlterConfigs => {
+            both::<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>()
+        }
         // The broker serves only the keys above; for the rest the API table is good enough to
         // decide between "unsupported version" and "malformed".
         other => other.valid_versions(),
@@ -52,5 +67,7 @@ mod tests {
         assert_eq!(codec_versions(ApiKey::OffsetFetch).max, 9);
         assert_eq!(codec_versions(ApiKey::InitProducerId).max, 5);
         assert_eq!(codec_versions(ApiKey::Fetch).max, 18);
+        // Kafka 4 dropped DescribeConfigs v0, and the crate with it.
+        assert_eq!(codec_versions(ApiKey::DescribeConfigs).min, 1);
     }
 }

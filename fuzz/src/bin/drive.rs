@@ -1,5 +1,5 @@
 //! A plain-Rust fuzz driver for stable toolchains: the same target function as the libFuzzer target
-//! (`kmock_broker::core::fuzz::run_input`), over inputs made by mutating the seed corpus with a
+//! (`kmock_core::fuzz::run_input`), over inputs made by mutating the seed corpus with a
 //! seeded PRNG (bit flips, byte sets, interesting integers, huge counts and varints, truncation,
 //! insertion, deletion, duplication, splicing two inputs). No coverage feedback; mutated inputs are
 //! kept in a bounded pool so that mutations stack.
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use kmock_broker::core::fuzz::{FuzzOutcome, run_input, seeds};
+use kmock_core::fuzz::{FuzzOutcome, run_input, seeds};
 
 /// SplitMix64: small, seeded, good enough to pick mutations.
 struct Rng(u64);

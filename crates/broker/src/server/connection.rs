@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 use super::{ConnectionOutput, Event, ServerState};
-use crate::core::ConnectionId;
+use kmock_core::ConnectionId;
 
 /// Bytes read ahead while a request is being processed.
 const READ_AHEAD_BYTES: usize = 64 * 1024;

@@ -44,10 +44,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::config::{BrokerConfig, ConfigError};
-use crate::core::fault::{FaultRule, FaultRuleId, FaultRuleStatus};
-use crate::core::request_log::LogEntry;
-use crate::core::{BrokerCore, ConnectionId, Output};
+use kmock_core::fault::{FaultRule, FaultRuleId, FaultRuleStatus};
+use kmock_core::request_log::LogEntry;
+use kmock_core::{BrokerConfig, ConfigError};
+use kmock_core::{BrokerCore, BrokerTime, ConnectionId, Output};
 
 pub use memory::{MemoryListener, MemoryNetwork};
 
@@ -392,6 +392,13 @@ impl BrokerHandle {
         let _ = state.wait_for(|s| *s == ServerState::Stopped).await;
     }
 
+    /// Asks the broker to shut down as [`BrokerHandle::shutdown`] does, without waiting for it.
+    /// Needs no runtime (for `Drop` implementations).
+    pub fn request_shutdown(&self) {
+        let (reply, _) = oneshot::channel();
+        let _ = self.shared.events.send(Event::Shutdown(reply));
+    }
+
     /// Stops accepting, lets connections write the responses already produced, closes them, and
     /// waits for the broker task to finish (at most about [`SHUTDOWN_GRACE`]). Idempotent.
     pub async fn shutdown(&self) {
@@ -403,8 +410,9 @@ impl BrokerHandle {
 }
 
 /// Time since the broker started: the only clock the core sees.
-fn elapsed(start: Instant) -> Duration {
-    Instant::now().saturating_duration_since(start)
+/// Broker time: how long ago the broker task started, on tokio's clock (paused in simulations).
+fn elapsed(start: Instant) -> BrokerTime {
+    BrokerTime::from_start(Instant::now().saturating_duration_since(start))
 }
 
 /// The broker task's state besides the core.
@@ -453,7 +461,9 @@ async fn run_broker(
     let mut shutdown_replies = Vec::new();
     loop {
         router.route(&mut core);
-        let deadline = core.poll_timeout().and_then(|at| start.checked_add(at));
+        let deadline = core
+            .poll_timeout()
+            .and_then(|at| start.checked_add(at.since_start()));
         tokio::select! {
             biased;
             () = sleep_until(deadline), if deadline.is_some() => {

@@ -430,7 +430,9 @@ async fn shutdown_closes_a_connection_whose_response_is_delayed() {
 /// records come back from Fetch byte for byte.
 #[tokio::test]
 async fn a_large_produce_over_tcp_is_stored_intact() {
-    use kmock_wire::kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kmock_wire::kafka_protocol::messages::create_topics_request::{
+        CreatableTopic, CreatableTopicConfig,
+    };
     use kmock_wire::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     use kmock_wire::kafka_protocol::messages::produce_request::{
         PartitionProduceData, TopicProduceData,
@@ -454,12 +456,18 @@ async fn a_large_produce_over_tcp_is_stored_intact() {
     let mut stream = TcpStream::connect(address).await.unwrap();
     let topic = || StrBytes::from_static_str("large").into();
 
+    // A 3.5 MB batch: over Kafka's default max.message.bytes (1048588), so the topic raises it.
     let create = CreateTopicsRequest::default()
         .with_topics(vec![
             CreatableTopic::default()
                 .with_name(topic())
                 .with_num_partitions(1)
-                .with_replication_factor(1),
+                .with_replication_factor(1)
+                .with_configs(vec![
+                    CreatableTopicConfig::default()
+                        .with_name(StrBytes::from_static_str("max.message.bytes"))
+                        .with_value(Some(StrBytes::from_static_str("16777216"))),
+                ]),
         ])
         .with_timeout_ms(1000);
     stream

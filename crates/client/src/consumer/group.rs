@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kmock_wire::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -66,6 +67,22 @@ enum Event {
     CoordinatorLost(String),
 }
 
+/// How a phase of the member's life ended.
+enum PhaseEnd {
+    /// Joined: go on to the stable phase.
+    Stable,
+    /// Join (again).
+    Rejoin,
+    /// Stop with the handle's request, or `None` when the handle was dropped.
+    Stop(Option<Stopping>),
+    /// The group cannot be joined and the handle has stopped or been dropped: nothing is left.
+    GaveUp,
+}
+
+/// A stop request, and whether a request of ours may still be in flight on the coordinator
+/// connection (then the stop commits and leaves on a fresh one).
+type Stopping = (Instant, oneshot::Sender<Result<(), ClientError>>, bool);
+
 /// Why a join attempt ended without a stable membership.
 enum JoinFailure {
     /// Try again (after a backoff if `backoff`).
@@ -87,6 +104,12 @@ pub(crate) struct Member {
     pub(crate) sink: mpsc::Sender<Delivery>,
     pub(crate) state: watch::Sender<MemberState>,
     heartbeat: Option<AbortOnDrop>,
+    /// Set by the heartbeat task while a Heartbeat awaits its response on the coordinator
+    /// connection: a stop then leaves on a fresh connection (the broker answers a connection's
+    /// requests in order, so a commit or LeaveGroup would queue behind a slow heartbeat).
+    heartbeat_in_flight: Arc<AtomicBool>,
+    /// SyncGroup failures since the last successful one (see `sync_group`).
+    sync_failures_in_a_row: u32,
     fetcher: Option<AbortOnDrop>,
     events: mpsc::UnboundedReceiver<Event>,
     events_tx: mpsc::UnboundedSender<Event>,
@@ -113,6 +136,8 @@ impl Member {
             sink,
             state,
             heartbeat: None,
+            heartbeat_in_flight: Arc::new(AtomicBool::new(false)),
+            sync_failures_in_a_row: 0,
             fetcher: None,
             events,
             events_tx,
@@ -125,122 +150,176 @@ impl Member {
 
     /// The member's life: join, be stable, rejoin as needed, until stopped or dropped.
     pub(crate) async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) {
-        let stop = 'life: loop {
-            // Rebalance, answering the handle meanwhile.
-            self.state.send_replace(MemberState::Joining);
-            let joined = match rebalancing(self.join_and_sync(), &mut control).await {
-                Ok(joined) => joined,
-                Err(stop) => break 'life stop.map(|(deadline, reply)| (deadline, reply, true)),
-            };
-            match joined {
-                Ok(()) => {}
-                Err(JoinFailure::Retry { backoff }) => {
-                    if backoff {
-                        let pause = tokio::time::sleep(self.settings.retry_backoff());
-                        if let Err(stop) = rebalancing(pause, &mut control).await {
-                            break 'life stop.map(|(deadline, reply)| (deadline, reply, false));
-                        }
-                    }
-                    continue 'life;
-                }
-                Err(JoinFailure::Fatal(error)) => {
-                    tracing::warn!(group = %self.settings.group_id, %error, "cannot join the group");
-                    self.state.send_replace(MemberState::Failed(error.clone()));
-                    // Wait for stop (or drop); answer commits with the error.
-                    loop {
-                        match control.recv().await {
-                            Some(Control::Stop { reply, .. }) => {
-                                self.close_coordinator("stopped");
-                                let _ = reply.send(Ok(()));
-                                return;
-                            }
-                            Some(Control::Commit(reply)) => {
-                                let _ = reply.send(Err(error.clone()));
-                            }
-                            None => return,
-                        }
-                    }
+        let stop = loop {
+            match self.join_phase(&mut control).await {
+                PhaseEnd::Stable => {}
+                PhaseEnd::Rejoin => continue,
+                PhaseEnd::Stop(stop) => break stop,
+                PhaseEnd::GaveUp => return,
+            }
+            match self.stable_phase(&mut control).await {
+                PhaseEnd::Stop(stop) => break stop,
+                PhaseEnd::Stable | PhaseEnd::Rejoin | PhaseEnd::GaveUp => {
+                    self.leave_stable_state().await;
                 }
             }
-
-            // Stable.
-            self.state.send_replace(MemberState::Stable {
-                generation: self.generation,
-                member_id: self.member_id.clone(),
-                assignment: self.assignment.clone(),
-            });
-            self.start_heartbeat();
-            let auto_commit = self.settings.enable_auto_commit;
-            let mut commit_tick = tokio::time::interval_at(
-                Instant::now() + self.settings.auto_commit_interval(),
-                self.settings.auto_commit_interval(),
-            );
-            commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    biased;
-                    command = control.recv() => match command {
-                        Some(Control::Stop { deadline, reply }) => break 'life Some((deadline, reply, false)),
-                        Some(Control::Commit(reply)) => {
-                            let mut replies = vec![reply];
-                            let result = match commit_or_stop(self.commit_consumed(None), &mut control, &mut replies).await {
-                                Ok(result) => result,
-                                Err(stop) => break 'life stop.map(|(deadline, reply)| (deadline, reply, true)),
-                            };
-                            let rejoin = result.as_ref().err().and_then(ClientError::code).is_some_and(needs_rejoin);
-                            for reply in replies {
-                                let _ = reply.send(result.clone());
-                            }
-                            if rejoin {
-                                break;
-                            }
-                        }
-                        None => break 'life None,
-                    },
-                    event = self.events.recv() => {
-                        match event {
-                            Some(Event::Rejoin(code)) => {
-                                tracing::debug!(member = %self.member_id, code, "rejoining");
-                                if code == codes::UNKNOWN_MEMBER_ID {
-                                    self.member_id.clear();
-                                }
-                            }
-                            Some(Event::CoordinatorLost(reason)) => {
-                                tracing::debug!(member = %self.member_id, %reason, "coordinator lost");
-                                self.close_coordinator(&reason);
-                            }
-                            None => {}
-                        }
-                        break;
-                    }
-                    _ = commit_tick.tick(), if auto_commit => {
-                        let mut replies = Vec::new();
-                        let result = match commit_or_stop(self.commit_consumed(None), &mut control, &mut replies).await {
-                            Ok(result) => result,
-                            Err(stop) => break 'life stop.map(|(deadline, reply)| (deadline, reply, true)),
-                        };
-                        for reply in replies {
-                            let _ = reply.send(result.clone());
-                        }
-                        if let Err(error) = result {
-                            tracing::debug!(%error, "auto-commit failed");
-                            if error.code().is_some_and(needs_rejoin) {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            // Leaving the stable state: stop background work, commit what was consumed (best
-            // effort; the generation may already be gone), then rejoin.
-            self.stop_background();
-            if auto_commit && self.coordinator.is_some() {
-                let _ = self.commit_consumed(None).await;
-            }
-            // Drain stale events of the old generation.
-            while self.events.try_recv().is_ok() {}
         };
+        self.end_life(stop).await;
+    }
 
+    /// Rebalance (JoinGroup, SyncGroup), answering the handle meanwhile.
+    async fn join_phase(&mut self, control: &mut mpsc::UnboundedReceiver<Control>) -> PhaseEnd {
+        self.state.send_replace(MemberState::Joining);
+        let joined = match rebalancing(self.join_and_sync(), control).await {
+            Ok(joined) => joined,
+            Err(stop) => {
+                return PhaseEnd::Stop(stop.map(|(deadline, reply)| (deadline, reply, true)));
+            }
+        };
+        match joined {
+            Ok(()) => PhaseEnd::Stable,
+            Err(JoinFailure::Retry { backoff }) => {
+                if backoff {
+                    let pause = tokio::time::sleep(self.settings.retry_backoff());
+                    if let Err(stop) = rebalancing(pause, control).await {
+                        return PhaseEnd::Stop(
+                            stop.map(|(deadline, reply)| (deadline, reply, false)),
+                        );
+                    }
+                }
+                PhaseEnd::Rejoin
+            }
+            Err(JoinFailure::Fatal(error)) => {
+                self.serve_failure(error, control).await;
+                PhaseEnd::GaveUp
+            }
+        }
+    }
+
+    /// The group cannot be joined: report it, then answer commits with the error until the
+    /// handle stops or is dropped.
+    async fn serve_failure(
+        &mut self,
+        error: ClientError,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+    ) {
+        tracing::warn!(group = %self.settings.group_id, %error, "cannot join the group");
+        self.state.send_replace(MemberState::Failed(error.clone()));
+        loop {
+            match control.recv().await {
+                Some(Control::Stop { reply, .. }) => {
+                    self.close_coordinator("stopped");
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                Some(Control::Commit(reply)) => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Stable: heartbeat and fetch in the background, commit on request and on the auto-commit
+    /// tick, until the handle stops (`Stop`) or the group needs a rejoin (`Rejoin`).
+    async fn stable_phase(&mut self, control: &mut mpsc::UnboundedReceiver<Control>) -> PhaseEnd {
+        self.state.send_replace(MemberState::Stable {
+            generation: self.generation,
+            member_id: self.member_id.clone(),
+            assignment: self.assignment.clone(),
+        });
+        self.start_heartbeat();
+        let auto_commit = self.settings.enable_auto_commit;
+        let mut commit_tick = tokio::time::interval_at(
+            Instant::now() + self.settings.auto_commit_interval(),
+            self.settings.auto_commit_interval(),
+        );
+        commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                command = control.recv() => match command {
+                    Some(Control::Stop { deadline, reply }) => {
+                        // A heartbeat still in flight would hold the commit and LeaveGroup
+                        // behind it on this connection: leave on a fresh one then.
+                        let busy = self.heartbeat_in_flight.load(Ordering::Acquire);
+                        return PhaseEnd::Stop(Some((deadline, reply, busy)));
+                    }
+                    Some(Control::Commit(reply)) => {
+                        let result = match self.commit_and_answer(vec![reply], control).await {
+                            Ok(result) => result,
+                            Err(stop) => return PhaseEnd::Stop(stop),
+                        };
+                        let code = result.as_ref().err().and_then(ClientError::code);
+                        if code.is_some_and(needs_rejoin) {
+                            return PhaseEnd::Rejoin;
+                        }
+                    }
+                    None => return PhaseEnd::Stop(None),
+                },
+                event = self.events.recv() => {
+                    match event {
+                        Some(Event::Rejoin(code)) => {
+                            tracing::debug!(member = %self.member_id, code, "rejoining");
+                            if code == codes::UNKNOWN_MEMBER_ID {
+                                self.member_id.clear();
+                            }
+                        }
+                        Some(Event::CoordinatorLost(reason)) => {
+                            tracing::debug!(member = %self.member_id, %reason, "coordinator lost");
+                            self.close_coordinator(&reason);
+                        }
+                        None => {}
+                    }
+                    return PhaseEnd::Rejoin;
+                }
+                _ = commit_tick.tick(), if auto_commit => {
+                    let result = match self.commit_and_answer(Vec::new(), control).await {
+                        Ok(result) => result,
+                        Err(stop) => return PhaseEnd::Stop(stop),
+                    };
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "auto-commit failed");
+                        if error.code().is_some_and(needs_rejoin) {
+                            return PhaseEnd::Rejoin;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits what was consumed and answers `replies`, and every Commit request that arrives
+    /// meanwhile, with the result. `Err` when a Stop (or the handle's drop) interrupts it; the
+    /// commit may then still be in flight on the coordinator connection.
+    async fn commit_and_answer(
+        &mut self,
+        mut replies: Vec<oneshot::Sender<Result<(), ClientError>>>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> Result<Result<(), ClientError>, Option<Stopping>> {
+        let result = commit_or_stop(self.commit_consumed(None), control, &mut replies)
+            .await
+            .map_err(|stop| stop.map(|(deadline, reply)| (deadline, reply, true)))?;
+        for reply in replies {
+            let _ = reply.send(result.clone());
+        }
+        Ok(result)
+    }
+
+    /// Leaving the stable state for a rejoin: stop background work, commit what was consumed
+    /// (best effort; the generation may already be gone), drain stale events of the old
+    /// generation.
+    async fn leave_stable_state(&mut self) {
+        self.stop_background();
+        if self.settings.enable_auto_commit && self.coordinator.is_some() {
+            let _ = self.commit_consumed(None).await;
+        }
+        while self.events.try_recv().is_ok() {}
+    }
+
+    /// The end: on a stop request, commit and leave under its deadline and answer it; when the
+    /// handle was dropped, just close.
+    async fn end_life(&mut self, stop: Option<Stopping>) {
         self.stop_background();
         let Some((deadline, reply, coordinator_busy)) = stop else {
             // The handle was dropped: just close.
@@ -248,9 +327,9 @@ impl Member {
             return;
         };
         if coordinator_busy {
-            // A JoinGroup, SyncGroup or OffsetCommit may still be in flight on the coordinator
-            // connection, and the broker answers a connection's requests in order: commit and
-            // leave on a fresh connection instead.
+            // A JoinGroup, SyncGroup, OffsetCommit or Heartbeat may still be in flight on the
+            // coordinator connection, and the broker answers a connection's requests in order:
+            // commit and leave on a fresh connection instead.
             self.close_coordinator("stopped with a request in flight");
         }
         let result = self.leave(deadline).await;
@@ -258,28 +337,12 @@ impl Member {
         let _ = reply.send(result);
     }
 
-    /// Stop sequence under `deadline`: commit (auto-commit only), LeaveGroup, close.
+    /// Stop sequence under `deadline`: commit (auto-commit only), LeaveGroup, close. A coordinator
+    /// connection that is gone (or closes under the commit) is opened again for the next step, as
+    /// long as the deadline allows.
     async fn leave(&mut self, deadline: Instant) -> Result<(), ClientError> {
         let mut first_error = None;
-        if !self.member_id.is_empty() && self.coordinator.as_ref().is_none_or(Connection::is_closed)
-        {
-            match tokio::time::timeout_at(deadline, self.coordinator()).await {
-                Ok(Ok(connection)) => tracing::debug!(
-                    address = connection.address(),
-                    "reconnected to the coordinator to leave"
-                ),
-                Ok(Err(error)) => {
-                    first_error.get_or_insert(error);
-                }
-                Err(_) => {
-                    first_error.get_or_insert(ClientError::RequestTimeout {
-                        api: "FindCoordinator".into(),
-                        address: "cluster".into(),
-                        timeout: self.settings.request_timeout(),
-                    });
-                }
-            }
-        }
+        self.reconnect_to_leave(deadline, &mut first_error).await;
         if self.settings.enable_auto_commit
             && self.generation >= 0
             && self.coordinator.is_some()
@@ -287,6 +350,9 @@ impl Member {
         {
             tracing::debug!(%error, "commit on stop failed");
             first_error.get_or_insert(error);
+        }
+        if Instant::now() < deadline {
+            self.reconnect_to_leave(deadline, &mut first_error).await;
         }
         if !self.member_id.is_empty()
             && let Some(connection) = self.coordinator.clone()
@@ -302,6 +368,34 @@ impl Member {
         match first_error {
             None => Ok(()),
             Some(error) => Err(error),
+        }
+    }
+
+    /// A member that has a member id but no open coordinator connection finds the coordinator and
+    /// connects again, by `deadline`; a failure becomes the stop's error (unless it has one).
+    async fn reconnect_to_leave(
+        &mut self,
+        deadline: Instant,
+        first_error: &mut Option<ClientError>,
+    ) {
+        if self.member_id.is_empty() || self.coordinator.as_ref().is_some_and(|c| !c.is_closed()) {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, self.coordinator()).await {
+            Ok(Ok(connection)) => tracing::debug!(
+                address = connection.address(),
+                "reconnected to the coordinator to leave"
+            ),
+            Ok(Err(error)) => {
+                first_error.get_or_insert(error);
+            }
+            Err(_) => {
+                first_error.get_or_insert(ClientError::RequestTimeout {
+                    api: "FindCoordinator".into(),
+                    address: "cluster".into(),
+                    timeout: self.settings.request_timeout(),
+                });
+            }
         }
     }
 
@@ -354,6 +448,8 @@ impl Member {
     }
 
     fn stop_background(&mut self) {
+        // Aborting the task leaves the flag as it was: a heartbeat cut off mid-flight still has
+        // its request on the connection.
         self.heartbeat = None;
         self.fetcher = None;
     }
@@ -372,10 +468,17 @@ impl Member {
         let interval = self.settings.heartbeat_interval();
         let timeout = self.settings.request_timeout();
         let events = self.events_tx.clone();
+        // A new task on a connection whose earlier requests were all answered (the join and sync
+        // just came back on it, in order): nothing of ours is in flight on it.
+        self.heartbeat_in_flight.store(false, Ordering::Release);
+        let in_flight = self.heartbeat_in_flight.clone();
         self.heartbeat = Some(AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
-                match connection.send(&request, version, timeout).await {
+                in_flight.store(true, Ordering::Release);
+                let sent = connection.send(&request, version, timeout).await;
+                in_flight.store(false, Ordering::Release);
+                match sent {
                     Ok(response) if response.error_code == codes::NONE => {}
                     Ok(response) if needs_rejoin(response.error_code) => {
                         let _ = events.send(Event::Rejoin(response.error_code));
@@ -521,12 +624,16 @@ impl Member {
                     self.close_coordinator("coordinator moved");
                     return Err(JoinFailure::Retry { backoff: true });
                 }
-                code => {
+                code if join_error_is_fatal(code) => {
                     return Err(JoinFailure::Fatal(ClientError::broker(
                         "JoinGroup",
                         code,
                         None,
                     )));
+                }
+                code => {
+                    tracing::warn!(code, "unexpected JoinGroup error; retrying");
+                    return Err(JoinFailure::Retry { backoff: true });
                 }
             }
         }
@@ -631,25 +738,39 @@ impl Member {
                 return Err(JoinFailure::Retry { backoff: true });
             }
         };
+        // After a failed SyncGroup the member rejoins at once, as Java's does: Kafka parks that
+        // JoinGroup until the new rebalance completes. A coordinator that fails SyncGroup again
+        // and again while answering JoinGroup at once (the storm's
+        // `sync_group:error=rebalance_in_progress`) would make that a loop without pause (in
+        // virtual time one that never lets the clock move): from the second failure in a row
+        // the rejoin waits the retry backoff.
+        if response.error_code != codes::NONE {
+            self.sync_failures_in_a_row = self.sync_failures_in_a_row.saturating_add(1);
+        }
+        let backoff = self.sync_failures_in_a_row > 1;
         match response.error_code {
-            codes::NONE => {}
+            codes::NONE => self.sync_failures_in_a_row = 0,
             codes::UNKNOWN_MEMBER_ID => {
                 self.member_id.clear();
-                return Err(JoinFailure::Retry { backoff: false });
+                return Err(JoinFailure::Retry { backoff });
             }
             codes::REBALANCE_IN_PROGRESS | codes::ILLEGAL_GENERATION => {
-                return Err(JoinFailure::Retry { backoff: false });
+                return Err(JoinFailure::Retry { backoff });
             }
             code if codes::is_coordinator_moved(code) => {
                 self.close_coordinator("coordinator moved");
                 return Err(JoinFailure::Retry { backoff: true });
             }
-            code => {
+            code if join_error_is_fatal(code) => {
                 return Err(JoinFailure::Fatal(ClientError::broker(
                     "SyncGroup",
                     code,
                     None,
                 )));
+            }
+            code => {
+                tracing::warn!(code, "unexpected SyncGroup error; rejoining");
+                return Err(JoinFailure::Retry { backoff: true });
             }
         }
         match protocol::decode_assignment(&response.assignment) {
@@ -832,6 +953,24 @@ async fn rebalancing<T>(
             done = &mut work => return Ok(done),
         }
     }
+}
+
+/// JoinGroup / SyncGroup errors after which joining again cannot help: the settings, the group id
+/// or the authorization are wrong. Any other unexpected code is retried after a backoff, as Java's
+/// consumer retries on its next `poll()` (a member that gave up for good on a transient error
+/// would never consume again: the fault storm found that with SyncGroup answered
+/// NOT_LEADER_OR_FOLLOWER for three seconds).
+fn join_error_is_fatal(code: i16) -> bool {
+    matches!(
+        code,
+        codes::INCONSISTENT_GROUP_PROTOCOL
+            | codes::INVALID_GROUP_ID
+            | codes::INVALID_SESSION_TIMEOUT
+            | codes::GROUP_AUTHORIZATION_FAILED
+            | codes::GROUP_MAX_SIZE_REACHED
+            | codes::FENCED_INSTANCE_ID
+            | codes::UNSUPPORTED_VERSION
+    )
 }
 
 /// Errors that send a member back to JoinGroup.

@@ -3,19 +3,22 @@
 //! was received, [`Consumer::stop`] leaves the group within `request_timeout`.
 //!
 //! Owns: the handle side of a member (its control channel, record channel and state watch) and the
-//! *consumed positions* ([`Positions`]): a record counts as consumed when `recv` hands it to the
+//! *consumed positions* (`Positions`): a record counts as consumed when `recv` hands it to the
 //! application, and only consumed positions are committed (at-least-once). Records of an older
 //! generation still in the channel after a rebalance are delivered but not committed.
 //!
 //! Dropping a [`Consumer`] without `stop()` aborts its task at once: connections close, the
 //! broker expires the member after its session timeout. Nothing blocks.
 //!
-//! Submodules: [`group`] (the member state machine), [`fetcher`] (fetch loop), [`assignor`]
-//! (range, round-robin), [`protocol`] (ConsumerProtocol subscription/assignment encoding).
+//! Submodules: `group` (the classic member state machine), `kip848` (the KIP-848 member, with
+//! `KAFKA_GROUP_PROTOCOL=consumer`: ConsumerGroupHeartbeat, the broker assigns), `fetcher` (fetch
+//! loop), [`assignor`] (range, round-robin), [`protocol`] (ConsumerProtocol subscription/assignment
+//! encoding).
 
 pub mod assignor;
 pub(crate) mod fetcher;
 pub(crate) mod group;
+pub(crate) mod kip848;
 pub mod protocol;
 
 use std::collections::BTreeMap;
@@ -28,12 +31,20 @@ use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 use crate::error::ClientError;
+use crate::settings::GroupProtocol;
 pub use protocol::Assignment;
 
 use group::{Control, Member};
 
 /// Records buffered between the fetcher and the application, per consumer.
 pub const RECORD_BUFFER: usize = 256;
+
+/// How long [`Consumer::stop_by`] waits past its deadline for the member task's stop sequence
+/// before aborting it with [`ClientError::StopOverran`]. The sequence bounds every step by the
+/// deadline itself (that is what the teardown tests check: `stop()` ends by the deadline, with a
+/// response, an error or a request timeout); this guard only keeps a bug in it from hanging the
+/// caller, and is long enough that reaching it cannot pass for a request timeout.
+pub const STOP_GUARD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A consumed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,14 +215,18 @@ impl Consumer {
         let (state_tx, state) = watch::channel(MemberState::Joining);
         let (control, control_rx) = mpsc::unbounded_channel();
         let request_timeout = cluster.request_timeout();
-        let member = Member::new(
-            cluster,
-            topics.iter().map(|t| (*t).to_owned()).collect(),
-            Arc::new(Positions::default()),
-            sink,
-            state_tx,
-        );
-        let task = AbortOnDrop(tokio::spawn(member.run(control_rx)));
+        let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+        let positions = Arc::new(Positions::default());
+        let task = match cluster.settings().group_protocol {
+            GroupProtocol::Classic => {
+                let member = Member::new(cluster, topics, positions, sink, state_tx);
+                AbortOnDrop(tokio::spawn(member.run(control_rx)))
+            }
+            GroupProtocol::Consumer => {
+                let member = kip848::Member::new(cluster, topics, positions, sink, state_tx);
+                AbortOnDrop(tokio::spawn(member.run(control_rx)))
+            }
+        };
         Consumer {
             records: None,
             control,
@@ -271,9 +286,14 @@ impl Consumer {
         }
     }
 
-    /// Stops fetching, commits (with auto-commit enabled), sends LeaveGroup and closes, all within
-    /// `request_timeout` from now: a slow, dropped, failing or missing LeaveGroup response never
-    /// makes this take longer. Returns the first error (e.g. the LeaveGroup timeout).
+    /// Stops fetching, commits (with auto-commit enabled), sends LeaveGroup (or, with the KIP-848
+    /// protocol, the leave heartbeat) and closes, all within
+    /// `request_timeout` from now: one deadline for the whole sequence, so a slow, dropped, failing
+    /// or missing commit or LeaveGroup response never makes this take longer (not one timeout per
+    /// request). Returns how it ended: `Ok` when every request was answered without error, the
+    /// first broker or connection error, or [`ClientError::RequestTimeout`] naming the request the
+    /// deadline cut short. A commit that uses up the deadline leaves no time for the LeaveGroup:
+    /// the member then stays in the group until its session timeout.
     pub async fn stop(self) -> Result<(), ClientError> {
         let deadline = Instant::now() + self.request_timeout;
         self.stop_by(deadline).await
@@ -289,14 +309,14 @@ impl Consumer {
         {
             return Ok(());
         }
-        let outcome = match tokio::time::timeout_at(deadline, result).await {
+        // The member task ends its sequence by the deadline; the guard is for bugs only.
+        let outcome = match tokio::time::timeout_at(deadline + STOP_GUARD, result).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Ok(()),
-            Err(_) => Err(ClientError::RequestTimeout {
-                api: "LeaveGroup".into(),
-                address: "coordinator".into(),
-                timeout: self.request_timeout,
-            }),
+            Err(_) => {
+                tracing::error!(guard = ?STOP_GUARD, "the stop sequence overran its deadline");
+                Err(ClientError::StopOverran { guard: STOP_GUARD })
+            }
         };
         // Whatever is left (a task stuck past the deadline) is aborted; records stop.
         self.task.0.abort();

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kmock_broker::BrokerConfig;
 use kmock_broker::server::{Broker, BrokerHandle, MemoryNetwork};
+use kmock_broker::{BrokerConfig, MockBroker};
 use kmock_client::partitioner::partition_for_key;
 use kmock_client::{
-    AutoOffsetReset, Cluster, ConsumerPool, FnConnector, Producer, Settings, TcpConnector,
+    AutoOffsetReset, Cluster, ConsumerPool, FnConnector, MemberState, Producer, Settings,
+    TcpConnector,
 };
 
 /// Partitions of auto-created topics in these tests.
@@ -76,18 +77,15 @@ pub async fn memory_cluster_with(
     .expect("the in-memory broker accepts the client")
 }
 
-/// A broker on 127.0.0.1 with an ephemeral port; returns the handle and `host:port`.
-pub async fn tcp_broker() -> (BrokerHandle, String) {
-    let broker = Broker::start(broker_config()).expect("valid broker config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    broker
-        .set_advertised_address("127.0.0.1", i32::from(port))
+/// A broker on 127.0.0.1 with an ephemeral port; returns it and `host:port`.
+pub async fn tcp_broker() -> (MockBroker, String) {
+    let broker = MockBroker::builder()
+        .config(broker_config())
+        .start()
         .await
-        .unwrap();
-    let serving = broker.clone();
-    tokio::spawn(async move { serving.serve_tcp(listener).await });
-    (broker, format!("127.0.0.1:{port}"))
+        .expect("valid broker config");
+    let bootstrap = broker.bootstrap_servers();
+    (broker, bootstrap)
 }
 
 pub async fn tcp_cluster(bootstrap: &str, settings: Settings) -> Cluster {
@@ -110,7 +108,26 @@ pub async fn produce_and_consume(cluster: Cluster, topic: &str, count: usize, po
         .await
         .expect("the pool becomes stable")
         .expect("members join");
-    assert!(generation >= 0);
+    // Every member in that generation, and the partitions shared out among them, each once.
+    let mut owned: Vec<i32> = Vec::new();
+    for member in pool.members() {
+        let MemberState::Stable {
+            generation: member_generation,
+            assignment,
+            ..
+        } = member.state()
+        else {
+            panic!("a member is not stable: {:?}", member.state());
+        };
+        assert_eq!(member_generation, generation, "one generation for all");
+        owned.extend(assignment.get(topic).into_iter().flatten());
+    }
+    owned.sort_unstable();
+    assert_eq!(
+        owned,
+        (0..partitions).collect::<Vec<_>>(),
+        "every partition assigned to exactly one member of generation {generation}"
+    );
 
     // The test fixture shape: a producer from the shared handle, no cleanup of its own.
     let producer = Producer::new(cluster.clone());

@@ -1,0 +1,658 @@
+//! kmock's broker as a pure state machine, after quinn-proto: no tokio, no clock, no sockets.
+//!
+//! This crate is the broker's core and nothing else: its Cargo.toml has no async runtime, socket or
+//! clock dependency, so the rule holds by construction. `kmock-broker` drives it over TCP and
+//! in-memory links; the simulation drives it in virtual time.
+//!
+//! Inputs: [`BrokerCore::connection_opened`], [`BrokerCore::handle_frame`] (one request frame,
+//! without its length prefix), [`BrokerCore::handle_timeout`], [`BrokerCore::connection_closed`].
+//! Time enters as `now`, a [`BrokerTime`] (an instant on the broker's clock, made by the driver).
+//! Outputs: [`BrokerCore::poll_output`] (response frames addressed to connections, in request order
+//! per connection) and [`BrokerCore::poll_timeout`] (the next deadline the driver must wake the core
+//! at).
+//!
+//! Requests on one connection are processed one at a time: a frame that arrives while an earlier
+//! request on the same connection awaits its response is queued and processed after it (the driver
+//! normally mutes the connection, as Kafka does, so the queue stays short).
+//!
+//! What the core owns: the dispatch of requests to the [`log`] (topics, partitions, produce/fetch)
+//! and [`group`] (classic group coordinator) modules, the [`fault`] rules, the [`request_log`], the
+//! per-connection ordering, and the timers for delayed responses and held requests.
+//! [`BrokerCore::reset`] returns to a fresh state after answering or closing every request in
+//! flight, so that no client is left waiting on a request the fresh state knows nothing of.
+//!
+//! # References
+//! - Kafka `SocketServer` / `KafkaApis`: one in-flight request per connection (channel muting).
+//! - KIP-511: ApiVersions fallback to v0 on an unsupported version.
+
+pub mod api_versions;
+pub mod authorized_operations;
+pub mod config;
+pub mod fault;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
+pub mod group;
+pub mod log;
+pub mod request_log;
+mod reset;
+pub mod time;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kmock_wire::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kmock_wire::{DecodedRequest, RequestPrefix, WireError, decode_request, encode_response};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+pub use config::{BrokerConfig, ConfigError};
+pub use fault::{FaultAction, FaultRule, FaultRuleId, FaultSpecError};
+use fault::{FaultRules, RequestFacts};
+pub use log::CreateTopicError;
+use request_log::{LogEntry, RequestLog};
+pub use reset::ResetReport;
+pub use time::BrokerTime;
+
+/// A connection, named by the driver. Stable names (not ports) keep traces deterministic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionId(pub u64);
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn-{}", self.0)
+    }
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Write this response frame (length prefix included). The connection's request is finished.
+    Send {
+        /// Where to.
+        connection: ConnectionId,
+        /// The frame.
+        frame: Bytes,
+    },
+    /// The connection's request finished without a response (Produce with acks=0).
+    Ready {
+        /// Which connection.
+        connection: ConnectionId,
+    },
+    /// Close the connection (after writing everything sent before).
+    Close {
+        /// Which connection.
+        connection: ConnectionId,
+        /// Why, for the log.
+        reason: String,
+    },
+}
+
+/// What a fault decided to do with a response once it exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponsePlan {
+    /// Send it as soon as it is ready.
+    #[default]
+    Send,
+    /// Send it this long after it is ready.
+    Delay(Duration),
+    /// Never send it; the connection stays busy with this request (a hung broker).
+    Drop,
+    /// Do not send it; close the connection instead.
+    Close,
+}
+
+/// Identifies a request awaiting its response. Modules that park requests (JoinGroup, SyncGroup,
+/// Fetch) keep the token and hand it back with the response in a [`Completion`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResponseToken {
+    /// The requesting connection.
+    pub connection: ConnectionId,
+    /// The request's correlation id.
+    pub correlation_id: i32,
+    /// The API.
+    pub api_key: ApiKey,
+    /// The request version; the response is encoded at the same version.
+    pub api_version: i16,
+    /// The client id from the request header (empty when absent).
+    pub client_id: String,
+    /// Sequence number of the request in the request log.
+    pub seq: u64,
+    /// What to do with the response (set by a fault rule).
+    pub plan: ResponsePlan,
+}
+
+/// A handler's answer to a request. Short-lived (returned and matched at once), so the size of
+/// the `Now` variant does not matter.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Reply {
+    /// The response is ready now.
+    Now(ResponseKind),
+    /// The handler kept the token and will complete it later.
+    Parked,
+    /// The request has no response (Produce with acks=0).
+    NoResponse,
+    /// Close the connection (e.g. a failed acks=0 produce, as Kafka does).
+    Close(String),
+}
+
+/// A response to a request parked earlier.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    /// The parked request.
+    pub token: ResponseToken,
+    /// Its response.
+    pub response: ResponseKind,
+}
+
+/// Pending timers, ordered by deadline then insertion.
+#[derive(Debug)]
+enum Timer {
+    /// A response delayed by a fault.
+    DelayedResponse { token: ResponseToken, frame: Bytes },
+    /// A request held by a fault, processed when the timer fires.
+    HeldRequest {
+        token: ResponseToken,
+        body: Box<RequestKind>,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Connection {
+    /// A request is being processed (its response is not yet out).
+    busy: bool,
+    /// Frames that arrived while busy.
+    queued: VecDeque<Bytes>,
+}
+
+/// Frames queued behind a busy request before the connection is closed.
+const MAX_QUEUED_FRAMES_PER_CONNECTION: usize = 1_024;
+
+/// The broker state machine. See the module docs.
+#[derive(Debug)]
+pub struct BrokerCore {
+    config: BrokerConfig,
+    /// Topics, partition logs, parked fetches, producer ids.
+    pub(crate) logs: log::LogStore,
+    /// Classic consumer groups and committed offsets.
+    pub(crate) groups: group::GroupCoordinator,
+    faults: FaultRules,
+    request_log: RequestLog,
+    connections: BTreeMap<ConnectionId, Connection>,
+    timers: BTreeMap<(BrokerTime, u64), Timer>,
+    next_timer_seq: u64,
+    outputs: VecDeque<Output>,
+    /// Fault probabilities are drawn from here (and only here) so a seed reproduces a run.
+    rng: ChaCha8Rng,
+    /// Latest `now` seen; the core never goes back in time.
+    now: BrokerTime,
+}
+
+impl BrokerCore {
+    /// A broker with no topics, groups or faults. Validate the config first.
+    pub fn new(config: BrokerConfig) -> Self {
+        Self {
+            logs: log::LogStore::new(&config),
+            groups: group::GroupCoordinator::new(&config),
+            faults: FaultRules::default(),
+            request_log: RequestLog::new(config.request_log_capacity),
+            connections: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            next_timer_seq: 0,
+            outputs: VecDeque::new(),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            now: BrokerTime::ZERO,
+            config,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// Changes the advertised address (the server learns its port only after binding).
+    pub fn set_advertised_address(&mut self, host: &str, port: i32) {
+        self.config.advertised_host = host.to_owned();
+        self.config.advertised_port = port;
+        self.logs.set_advertised_address(host, port);
+        self.groups.set_advertised_address(host, port);
+    }
+
+    /// Installs a fault rule after the existing ones.
+    pub fn add_fault(&mut self, rule: FaultRule) -> FaultRuleId {
+        self.faults.add(rule)
+    }
+
+    /// Removes a fault rule; returns it if it existed.
+    pub fn remove_fault(&mut self, id: FaultRuleId) -> Option<FaultRule> {
+        self.faults.remove(id)
+    }
+
+    /// The installed fault rules in evaluation order, with their match counts.
+    pub fn faults(&self) -> &FaultRules {
+        &self.faults
+    }
+
+    /// The request log.
+    pub fn request_log(&self) -> &RequestLog {
+        &self.request_log
+    }
+
+    /// Read access to the group coordinator (for assertions and the control API).
+    pub fn groups(&self) -> &group::GroupCoordinator {
+        &self.groups
+    }
+
+    /// Read access to topics and logs (for assertions and the control API).
+    pub fn logs(&self) -> &log::LogStore {
+        &self.logs
+    }
+
+    /// Creates a topic directly, without a request (set-up of the simulation and of tests).
+    /// Fails as CreateTopics would ([`CreateTopicError::code`] is its Kafka error code).
+    pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<(), CreateTopicError> {
+        self.logs.create_topic(name, partitions).map(|_| ())
+    }
+
+    /// Applies retention and compaction now to `topic` (or every topic) as its configs say
+    /// (`retention.ms`, `retention.bytes`, `cleanup.policy`); reports what was removed, or `None`
+    /// for an unknown topic. "Now" is the latest broker time the core has seen (the last request
+    /// or timer). See [`log::RetentionReport`].
+    /// Fetches parked below a new log start offset are answered (OFFSET_OUT_OF_RANGE) at once.
+    pub fn clean_logs(&mut self, topic: Option<&str>) -> Option<log::RetentionReport> {
+        let report = self.logs.clean_logs(topic, self.now);
+        let mut completions = Vec::new();
+        self.logs.handle_timeout(self.now, &mut completions);
+        self.complete_all(completions);
+        report
+    }
+
+    /// A new connection.
+    pub fn connection_opened(&mut self, connection: ConnectionId) {
+        self.connections.insert(connection, Connection::default());
+    }
+
+    /// A connection went away. Its parked requests will be answered into the void; group members
+    /// it carried stay until their session expires, as in Kafka.
+    pub fn connection_closed(&mut self, connection: ConnectionId, now: BrokerTime) {
+        self.advance(now);
+        self.connections.remove(&connection);
+        self.logs.connection_closed(connection);
+    }
+
+    /// Next output for the driver, if any.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest time the core needs [`BrokerCore::handle_timeout`] called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<BrokerTime> {
+        [
+            self.timers.keys().next().map(|(at, _)| *at),
+            self.groups.next_deadline(),
+            self.logs.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Fires every timer due at `now`. A spurious call is a no-op.
+    pub fn handle_timeout(&mut self, now: BrokerTime) {
+        self.advance(now);
+        let now = self.now;
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let timer = entry.remove();
+            self.fire(timer);
+        }
+        let mut completions = Vec::new();
+        self.groups
+            .handle_timeout(now, &self.logs, &mut completions);
+        self.logs.handle_timeout(now, &mut completions);
+        self.complete_all(completions);
+    }
+
+    /// A timer's time has come.
+    fn fire(&mut self, timer: Timer) {
+        match timer {
+            Timer::DelayedResponse { token, frame } => self.emit_frame(&token, frame),
+            Timer::HeldRequest { token, body } => self.process(token, *body),
+        }
+    }
+
+    /// One request frame (the bytes after the length prefix) from `connection`.
+    pub fn handle_frame(&mut self, connection: ConnectionId, frame: Bytes, now: BrokerTime) {
+        self.advance(now);
+        let Some(conn) = self.connections.get_mut(&connection) else {
+            // A frame from a connection we never saw opened: treat it as opened now.
+            self.connections.insert(connection, Connection::default());
+            return self.handle_frame(connection, frame, now);
+        };
+        if conn.busy {
+            if conn.queued.len() >= MAX_QUEUED_FRAMES_PER_CONNECTION {
+                self.close(
+                    connection,
+                    format!(
+                        "more than {MAX_QUEUED_FRAMES_PER_CONNECTION} requests queued behind an unanswered one"
+                    ),
+                );
+            } else {
+                conn.queued.push_back(frame);
+            }
+            return;
+        }
+        conn.busy = true;
+        self.start_request(connection, frame);
+    }
+
+    fn advance(&mut self, now: BrokerTime) {
+        self.now = self.now.max(now);
+    }
+
+    fn start_request(&mut self, connection: ConnectionId, frame: Bytes) {
+        let request = match decode_request(frame.clone()) {
+            Ok(request) => request,
+            Err(error) => return self.bad_request(connection, &frame, error),
+        };
+        if !api_versions::is_supported(request.api_key, request.api_version) {
+            let reason = format!(
+                "{:?} v{} is not implemented by kmock (see ApiVersions)",
+                request.api_key, request.api_version
+            );
+            return self.reject(connection, &frame, reason);
+        }
+        // Only the error paths above need the whole frame: release this handle before the request
+        // is applied (the decoded request keeps the slices it needs, e.g. Produce record sets).
+        drop(frame);
+        let facts = RequestFacts::of(connection, &request);
+        let applied = self.faults.evaluate(&facts, self.now, &mut self.rng);
+        let DecodedRequest {
+            api_key,
+            api_version,
+            header,
+            body,
+            trailing_bytes,
+        } = request;
+        if trailing_bytes > 0 {
+            // Kafka's RequestContext.parseRequest ignores what follows a fully read body; so do we.
+            tracing::debug!(%connection, "{api_key:?} v{api_version} request has {trailing_bytes} trailing bytes (ignored, as Kafka does)");
+        }
+        let client_id = header
+            .client_id
+            .as_deref()
+            .map(str::to_owned)
+            .unwrap_or_default();
+        let mut entry = LogEntry::request(
+            self.now,
+            connection,
+            &client_id,
+            api_key,
+            api_version,
+            header.correlation_id,
+            applied.as_ref().map(|a| a.describe()),
+            body.clone(),
+        );
+        entry.trailing_bytes = trailing_bytes;
+        let seq = self.request_log.record_request(entry);
+        let mut token = ResponseToken {
+            connection,
+            correlation_id: header.correlation_id,
+            api_key,
+            api_version,
+            client_id,
+            seq,
+            plan: ResponsePlan::Send,
+        };
+        let Some(applied) = applied else {
+            return self.process(token, body);
+        };
+        tracing::debug!(%connection, fault = %applied.describe(), "fault applied to {api_key:?}");
+        match applied.action {
+            FaultAction::DelayResponse(delay) => {
+                token.plan = ResponsePlan::Delay(delay);
+                self.process(token, body);
+            }
+            FaultAction::HoldRequest(delay) => {
+                self.add_timer(
+                    self.now + delay,
+                    Timer::HeldRequest {
+                        token,
+                        body: Box::new(body),
+                    },
+                );
+            }
+            FaultAction::Error(code) => match error_response(&body, api_version, code) {
+                Some(response) => self.respond(token, response),
+                None => {
+                    let reason = format!("fault: no error response for {api_key:?}");
+                    self.request_log.record_outcome(seq, self.now, &reason);
+                    self.close(connection, reason);
+                }
+            },
+            FaultAction::Drop => {
+                token.plan = ResponsePlan::Drop;
+                self.process(token, body);
+            }
+            FaultAction::CloseBefore => {
+                self.request_log
+                    .record_outcome(seq, self.now, "connection closed by fault");
+                self.close(connection, format!("fault: {}", applied.describe()));
+            }
+            FaultAction::CloseAfter => {
+                token.plan = ResponsePlan::Close;
+                self.process(token, body);
+            }
+        }
+    }
+
+    /// Runs a request through its handler.
+    fn process(&mut self, token: ResponseToken, body: RequestKind) {
+        let now = self.now;
+        let mut completions = Vec::new();
+        let reply = match body {
+            RequestKind::ApiVersions(request) => Reply::Now(api_versions::handle(&token, &request)),
+            body @ (RequestKind::Metadata(_)
+            | RequestKind::CreateTopics(_)
+            | RequestKind::DeleteTopics(_)
+            | RequestKind::Produce(_)
+            | RequestKind::Fetch(_)
+            | RequestKind::ListOffsets(_)
+            | RequestKind::InitProducerId(_)
+            | RequestKind::CreatePartitions(_)
+            | RequestKind::DeleteRecords(_)
+            | RequestKind::DescribeConfigs(_)
+            | RequestKind::AlterConfigs(_)
+            | RequestKind::IncrementalAlterConfigs(_)) => {
+                self.logs.handle(token.clone(), body, now, &mut completions)
+            }
+            body @ (RequestKind::FindCoordinator(_)
+            | RequestKind::JoinGroup(_)
+            | RequestKind::SyncGroup(_)
+            | RequestKind::Heartbeat(_)
+            | RequestKind::LeaveGroup(_)
+            | RequestKind::OffsetCommit(_)
+            | RequestKind::OffsetFetch(_)
+            | RequestKind::DescribeGroups(_)
+            | RequestKind::ListGroups(_)
+            | RequestKind::DeleteGroups(_)
+            | RequestKind::OffsetDelete(_)
+            | RequestKind::ConsumerGroupHeartbeat(_)
+            | RequestKind::ConsumerGroupDescribe(_)) => {
+                self.groups
+                    .handle(token.clone(), body, now, &self.logs, &mut completions)
+            }
+            _ => {
+                // api_versions::is_supported filtered these out before.
+                Reply::Close(format!("no handler for {:?}", token.api_key))
+            }
+        };
+        match reply {
+            Reply::Now(response) => self.respond(token, response),
+            Reply::Parked => {}
+            Reply::NoResponse => {
+                self.request_log
+                    .record_outcome(token.seq, now, "no response (acks=0)");
+                self.finish(token.connection);
+                self.outputs.push_back(Output::Ready {
+                    connection: token.connection,
+                });
+            }
+            Reply::Close(reason) => {
+                self.request_log.record_outcome(token.seq, now, &reason);
+                self.close(token.connection, reason);
+            }
+        }
+        self.complete_all(completions);
+    }
+
+    fn complete_all(&mut self, completions: Vec<Completion>) {
+        for Completion { token, response } in completions {
+            self.respond(token, response);
+        }
+    }
+
+    /// Encodes a response and sends, delays, drops or replaces it with a close, per its plan.
+    fn respond(&mut self, token: ResponseToken, response: ResponseKind) {
+        let frame = match encode_response(
+            token.api_key,
+            token.api_version,
+            token.correlation_id,
+            &response,
+        ) {
+            Ok(frame) => frame,
+            Err(error) => {
+                // A response we cannot encode is a kmock bug; never take the process down for it.
+                tracing::error!(connection = %token.connection, %error, "cannot encode response");
+                self.request_log
+                    .record_outcome(token.seq, self.now, &error.to_string());
+                return self.close(token.connection, format!("internal error: {error}"));
+            }
+        };
+        self.request_log
+            .record_response(token.seq, self.now, token.plan, response);
+        match token.plan {
+            ResponsePlan::Send => self.emit_frame(&token, frame),
+            ResponsePlan::Delay(delay) => {
+                self.add_timer(self.now + delay, Timer::DelayedResponse { token, frame });
+            }
+            ResponsePlan::Drop => {
+                tracing::debug!(connection = %token.connection, "fault: response dropped");
+            }
+            ResponsePlan::Close => {
+                self.close(token.connection, "fault: closed after processing".into());
+            }
+        }
+    }
+
+    fn emit_frame(&mut self, token: &ResponseToken, frame: Bytes) {
+        if !self.connections.contains_key(&token.connection) {
+            return;
+        }
+        self.outputs.push_back(Output::Send {
+            connection: token.connection,
+            frame,
+        });
+        self.finish(token.connection);
+    }
+
+    /// The connection's current request is done: start the next queued one, if any.
+    fn finish(&mut self, connection: ConnectionId) {
+        let Some(conn) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        conn.busy = false;
+        if let Some(next) = conn.queued.pop_front() {
+            conn.busy = true;
+            self.start_request(connection, next);
+        }
+    }
+
+    fn add_timer(&mut self, at: BrokerTime, timer: Timer) {
+        self.timers.insert((at, self.next_timer_seq), timer);
+        self.next_timer_seq += 1;
+    }
+
+    fn close(&mut self, connection: ConnectionId, reason: String) {
+        if self.connections.remove(&connection).is_none() {
+            return;
+        }
+        tracing::info!(%connection, %reason, "closing connection");
+        self.logs.connection_closed(connection);
+        self.outputs.push_back(Output::Close { connection, reason });
+    }
+
+    /// A frame that did not decode: answer if Kafka would, otherwise close with a logged reason.
+    fn bad_request(&mut self, connection: ConnectionId, frame: &Bytes, error: WireError) {
+        if let WireError::UnsupportedVersion {
+            api_key,
+            api_version,
+            correlation_id,
+            ..
+        } = &error
+            && *api_key == ApiKey::ApiVersions as i16
+        {
+            // KIP-511: answer an ApiVersions request we cannot parse with a v0 body that carries
+            // UNSUPPORTED_VERSION and our ranges, so the client can retry at a version we speak.
+            let response = api_versions::unsupported_version_response();
+            let seq = self.request_log.record_request(LogEntry::undecodable(
+                self.now,
+                connection,
+                *api_key,
+                *api_version,
+                *correlation_id,
+                &error.to_string(),
+            ));
+            let token = ResponseToken {
+                connection,
+                correlation_id: *correlation_id,
+                api_key: ApiKey::ApiVersions,
+                api_version: 0,
+                client_id: String::new(),
+                seq,
+                plan: ResponsePlan::Send,
+            };
+            return self.respond(token, response);
+        }
+        self.reject(connection, frame, error.to_string());
+    }
+
+    /// Logs a request that cannot be answered and closes its connection, as Kafka does.
+    fn reject(&mut self, connection: ConnectionId, frame: &Bytes, reason: String) {
+        let prefix = RequestPrefix::peek(frame).ok();
+        tracing::warn!(%connection, %reason, "rejecting request");
+        if let Some(prefix) = prefix {
+            let seq = self.request_log.record_request(LogEntry::undecodable(
+                self.now,
+                connection,
+                prefix.api_key,
+                prefix.api_version,
+                prefix.correlation_id,
+                &reason,
+            ));
+            self.request_log
+                .record_outcome(seq, self.now, "connection closed");
+        }
+        self.close(connection, reason);
+    }
+}
+
+/// The response a fault's `error=CODE` sends: the request's own response type, at its version, with
+/// the code in every error field a client reads. `None` only for APIs kmock does not serve.
+pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option<ResponseKind> {
+    match body {
+        RequestKind::ApiVersions(_) => Some(api_versions::error_response(code)),
+        other => log::error_response(other, api_version, code)
+            .or_else(|| group::error_response(other, api_version, code)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

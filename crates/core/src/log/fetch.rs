@@ -1,0 +1,255 @@
+//! Fetch (v4–18): serves stored record batches, with long polling.
+//!
+//! Per partition: the batches from the one containing `fetch_offset`, as stored (the client skips
+//! records before its offset), while within `partition_max_bytes` and the request's `max_bytes`; the
+//! first batch of the response is returned even if larger (KIP-74). High watermark and last stable
+//! offset are the log end offset. A `fetch_offset` below the log start or above the high watermark
+//! gets OFFSET_OUT_OF_RANGE; an unknown topic UNKNOWN_TOPIC_OR_PARTITION (v4–12, by name) or
+//! UNKNOWN_TOPIC_ID (v13+, by id).
+//!
+//! Long polling: when fewer than `min_bytes` are available, no partition has an error and
+//! `max_wait_ms` > 0, the request is parked (its token kept) until a Produce makes enough bytes
+//! available or `max_wait_ms` passes, then answered with what is there. A closed connection's
+//! parked fetches are dropped. At most [`MAX_PARKED_FETCHES`] are parked; beyond, fetches are
+//! answered at once.
+//!
+//! Fetch sessions (KIP-227) are not implemented: every response is a full one with session id 0,
+//! which tells clients to keep sending full requests; `forgotten_topics_data` is ignored. Both
+//! isolation levels read up to the high watermark (no transactions); read_committed responses
+//! carry an empty aborted-transactions list. Rack-aware fetching (KIP-392) is not implemented:
+//! `preferred_read_replica` is always -1.
+//!
+//! # References
+//! - Kafka `KafkaApis.handleFetchRequest`, `ReplicaManager.fetchMessages`, `DelayedFetch`,
+//!   `FetchRequest.json`, `FetchResponse.json`
+//! - KIP-74 (max_bytes, first batch always returned), KIP-227 (sessions), KIP-516 (v13 topic ids)
+
+use std::mem;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kmock_wire::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kmock_wire::kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
+
+use super::{LogStore, code};
+use crate::{BrokerTime, Completion, Reply, ResponseToken};
+
+/// Most fetches parked at once.
+pub const MAX_PARKED_FETCHES: usize = 10_000;
+
+/// `isolation_level` READ_COMMITTED.
+const READ_COMMITTED: i8 = 1;
+
+/// A fetch waiting for `min_bytes`.
+#[derive(Debug)]
+pub(crate) struct ParkedFetch {
+    /// Whom to answer, at which version.
+    pub(crate) token: ResponseToken,
+    /// The request, re-evaluated after every append.
+    request: FetchRequest,
+    /// When `max_wait_ms` has passed.
+    pub(crate) deadline: BrokerTime,
+}
+
+/// What a read found: bytes available within the limits, and whether a partition has an error.
+#[derive(Debug, Clone, Copy)]
+struct Available {
+    bytes: usize,
+    has_error: bool,
+}
+
+/// Answers a Fetch request now, or parks it.
+pub(crate) fn handle(
+    store: &mut LogStore,
+    token: ResponseToken,
+    request: FetchRequest,
+    now: BrokerTime,
+) -> Reply {
+    let version = token.api_version;
+    let available = read(store, &request, version, None);
+    if is_satisfied(&request, available)
+        || request.max_wait_ms <= 0
+        || store.parked_fetches.len() >= MAX_PARKED_FETCHES
+    {
+        return Reply::Now(ResponseKind::Fetch(respond(store, &request, version)));
+    }
+    let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+    store.parked_fetches.push(ParkedFetch {
+        token,
+        request,
+        deadline: now + max_wait,
+    });
+    Reply::Parked
+}
+
+/// Completes parked fetches that are satisfied or whose max wait has passed at `now`.
+pub(crate) fn complete_parked(store: &mut LogStore, now: BrokerTime, out: &mut Vec<Completion>) {
+    complete_parked_where(store, out, |store, fetch| {
+        fetch.deadline <= now
+            || is_satisfied(
+                &fetch.request,
+                read(store, &fetch.request, fetch.token.api_version, None),
+            )
+    });
+}
+
+/// Completes every parked fetch now with what the logs hold, as its max wait passing would (Kafka
+/// completes a `DelayedFetch` early when the partition's leadership moves).
+pub(crate) fn complete_every_parked(store: &mut LogStore, out: &mut Vec<Completion>) {
+    complete_parked_where(store, out, |_, _| true);
+}
+
+/// Answers the parked fetches for which `done` holds; the others stay parked, in order.
+fn complete_parked_where(
+    store: &mut LogStore,
+    out: &mut Vec<Completion>,
+    done: impl Fn(&LogStore, &ParkedFetch) -> bool,
+) {
+    if store.parked_fetches.is_empty() {
+        return;
+    }
+    let parked = mem::take(&mut store.parked_fetches);
+    for fetch in parked {
+        let version = fetch.token.api_version;
+        if done(store, &fetch) {
+            let response = respond(store, &fetch.request, version);
+            out.push(Completion {
+                token: fetch.token,
+                response: ResponseKind::Fetch(response),
+            });
+        } else {
+            store.parked_fetches.push(fetch);
+        }
+    }
+}
+
+/// Kafka's `DelayedFetch` completion rule (no partitions, an error, or `min_bytes` reached).
+fn is_satisfied(request: &FetchRequest, available: Available) -> bool {
+    available.has_error
+        || request
+            .topics
+            .iter()
+            .all(|topic| topic.partitions.is_empty())
+        || available.bytes >= usize::try_from(request.min_bytes).unwrap_or(0)
+}
+
+/// The full response for `request` as the logs stand.
+fn respond(store: &LogStore, request: &FetchRequest, version: i16) -> FetchResponse {
+    let mut topics = Vec::with_capacity(request.topics.len());
+    read(store, request, version, Some(&mut topics));
+    FetchResponse::default().with_responses(topics)
+}
+
+/// Plans the read of every requested partition; when `sink` is given, also builds the topic
+/// responses (copying the batches) into it.
+fn read(
+    store: &LogStore,
+    request: &FetchRequest,
+    version: i16,
+    mut sink: Option<&mut Vec<FetchableTopicResponse>>,
+) -> Available {
+    let mut remaining = usize::try_from(request.max_bytes).unwrap_or(0);
+    let mut min_one_batch = true;
+    let mut available = Available {
+        bytes: 0,
+        has_error: false,
+    };
+    let read_committed = request.isolation_level == READ_COMMITTED;
+    for topic in &request.topics {
+        let (name, unknown_topic) = if version >= 13 {
+            (store.topic_name(topic.topic_id), code::UNKNOWN_TOPIC_ID)
+        } else {
+            (Some(topic.topic.as_str()), code::UNKNOWN_TOPIC_OR_PARTITION)
+        };
+        let mut partitions = Vec::new();
+        for fetch in &topic.partitions {
+            let data = PartitionData::default()
+                .with_partition_index(fetch.partition)
+                .with_aborted_transactions(read_committed.then(Vec::new))
+                .with_records(Some(Bytes::new()));
+            let Some(log) = name.and_then(|name| store.partition(name, fetch.partition)) else {
+                available.has_error = true;
+                let error_code = if name.is_none() {
+                    unknown_topic
+                } else {
+                    code::UNKNOWN_TOPIC_OR_PARTITION
+                };
+                if sink.is_some() {
+                    partitions.push(unknown_partition(data, error_code));
+                }
+                continue;
+            };
+            let high_watermark = log.log_end_offset();
+            let data = data
+                .with_high_watermark(high_watermark)
+                .with_last_stable_offset(high_watermark)
+                .with_log_start_offset(log.log_start_offset());
+            if fetch.fetch_offset < log.log_start_offset() || fetch.fetch_offset > high_watermark {
+                available.has_error = true;
+                if sink.is_some() {
+                    partitions.push(data.with_error_code(code::OFFSET_OUT_OF_RANGE));
+                }
+                continue;
+            }
+            let limit = usize::try_from(fetch.partition_max_bytes)
+                .unwrap_or(0)
+                .min(remaining);
+            let plan = log.plan_read(fetch.fetch_offset, limit, min_one_batch);
+            if plan.bytes > 0 {
+                min_one_batch = false;
+            }
+            remaining = remaining.saturating_sub(plan.bytes);
+            available.bytes += plan.bytes;
+            if sink.is_some() {
+                partitions.push(data.with_records(Some(log.read(plan))));
+            }
+        }
+        if let Some(sink) = sink.as_deref_mut() {
+            let response = FetchableTopicResponse::default().with_partitions(partitions);
+            sink.push(if version >= 13 {
+                response.with_topic_id(topic.topic_id)
+            } else {
+                response.with_topic(topic.topic.clone())
+            });
+        }
+    }
+    available
+}
+
+fn unknown_partition(data: PartitionData, error_code: i16) -> PartitionData {
+    data.with_error_code(error_code)
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+}
+
+/// A Fetch response with `code` at the top level (v7+) and on every requested partition.
+pub(crate) fn error_response(request: &FetchRequest, version: i16, code: i16) -> FetchResponse {
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|fetch| {
+                    unknown_partition(
+                        PartitionData::default()
+                            .with_partition_index(fetch.partition)
+                            .with_records(Some(Bytes::new())),
+                        code,
+                    )
+                })
+                .collect();
+            let response = FetchableTopicResponse::default().with_partitions(partitions);
+            if version >= 13 {
+                response.with_topic_id(topic.topic_id)
+            } else {
+                response.with_topic(topic.topic.clone())
+            }
+        })
+        .collect();
+    FetchResponse::default()
+        .with_error_code(code)
+        .with_responses(topics)
+}
