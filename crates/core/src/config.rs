@@ -28,6 +28,9 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i32,
     /// Most members one group may hold (`group.max.size`); a peer must not grow state without bound.
     pub group_max_size: usize,
+    /// Longest transaction timeout a transactional producer may ask for in InitProducerId
+    /// (`transaction.max.timeout.ms`; beyond: INVALID_TRANSACTION_TIMEOUT).
+    pub transaction_max_timeout_ms: i32,
     /// Largest request frame accepted (`socket.request.max.bytes`).
     pub max_frame_bytes: usize,
     /// Entries kept in the request log; when it is full the oldest entry is evicted (FIFO), and
@@ -58,6 +61,7 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 3_000,
             group_max_size: 1_000,
+            transaction_max_timeout_ms: 900_000,
             max_frame_bytes: kmock_wire::DEFAULT_MAX_FRAME_BYTES,
             request_log_capacity: 100_000,
             max_connections: 10_000,
@@ -113,6 +117,10 @@ impl BrokerConfig {
                 i64::from(self.group_max_session_timeout_ms),
             ),
             ("group_max_size", self.group_max_size as i64),
+            (
+                "transaction_max_timeout_ms",
+                i64::from(self.transaction_max_timeout_ms),
+            ),
             ("max_frame_bytes", self.max_frame_bytes as i64),
             ("request_log_capacity", self.request_log_capacity as i64),
             ("max_connections", self.max_connections as i64),

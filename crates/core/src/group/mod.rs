@@ -15,7 +15,10 @@
 //! group is Stable and the protocol would not change), fenced instance ids get FENCED_INSTANCE_ID,
 //! and LeaveGroup finds members by instance id.
 //!
-//! Not implemented: the consumer protocol of KIP-848, transactional offset commits, offset expiry
+//! Transactional offset commits (TxnOffsetCommit) stay pending per producer until their transaction
+//! ends (`txn_offsets.rs`; the transaction coordinator in `crate::txn` drives them).
+//!
+//! Not implemented: the consumer protocol of KIP-848, offset expiry
 //! (and with it the periodic removal of empty groups without offsets), and the 5-minute timeout
 //! Kafka applies to new members awaiting their first join.
 //!
@@ -39,6 +42,7 @@ mod offset_delete;
 mod offset_fetch;
 mod state;
 mod sync_group;
+mod txn_offsets;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -55,6 +59,8 @@ use crate::BrokerTime;
 use crate::config::BrokerConfig;
 use state::Group;
 pub use state::GroupState;
+pub use txn_offsets::MAX_PENDING_TRANSACTIONAL_OFFSETS;
+pub(crate) use txn_offsets::{TransactionalCommitter, TransactionalOffset};
 
 /// Kafka error codes, from the workspace's one table.
 pub(crate) use kmock_wire::error_code;
@@ -120,6 +126,8 @@ pub struct GroupCoordinator {
     pub(crate) groups: BTreeMap<String, Group>,
     /// Source of generated member ids (seeded, so a seed reproduces the ids).
     rng: ChaCha8Rng,
+    /// Offsets committed by open transactions (`txn_offsets.rs`).
+    pending_transactional: txn_offsets::PendingTransactionalOffsets,
 }
 
 impl GroupCoordinator {
@@ -137,6 +145,7 @@ impl GroupCoordinator {
             },
             groups: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed ^ MEMBER_ID_SEED_SALT),
+            pending_transactional: Default::default(),
         }
     }
 

@@ -5,11 +5,13 @@
 //! partition of an unknown group, gets offset -1, metadata "" and no error. The top-level
 //! `error_code` exists in v2–7 only; v8+ has one per group. v10 names topics by id (the crate's
 //! request decoder stops at v9; the response side is handled anyway). The v9 member id and epoch
-//! are not checked: they are for KIP-848 groups.
+//! are not checked: they are for KIP-848 groups. With `require_stable` (v7+, KIP-447) a partition
+//! whose offset a transaction has pending gets UNSTABLE_OFFSET_COMMIT.
 //!
 //! # References
 //! - Kafka `GroupCoordinator.handleFetchOffsets`, `GroupMetadataManager.getOffsets`.
-//! - KIP-88 (null topics = all), KIP-709 (batched groups, v8+), KIP-516 (topic ids).
+//! - KIP-88 (null topics = all), KIP-709 (batched groups, v8+), KIP-516 (topic ids), KIP-447
+//!   (`require_stable`).
 
 use std::collections::BTreeMap;
 
@@ -147,14 +149,35 @@ pub(crate) fn handle(
     topics: &dyn TopicCatalog,
 ) -> ResponseKind {
     let version = token.api_version;
+    let require_stable = version >= 7 && request.require_stable;
     let groups = wanted(request, version)
         .into_iter()
         .map(|(group_id, wanted)| {
             let group = coordinator.groups.get(&group_id);
-            fetch(group_id, group, wanted)
+            let mut fetched = fetch(group_id, group, wanted);
+            if require_stable {
+                mark_unstable(coordinator, &mut fetched);
+            }
+            fetched
         })
         .collect();
     response(version, groups, topics)
+}
+
+/// `require_stable` (KIP-447): a partition with a transactional offset pending gets
+/// UNSTABLE_OFFSET_COMMIT and no offset, so the consumer retries until the transaction ends.
+fn mark_unstable(coordinator: &GroupCoordinator, group: &mut FetchedGroup) {
+    for topic in &mut group.topics {
+        for partition in &mut topic.partitions {
+            if coordinator.has_pending_transactional_offset(
+                &group.group_id,
+                &topic.name,
+                partition.partition,
+            ) {
+                *partition = no_offset(partition.partition, error_code::UNSTABLE_OFFSET_COMMIT);
+            }
+        }
+    }
 }
 
 fn response(version: i16, groups: Vec<FetchedGroup>, catalog: &dyn TopicCatalog) -> ResponseKind {
