@@ -55,10 +55,13 @@ pub(crate) struct TransactionalCommitter<'a> {
     pub(crate) generation_id: i32,
 }
 
+/// One producer's pending offsets for one group, by (topic, partition).
+type ProducerOffsets = BTreeMap<(String, i32), CommittedOffset>;
+
 /// Pending offsets: group → producer id → partition → offset.
 #[derive(Debug, Default)]
 pub(crate) struct PendingTransactionalOffsets {
-    by_group: BTreeMap<String, BTreeMap<i64, BTreeMap<(String, i32), CommittedOffset>>>,
+    by_group: BTreeMap<String, BTreeMap<i64, ProducerOffsets>>,
     /// Entries in `by_group` (bounded by [`MAX_PENDING_TRANSACTIONAL_OFFSETS`]).
     count: usize,
 }

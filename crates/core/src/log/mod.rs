@@ -77,6 +77,12 @@ use crate::config::BrokerConfig;
 use partition::{PartitionLog, StoredBatch};
 
 pub(crate) use batch::Marker;
+
+/// The control batch a marker is written as (for the transaction tests).
+#[cfg(test)]
+pub(crate) fn batch_for_tests(marker: &Marker) -> bytes::Bytes {
+    batch::control_batch(marker).freeze()
+}
 pub use broker_config::MAX_DYNAMIC_BROKER_CONFIGS;
 pub use config_resource::MAX_CONFIG_RESOURCES_PER_REQUEST;
 pub use fetch::MAX_PARKED_FETCHES;

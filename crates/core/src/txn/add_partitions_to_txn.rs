@@ -11,6 +11,7 @@
 //! - add: the partitions join the transaction (which opens if it was not), NONE on each;
 //!   verify: NONE for each partition in the open transaction, TRANSACTION_ABORTABLE for the
 //!   others.
+//!
 //! An error of the transaction is reported on each of its partitions. The v4+ top-level error code
 //! is NONE. Beyond the coordinator's limits (`MAX_PARTITIONS_PER_TRANSACTION`, ...): INVALID_REQUEST.
 //!

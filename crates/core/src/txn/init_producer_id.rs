@@ -16,6 +16,7 @@
 //! - otherwise the epoch goes up by one (the same producer id), or a fresh producer id with
 //!   epoch 0 when the epoch is exhausted; a retry naming the epoch before the last bump gets the
 //!   current one again.
+//!
 //! PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH before v4.
 //!
 //! # References
