@@ -25,8 +25,8 @@ use kmock_wire::kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, BrokerId, CreatePartitionsRequest,
     CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
     DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId,
-    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
-    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    HeartbeatRequest, IncrementalAlterConfigsRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
     OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
     alter_configs_request,
     create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic},
@@ -55,6 +55,8 @@ use kmock_wire::kafka_protocol::records::{
 };
 
 use super::{BrokerCore, ConnectionId, Output, api_versions};
+
+mod txn_seeds;
 use crate::BrokerTime;
 use crate::config::BrokerConfig;
 
@@ -575,12 +577,9 @@ fn seed_for(api_key: ApiKey, version: i16, correlation_id: i32) -> Option<Bytes>
             version,
             c,
         ),
-        ApiKey::InitProducerId => first_encodable(
-            vec![InitProducerIdRequest::default().with_transaction_timeout_ms(60_000)],
-            version,
-            c,
-        ),
-        other => admin_seed_for(other, version, c),
+        other => {
+            admin_seed_for(other, version, c).or_else(|| txn_seeds::seed_for(other, version, c))
+        }
     }
 }
 
@@ -664,7 +663,8 @@ pub struct Seed {
 /// plus multi-request flows (create, produce plain and gzip, fetch, list offsets by timestamp; a
 /// group's find-coordinator, join, sync, heartbeat, commit, fetch offsets, leave; the admin APIs:
 /// delete records, create partitions, delete offsets, delete groups; topic configs described,
-/// altered both ways, and produced under).
+/// altered both ways, and produced under; a transaction: init, add, produce, commit offsets,
+/// commit, read_committed fetch).
 pub fn seeds() -> Vec<Seed> {
     let mut seeds = Vec::new();
     for api_key in api_versions::SUPPORTED_APIS {
@@ -755,6 +755,7 @@ pub fn seeds() -> Vec<Seed> {
             (ApiKey::LeaveGroup, 5),
         ],
     ));
+    seeds.push(txn_seeds::flow());
     seeds
 }
 
