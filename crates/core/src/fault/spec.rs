@@ -6,7 +6,7 @@
 //!
 //! - `API`: the snake_case name of an API key (`leave_group`), its number (`13`), or `*` (any).
 //! - `VERSIONS`: `N` or `N-M` (inclusive).
-//! - `MATCH`: `group=ID`, `client=ID`, `member=ID`, `conn=N`.
+//! - `MATCH`: `group=ID`, `client=ID`, `member=ID`, `txn=ID` (a transactional id), `conn=N`.
 //! - `ACTION`: `delay=DUR`, `hold=DUR`, `error=CODE`, `drop`, `close` (= `close=before`),
 //!   `close=after`.
 //! - `TRIGGER`: `always`, `once` (= `times=1`), `nth=N`, `times=N`, `prob=P`, `after=DUR`,
@@ -75,7 +75,7 @@ pub enum FaultSpecErrorKind {
     },
     /// An unknown `MATCH` key.
     #[error(
-        "unknown match {key:?}{}: expected group=ID, client=ID, member=ID or conn=N",
+        "unknown match {key:?}{}: expected group=ID, client=ID, member=ID, txn=ID or conn=N",
         did_you_mean(.suggestion)
     )]
     UnknownMatch {
@@ -265,6 +265,7 @@ impl Parser<'_> {
                 "group" => &mut matcher.group_id,
                 "client" => &mut matcher.client_id,
                 "member" => &mut matcher.member_id,
+                "txn" => &mut matcher.transactional_id,
                 "conn" => {
                     if matcher.connection.is_some() {
                         return Err(self.duplicate(key));
@@ -279,7 +280,10 @@ impl Parser<'_> {
                 _ => {
                     return Err(self.error(FaultSpecErrorKind::UnknownMatch {
                         key: key.to_owned(),
-                        suggestion: closest(key, words(&["group", "client", "member", "conn"])),
+                        suggestion: closest(
+                            key,
+                            words(&["group", "client", "member", "txn", "conn"]),
+                        ),
                     }));
                 }
             };
@@ -519,7 +523,7 @@ impl fmt::Display for FaultAction {
 }
 
 impl fmt::Display for FaultRule {
-    /// The canonical spec: `API[@VERSIONS][,group=][,client=][,member=][,conn=]:ACTION` then the
+    /// The canonical spec: `API[@VERSIONS][,group=][,client=][,member=][,txn=][,conn=]:ACTION` then the
     /// triggers in the order `once|times=`, `nth=`, `prob=`, `after=`, `before=`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let matcher = &self.matcher;
@@ -542,6 +546,9 @@ impl fmt::Display for FaultRule {
         }
         if let Some(member) = &matcher.member_id {
             write!(f, ",member={member}")?;
+        }
+        if let Some(txn) = &matcher.transactional_id {
+            write!(f, ",txn={txn}")?;
         }
         if let Some(ConnectionId(connection)) = matcher.connection {
             write!(f, ",conn={connection}")?;

@@ -688,16 +688,20 @@ fn arb_rule() -> impl Strategy<Value = FaultRule> {
         proptest::option::of(id()),
         proptest::option::of(id()),
         proptest::option::of(id()),
+        proptest::option::of(id()),
         proptest::option::of(0u64..1_000),
     )
         .prop_map(
-            |(api_key, versions, client_id, group_id, member_id, connection)| FaultMatcher {
-                api_key,
-                versions,
-                client_id,
-                group_id,
-                member_id,
-                connection: connection.map(ConnectionId),
+            |(api_key, versions, client_id, group_id, member_id, transactional_id, connection)| {
+                FaultMatcher {
+                    api_key,
+                    versions,
+                    client_id,
+                    group_id,
+                    member_id,
+                    transactional_id,
+                    connection: connection.map(ConnectionId),
+                }
             },
         );
     let trigger = (
