@@ -331,6 +331,17 @@ fn topics(partitions: &[(&str, i32)]) -> Vec<AddPartitionsToTxnTopic> {
 
 /// One batch of `values` from `pid` starting at `sequence`.
 fn batch(pid: Pid, sequence: i32, transactional: bool, values: &[&str]) -> Bytes {
+    keyed_batch(pid, sequence, transactional, values, None)
+}
+
+/// [`batch`] with every record keyed `key`.
+fn keyed_batch(
+    pid: Pid,
+    sequence: i32,
+    transactional: bool,
+    values: &[&str],
+    key: Option<&str>,
+) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -345,7 +356,7 @@ fn batch(pid: Pid, sequence: i32, transactional: bool, values: &[&str]) -> Bytes
             offset: i as i64,
             sequence: sequence + i as i32,
             timestamp: 1_000 + i as i64,
-            key: None,
+            key: key.map(|key| Bytes::from(key.to_owned())),
             value: Some(Bytes::from(value.to_string())),
             headers: Default::default(),
         })
@@ -1336,6 +1347,64 @@ fn idempotent_retry_of_a_transactional_batch_answers_the_original_offset() {
     assert_eq!(broker.core.logs().high_watermark(TOPIC, 0), Some(2));
     let (error, _) = broker.produce(Some("tx"), 0, batch(pid, 5, true, &["gap"]));
     assert_eq!(error, code::OUT_OF_ORDER_SEQUENCE_NUMBER);
+}
+
+#[test]
+fn compaction_keeps_the_records_of_open_transactions_and_what_they_would_supersede() {
+    let mut broker = Broker::new();
+    let configs = [("cleanup.policy".to_owned(), "compact".to_owned())].into();
+    broker
+        .core
+        .logs
+        .create_topic_with_configs("compacted", 1, &configs)
+        .unwrap();
+    let plain = Pid { id: -1, epoch: -1 };
+    let produce = |broker: &mut Broker, txn: Option<&str>, records: Bytes| {
+        let request = ProduceRequest::default()
+            .with_transactional_id(txn.map(|t| s(t).into()))
+            .with_acks(-1)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(s("compacted").into())
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(records)),
+                    ]),
+            ]);
+        let ResponseKind::Produce(response) = broker.call(&request, 9) else {
+            unreachable!()
+        };
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    };
+    produce(
+        &mut broker,
+        None,
+        keyed_batch(plain, -1, false, &["v1"], Some("k")),
+    );
+    let pid = broker.init("tx");
+    let add = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(s("tx").into())
+        .with_v3_and_below_producer_id(ProducerId(pid.id))
+        .with_v3_and_below_producer_epoch(pid.epoch)
+        .with_v3_and_below_topics(topics(&[("compacted", 0)]));
+    broker.call(&add, 3);
+    produce(
+        &mut broker,
+        Some("tx"),
+        keyed_batch(pid, 0, true, &["v2"], Some("k")),
+    );
+    let report = broker.core.clean_logs(Some("compacted")).unwrap();
+    assert!(
+        report.partitions.is_empty(),
+        "nothing below the LSO is superseded: {report:?}"
+    );
+    broker.end("tx", pid, true);
+    let report = broker.core.clean_logs(Some("compacted")).unwrap();
+    assert_eq!(
+        report.partitions[0].compacted_records, 1,
+        "v1 goes once v2 is committed"
+    );
 }
 
 // ---- DescribeTransactions, ListTransactions ----
