@@ -61,7 +61,25 @@ timeline FILE OUT:
 explore FILE SEEDS="200":
     cargo run --release -q -p kmock -- sim explore --scenario "$1" --seeds "$2"
 
-# The Python example (examples/python): pytest with the venv and the debug kmock binary.
-pytest-example: venv
+# The Python package (python/) as CI checks it: `pip install ./python` into a fresh venv with the
+# examples' clients, then its tests and examples/python (extra arguments go to pytest, e.g. -k seed).
+python *ARGS:
     cargo build -q -p kmock
-    KMOCK_BIN="$CARGO_TARGET_DIR/debug/kmock" .venv/bin/python -m pytest examples/python -q -p no:cacheprovider
+    bash .ci/python-package "$@"
+
+# A platform wheel of the Python package for distribution, with the release (fat LTO) executable:
+# minutes on 2 cores. Written to $CARGO_TARGET_DIR/wheels; maturin runs from a throwaway venv.
+python-wheel:
+    python3 -m venv "$CARGO_TARGET_DIR/maturin-venv"
+    "$CARGO_TARGET_DIR/maturin-venv/bin/python" -m pip install --quiet "maturin>=1.9,<2.0"
+    cd python && "$CARGO_TARGET_DIR/maturin-venv/bin/maturin" build --release --out "$CARGO_TARGET_DIR/wheels"
+
+# The real-client teardown matrix (tests/tests/teardown_matrix.rs): aiokafka, kafka-python,
+# confluent-kafka and kafkajs under every fault during stop(). `just teardown-matrix` checks the
+# measurements against docs/teardown.md; `just teardown-doc` measures 6 runs (KMOCK_TEARDOWN_RUNS)
+# and rewrites docs/teardown.md and the README's table from them.
+teardown-matrix: venv
+    cargo nextest run -p kmock-tests -E 'binary(teardown_matrix)' --no-capture
+
+teardown-doc: venv
+    KMOCK_TEARDOWN_WRITE=1 cargo nextest run -p kmock-tests -E 'binary(teardown_matrix)' --no-capture

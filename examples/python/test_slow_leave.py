@@ -1,7 +1,7 @@
-"""The seed's finding with a real client: aiokafka 0.12.0 with the `.env.test` timeouts, a
-LeaveGroup answered 60 s late (injected at run time through kmock's control API) -> `stop()` takes
-request_timeout_ms (5 s), not the 40 s of the defaults. Meanwhile the broker already removed the
-member: the group is empty right after stop() began.
+"""The seed's finding with aiokafka 0.12.0 and the `.env.test` timeouts: a LeaveGroup answered 60 s
+late (injected mid-test through the `kmock` fixture) makes `consumer.stop()` take
+request_timeout_ms (5 s), not the 40 s of the defaults. Meanwhile the broker has already removed
+the member: the group is empty while stop() is still waiting.
 """
 
 import asyncio
@@ -22,7 +22,7 @@ async def test_slow_leave_group_costs_request_timeout(kmock):
     suffix = uuid.uuid4().hex[:8]
     topic, group = f"events-{suffix}", f"sse-{suffix}"
 
-    producer = AIOKafkaProducer(bootstrap_servers=kmock.bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=kmock.bootstrap_servers)
     await producer.start()
     try:
         await producer.send_and_wait(topic, b"hello")
@@ -31,7 +31,7 @@ async def test_slow_leave_group_costs_request_timeout(kmock):
 
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=kmock.bootstrap,
+        bootstrap_servers=kmock.bootstrap_servers,
         group_id=group,
         auto_offset_reset="earliest",
         session_timeout_ms=SESSION_TIMEOUT_MS,
@@ -50,9 +50,10 @@ async def test_slow_leave_group_costs_request_timeout(kmock):
     stop = asyncio.create_task(consumer.stop())
     await asyncio.sleep(0.5)
     # The leave was processed when it arrived; only its response is late.
-    during = await asyncio.to_thread(kmock.group, group)
+    during = kmock.group(group)
     assert during["members"] == [], during
     assert during["state"] == "Empty", during
+    assert not stop.done()
     await asyncio.wait_for(stop, REQUEST_TIMEOUT_MS / 1000 + 30)
     took = time.monotonic() - started
 
@@ -64,3 +65,4 @@ async def test_slow_leave_group_costs_request_timeout(kmock):
 def test_each_test_starts_from_a_reset_broker(kmock):
     assert kmock.faults() == []
     assert kmock.groups() == []
+    assert kmock.topics() == []

@@ -166,6 +166,13 @@ impl KmockServer {
     /// Panics with the server log if the line does not appear within [`SERVER_START_TIMEOUT`] or
     /// the process exits first.
     pub fn start(args: &[&str]) -> Self {
+        let log_filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into());
+        Self::start_with_log_filter(args, &log_filter)
+    }
+
+    /// [`KmockServer::start`] with an explicit `RUST_LOG` filter for the server (a suite with
+    /// hundreds of clients uses `info`: a debug line per request would cost more than the test).
+    pub fn start_with_log_filter(args: &[&str], log_filter: &str) -> Self {
         let binary = kmock_binary();
         let log_path = log_dir().join(format!("{}.log", unique_name("kmock-serve")));
         let log = File::create(&log_path)
@@ -174,10 +181,7 @@ impl KmockServer {
             .arg("serve")
             .args(["--port", "0"])
             .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
-            )
+            .env("RUST_LOG", log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -759,4 +763,46 @@ impl KafkaConnection {
             "ApiVersions response does not list ApiVersions: {response:?}"
         );
     }
+}
+
+/// The proptest seed of this run of a property suite: `PROPTEST_RNG_SEED` when set (to replay a
+/// run), otherwise a fresh random one, so every CI run explores new cases. Printed once per
+/// process on stderr with the line that replays the run (nextest shows it with a failure, and CI
+/// prints it for passing runs too).
+pub fn proptest_seed(suite: &str, cases: u32) -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        let seed = std::env::var("PROPTEST_RNG_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                use std::hash::{BuildHasher, Hasher};
+                // The standard library's per-process random keys: no extra dependency.
+                let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+                hasher.write_u128(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos()),
+                );
+                hasher.finish()
+            });
+        // libtest and nextest name the thread after the test.
+        let filter = match thread::current().name() {
+            Some(test) if test != "main" => format!("binary({suite}) & test({test})"),
+            _ => format!("binary({suite})"),
+        };
+        report_seed(&format!(
+            "{suite}: proptest seed {seed}, {cases} cases; replay this run: \
+             PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases} cargo nextest run -p kmock-tests -E '{filter}'"
+        ));
+        seed
+    })
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "the seed of a property run is how a failure is reproduced: it must be visible"
+)]
+fn report_seed(line: &str) {
+    eprintln!("{line}");
 }

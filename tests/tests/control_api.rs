@@ -7,7 +7,16 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use kmock_tests::{KafkaConnection, KmockServer};
+use kmock_tests::{KafkaConnection, KmockServer, ReadOutcome};
+use kmock_wire::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kmock_wire::kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kmock_wire::kafka_protocol::messages::{
+    ApiKey, GroupId, MetadataRequest, OffsetCommitRequest, ResponseKind, TopicName,
+};
+use kmock_wire::kafka_protocol::protocol::{Request, StrBytes};
+use kmock_wire::{decode_response, encode_request};
 use serde_json::Value;
 
 /// A server with the control API and its base URL's `host:port`.
@@ -186,6 +195,50 @@ fn bad_requests_get_400_with_what_is_wrong() {
     assert_eq!(status, 411);
 }
 
+/// Sends `body` at `version` with `client_id` in the header on a new connection; returns the
+/// response body.
+fn request_as<R: Request>(
+    bootstrap: &str,
+    client_id: &str,
+    body: &R,
+    version: i16,
+) -> ResponseKind {
+    let api_key = ApiKey::try_from(R::KEY).expect("a known API");
+    let mut connection = KafkaConnection::connect(bootstrap);
+    let frame = encode_request(body, version, 7, Some(client_id)).expect("encodes");
+    connection.write_raw(&frame).expect("sends");
+    match connection.read_frame(Duration::from_secs(10)) {
+        ReadOutcome::Frame(frame) => decode_response(api_key, version, frame).expect("decodes").1,
+        other => panic!("no {api_key:?} response: {other:?}"),
+    }
+}
+
+/// A simple-consumer commit (generation -1, no member) of `group`: it creates the group.
+fn commit_offset(bootstrap: &str, client_id: &str, group: &str) {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("committed")))
+                .with_partitions(vec![
+                    OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(0),
+                ]),
+        ]);
+    let ResponseKind::OffsetCommit(response) = request_as(bootstrap, client_id, &request, 2) else {
+        panic!("OffsetCommit answered with another response type");
+    };
+    // The topic does not exist (no auto-creation through commits): the partition gets an error,
+    // the group exists all the same.
+    assert_eq!(response.topics.len(), 1, "{response:?}");
+}
+
+fn entries(log: &Value) -> Vec<Value> {
+    log["requests"].as_array().cloned().unwrap_or_default()
+}
+
 #[test]
 fn retention_runs_on_demand_and_says_what_it_removed() {
     let (_server, api) = start(&[]);
@@ -209,40 +262,63 @@ fn retention_runs_on_demand_and_says_what_it_removed() {
 #[test]
 fn request_log_is_filtered_by_api_client_and_since() {
     let (server, api) = start(&[]);
+    // Two APIs from two client ids, one naming a group: each filter has something to drop.
     KafkaConnection::connect(server.bootstrap()).assert_api_versions_works();
-    let (status, log) = http(&api, "GET", "/requests?api=api_versions", None);
-    assert_eq!(status, 200, "{log}");
-    let entries = log["requests"].as_array().expect("requests");
-    assert!(!entries.is_empty(), "{log}");
-    assert!(entries.iter().all(|e| e["api"] == "ApiVersions"), "{log}");
-    let next = log["next"].as_u64().expect("next");
+    request_as(
+        server.bootstrap(),
+        "filter-other",
+        &MetadataRequest::default().with_topics(Some(Vec::new())),
+        12,
+    );
+    commit_offset(server.bootstrap(), "filter-other", "filtered-group");
+    let (status, all) = http(&api, "GET", "/requests", None);
+    assert_eq!(status, 200, "{all}");
+    let all = entries(&all);
+    let count = |api_name: &str, client: &str| {
+        all.iter()
+            .filter(|e| e["api"] == api_name && e["client_id"] == client)
+            .count()
+    };
+    assert_eq!(count("ApiVersions", "kmock-tests"), 1, "{all:?}");
+    assert_eq!(count("Metadata", "filter-other"), 1, "{all:?}");
+    assert_eq!(count("OffsetCommit", "filter-other"), 1, "{all:?}");
+    assert_eq!(all.len(), 3, "{all:?}");
 
+    // api: exactly the ApiVersions entry, by any spelling.
+    for spelling in ["api_versions", "ApiVersions", "18"] {
+        let (status, log) = http(&api, "GET", &format!("/requests?api={spelling}"), None);
+        assert_eq!(status, 200, "{log}");
+        let by_api = entries(&log);
+        assert_eq!(by_api.len(), 1, "api={spelling}: {log}");
+        assert_eq!(by_api[0]["api"], "ApiVersions", "{log}");
+    }
     let (_, none) = http(&api, "GET", "/requests?api=LeaveGroup", None);
-    assert_eq!(none["requests"].as_array().map(Vec::len), Some(0), "{none}");
-    let (_, later) = http(&api, "GET", &format!("/requests?since={next}"), None);
-    assert_eq!(
-        later["requests"].as_array().map(Vec::len),
-        Some(0),
-        "{later}"
-    );
-    let client = entries[0]["client_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let (_, by_client) = http(&api, "GET", &format!("/requests?client_id={client}"), None);
+    assert_eq!(entries(&none).len(), 0, "{none}");
+
+    // client_id: exactly the other client's two entries.
+    let (_, by_client) = http(&api, "GET", "/requests?client_id=filter-other", None);
+    let by_client = entries(&by_client);
+    assert_eq!(by_client.len(), 2, "{by_client:?}");
     assert!(
-        !by_client["requests"]
-            .as_array()
-            .expect("requests")
-            .is_empty(),
-        "{by_client}"
+        by_client.iter().all(|e| e["client_id"] == "filter-other"),
+        "{by_client:?}"
     );
-    let (_, by_group) = http(&api, "GET", "/requests?group=nobody", None);
-    assert_eq!(
-        by_group["requests"].as_array().map(Vec::len),
-        Some(0),
-        "{by_group}"
-    );
+
+    // group: exactly the commit naming the group.
+    let (_, by_group) = http(&api, "GET", "/requests?group=filtered-group", None);
+    let by_group = entries(&by_group);
+    assert_eq!(by_group.len(), 1, "{by_group:?}");
+    assert_eq!(by_group[0]["api"], "OffsetCommit", "{by_group:?}");
+    let (_, nobody) = http(&api, "GET", "/requests?group=nobody", None);
+    assert_eq!(entries(&nobody).len(), 0, "{nobody}");
+
+    // since: from the second entry on, and nothing after the last.
+    let second = all[1]["seq"].as_u64().expect("seq");
+    let (_, from_second) = http(&api, "GET", &format!("/requests?since={second}"), None);
+    assert_eq!(entries(&from_second).len(), 2, "{from_second}");
+    let next = from_second["next"].as_u64().expect("next");
+    let (_, later) = http(&api, "GET", &format!("/requests?since={next}"), None);
+    assert_eq!(entries(&later).len(), 0, "{later}");
 }
 
 /// DeleteRecords shows in `GET /topics` (`log_start_offsets`); DeleteGroups and OffsetDelete are
@@ -361,6 +437,30 @@ fn config_file_topics_and_faults_come_back_after_reset() {
 
     http(&api, "POST", "/faults", Some(r#"{"spec": "fetch:drop"}"#));
     KafkaConnection::connect(server.bootstrap()).assert_api_versions_works();
+    // Something for the reset to remove: a group, a topic beyond the configured one, log entries.
+    commit_offset(server.bootstrap(), "reset-test", "reset-me");
+    request_as(
+        server.bootstrap(),
+        "reset-test",
+        &MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_static_str(
+                "made-before-reset",
+            )))),
+        ])),
+        12,
+    );
+    let (_, groups) = http(&api, "GET", "/groups", None);
+    assert_eq!(
+        groups["groups"].as_array().map(Vec::len),
+        Some(1),
+        "a group before the reset: {groups}"
+    );
+    let (_, topics) = http(&api, "GET", "/topics", None);
+    assert_eq!(
+        topics["topics"].as_array().map(Vec::len),
+        Some(2),
+        "an auto-created topic before the reset: {topics}"
+    );
     let (status, reset) = http(&api, "POST", "/reset", None);
     assert_eq!(status, 200, "{reset}");
     let (_, faults) = http(&api, "GET", "/faults", None);

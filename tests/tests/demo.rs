@@ -41,6 +41,21 @@ fn demo_prints_the_seed_table_measured() {
         "{teardown}"
     );
     assert!(out.contains("wall time"), "{out}");
+    // The real-client table is shown as recorded, never as this run's measurement.
+    assert!(
+        out.contains("Real clients over TCP, as recorded in docs/teardown.md")
+            && out.contains("not measured by this demo")
+            && out.contains("| during the stop | aiokafka"),
+        "{out}"
+    );
+    let commit_row = out
+        .lines()
+        .find(|l| l.starts_with("| consumer teardown, slow OffsetCommit then slow LeaveGroup"))
+        .unwrap_or_else(|| panic!("no slow-commit row:\n{out}"));
+    assert!(
+        commit_row.contains("40.0 s") && commit_row.contains("5.0 s"),
+        "one request timeout for commit and leave together: {commit_row}"
+    );
     assert!(out.contains("sims/slow-leave-default.toml"), "{out}");
 }
 
@@ -78,4 +93,12 @@ fn demo_json_has_rows_and_wall_time() {
         "{value}"
     );
     assert_eq!(value["verdict"], "pass", "{value}");
+    let recorded = &value["recorded_real_clients"];
+    assert_eq!(recorded["measured_by_this_run"], false, "{value}");
+    assert!(
+        recorded["lines"]
+            .as_array()
+            .is_some_and(|lines| lines.len() >= 5),
+        "{value}"
+    );
 }

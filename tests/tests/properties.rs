@@ -1,9 +1,12 @@
-//! Properties of the simulation over seeds, timeouts (valid triples), pool sizes 1–16, LeaveGroup
-//! delays 0–120 s and random fault plans. Each case is a generated scenario file run in virtual
-//! time; a failing case prints the scenario text and the line that reproduces it.
+//! Properties of the simulation over seeds, timeouts (valid triples), pool sizes 1–16, partitions
+//! and records, LeaveGroup and OffsetCommit delays 0–120 s, random fault plans and network faults
+//! (partition, disconnect, latency) at the stop. Each case is a generated scenario file run in
+//! virtual time; a failing case prints the scenario text and the line that reproduces it.
 //!
-//! Cases per property: `PROPTEST_CASES` (default 16, so CI stays fast on 2 cores). Failing seeds
-//! are persisted in `tests/proptest-regressions/properties.txt` and replayed first: commit it.
+//! Cases per property: `PROPTEST_CASES` (default 16, so a local `cargo test` stays fast; CI runs
+//! 256, see `.ci/run`). Each run draws a new proptest seed and prints it with the line that
+//! replays the run (`PROPTEST_RNG_SEED=N`); failing cases are persisted in
+//! `tests/proptest-regressions/properties.txt` and replayed first on every run: commit it.
 
 use std::path::{Path, PathBuf};
 
@@ -14,16 +17,26 @@ use proptest::test_runner::FileFailurePersistence;
 /// Scheduling slack allowed around a virtual-time bound, in ms.
 const SLACK_MS: f64 = 50.0;
 
+/// Errors the stop retries until its deadline (coordinator lookups): a stop may end at the
+/// deadline with the last of them instead of a request timeout.
+const RETRIED_UNTIL_THE_DEADLINE: [&str; 3] = [
+    "COORDINATOR_NOT_AVAILABLE",
+    "NOT_COORDINATOR",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+];
+
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(16);
+    let seed = kmock_tests::proptest_seed("properties", cases);
     ProptestConfig {
         cases,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "proptest-regressions/properties.txt",
         ))),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
         ..ProptestConfig::default()
     }
 }
@@ -79,6 +92,14 @@ fn timeouts() -> impl Strategy<Value = (u32, u32, u32)> {
 fn stop_fault() -> impl Strategy<Value = Vec<String>> {
     prop_oneof![
         Just(vec![]),
+        // A late commit, then a late leave: the two share one deadline (real clients give each
+        // its own request timeout).
+        (0u64..=60_000, 0u64..=60_000).prop_map(|(commit, leave)| vec![
+            format!("offset_commit:delay={commit}ms"),
+            format!("leave_group:delay={leave}ms"),
+        ]),
+        (0u64..=60_000).prop_map(|d| vec![format!("heartbeat:delay={d}ms")]),
+        (0u64..=60_000).prop_map(|d| vec![format!("find_coordinator:delay={d}ms")]),
         (0u64..=120_000).prop_map(|d| vec![format!("leave_group:delay={d}ms")]),
         Just(vec!["leave_group:drop".to_owned()]),
         Just(vec!["leave_group:error=unknown_member_id".to_owned()]),
@@ -97,12 +118,110 @@ fn stop_fault() -> impl Strategy<Value = Vec<String>> {
     ]
 }
 
+/// A network fault on the pool's links, from just before the stop.
+#[derive(Debug, Clone, PartialEq)]
+enum StopNetworkFault {
+    None,
+    /// Every byte held: no request of the stop reaches the broker.
+    Partition,
+    /// Every connection dropped: the stop reconnects.
+    Disconnect,
+    /// Added latency each way.
+    Latency(u64),
+}
+
+fn stop_network_fault() -> impl Strategy<Value = StopNetworkFault> {
+    prop_oneof![
+        3 => Just(StopNetworkFault::None),
+        1 => Just(StopNetworkFault::Partition),
+        1 => Just(StopNetworkFault::Disconnect),
+        1 => (1u64..=2_000).prop_map(StopNetworkFault::Latency),
+    ]
+}
+
+impl StopNetworkFault {
+    fn timeline(&self) -> String {
+        match self {
+            StopNetworkFault::None => String::new(),
+            StopNetworkFault::Partition => {
+                "\n[[timeline]]\ndo = \"partition\"\nactor = \"pool\"\n".to_owned()
+            }
+            StopNetworkFault::Disconnect => {
+                "\n[[timeline]]\ndo = \"disconnect\"\nactor = \"pool\"\n".to_owned()
+            }
+            StopNetworkFault::Latency(ms) => {
+                format!("\n[[timeline]]\ndo = \"latency\"\nactor = \"pool\"\nlatency_ms = {ms}\n")
+            }
+        }
+    }
+}
+
+/// How a member's stop ended, read from its trace line (`stop ended after Nms: ok | error: ...`).
+#[derive(Debug, Clone, PartialEq)]
+enum StopEnding {
+    /// Every request answered without error.
+    Ok,
+    /// The deadline cut this request short (`RequestTimeout`).
+    Deadline(String),
+    /// A broker error or a closed connection.
+    Error(String),
+    /// The sequence overran its deadline and the guard aborted it: the bound is broken.
+    Overran,
+}
+
+/// `(member, took ms, ending)` of every member's stop in the trace.
+fn stop_endings(report: &RunReport) -> Vec<(String, f64, StopEnding)> {
+    report
+        .trace()
+        .lines()
+        .filter_map(|line| {
+            let (before, after) = line.split_once("stop ended after ")?;
+            let member = before.split_whitespace().nth(1)?.to_owned();
+            let (took, ending) = after.split_once("ms: ")?;
+            let took: f64 = took.parse().ok()?;
+            let ending = if ending == "ok" {
+                StopEnding::Ok
+            } else if ending.contains("after its deadline") {
+                StopEnding::Overran
+            } else if let Some(error) = ending.strip_prefix("error: ") {
+                match error.split_once(" request to ") {
+                    Some((api, rest)) if rest.contains(" timed out after ") => {
+                        StopEnding::Deadline(api.to_owned())
+                    }
+                    _ => StopEnding::Error(error.to_owned()),
+                }
+            } else {
+                StopEnding::Error(ending.to_owned())
+            };
+            Some((member, took, ending))
+        })
+        .collect()
+}
+
 fn pool_scenario(
     settings: &str,
     pool_size: usize,
     partitions: i32,
     records: u32,
     stop_faults: &[String],
+) -> String {
+    pool_scenario_with(
+        settings,
+        pool_size,
+        partitions,
+        records,
+        stop_faults,
+        &StopNetworkFault::None,
+    )
+}
+
+fn pool_scenario_with(
+    settings: &str,
+    pool_size: usize,
+    partitions: i32,
+    records: u32,
+    stop_faults: &[String],
+    network: &StopNetworkFault,
 ) -> String {
     let mut text = format!(
         r#"seed = 0
@@ -151,6 +270,7 @@ actor = "pool"
             "\n[[timeline]]\ndo = \"fault\"\nrule = \"{rule}\"\n"
         ));
     }
+    text.push_str(&network.timeline());
     text.push_str("\n[[timeline]]\ndo = \"stop\"\nactor = \"pool\"\n");
     text
 }
@@ -171,18 +291,26 @@ proptest! {
     #![proptest_config(config())]
 
     /// Teardown ≤ request_timeout + slack for every consumer and for the pool, whatever the
-    /// LeaveGroup (or final commit, or coordinator) does.
+    /// broker does to the final commit, the LeaveGroup, a heartbeat or the coordinator lookup and
+    /// whatever the network does at the stop — and each stop ends by its own sequence: a stop
+    /// that lasts the request timeout was cut short by the deadline (a request timeout naming
+    /// the request), a request timeout ends a stop exactly at the deadline, none overruns it (the
+    /// handle's guard would say so), and behind a partition every stop ends at the deadline.
     #[test]
     fn teardown_is_bounded_by_request_timeout(
         seed in any::<u64>(),
         (request, session, heartbeat) in timeouts(),
         pool_size in 1usize..=16,
+        partitions in 1i32..=8,
+        records in 1u32..=20,
         faults in stop_fault(),
+        network in stop_network_fault(),
     ) {
         let settings = format!(
             "KAFKA_REQUEST_TIMEOUT_MS = {request}\nKAFKA_SESSION_TIMEOUT_MS = {session}\nKAFKA_HEARTBEAT_INTERVAL_MS = {heartbeat}"
         );
-        let text = pool_scenario(&settings, pool_size, 4, 4, &faults);
+        let text =
+            pool_scenario_with(&settings, pool_size, partitions, records, &faults, &network);
         let (report, reproduce) = run("teardown-bound", &text, seed);
         prop_assert_eq!(report.verdict, Verdict::Pass, "{}", reproduce);
         let bound = f64::from(request) + SLACK_MS;
@@ -190,6 +318,42 @@ proptest! {
         prop_assert_eq!(all.len(), pool_size + 2, "{}", reproduce);
         for (name, took) in all {
             prop_assert!(took <= bound, "{name} took {took} ms > {bound} ms\n{}", reproduce);
+        }
+        let endings = stop_endings(&report);
+        prop_assert_eq!(endings.len(), pool_size, "{}", reproduce);
+        let deadline = f64::from(request);
+        for (member, took, ending) in endings {
+            // Exact: in virtual time a stop the deadline ends lasts the request timeout to the
+            // millisecond (a latency can make an honest answer arrive within any slack of it).
+            let at_deadline = (took - deadline).abs() < 1.0;
+            prop_assert!(ending != StopEnding::Overran, "{member} overran\n{}", reproduce);
+            // The deadline ends a stop with a request timeout, or with the last error of a
+            // retry loop it cut short (a coordinator lookup answered with a retriable error).
+            let cut_short = match &ending {
+                StopEnding::Deadline(_) => true,
+                StopEnding::Error(error) => RETRIED_UNTIL_THE_DEADLINE
+                    .iter()
+                    .any(|name| error.contains(name)),
+                StopEnding::Ok | StopEnding::Overran => false,
+            };
+            prop_assert!(
+                !matches!(ending, StopEnding::Deadline(_)) || at_deadline,
+                "{} ended {:?} after {} ms: a request timeout ends a stop at the deadline\n{}",
+                member, ending, took, reproduce
+            );
+            prop_assert!(
+                !at_deadline || cut_short,
+                "{} took {} ms and ended {:?}: a stop that lasts the request timeout was cut \
+                 short by the deadline\n{}",
+                member, took, ending, reproduce
+            );
+            if network == StopNetworkFault::Partition {
+                prop_assert!(
+                    at_deadline,
+                    "{} ended {:?} after {} ms behind a partition\n{}",
+                    member, ending, took, reproduce
+                );
+            }
         }
     }
 

@@ -97,6 +97,14 @@ pub enum ClientError {
     /// The group is rebalancing; the operation cannot be done now.
     #[error("the group is rebalancing")]
     RebalanceInProgress,
+    /// A consumer's stop sequence (commit, LeaveGroup, close) was still running `guard` after its
+    /// deadline and was aborted. The sequence bounds every step by the deadline itself, so this is
+    /// a bug in it; tests treat it as a broken teardown bound.
+    #[error("the stop sequence was still running {guard:?} after its deadline: aborted")]
+    StopOverran {
+        /// How long past the deadline the sequence was given.
+        guard: Duration,
+    },
 }
 
 impl ClientError {

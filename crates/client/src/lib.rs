@@ -55,7 +55,7 @@ pub mod transport;
 
 pub use cluster::{Cluster, ClusterOptions, Node, TopicMetadata};
 pub use connection::Connection;
-pub use consumer::{Consumer, ConsumerRecord, MemberState};
+pub use consumer::{Consumer, ConsumerRecord, MemberState, STOP_GUARD};
 pub use error::ClientError;
 pub use pool::ConsumerPool;
 pub use producer::{Producer, RecordMetadata};

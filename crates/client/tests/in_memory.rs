@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use kmock_broker::FaultRule;
 use kmock_client::{ClientError, Consumer, ConsumerPool, MemberState, Producer, Settings};
+use kmock_wire::kafka_protocol::messages::{RequestKind, ResponseKind};
 use tokio::time::Instant;
 
 use common::*;
@@ -134,21 +135,55 @@ async fn pool_of_ten_teardown_is_bounded_by_one_request_timeout() {
     cluster.close().await;
 }
 
+/// Dropping a consumer without `stop()` aborts it: no LeaveGroup, no more heartbeats, so the broker
+/// keeps the member until its session times out, and only then can a new member of the group
+/// become stable (the rebalance waits for the old one).
 #[tokio::test(start_paused = true)]
-async fn dropping_a_consumer_without_stop_is_quick_and_safe() {
-    let (_broker, network) = memory_broker();
-    let cluster = memory_cluster(&network, env_test_settings("dropped")).await;
+async fn dropping_a_consumer_without_stop_leaves_it_to_the_session_timeout() {
+    let (broker, network) = memory_broker();
+    let settings = env_test_settings("dropped");
+    let session = settings.session_timeout();
+    let heartbeat = settings.heartbeat_interval();
+    let cluster = memory_cluster(&network, settings).await;
     let mut consumer = Consumer::start(cluster.clone(), &["drop"]);
     consumer.wait_stable().await.unwrap();
-    let started = Instant::now();
+    let since = broker.request_log_since(0).await.unwrap().len() as u64;
+    let dropped = Instant::now();
     drop(consumer);
-    assert_eq!(started.elapsed(), Duration::ZERO);
-    // A new member can join the same group afterwards (the old one expires with its session).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let members = |broker: kmock_broker::server::BrokerHandle| async move {
+        broker
+            .inspect(|core| {
+                core.groups()
+                    .group("dropped")
+                    .map_or(0, |g| g.members.len())
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        members(broker.clone()).await,
+        1,
+        "a dropped consumer does not leave the group"
+    );
     let mut next = Consumer::start(cluster.clone(), &["drop"]);
     tokio::time::timeout(Duration::from_secs(30), next.wait_stable())
         .await
         .unwrap()
         .unwrap();
+    let took = dropped.elapsed();
+    // The old member's last heartbeat was at most one interval before the drop.
+    assert!(
+        took >= session - heartbeat && took <= session + SLACK,
+        "the next member became stable {took:?} after the drop; want the old member's session \
+         timeout ({session:?}, less at most one heartbeat interval)"
+    );
+    let log = broker.request_log_since(since).await.unwrap();
+    assert!(
+        log.iter().all(|entry| entry.api_name() != "LeaveGroup"),
+        "no LeaveGroup after a drop: {:?}",
+        log.iter().map(|e| e.api_name()).collect::<Vec<_>>()
+    );
     next.stop().await.unwrap();
     cluster.close().await;
 }
@@ -293,8 +328,50 @@ async fn stop_while_a_join_is_parked_leaves_on_a_fresh_connection_promptly() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(consumer.state(), MemberState::Joining);
     let started = Instant::now();
-    let _ = consumer.stop().await;
+    let result = consumer.stop().await;
     assert!(started.elapsed() <= SLACK, "took {:?}", started.elapsed());
+    result.expect("the LeaveGroup is answered");
+    // The LeaveGroup went out, named the member the broker gave out, on another connection than
+    // the held JoinGroup, and was answered without error.
+    let log = broker.request_log_since(0).await.unwrap();
+    let joins: Vec<_> = log.iter().filter(|e| e.api_name() == "JoinGroup").collect();
+    assert_eq!(joins.len(), 2, "{log:?}");
+    let Some(ResponseKind::JoinGroup(first)) = &joins[0].response else {
+        panic!("the first JoinGroup was answered: {:?}", joins[0]);
+    };
+    let member_id = first.member_id.to_string();
+    assert!(
+        !member_id.is_empty(),
+        "MEMBER_ID_REQUIRED gives a member id"
+    );
+    let leaves: Vec<_> = log
+        .iter()
+        .filter(|e| e.api_name() == "LeaveGroup")
+        .collect();
+    assert_eq!(leaves.len(), 1, "one LeaveGroup: {log:?}");
+    let leave = leaves[0];
+    assert_ne!(
+        leave.connection, joins[1].connection,
+        "the LeaveGroup does not queue behind the held JoinGroup"
+    );
+    let Some(RequestKind::LeaveGroup(request)) = &leave.request else {
+        panic!("a LeaveGroup request: {leave:?}");
+    };
+    let named: Vec<String> = request
+        .members
+        .iter()
+        .map(|m| m.member_id.to_string())
+        .chain(Some(request.member_id.to_string()).filter(|id| !id.is_empty()))
+        .collect();
+    assert_eq!(named, [member_id], "{request:?}");
+    let Some(ResponseKind::LeaveGroup(response)) = &leave.response else {
+        panic!("the LeaveGroup was answered: {leave:?}");
+    };
+    assert_eq!(response.error_code, 0, "{response:?}");
+    assert!(
+        response.members.iter().all(|m| m.error_code == 0),
+        "{response:?}"
+    );
     cluster.close().await;
 }
 

@@ -184,6 +184,13 @@ impl RequestLog {
         }
     }
 
+    /// Drops every entry but keeps counting: the next entry's sequence number follows the last
+    /// one, so a reader polling "since seq" across a reset never sees a number twice.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.evicted = 0;
+    }
+
     pub(crate) fn record_request(&mut self, mut entry: LogEntry) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;

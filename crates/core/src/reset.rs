@@ -27,6 +27,7 @@
 use std::mem;
 
 use super::{BrokerCore, Connection, Output};
+use crate::request_log::RequestLog;
 
 /// What [`BrokerCore::reset`] did with the requests in flight.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,7 +45,8 @@ const RESET_CLOSE_REASON: &str = "broker reset: the request in flight has no ans
 impl BrokerCore {
     /// Answers or closes every request in flight (see the module docs), then returns to the state
     /// of [`BrokerCore::new`] with the same configuration (advertised address included): no topics,
-    /// groups or fault rules, an empty request log, a re-seeded PRNG. Open connections stay open
+    /// groups or fault rules, an empty request log, a re-seeded PRNG; fault rule ids and request
+    /// log sequence numbers continue from before (never reused). Open connections stay open
     /// and idle; the answers and closes are in [`BrokerCore::poll_output`] for the driver.
     pub fn reset(&mut self) -> ResetReport {
         let first_new_output = self.outputs.len();
@@ -52,6 +54,12 @@ impl BrokerCore {
         let report = count_settled(self.outputs.iter().skip(first_new_output));
         let mut fresh = BrokerCore::new(self.config.clone());
         fresh.now = self.now;
+        // Fault rule ids and request log sequence numbers go on counting: a test may still hold an
+        // id or a `since` from before the reset, and must not find it pointing at something new.
+        fresh.faults = mem::take(&mut self.faults);
+        fresh.faults.clear();
+        fresh.request_log = mem::replace(&mut self.request_log, RequestLog::new(1));
+        fresh.request_log.clear();
         fresh.outputs = mem::take(&mut self.outputs);
         fresh.connections = self
             .connections

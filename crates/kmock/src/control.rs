@@ -651,7 +651,7 @@ fn failed(error: &MockBrokerError) -> Answer {
     match error {
         MockBrokerError::Stopped => stopped(),
         MockBrokerError::UnknownFault(id) => {
-            Answer::error(404, format!("no fault rule {id} (see GET /faults)"))
+            Answer::error(404, format!("no fault {id} (see GET /faults)"))
         }
         other => Answer::error(500, other.to_string()),
     }
@@ -756,7 +756,7 @@ impl Control {
         let Some(spec) = value.get("spec").and_then(Value::as_str) else {
             return Answer::error(
                 400,
-                "expected a JSON object with a string field \"spec\", e.g. {\"spec\": \"leave_group:delay=60s\"} (grammar: docs/fault-spec.md)",
+                "expected a JSON object with a string field \"spec\", e.g. {\"spec\": \"leave_group:delay=60s\"} (grammar: kmock serve --help, or docs/fault-spec.md in the kmock repository)",
             );
         };
         if let Some(object) = value.as_object()
@@ -770,7 +770,12 @@ impl Control {
         let rule: FaultRule = match spec.parse() {
             Ok(rule) => rule,
             Err(e) => {
-                return Answer::error(400, format!("{e} (grammar: docs/fault-spec.md)"));
+                return Answer::error(
+                    400,
+                    format!(
+                        "{e} (grammar: kmock serve --help, or docs/fault-spec.md in the kmock repository)"
+                    ),
+                );
             }
         };
         let text = rule.to_string();

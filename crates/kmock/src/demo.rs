@@ -1,7 +1,9 @@
 //! `kmock demo [--json]`: the seed's finding, measured. Runs the bundled scenarios (embedded in
 //! the binary with `include_str!`, so it needs no working directory and no external process) in
 //! virtual time and prints a table comparing the production default timeouts with `.env.test`.
-//! Every number comes from a run; the wall time of the whole demo is printed with it.
+//! Every number in that table comes from a run of kmock's own client; the wall time of the whole
+//! demo is printed with it. Below it, the real-client teardown summary of `docs/teardown.md`
+//! (embedded too), labelled as recorded by the teardown matrix: the demo runs no real client.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -38,7 +40,31 @@ const SCENARIOS: &[(&str, &str)] = &[
         "sims/pool-of-one-test-env.toml",
         include_str!("../../../sims/pool-of-one-test-env.toml"),
     ),
+    (
+        "sims/slow-commit-and-leave-default.toml",
+        include_str!("../../../sims/slow-commit-and-leave-default.toml"),
+    ),
+    (
+        "sims/slow-commit-and-leave-test-env.toml",
+        include_str!("../../../sims/slow-commit-and-leave-test-env.toml"),
+    ),
 ];
+
+/// The real-client teardown table recorded by `tests/tests/teardown_matrix.rs` (embedded). The
+/// demo runs no real client: it shows this table as recorded, saying so, next to its own rows.
+const TEARDOWN_DOC: &str = include_str!("../../../docs/teardown.md");
+
+/// The summary table of docs/teardown.md: the lines from its `## Summary` heading to the next
+/// heading, table rows and the note under them.
+fn recorded_real_clients() -> Vec<&'static str> {
+    TEARDOWN_DOC
+        .lines()
+        .skip_while(|line| *line != "## Summary")
+        .skip(1)
+        .take_while(|line| !line.starts_with("## "))
+        .filter(|line| !line.trim().is_empty())
+        .collect()
+}
 
 /// One row: what, the metric, the scenario with default timeouts, the one with `.env.test`.
 struct RowSpec {
@@ -78,6 +104,12 @@ const ROWS: &[RowSpec] = &[
         key: "pool_teardown_ms",
         default: "sims/pool-of-ten.toml",
         test_env: "sims/pool-of-one-test-env.toml",
+    },
+    RowSpec {
+        metric: "consumer teardown, slow OffsetCommit then slow LeaveGroup",
+        key: "teardown_ms",
+        default: "sims/slow-commit-and-leave-default.toml",
+        test_env: "sims/slow-commit-and-leave-test-env.toml",
     },
 ];
 
@@ -166,6 +198,11 @@ pub fn run(args: &DemoArgs) -> ExitCode {
             "virtual_ms": virtual_ms,
             "scenarios": SCENARIOS.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
             "verdict": if failed.is_empty() { "pass" } else { "fail" },
+            "recorded_real_clients": {
+                "source": "docs/teardown.md (tests/tests/teardown_matrix.rs, real clients over TCP)",
+                "measured_by_this_run": false,
+                "lines": recorded_real_clients(),
+            },
         });
         let _ = writeln!(out, "{value}");
     } else {
@@ -197,9 +234,20 @@ pub fn run(args: &DemoArgs) -> ExitCode {
             out,
             "\ndefault timeouts: session 45 s, heartbeat 10 s, request 40 s, pool of 10\n\
              .env.test:        session 6 s, heartbeat 2 s, request 5 s, pool of 1\n\
-             broker: LeaveGroup answered 60 s late in the slow rows; initial rebalance delay 3 s \
-             (Kafka's default) in the pool rows\n"
+             broker: LeaveGroup answered 60 s late in the slow rows (and the final OffsetCommit in \
+             the last row); initial rebalance delay 3 s (Kafka's default) in the pool rows\n\
+             client: kmock's own (kmock-client), whose stop() shares one request timeout between the \
+             final commit and the LeaveGroup\n"
         );
+        let _ = writeln!(
+            out,
+            "Real clients over TCP, as recorded in docs/teardown.md by tests/tests/teardown_matrix.rs \
+             (not measured by this demo; request timeout 2 s there):\n"
+        );
+        for line in recorded_real_clients() {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(out);
         let _ = writeln!(
             out,
             "{} scenarios, {:.1} s of virtual time in {:.0} ms of wall time.",

@@ -214,7 +214,7 @@ impl ServeArgs {
         for spec in &file.fault {
             let rule: FaultRule = spec.parse().map_err(|e| {
                 ServeError::Usage(format!(
-                    "--config: fault {spec:?}: {e} (grammar: docs/fault-spec.md)"
+                    "--config: fault {spec:?}: {e} (grammar: kmock serve --help, or docs/fault-spec.md in the kmock repository)"
                 ))
             })?;
             faults.push(rule);

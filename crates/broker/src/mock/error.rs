@@ -27,7 +27,7 @@ pub enum MockBrokerError {
         source: CreateTopicError,
     },
     /// No fault rule has this id (removed already, or never installed).
-    #[error("no fault rule {0}")]
+    #[error("no fault {0}")]
     UnknownFault(FaultRuleId),
     /// The listening socket cannot be bound or read.
     #[error("cannot listen: {0}")]

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kmock_wire::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -103,6 +104,12 @@ pub(crate) struct Member {
     pub(crate) sink: mpsc::Sender<Delivery>,
     pub(crate) state: watch::Sender<MemberState>,
     heartbeat: Option<AbortOnDrop>,
+    /// Set by the heartbeat task while a Heartbeat awaits its response on the coordinator
+    /// connection: a stop then leaves on a fresh connection (the broker answers a connection's
+    /// requests in order, so a commit or LeaveGroup would queue behind a slow heartbeat).
+    heartbeat_in_flight: Arc<AtomicBool>,
+    /// SyncGroup failures since the last successful one (see `sync_group`).
+    sync_failures_in_a_row: u32,
     fetcher: Option<AbortOnDrop>,
     events: mpsc::UnboundedReceiver<Event>,
     events_tx: mpsc::UnboundedSender<Event>,
@@ -129,6 +136,8 @@ impl Member {
             sink,
             state,
             heartbeat: None,
+            heartbeat_in_flight: Arc::new(AtomicBool::new(false)),
+            sync_failures_in_a_row: 0,
             fetcher: None,
             events,
             events_tx,
@@ -231,7 +240,10 @@ impl Member {
                 biased;
                 command = control.recv() => match command {
                     Some(Control::Stop { deadline, reply }) => {
-                        return PhaseEnd::Stop(Some((deadline, reply, false)));
+                        // A heartbeat still in flight would hold the commit and LeaveGroup
+                        // behind it on this connection: leave on a fresh one then.
+                        let busy = self.heartbeat_in_flight.load(Ordering::Acquire);
+                        return PhaseEnd::Stop(Some((deadline, reply, busy)));
                     }
                     Some(Control::Commit(reply)) => {
                         let result = match self.commit_and_answer(vec![reply], control).await {
@@ -315,9 +327,9 @@ impl Member {
             return;
         };
         if coordinator_busy {
-            // A JoinGroup, SyncGroup or OffsetCommit may still be in flight on the coordinator
-            // connection, and the broker answers a connection's requests in order: commit and
-            // leave on a fresh connection instead.
+            // A JoinGroup, SyncGroup, OffsetCommit or Heartbeat may still be in flight on the
+            // coordinator connection, and the broker answers a connection's requests in order:
+            // commit and leave on a fresh connection instead.
             self.close_coordinator("stopped with a request in flight");
         }
         let result = self.leave(deadline).await;
@@ -325,28 +337,12 @@ impl Member {
         let _ = reply.send(result);
     }
 
-    /// Stop sequence under `deadline`: commit (auto-commit only), LeaveGroup, close.
+    /// Stop sequence under `deadline`: commit (auto-commit only), LeaveGroup, close. A coordinator
+    /// connection that is gone (or closes under the commit) is opened again for the next step, as
+    /// long as the deadline allows.
     async fn leave(&mut self, deadline: Instant) -> Result<(), ClientError> {
         let mut first_error = None;
-        if !self.member_id.is_empty() && self.coordinator.as_ref().is_none_or(Connection::is_closed)
-        {
-            match tokio::time::timeout_at(deadline, self.coordinator()).await {
-                Ok(Ok(connection)) => tracing::debug!(
-                    address = connection.address(),
-                    "reconnected to the coordinator to leave"
-                ),
-                Ok(Err(error)) => {
-                    first_error.get_or_insert(error);
-                }
-                Err(_) => {
-                    first_error.get_or_insert(ClientError::RequestTimeout {
-                        api: "FindCoordinator".into(),
-                        address: "cluster".into(),
-                        timeout: self.settings.request_timeout(),
-                    });
-                }
-            }
-        }
+        self.reconnect_to_leave(deadline, &mut first_error).await;
         if self.settings.enable_auto_commit
             && self.generation >= 0
             && self.coordinator.is_some()
@@ -354,6 +350,9 @@ impl Member {
         {
             tracing::debug!(%error, "commit on stop failed");
             first_error.get_or_insert(error);
+        }
+        if Instant::now() < deadline {
+            self.reconnect_to_leave(deadline, &mut first_error).await;
         }
         if !self.member_id.is_empty()
             && let Some(connection) = self.coordinator.clone()
@@ -369,6 +368,34 @@ impl Member {
         match first_error {
             None => Ok(()),
             Some(error) => Err(error),
+        }
+    }
+
+    /// A member that has a member id but no open coordinator connection finds the coordinator and
+    /// connects again, by `deadline`; a failure becomes the stop's error (unless it has one).
+    async fn reconnect_to_leave(
+        &mut self,
+        deadline: Instant,
+        first_error: &mut Option<ClientError>,
+    ) {
+        if self.member_id.is_empty() || self.coordinator.as_ref().is_some_and(|c| !c.is_closed()) {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, self.coordinator()).await {
+            Ok(Ok(connection)) => tracing::debug!(
+                address = connection.address(),
+                "reconnected to the coordinator to leave"
+            ),
+            Ok(Err(error)) => {
+                first_error.get_or_insert(error);
+            }
+            Err(_) => {
+                first_error.get_or_insert(ClientError::RequestTimeout {
+                    api: "FindCoordinator".into(),
+                    address: "cluster".into(),
+                    timeout: self.settings.request_timeout(),
+                });
+            }
         }
     }
 
@@ -421,6 +448,8 @@ impl Member {
     }
 
     fn stop_background(&mut self) {
+        // Aborting the task leaves the flag as it was: a heartbeat cut off mid-flight still has
+        // its request on the connection.
         self.heartbeat = None;
         self.fetcher = None;
     }
@@ -439,10 +468,17 @@ impl Member {
         let interval = self.settings.heartbeat_interval();
         let timeout = self.settings.request_timeout();
         let events = self.events_tx.clone();
+        // A new task on a connection whose earlier requests were all answered (the join and sync
+        // just came back on it, in order): nothing of ours is in flight on it.
+        self.heartbeat_in_flight.store(false, Ordering::Release);
+        let in_flight = self.heartbeat_in_flight.clone();
         self.heartbeat = Some(AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
-                match connection.send(&request, version, timeout).await {
+                in_flight.store(true, Ordering::Release);
+                let sent = connection.send(&request, version, timeout).await;
+                in_flight.store(false, Ordering::Release);
+                match sent {
                     Ok(response) if response.error_code == codes::NONE => {}
                     Ok(response) if needs_rejoin(response.error_code) => {
                         let _ = events.send(Event::Rejoin(response.error_code));
@@ -588,12 +624,16 @@ impl Member {
                     self.close_coordinator("coordinator moved");
                     return Err(JoinFailure::Retry { backoff: true });
                 }
-                code => {
+                code if join_error_is_fatal(code) => {
                     return Err(JoinFailure::Fatal(ClientError::broker(
                         "JoinGroup",
                         code,
                         None,
                     )));
+                }
+                code => {
+                    tracing::warn!(code, "unexpected JoinGroup error; retrying");
+                    return Err(JoinFailure::Retry { backoff: true });
                 }
             }
         }
@@ -698,25 +738,39 @@ impl Member {
                 return Err(JoinFailure::Retry { backoff: true });
             }
         };
+        // After a failed SyncGroup the member rejoins at once, as Java's does: Kafka parks that
+        // JoinGroup until the new rebalance completes. A coordinator that fails SyncGroup again
+        // and again while answering JoinGroup at once (the storm's
+        // `sync_group:error=rebalance_in_progress`) would make that a loop without pause (in
+        // virtual time one that never lets the clock move): from the second failure in a row
+        // the rejoin waits the retry backoff.
+        if response.error_code != codes::NONE {
+            self.sync_failures_in_a_row = self.sync_failures_in_a_row.saturating_add(1);
+        }
+        let backoff = self.sync_failures_in_a_row > 1;
         match response.error_code {
-            codes::NONE => {}
+            codes::NONE => self.sync_failures_in_a_row = 0,
             codes::UNKNOWN_MEMBER_ID => {
                 self.member_id.clear();
-                return Err(JoinFailure::Retry { backoff: false });
+                return Err(JoinFailure::Retry { backoff });
             }
             codes::REBALANCE_IN_PROGRESS | codes::ILLEGAL_GENERATION => {
-                return Err(JoinFailure::Retry { backoff: false });
+                return Err(JoinFailure::Retry { backoff });
             }
             code if codes::is_coordinator_moved(code) => {
                 self.close_coordinator("coordinator moved");
                 return Err(JoinFailure::Retry { backoff: true });
             }
-            code => {
+            code if join_error_is_fatal(code) => {
                 return Err(JoinFailure::Fatal(ClientError::broker(
                     "SyncGroup",
                     code,
                     None,
                 )));
+            }
+            code => {
+                tracing::warn!(code, "unexpected SyncGroup error; rejoining");
+                return Err(JoinFailure::Retry { backoff: true });
             }
         }
         match protocol::decode_assignment(&response.assignment) {
@@ -899,6 +953,24 @@ async fn rebalancing<T>(
             done = &mut work => return Ok(done),
         }
     }
+}
+
+/// JoinGroup / SyncGroup errors after which joining again cannot help: the settings, the group id
+/// or the authorization are wrong. Any other unexpected code is retried after a backoff, as Java's
+/// consumer retries on its next `poll()` (a member that gave up for good on a transient error
+/// would never consume again: the fault storm found that with SyncGroup answered
+/// NOT_LEADER_OR_FOLLOWER for three seconds).
+fn join_error_is_fatal(code: i16) -> bool {
+    matches!(
+        code,
+        codes::INCONSISTENT_GROUP_PROTOCOL
+            | codes::INVALID_GROUP_ID
+            | codes::INVALID_SESSION_TIMEOUT
+            | codes::GROUP_AUTHORIZATION_FAILED
+            | codes::GROUP_MAX_SIZE_REACHED
+            | codes::FENCED_INSTANCE_ID
+            | codes::UNSUPPORTED_VERSION
+    )
 }
 
 /// Errors that send a member back to JoinGroup.

@@ -35,6 +35,13 @@ use group::{Control, Member};
 /// Records buffered between the fetcher and the application, per consumer.
 pub const RECORD_BUFFER: usize = 256;
 
+/// How long [`Consumer::stop_by`] waits past its deadline for the member task's stop sequence
+/// before aborting it with [`ClientError::StopOverran`]. The sequence bounds every step by the
+/// deadline itself (that is what the teardown tests check: `stop()` ends by the deadline, with a
+/// response, an error or a request timeout); this guard only keeps a bug in it from hanging the
+/// caller, and is long enough that reaching it cannot pass for a request timeout.
+pub const STOP_GUARD: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A consumed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
@@ -272,8 +279,12 @@ impl Consumer {
     }
 
     /// Stops fetching, commits (with auto-commit enabled), sends LeaveGroup and closes, all within
-    /// `request_timeout` from now: a slow, dropped, failing or missing LeaveGroup response never
-    /// makes this take longer. Returns the first error (e.g. the LeaveGroup timeout).
+    /// `request_timeout` from now: one deadline for the whole sequence, so a slow, dropped, failing
+    /// or missing commit or LeaveGroup response never makes this take longer (not one timeout per
+    /// request). Returns how it ended: `Ok` when every request was answered without error, the
+    /// first broker or connection error, or [`ClientError::RequestTimeout`] naming the request the
+    /// deadline cut short. A commit that uses up the deadline leaves no time for the LeaveGroup:
+    /// the member then stays in the group until its session timeout.
     pub async fn stop(self) -> Result<(), ClientError> {
         let deadline = Instant::now() + self.request_timeout;
         self.stop_by(deadline).await
@@ -289,14 +300,14 @@ impl Consumer {
         {
             return Ok(());
         }
-        let outcome = match tokio::time::timeout_at(deadline, result).await {
+        // The member task ends its sequence by the deadline; the guard is for bugs only.
+        let outcome = match tokio::time::timeout_at(deadline + STOP_GUARD, result).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Ok(()),
-            Err(_) => Err(ClientError::RequestTimeout {
-                api: "LeaveGroup".into(),
-                address: "coordinator".into(),
-                timeout: self.request_timeout,
-            }),
+            Err(_) => {
+                tracing::error!(guard = ?STOP_GUARD, "the stop sequence overran its deadline");
+                Err(ClientError::StopOverran { guard: STOP_GUARD })
+            }
         };
         // Whatever is left (a task stuck past the deadline) is aborted; records stop.
         self.task.0.abort();

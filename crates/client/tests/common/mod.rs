@@ -11,7 +11,8 @@ use kmock_broker::server::{Broker, BrokerHandle, MemoryNetwork};
 use kmock_broker::{BrokerConfig, MockBroker};
 use kmock_client::partitioner::partition_for_key;
 use kmock_client::{
-    AutoOffsetReset, Cluster, ConsumerPool, FnConnector, Producer, Settings, TcpConnector,
+    AutoOffsetReset, Cluster, ConsumerPool, FnConnector, MemberState, Producer, Settings,
+    TcpConnector,
 };
 
 /// Partitions of auto-created topics in these tests.
@@ -107,7 +108,26 @@ pub async fn produce_and_consume(cluster: Cluster, topic: &str, count: usize, po
         .await
         .expect("the pool becomes stable")
         .expect("members join");
-    assert!(generation >= 0);
+    // Every member in that generation, and the partitions shared out among them, each once.
+    let mut owned: Vec<i32> = Vec::new();
+    for member in pool.members() {
+        let MemberState::Stable {
+            generation: member_generation,
+            assignment,
+            ..
+        } = member.state()
+        else {
+            panic!("a member is not stable: {:?}", member.state());
+        };
+        assert_eq!(member_generation, generation, "one generation for all");
+        owned.extend(assignment.get(topic).into_iter().flatten());
+    }
+    owned.sort_unstable();
+    assert_eq!(
+        owned,
+        (0..partitions).collect::<Vec<_>>(),
+        "every partition assigned to exactly one member of generation {generation}"
+    );
 
     // The test fixture shape: a producer from the shared handle, no cleanup of its own.
     let producer = Producer::new(cluster.clone());

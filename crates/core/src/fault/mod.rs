@@ -432,7 +432,8 @@ impl FaultRules {
         Some(self.rules.remove(index).rule)
     }
 
-    /// Removes every rule (ids are not reused).
+    /// Removes every rule. Ids go on counting, so an id is never given to two rules (not even
+    /// across a reset, where a test may still hold an id from before).
     pub fn clear(&mut self) {
         self.rules.clear();
     }

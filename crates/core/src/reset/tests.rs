@@ -249,3 +249,31 @@ fn reset_keeps_the_configuration_and_the_advertised_address() {
     assert_eq!(core.config(), &before);
     assert_eq!(core.poll_output(), None);
 }
+
+/// A test may hold a fault id or a request-log position across a reset: neither may come to name
+/// something new afterwards.
+#[test]
+fn reset_never_reuses_a_fault_id_or_a_request_log_sequence_number() {
+    let mut core = core_with_initial_delay(0);
+    let before: crate::FaultRule = "leave_group:delay=60s".parse().expect("a valid spec");
+    let old_id = core.add_fault(before);
+    send(&mut core, 1, &ApiVersionsRequest::default(), 3, "c", 1);
+    while core.poll_output().is_some() {}
+    let next_seq_before = core.request_log().next_seq();
+    assert!(next_seq_before > 0);
+
+    core.reset();
+
+    assert!(core.faults().is_empty(), "reset removes the rules");
+    let new_id = core.add_fault("heartbeat:drop".parse().expect("a valid spec"));
+    assert!(new_id > old_id, "{new_id:?} after {old_id:?}");
+    assert!(core.remove_fault(old_id).is_none());
+    assert_eq!(
+        core.request_log().entries().count(),
+        0,
+        "reset empties the log"
+    );
+    send(&mut core, 1, &ApiVersionsRequest::default(), 3, "c", 2);
+    let first_after = core.request_log().entries().next().expect("logged").seq;
+    assert_eq!(first_after, next_seq_before);
+}
