@@ -865,7 +865,7 @@ fn network_fault(
 }
 
 /// The variables the client crate reads (`kmock_client::settings`).
-const SETTING_NAMES: [&str; 15] = {
+const SETTING_NAMES: [&str; 16] = {
     use kmock_client::settings::*;
     [
         KAFKA_BOOTSTRAP_SERVERS,
@@ -883,6 +883,7 @@ const SETTING_NAMES: [&str; 15] = {
         KAFKA_ACKS,
         KAFKA_PARTITION_ASSIGNMENT_STRATEGY,
         KAFKA_RETRY_BACKOFF_MS,
+        KAFKA_ISOLATION_LEVEL,
     ]
 };
 
