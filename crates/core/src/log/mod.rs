@@ -10,8 +10,8 @@
 //! partition logs (with each partition's producer state: `producer_state.rs`, sequences and
 //! open and aborted transactions) and the fetches parked until enough bytes arrive or their max
 //! wait passes. Transactions are the transaction coordinator's (`crate::txn`): it writes their
-//! markers here ([`LogStore::write_marker`]), and Produce asks it, through
-//! [`TransactionVerifier`], whether a producer's first transactional batch in a partition belongs
+//! markers here (`LogStore::write_marker`), and Produce asks it, through
+//! `TransactionVerifier`, whether a producer's first transactional batch in a partition belongs
 //! to its transaction. One file per API, all of the same shape: a `handle`
 //! that applies the request and builds the response at the request's version, and an
 //! `error_response` for fault rules. It must not touch connections, timers of other modules or

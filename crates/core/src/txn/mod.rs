@@ -2,14 +2,14 @@
 //! transactions, and the APIs that drive them: InitProducerId, AddPartitionsToTxn,
 //! AddOffsetsToTxn, TxnOffsetCommit, EndTxn, DescribeTransactions and ListTransactions; and the
 //! check Produce asks of it before a producer's first transactional batch in a partition
-//! (KIP-890 verification, [`TransactionCoordinator::verify_partition`]).
+//! (KIP-890 verification, `TransactionCoordinator::verify_partition`).
 //!
 //! [`TransactionCoordinator`] owns every transactional id's metadata (`state.rs`: Kafka's
 //! `TransactionMetadata` and its transitions) and the producer id allocator. It is pure: time
 //! enters as `now`, the timeouts of open transactions leave through
 //! [`TransactionCoordinator::next_deadline`] and are acted on in
-//! [`TransactionCoordinator::handle_timeout`]. Ending a transaction has effects elsewhere, which
-//! it reaches through [`Effects`]: a COMMIT or ABORT marker (a control batch) appended to each of
+//! `TransactionCoordinator::handle_timeout`. Ending a transaction has effects elsewhere, which
+//! it reaches through `Effects`: a COMMIT or ABORT marker (a control batch) appended to each of
 //! its partitions' logs, the group offsets it committed made visible or dropped, and parked
 //! fetches re-checked (the last stable offset moved). kmock writes the markers at once, within the
 //! request that ends the transaction (Kafka writes them asynchronously and answers
