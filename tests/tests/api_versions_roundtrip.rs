@@ -22,18 +22,20 @@ use kmock_wire::kafka_protocol::messages::{
 };
 use kmock_wire::kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
-    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteGroupsRequest, DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, InitProducerIdRequest,
-    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
-    OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader, RequestKind, ResponseKind,
-    SyncGroupRequest, SyncGroupResponse, offset_fetch_request::OffsetFetchRequestGroup,
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteGroupsRequest, DeleteGroupsResponse,
+    DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
+    HeartbeatResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    RequestKind, ResponseKind, SyncGroupRequest, SyncGroupResponse,
+    offset_fetch_request::OffsetFetchRequestGroup,
 };
 use kmock_wire::kafka_protocol::protocol::{Encodable, StrBytes};
 use kmock_wire::{decode_request, decode_response, encode_response};
@@ -176,6 +178,15 @@ fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
             .with_transactional_ids(vec![txn().into()])
             .into(),
         ApiKey::ListTransactions => ListTransactionsRequest::default().into(),
+        // A leave of an unknown group: answered at once (GROUP_ID_NOT_FOUND), no state made.
+        ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(group().into())
+            .with_member_id(StrBytes::from_static_str("kmock-tests-member"))
+            .with_member_epoch(-1)
+            .into(),
+        ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::default()
+            .with_group_ids(vec![group().into()])
+            .into(),
         other => panic!("kmock advertises {other:?}: add a sample request for it here"),
     }
 }
@@ -212,6 +223,8 @@ fn default_response(api_key: ApiKey) -> ResponseKind {
         ApiKey::TxnOffsetCommit => TxnOffsetCommitResponse::default().into(),
         ApiKey::DescribeTransactions => DescribeTransactionsResponse::default().into(),
         ApiKey::ListTransactions => ListTransactionsResponse::default().into(),
+        ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatResponse::default().into(),
+        ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeResponse::default().into(),
         other => panic!("kmock advertises {other:?}: add a default response for it here"),
     }
 }
@@ -268,6 +281,8 @@ fn api_key_of(body: &RequestKind) -> ApiKey {
         RequestKind::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,
         RequestKind::DescribeTransactions(_) => ApiKey::DescribeTransactions,
         RequestKind::ListTransactions(_) => ApiKey::ListTransactions,
+        RequestKind::ConsumerGroupHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,
+        RequestKind::ConsumerGroupDescribe(_) => ApiKey::ConsumerGroupDescribe,
         other => panic!("no API key mapping for {other:?}"),
     }
 }

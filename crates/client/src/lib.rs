@@ -63,7 +63,8 @@ pub use error::ClientError;
 pub use pool::ConsumerPool;
 pub use producer::{Producer, RecordMetadata};
 pub use settings::{
-    Acks, AssignmentStrategy, AutoOffsetReset, Settings, SettingsError, SettingsWarning,
+    Acks, AssignmentStrategy, AutoOffsetReset, GroupProtocol, Settings, SettingsError,
+    SettingsWarning,
 };
 pub use transactional::{GroupMember, TransactionalProducer};
 pub use transport::{Connector, FnConnector, TcpConnector};

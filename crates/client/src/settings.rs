@@ -15,9 +15,14 @@
 //! A heartbeat interval above a third of the session timeout is accepted with a
 //! [`SettingsWarning`] (Kafka's recommendation), logged with `tracing::warn!` when loading.
 //!
+//! `KAFKA_GROUP_PROTOCOL=consumer` selects KIP-848's protocol (Kafka's `group.protocol`): the
+//! broker then decides the session timeout and the heartbeat interval, so those two settings only
+//! matter to the classic protocol (their rules are still checked, so an env file works for both).
+//!
 //! # References
 //! - Kafka consumer configs: `session.timeout.ms`, `heartbeat.interval.ms`, `request.timeout.ms`,
-//!   `max.poll.interval.ms`, `auto.offset.reset`, `enable.auto.commit`, `fetch.max.wait.ms`.
+//!   `max.poll.interval.ms`, `auto.offset.reset`, `enable.auto.commit`, `fetch.max.wait.ms`,
+//!   `group.protocol` (KIP-848).
 
 use std::cell::Cell;
 use std::fmt;
@@ -85,6 +90,33 @@ impl FromStr for IsolationLevel {
         match s.trim().to_ascii_lowercase().as_str() {
             "read_uncommitted" => Ok(IsolationLevel::ReadUncommitted),
             "read_committed" => Ok(IsolationLevel::ReadCommitted),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The consumer group protocol: `classic` or `consumer` (KIP-848), Kafka's `group.protocol`.
+pub const KAFKA_GROUP_PROTOCOL: &str = "KAFKA_GROUP_PROTOCOL";
+
+/// Which consumer group protocol a consumer speaks (Kafka's `group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup; the leader assigns (`classic`, the default).
+    #[default]
+    Classic,
+    /// KIP-848's ConsumerGroupHeartbeat; the broker assigns (`consumer`). The broker decides the
+    /// session timeout and the heartbeat interval; `KAFKA_SESSION_TIMEOUT_MS`,
+    /// `KAFKA_HEARTBEAT_INTERVAL_MS` and `KAFKA_PARTITION_ASSIGNMENT_STRATEGY` do not apply.
+    Consumer,
+}
+
+impl std::str::FromStr for GroupProtocol {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "classic" => Ok(GroupProtocol::Classic),
+            "consumer" => Ok(GroupProtocol::Consumer),
             _ => Err(()),
         }
     }
@@ -192,6 +224,9 @@ pub struct Settings {
     /// What consumers read of transactions (`KAFKA_ISOLATION_LEVEL`, default `read_uncommitted`
     /// as in Kafka).
     pub isolation_level: IsolationLevel,
+    /// The consumer group protocol (`KAFKA_GROUP_PROTOCOL`: `classic` or `consumer`, default
+    /// `classic`).
+    pub group_protocol: GroupProtocol,
 }
 
 impl Default for Settings {
@@ -213,6 +248,7 @@ impl Default for Settings {
             assignment_strategies: vec![AssignmentStrategy::Range, AssignmentStrategy::RoundRobin],
             retry_backoff_ms: 100,
             isolation_level: IsolationLevel::ReadUncommitted,
+            group_protocol: GroupProtocol::Classic,
         }
     }
 }
@@ -575,6 +611,13 @@ impl Settings {
                         expected: "a comma-separated list of range, roundrobin",
                     })?;
         }
+        if let Some(raw) = get(KAFKA_GROUP_PROTOCOL) {
+            settings.group_protocol = raw.parse().map_err(|()| SettingsError::Invalid {
+                name: KAFKA_GROUP_PROTOCOL,
+                value: raw.clone(),
+                expected: "classic or consumer",
+            })?;
+        }
         for warning in settings.validate()? {
             tracing::warn!("{warning}");
         }
@@ -854,6 +897,21 @@ mod tests {
         assert_eq!(
             settings.assignment_strategies,
             vec![AssignmentStrategy::RoundRobin]
+        );
+    }
+
+    #[test]
+    fn group_protocol_is_classic_unless_consumer_is_asked_for() {
+        assert_eq!(
+            from_pairs(&[]).unwrap().group_protocol,
+            GroupProtocol::Classic
+        );
+        let settings = from_pairs(&[(KAFKA_GROUP_PROTOCOL, "Consumer")]).unwrap();
+        assert_eq!(settings.group_protocol, GroupProtocol::Consumer);
+        let error = from_pairs(&[(KAFKA_GROUP_PROTOCOL, "kip848")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "KAFKA_GROUP_PROTOCOL=\"kip848\": expected classic or consumer"
         );
     }
 

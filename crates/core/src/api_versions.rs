@@ -48,6 +48,8 @@ pub const SUPPORTED_APIS: &[ApiKey] = &[
     ApiKey::OffsetDelete,
     ApiKey::DescribeTransactions,
     ApiKey::ListTransactions,
+    ApiKey::ConsumerGroupHeartbeat,
+    ApiKey::ConsumerGroupDescribe,
 ];
 
 /// The advertised `(min, max)` versions of `api_key`, if kmock implements it.

@@ -324,7 +324,8 @@ impl BrokerCore {
             self.fire(timer);
         }
         let mut completions = Vec::new();
-        self.groups.handle_timeout(now, &mut completions);
+        self.groups
+            .handle_timeout(now, &self.logs, &mut completions);
         self.logs.handle_timeout(now, &mut completions);
         self.txns.handle_timeout(
             now,
@@ -516,7 +517,9 @@ impl BrokerCore {
             | RequestKind::DescribeGroups(_)
             | RequestKind::ListGroups(_)
             | RequestKind::DeleteGroups(_)
-            | RequestKind::OffsetDelete(_)) => {
+            | RequestKind::OffsetDelete(_)
+            | RequestKind::ConsumerGroupHeartbeat(_)
+            | RequestKind::ConsumerGroupDescribe(_)) => {
                 self.groups
                     .handle(token.clone(), body, now, &self.logs, &mut completions)
             }

@@ -5,6 +5,7 @@
 use bytes::{Bytes, BytesMut};
 use kmock_core::api_versions::{SUPPORTED_APIS, supported_versions};
 use kmock_core::{BrokerConfig, BrokerCore, BrokerTime, ConnectionId, Output};
+use kmock_wire::kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kmock_wire::kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kmock_wire::kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kmock_wire::kafka_protocol::messages::delete_records_request::{
@@ -198,7 +199,7 @@ fn record_batch(value: &str) -> Bytes {
 #[test]
 fn every_supported_api_is_covered_here() {
     // If an API is added to SUPPORTED_APIS, add a round trip for it below.
-    assert_eq!(SUPPORTED_APIS.len(), 30);
+    assert_eq!(SUPPORTED_APIS.len(), 32);
 }
 
 #[test]
@@ -742,6 +743,93 @@ fn offset_delete_and_delete_groups_every_version() {
         assert_eq!(
             response.results[0].error_code, 0,
             "delete_groups v{version}"
+        );
+    }
+}
+
+#[test]
+fn consumer_group_heartbeat_and_describe_every_version() {
+    let mut h = Harness::new();
+    let topic_id = h.topic_id("kip848");
+    for version in Harness::versions(ApiKey::ConsumerGroupHeartbeat) {
+        let group = format!("kip848-{version}");
+        // From v1 the client makes the member id (KIP-1082); v0 may leave it to the coordinator.
+        let member_id = if version >= 1 { s("member-1") } else { s("") };
+        let join = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(s(&group).into())
+            .with_member_id(member_id)
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![s("kip848").into()]))
+            .with_topic_partitions(Some(Vec::new()));
+        let ResponseKind::ConsumerGroupHeartbeat(joined) = h.call(&join, version) else {
+            unreachable!()
+        };
+        assert_eq!(
+            joined.error_code, 0,
+            "join v{version}: {:?}",
+            joined.error_message
+        );
+        assert_eq!(joined.member_epoch, 1, "join v{version}");
+        let member_id = joined.member_id.clone().expect("a member id");
+        let assignment = joined.assignment.expect("the join carries the assignment");
+        assert_eq!(assignment.topic_partitions[0].topic_id, topic_id);
+        let ack = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(s(&group).into())
+            .with_member_id(member_id.clone())
+            .with_member_epoch(1)
+            .with_topic_partitions(Some(vec![
+                TopicPartitions::default()
+                    .with_topic_id(topic_id)
+                    .with_partitions(vec![0]),
+            ]));
+        let ResponseKind::ConsumerGroupHeartbeat(acked) = h.call(&ack, version) else {
+            unreachable!()
+        };
+        assert_eq!(
+            (acked.error_code, acked.member_epoch),
+            (0, 1),
+            "ack v{version}"
+        );
+        if version >= 1 {
+            let regex = join
+                .clone()
+                .with_member_id(s("member-2"))
+                .with_subscribed_topic_names(None)
+                .with_subscribed_topic_regex(Some(s("kip8.*")));
+            let ResponseKind::ConsumerGroupHeartbeat(response) = h.call(&regex, version) else {
+                unreachable!()
+            };
+            assert_eq!(response.error_code, 0, "regex v{version}");
+        }
+        for describe_version in Harness::versions(ApiKey::ConsumerGroupDescribe) {
+            let request = ConsumerGroupDescribeRequest::default()
+                .with_group_ids(vec![s(&group).into(), s("nope").into()]);
+            let ResponseKind::ConsumerGroupDescribe(response) = h.call(&request, describe_version)
+            else {
+                unreachable!()
+            };
+            assert_eq!(
+                response.groups[0].error_code, 0,
+                "describe v{describe_version}"
+            );
+            assert_eq!(response.groups[0].members[0].member_id, member_id);
+            assert_eq!(
+                response.groups[1].error_code, 69,
+                "describe v{describe_version}"
+            );
+        }
+        let leave = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(s(&group).into())
+            .with_member_id(member_id)
+            .with_member_epoch(-1);
+        let ResponseKind::ConsumerGroupHeartbeat(left) = h.call(&leave, version) else {
+            unreachable!()
+        };
+        assert_eq!(
+            (left.error_code, left.member_epoch),
+            (0, -1),
+            "leave v{version}"
         );
     }
 }

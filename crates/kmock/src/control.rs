@@ -21,7 +21,7 @@
 //! | `GET /requests?since=&api=&client_id=&group=&transactional_id=&limit=` | request log entries, oldest first, and `next` (the `since` of the next poll) |
 //! | `GET /topics` | topics with partitions, high watermarks, log start offsets and config overrides |
 //! | `POST /retention` `{"topic": "t"}` (or no body: every topic) | applies retention and compaction now, as each topic's configs say; reports what was removed |
-//! | `GET /groups`, `GET /groups/{id}` | groups: state, generation, leader, members and their assignments |
+//! | `GET /groups`, `GET /groups/{id}` | groups of both protocols, in id order, with their `type`: `classic` (state, generation, leader, members and their assignments) or `consumer` (KIP-848: state, group and assignment epochs, assignor, members with their epochs, owned, pending and target partitions) |
 //! | `GET /transactions`, `GET /transactions/{id}` | transactional ids: producer id and epoch, the state of the (last) transaction, the partitions and groups of an open one |
 //! | `POST /reset` | back to the state right after start (topics and faults given at start; no groups; empty request log), after answering or closing every request in flight ([`kmock_core::BrokerCore::reset`]) |
 //!
@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use kmock_broker::{
-    FaultRule, FaultRuleId, GroupSummary, LogEntry, MemberSummary, MockBroker, MockBrokerError,
-    RetentionReport, TopicSummary, TransactionSummary,
+    ConsumerGroupSummary, ConsumerMemberSummary, FaultRule, FaultRuleId, GroupSummary, LogEntry,
+    MemberSummary, MockBroker, MockBrokerError, RetentionReport, TopicSummary, TransactionSummary,
 };
 use kmock_wire::kafka_protocol::messages::ConsumerProtocolAssignment;
 use kmock_wire::kafka_protocol::protocol::Decodable;
@@ -588,6 +588,7 @@ fn member_json(member: &MemberSummary) -> Value {
 fn group_json(group: &GroupSummary) -> Value {
     json!({
         "group_id": group.group_id,
+        "type": "classic",
         "state": format!("{:?}", group.state),
         "generation": group.generation_id,
         "protocol_type": group.protocol_type,
@@ -595,6 +596,48 @@ fn group_json(group: &GroupSummary) -> Value {
         "leader": group.leader_id,
         "members": group.members.iter().map(member_json).collect::<Vec<_>>(),
         "pending_members": group.pending_member_ids,
+        "committed_offsets": group.committed_offsets.iter().map(|o| json!({
+            "topic": o.topic, "partition": o.partition, "offset": o.offset,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn partitions_json(partitions: &[(String, i32)]) -> Value {
+    let mut topics = serde_json::Map::new();
+    for (topic, partition) in partitions {
+        let entry = topics.entry(topic.clone()).or_insert_with(|| json!([]));
+        if let Value::Array(list) = entry {
+            list.push(json!(partition));
+        }
+    }
+    Value::Object(topics)
+}
+
+fn consumer_member_json(member: &ConsumerMemberSummary) -> Value {
+    json!({
+        "member_id": member.member_id,
+        "instance_id": member.instance_id,
+        "client_id": member.client_id,
+        "member_epoch": member.member_epoch,
+        "state": member.state.name(),
+        "subscribed_topic_names": member.subscribed_topic_names,
+        "subscribed_topic_regex": member.subscribed_topic_regex,
+        "assignment": partitions_json(&member.assigned),
+        "pending_revocation": partitions_json(&member.pending_revocation),
+        "target_assignment": partitions_json(&member.target),
+    })
+}
+
+fn consumer_group_json(group: &ConsumerGroupSummary) -> Value {
+    json!({
+        "group_id": group.group_id,
+        "type": "consumer",
+        "state": group.state.name(),
+        "protocol_type": "consumer",
+        "group_epoch": group.group_epoch,
+        "assignment_epoch": group.assignment_epoch,
+        "assignor": group.assignor,
+        "members": group.members.iter().map(consumer_member_json).collect::<Vec<_>>(),
         "committed_offsets": group.committed_offsets.iter().map(|o| json!({
             "topic": o.topic, "partition": o.partition, "offset": o.offset,
         })).collect::<Vec<_>>(),
@@ -670,6 +713,29 @@ fn list_json<T>(
 }
 
 impl Control {
+    /// `GET /groups`: classic and KIP-848 consumer groups together, in group id order.
+    async fn groups(&self) -> Answer {
+        let classic = match self.broker.groups().await {
+            Ok(groups) => groups,
+            Err(error) => return failed(&error),
+        };
+        let consumer = match self.broker.consumer_groups().await {
+            Ok(groups) => groups,
+            Err(error) => return failed(&error),
+        };
+        let mut all: Vec<(String, Value)> = classic
+            .iter()
+            .map(|g| (g.group_id.clone(), group_json(g)))
+            .chain(
+                consumer
+                    .iter()
+                    .map(|g| (g.group_id.clone(), consumer_group_json(g))),
+            )
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Answer::ok(json!({ "groups": all.into_iter().map(|(_, g)| g).collect::<Vec<_>>() }))
+    }
+
     async fn handle(&self, request: &Request) -> Answer {
         let (path, query) = request
             .target
@@ -687,11 +753,16 @@ impl Control {
             ("DELETE", ["faults", id]) => self.remove_fault(id).await,
             ("GET", ["requests"]) => self.requests(query).await,
             ("GET", ["topics"]) => list_json("topics", self.broker.topics().await, topic_json),
-            ("GET", ["groups"]) => list_json("groups", self.broker.groups().await, group_json),
+            ("GET", ["groups"]) => self.groups().await,
             ("GET", ["groups", id]) => {
                 let id = percent_decode(id);
                 match self.broker.group(&id).await {
-                    Ok(Some(group)) => Answer::ok(group_json(&group)),
+                    Ok(Some(group)) => return Answer::ok(group_json(&group)),
+                    Ok(None) => {}
+                    Err(error) => return failed(&error),
+                }
+                match self.broker.consumer_group(&id).await {
+                    Ok(Some(group)) => Answer::ok(consumer_group_json(&group)),
                     Ok(None) => Answer::error(404, format!("no group {id:?}")),
                     Err(error) => failed(&error),
                 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use kmock_core::BrokerCore;
 use kmock_core::group::GroupSummary;
+use kmock_core::group::consumer::ConsumerGroupSummary;
 use serde::Serialize;
 
 use crate::checkers::{ExpectationResult, Metrics, Value, Verdict, ownership_conflicts};
@@ -163,10 +164,11 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
         if let ActorKind::Pool { group, .. } = &actor.kind {
             pool_metrics(&mut metrics, &o, &actor.name);
             group_metrics(&mut metrics, &o, &outcome.groups, &actor.name, group);
+            consumer_group_metrics(&mut metrics, &outcome.consumer_groups, &actor.name, group);
         }
     }
     unqualified_maxima(&mut metrics);
-    overall_group_state(&mut metrics, &outcome.groups);
+    overall_group_state(&mut metrics, &outcome.groups, &outcome.consumer_groups);
     delivery_metrics(&mut metrics, &o);
     ownership_metrics(&mut metrics, &mut failures, &o);
     for actor in &scenario.actors {
@@ -333,6 +335,34 @@ fn group_metrics(
     }
 }
 
+/// The broker's final view of a pool's KIP-848 consumer group, when it is one: state, group epoch
+/// (as `generation`) and members, under both the pool's and the group's name.
+fn consumer_group_metrics(
+    metrics: &mut Metrics,
+    groups: &BTreeMap<String, Option<ConsumerGroupSummary>>,
+    name: &str,
+    group: &str,
+) {
+    if let Some(Some(summary)) = groups.get(group) {
+        for key in [group, name] {
+            metrics.insert(
+                format!("group_state[{key}]"),
+                Value::Text(summary.state.name().to_owned()),
+            );
+            number(
+                metrics,
+                format!("generation[{key}]"),
+                f64::from(summary.group_epoch),
+            );
+            number(
+                metrics,
+                format!("members[{key}]"),
+                summary.members.len() as f64,
+            );
+        }
+    }
+}
+
 /// Unqualified versions of the per-pool metrics: the maximum over pools (or the only group).
 fn unqualified_maxima(metrics: &mut Metrics) {
     for base in [
@@ -362,16 +392,29 @@ fn unqualified_maxima(metrics: &mut Metrics) {
 }
 
 /// `group_state` unqualified: the only group's state, or `Dead` when no group is left.
-fn overall_group_state(metrics: &mut Metrics, groups: &BTreeMap<String, Option<GroupSummary>>) {
+fn overall_group_state(
+    metrics: &mut Metrics,
+    groups: &BTreeMap<String, Option<GroupSummary>>,
+    consumer_groups: &BTreeMap<String, Option<ConsumerGroupSummary>>,
+) {
     let states: Vec<Value> = groups
         .values()
         .flatten()
         .map(|s| Value::Text(format!("{:?}", s.state)))
+        .chain(
+            consumer_groups
+                .values()
+                .flatten()
+                .map(|s| Value::Text(s.state.name().to_owned())),
+        )
         .collect();
     if states.len() == 1 {
         metrics.insert("group_state".into(), states[0].clone());
     }
-    if groups.values().all(Option::is_none) && !groups.is_empty() {
+    if groups.values().all(Option::is_none)
+        && consumer_groups.values().all(Option::is_none)
+        && !groups.is_empty()
+    {
         metrics.insert("group_state".into(), Value::Text("Dead".into()));
     }
 }

@@ -75,6 +75,8 @@ struct RawBroker {
     min_session_timeout_ms: Option<i32>,
     max_session_timeout_ms: Option<i32>,
     default_partitions: Option<i32>,
+    consumer_session_timeout_ms: Option<i32>,
+    consumer_heartbeat_interval_ms: Option<i32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -244,6 +246,12 @@ pub struct BrokerOptions {
     pub max_session_timeout_ms: i32,
     /// Partitions of auto-created topics.
     pub default_partitions: i32,
+    /// `group.consumer.session.timeout.ms` of KIP-848 groups, when set (its minimum is lowered
+    /// to it if needed; Kafka's default 45000 otherwise).
+    pub consumer_session_timeout_ms: Option<i32>,
+    /// `group.consumer.heartbeat.interval.ms` of KIP-848 groups, when set (its minimum is
+    /// lowered to it if needed; Kafka's default 5000 otherwise).
+    pub consumer_heartbeat_interval_ms: Option<i32>,
 }
 
 /// What an actor is.
@@ -511,6 +519,8 @@ fn broker_options(raw: &RawBroker) -> BrokerOptions {
         min_session_timeout_ms: raw.min_session_timeout_ms.unwrap_or(6_000),
         max_session_timeout_ms: raw.max_session_timeout_ms.unwrap_or(1_800_000),
         default_partitions: raw.default_partitions.unwrap_or(1),
+        consumer_session_timeout_ms: raw.consumer_session_timeout_ms,
+        consumer_heartbeat_interval_ms: raw.consumer_heartbeat_interval_ms,
     }
 }
 
@@ -946,7 +956,7 @@ fn network_fault(
 }
 
 /// The variables the client crate reads (`kmock_client::settings`).
-const SETTING_NAMES: [&str; 16] = {
+const SETTING_NAMES: [&str; 17] = {
     use kmock_client::settings::*;
     [
         KAFKA_BOOTSTRAP_SERVERS,
@@ -965,6 +975,7 @@ const SETTING_NAMES: [&str; 16] = {
         KAFKA_PARTITION_ASSIGNMENT_STRATEGY,
         KAFKA_RETRY_BACKOFF_MS,
         KAFKA_ISOLATION_LEVEL,
+        KAFKA_GROUP_PROTOCOL,
     ]
 };
 

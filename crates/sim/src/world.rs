@@ -17,9 +17,12 @@ use std::time::Duration;
 use kmock_broker::server::{Broker, BrokerHandle};
 use kmock_broker::{BrokerConfig, FaultRule};
 use kmock_client::producer::WallClock;
-use kmock_client::{Cluster, Consumer, MemberState, Producer, Settings};
+use kmock_client::{
+    Cluster, ClusterOptions, Consumer, GroupProtocol, MemberState, Producer, Settings,
+};
 use kmock_core::BrokerCore;
 use kmock_core::group::GroupSummary;
+use kmock_core::group::consumer::ConsumerGroupSummary;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, oneshot};
@@ -44,6 +47,8 @@ pub struct WorldOutcome {
     pub broker: Option<BrokerCore>,
     /// Final broker view of each pool's group.
     pub groups: BTreeMap<String, Option<GroupSummary>>,
+    /// Final broker view of each pool's KIP-848 consumer group (`KAFKA_GROUP_PROTOCOL=consumer`).
+    pub consumer_groups: BTreeMap<String, Option<ConsumerGroupSummary>>,
     /// Virtual time at the end of the timeline.
     pub virtual_time: Duration,
 }
@@ -80,6 +85,8 @@ struct World {
     network: Network,
     recorder: Recorder,
     rng: ChaCha8Rng,
+    /// The run's seed (KIP-848 member ids derive from it).
+    seed: u64,
     pools: BTreeMap<String, PoolRuntime>,
     producers: BTreeMap<String, ProducerRuntime>,
     pipelines: BTreeMap<String, PipelineRuntime>,
@@ -105,22 +112,57 @@ fn settings_line(settings: &Settings) -> String {
         settings.consumer_pool_size,
         settings.auto_offset_reset,
         settings.enable_auto_commit
-    )
+    ) + match settings.group_protocol {
+        // Only KIP-848 scenarios say so (older traces stay as they were).
+        GroupProtocol::Consumer => " group_protocol=consumer",
+        GroupProtocol::Classic => "",
+    }
 }
+
+/// Mixed into the seed for KIP-848 member ids ("kmockMID").
+const MEMBER_ID_SALT: u64 = 0x6b6d_6f63_6b4d_4944;
 
 async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let broker_seed: u64 = rng.random();
+    let defaults = BrokerConfig::default();
+    let consumer_session = scenario.broker.consumer_session_timeout_ms;
+    let consumer_heartbeat = scenario.broker.consumer_heartbeat_interval_ms;
     let config = BrokerConfig {
         group_initial_rebalance_delay_ms: scenario.broker.initial_rebalance_delay_ms,
         group_min_session_timeout_ms: scenario.broker.min_session_timeout_ms,
         group_max_session_timeout_ms: scenario.broker.max_session_timeout_ms,
         default_partitions: scenario.broker.default_partitions,
+        group_consumer_session_timeout_ms: consumer_session
+            .unwrap_or(defaults.group_consumer_session_timeout_ms),
+        group_consumer_min_session_timeout_ms: consumer_session
+            .map_or(defaults.group_consumer_min_session_timeout_ms, |v| {
+                v.min(defaults.group_consumer_min_session_timeout_ms)
+            }),
+        group_consumer_heartbeat_interval_ms: consumer_heartbeat
+            .unwrap_or(defaults.group_consumer_heartbeat_interval_ms),
+        group_consumer_min_heartbeat_interval_ms: consumer_heartbeat
+            .map_or(defaults.group_consumer_min_heartbeat_interval_ms, |v| {
+                v.min(defaults.group_consumer_min_heartbeat_interval_ms)
+            }),
         advertised_host: "kmock".into(),
         advertised_port: 9092,
         seed: broker_seed,
-        ..BrokerConfig::default()
+        ..defaults
     };
+    let mut broker_line = format!(
+        "broker: initial_rebalance_delay_ms={} min_session_timeout_ms={} max_session_timeout_ms={}",
+        config.group_initial_rebalance_delay_ms,
+        config.group_min_session_timeout_ms,
+        config.group_max_session_timeout_ms
+    );
+    // KIP-848 options only when a scenario sets them (older traces stay as they were).
+    if consumer_session.is_some() || consumer_heartbeat.is_some() {
+        broker_line.push_str(&format!(
+            " consumer_session_timeout_ms={} consumer_heartbeat_interval_ms={}",
+            config.group_consumer_session_timeout_ms, config.group_consumer_heartbeat_interval_ms
+        ));
+    }
     let header = vec![
         format!("scenario {} seed={seed}", scenario.name),
         format!("derived from the seed: broker_seed={broker_seed:#018x}"),
@@ -129,12 +171,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
             scenario.settings_source,
             settings_line(&scenario.settings)
         ),
-        format!(
-            "broker: initial_rebalance_delay_ms={} min_session_timeout_ms={} max_session_timeout_ms={}",
-            config.group_initial_rebalance_delay_ms,
-            config.group_min_session_timeout_ms,
-            config.group_max_session_timeout_ms
-        ),
+        broker_line,
     ];
     let recorder = Recorder::new();
     let broker = match Broker::start(config) {
@@ -146,6 +183,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
                 recorder,
                 broker: None,
                 groups: BTreeMap::new(),
+                consumer_groups: BTreeMap::new(),
                 virtual_time: Duration::ZERO,
             };
         }
@@ -175,6 +213,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
         network,
         recorder: recorder.clone(),
         rng,
+        seed,
         pools: BTreeMap::new(),
         producers: BTreeMap::new(),
         pipelines: BTreeMap::new(),
@@ -192,15 +231,17 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     let virtual_time = recorder.now();
 
     let mut groups = BTreeMap::new();
+    let mut consumer_groups = BTreeMap::new();
     for actor in &scenario.actors {
         if let ActorKind::Pool { group, .. } = &actor.kind {
             let id = group.clone();
-            let summary = broker
-                .inspect(move |core| core.groups().group(&id))
+            let summaries = broker
+                .inspect(move |core| (core.groups().group(&id), core.groups().consumer_group(&id)))
                 .await
-                .ok()
-                .flatten();
+                .ok();
+            let (summary, consumer_summary) = summaries.unwrap_or((None, None));
             groups.insert(group.clone(), summary);
+            consumer_groups.insert(group.clone(), consumer_summary);
         }
     }
     // The core itself, swapped for an empty one: its request log (a few hundred decoded requests
@@ -218,6 +259,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
         recorder,
         broker: core,
         groups,
+        consumer_groups,
         virtual_time,
     }
 }
@@ -287,9 +329,21 @@ impl World {
             group_id: group.map_or_else(|| self.scenario.settings.group_id.clone(), str::to_owned),
             ..self.scenario.settings.clone()
         };
-        Cluster::connect(settings, self.network.connector(actor))
-            .await
-            .map_err(|e| format!("{actor} cannot connect: {e}"))
+        // KIP-848 member ids are made by the client: from the run's seed and the actor's name, so
+        // a seed reproduces them (the broker's assignors order members by id). Not drawn from the
+        // world's PRNG, whose sequence the other draws rely on.
+        let member_id_seed = actor
+            .bytes()
+            .fold(self.seed ^ MEMBER_ID_SALT, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        Cluster::connect_with(
+            settings,
+            self.network.connector(actor),
+            ClusterOptions::default().with_member_id_seed(member_id_seed),
+        )
+        .await
+        .map_err(|e| format!("{actor} cannot connect: {e}"))
     }
 
     async fn step(&mut self, action: &Action) -> Result<(), String> {

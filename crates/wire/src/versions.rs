@@ -50,6 +50,12 @@ pub fn codec_versions(api_key: ApiKey) -> VersionRange {
         ApiKey::CreatePartitions => both::<CreatePartitionsRequest, CreatePartitionsResponse>(),
         ApiKey::DeleteGroups => both::<DeleteGroupsRequest, DeleteGroupsResponse>(),
         ApiKey::OffsetDelete => both::<OffsetDeleteRequest, OffsetDeleteResponse>(),
+        ApiKey::ConsumerGroupHeartbeat => {
+            both::<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>()
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            both::<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>()
+        }
         ApiKey::DescribeConfigs => both::<DescribeConfigsRequest, DescribeConfigsResponse>(),
         ApiKey::AlterConfigs => both::<AlterConfigsRequest, AlterConfigsResponse>(),
         ApiKey::IncrementalAlterConfigs => {

@@ -16,6 +16,7 @@ use std::thread::{self, JoinHandle, Thread};
 
 use kmock_core::fault::FaultRuleStatus;
 use kmock_core::group::GroupSummary;
+use kmock_core::group::consumer::ConsumerGroupSummary;
 use kmock_core::log::{RetentionReport, TopicSummary};
 use kmock_core::request_log::LogEntry;
 use kmock_core::txn::TransactionSummary;
@@ -149,6 +150,19 @@ impl BlockingMockBroker {
         transactional_id: &str,
     ) -> Result<Option<TransactionSummary>, MockBrokerError> {
         block_on(self.broker.transaction(transactional_id))
+    }
+
+    /// See [`MockBroker::consumer_groups`].
+    pub fn consumer_groups(&self) -> Result<Vec<ConsumerGroupSummary>, MockBrokerError> {
+        block_on(self.broker.consumer_groups())
+    }
+
+    /// See [`MockBroker::consumer_group`].
+    pub fn consumer_group(
+        &self,
+        group_id: &str,
+    ) -> Result<Option<ConsumerGroupSummary>, MockBrokerError> {
+        block_on(self.broker.consumer_group(group_id))
     }
 
     /// See [`MockBroker::clean_logs`].

@@ -103,6 +103,9 @@ pub struct FaultMatcher {
     pub transactional_id: Option<String>,
     /// The connection the request arrived on.
     pub connection: Option<ConnectionId>,
+    /// The member epoch of a ConsumerGroupHeartbeat (KIP-848: 0 joins, -1 leaves, -2 a static
+    /// member's temporary leave); no other request matches it.
+    pub member_epoch: Option<i32>,
 }
 
 impl FaultMatcher {
@@ -139,6 +142,9 @@ impl FaultMatcher {
             && self
                 .connection
                 .is_none_or(|connection| connection == facts.connection)
+            && self
+                .member_epoch
+                .is_none_or(|epoch| facts.member_epoch == Some(epoch))
     }
 }
 
@@ -227,6 +233,8 @@ pub struct RequestFacts<'a> {
     pub member_ids: Vec<&'a str>,
     /// Transactional ids the request names (see [`NamedIds::transactional_ids`]).
     pub transactional_ids: Vec<&'a str>,
+    /// The member epoch of a ConsumerGroupHeartbeat.
+    pub member_epoch: Option<i32>,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -245,6 +253,10 @@ impl<'a> RequestFacts<'a> {
             group_ids,
             member_ids,
             transactional_ids,
+            member_epoch: match &request.body {
+                RequestKind::ConsumerGroupHeartbeat(body) => Some(body.member_epoch),
+                _ => None,
+            },
         }
     }
 }
@@ -254,14 +266,15 @@ impl<'a> RequestFacts<'a> {
 /// API's request log look at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamedIds<'a> {
-    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetDelete `group_id`;
+    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetDelete,
+    /// ConsumerGroupHeartbeat `group_id`; ConsumerGroupDescribe `group_ids[]`;
     /// OffsetFetch v0–7 `group_id` and v8+ `groups[].group_id`; DescribeGroups `groups[]`;
     /// DeleteGroups `groups_names[]`; FindCoordinator with key type 0 (group) `key` (v0–3) or
     /// `coordinator_keys` (v4+); AddOffsetsToTxn and TxnOffsetCommit `group_id`.
     pub group_ids: Vec<&'a str>,
-    /// JoinGroup, SyncGroup, Heartbeat, OffsetCommit `member_id`; LeaveGroup v0–2 `member_id` and
-    /// v3+ `members[].member_id`; OffsetFetch v9+ `groups[].member_id`; TxnOffsetCommit
-    /// `member_id` (when set).
+    /// JoinGroup, SyncGroup, Heartbeat, OffsetCommit, ConsumerGroupHeartbeat `member_id`;
+    /// LeaveGroup v0–2 `member_id` and v3+ `members[].member_id`; OffsetFetch v9+
+    /// `groups[].member_id`; TxnOffsetCommit `member_id` (when set).
     pub member_ids: Vec<&'a str>,
     /// InitProducerId, AddOffsetsToTxn, EndTxn, TxnOffsetCommit and Produce `transactional_id`
     /// (when set); AddPartitionsToTxn v0–3 `transactional_id` and v4+
@@ -305,6 +318,12 @@ impl<'a> NamedIds<'a> {
                     .extend(body.groups_names.iter().map(|g| &***g));
             }
             RequestKind::OffsetDelete(body) => ids.group_ids.push(&body.group_id),
+            RequestKind::ConsumerGroupHeartbeat(body) => {
+                ids.group_member(&body.group_id, &body.member_id);
+            }
+            RequestKind::ConsumerGroupDescribe(body) => {
+                ids.group_ids.extend(body.group_ids.iter().map(|g| &***g));
+            }
             RequestKind::FindCoordinator(body) if body.key_type == 0 => {
                 if api_version <= 3 {
                     ids.group_ids.push(&body.key);

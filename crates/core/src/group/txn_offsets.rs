@@ -6,7 +6,12 @@
 //! [`GroupCoordinator::has_pending_transactional_offset`] (UNSTABLE_OFFSET_COMMIT while one is
 //! pending).
 //!
-//! Group rules of a transactional commit, in Kafka's order (`GroupCoordinator.doTxnCommitOffsets`):
+//! For a KIP-848 consumer group the member id and epoch are checked as Kafka's
+//! `ConsumerGroup.validateOffsetCommit` checks a transactional commit (UNKNOWN_MEMBER_ID,
+//! STALE_MEMBER_EPOCH; nothing when no member is named), and the offsets land in that group.
+//!
+//! Group rules of a transactional commit to a classic group, in Kafka's order
+//! (`GroupCoordinator.doTxnCommitOffsets`):
 //! an empty group id → INVALID_GROUP_ID; an unknown group is created Empty (a transactional
 //! producer need not be a member); a Dead group → COORDINATOR_NOT_AVAILABLE; a static instance id
 //! registered to another member → FENCED_INSTANCE_ID; a member id that is set but not a member →
@@ -123,6 +128,9 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(error_code::INVALID_GROUP_ID);
         }
+        if let Some(group) = self.consumer_groups.get(group_id) {
+            return consumer_group_check(group, committer);
+        }
         let group = self
             .group_or_create(group_id)
             .ok_or(error_code::COORDINATOR_NOT_AVAILABLE)?;
@@ -159,6 +167,10 @@ impl GroupCoordinator {
         pending.count -= offsets.len();
         pending.prune(group_id, producer_id);
         if !commit {
+            return;
+        }
+        if let Some(group) = self.consumer_groups.get_mut(group_id) {
+            group.offsets.extend(offsets);
             return;
         }
         match self.groups.get_mut(group_id) {
@@ -207,6 +219,33 @@ impl GroupCoordinator {
             })
             .unwrap_or_default()
     }
+}
+
+/// A transactional commit to a KIP-848 consumer group (Kafka's `ConsumerGroup.validateOffsetCommit`
+/// with `isTransactional`): an empty group takes a commit without a member epoch; a commit naming
+/// no member at all is not checked; otherwise the member must exist (UNKNOWN_MEMBER_ID) at that
+/// epoch (STALE_MEMBER_EPOCH).
+fn consumer_group_check(
+    group: &super::consumer::group::ConsumerGroup,
+    committer: TransactionalCommitter<'_>,
+) -> Result<(), i16> {
+    if committer.generation_id < 0 && group.members.is_empty() {
+        return Ok(());
+    }
+    if committer.generation_id == -1
+        && committer.member_id.is_empty()
+        && committer.group_instance_id.is_none()
+    {
+        return Ok(());
+    }
+    let member = group
+        .members
+        .get(committer.member_id)
+        .ok_or(error_code::UNKNOWN_MEMBER_ID)?;
+    if member.member_epoch != committer.generation_id {
+        return Err(error_code::STALE_MEMBER_EPOCH);
+    }
+    Ok(())
 }
 
 impl PendingTransactionalOffsets {

@@ -931,6 +931,64 @@ fn txn_offset_commit_checks_the_member_and_generation_when_given() {
 }
 
 #[test]
+fn txn_offset_commit_to_a_kip848_consumer_group_checks_the_member_epoch_and_lands_in_that_group() {
+    let mut broker = Broker::new();
+    let join = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(s("cg").into())
+        .with_member_id(s("m1"))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_names(Some(vec![s(TOPIC).into()]))
+        .with_topic_partitions(Some(Vec::new()));
+    let ResponseKind::ConsumerGroupHeartbeat(joined) = broker.call(&join, 1) else {
+        unreachable!()
+    };
+    assert_eq!(joined.error_code, 0);
+    let epoch = joined.member_epoch;
+    let pid = broker.init("tx");
+    broker.add_offsets("tx", pid, "cg", 3);
+    let base = txn_offset_commit_request("tx", pid, "cg", 9);
+    assert_eq!(
+        broker.txn_offset_commit(
+            &base
+                .clone()
+                .with_member_id(s("m1"))
+                .with_generation_id(epoch + 5),
+            3
+        ),
+        vec![code::STALE_MEMBER_EPOCH]
+    );
+    assert_eq!(
+        broker.txn_offset_commit(
+            &base
+                .clone()
+                .with_member_id(s("ghost"))
+                .with_generation_id(epoch),
+            3
+        ),
+        vec![code::UNKNOWN_MEMBER_ID]
+    );
+    assert_eq!(
+        broker.txn_offset_commit(&base.with_member_id(s("m1")).with_generation_id(epoch), 3),
+        vec![0]
+    );
+    assert_eq!(
+        broker.core.groups().committed_offset("cg", TOPIC, 0),
+        None,
+        "pending"
+    );
+    assert_eq!(broker.end("tx", pid, true), 0);
+    assert_eq!(
+        broker.core.groups().committed_offset("cg", TOPIC, 0),
+        Some(9)
+    );
+    assert!(
+        broker.core.groups().group("cg").is_none(),
+        "no classic group made beside it"
+    );
+}
+
+#[test]
 fn txn_offset_commit_of_an_unknown_partition_is_unknown_topic_or_partition() {
     let mut broker = Broker::new();
     let pid = broker.init("tx");
