@@ -64,6 +64,7 @@ pub use kmock_core::group::consumer::{
 pub use kmock_core::group::{GroupState, GroupSummary, MemberSummary};
 pub use kmock_core::log::{PartitionCleanup, RetentionReport, TopicSummary};
 pub use kmock_core::request_log::LogEntry;
+pub use kmock_core::txn::{TransactionState, TransactionSummary};
 pub use kmock_core::{
     BrokerConfig, BrokerCore, ConfigError, ConnectionId, FaultAction, FaultRule, FaultRuleId,
     FaultSpecError, Output, ResetReport,

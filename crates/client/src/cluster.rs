@@ -55,6 +55,11 @@ pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 3),
     // KIP-848 members (`KAFKA_GROUP_PROTOCOL=consumer`); v1: the client makes the member id.
     (ApiKey::ConsumerGroupHeartbeat, 1, 1),
 ];
@@ -669,12 +674,29 @@ impl Cluster {
     /// Finds the group coordinator of `group_id`, retrying while it is not available, within the
     /// request timeout.
     pub async fn find_coordinator(&self, group_id: &str) -> Result<Node, ClientError> {
+        self.find_coordinator_of(0, group_id).await
+    }
+
+    /// Finds the transaction coordinator of `transactional_id` (FindCoordinator key type 1), as
+    /// [`Cluster::find_coordinator`] does for groups.
+    pub async fn find_transaction_coordinator(
+        &self,
+        transactional_id: &str,
+    ) -> Result<Node, ClientError> {
+        self.find_coordinator_of(1, transactional_id).await
+    }
+
+    async fn find_coordinator_of(&self, key_type: i8, key: &str) -> Result<Node, ClientError> {
         let version = self.inner.versions.version(ApiKey::FindCoordinator)?;
-        let key = StrBytes::from_string(group_id.to_owned());
+        let key = StrBytes::from_string(key.to_owned());
         let request = if version >= 4 {
             FindCoordinatorRequest::default()
-                .with_key_type(0)
+                .with_key_type(key_type)
                 .with_coordinator_keys(vec![key])
+        } else if version >= 1 {
+            FindCoordinatorRequest::default()
+                .with_key(key)
+                .with_key_type(key_type)
         } else {
             FindCoordinatorRequest::default().with_key(key)
         };

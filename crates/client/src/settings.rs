@@ -61,6 +61,40 @@ pub const KAFKA_ACKS: &str = "KAFKA_ACKS";
 pub const KAFKA_PARTITION_ASSIGNMENT_STRATEGY: &str = "KAFKA_PARTITION_ASSIGNMENT_STRATEGY";
 /// Pause before retrying a failed request or reconnecting (ms).
 pub const KAFKA_RETRY_BACKOFF_MS: &str = "KAFKA_RETRY_BACKOFF_MS";
+/// What a consumer reads of transactions: `read_uncommitted` or `read_committed`.
+pub const KAFKA_ISOLATION_LEVEL: &str = "KAFKA_ISOLATION_LEVEL";
+
+/// What a consumer reads of transactional records (Kafka's `isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Every record up to the high watermark, aborted transactions included.
+    #[default]
+    ReadUncommitted,
+    /// Records up to the last stable offset, without those of aborted transactions.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The wire value (Fetch and ListOffsets `isolation_level`).
+    pub fn as_i8(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
+impl FromStr for IsolationLevel {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "read_uncommitted" => Ok(IsolationLevel::ReadUncommitted),
+            "read_committed" => Ok(IsolationLevel::ReadCommitted),
+            _ => Err(()),
+        }
+    }
+}
+
 /// The consumer group protocol: `classic` or `consumer` (KIP-848), Kafka's `group.protocol`.
 pub const KAFKA_GROUP_PROTOCOL: &str = "KAFKA_GROUP_PROTOCOL";
 
@@ -187,6 +221,9 @@ pub struct Settings {
     pub assignment_strategies: Vec<AssignmentStrategy>,
     /// Pause before retrying or reconnecting (`KAFKA_RETRY_BACKOFF_MS`, default 100).
     pub retry_backoff_ms: u32,
+    /// What consumers read of transactions (`KAFKA_ISOLATION_LEVEL`, default `read_uncommitted`
+    /// as in Kafka).
+    pub isolation_level: IsolationLevel,
     /// The consumer group protocol (`KAFKA_GROUP_PROTOCOL`: `classic` or `consumer`, default
     /// `classic`).
     pub group_protocol: GroupProtocol,
@@ -210,6 +247,7 @@ impl Default for Settings {
             acks: Acks::All,
             assignment_strategies: vec![AssignmentStrategy::Range, AssignmentStrategy::RoundRobin],
             retry_backoff_ms: 100,
+            isolation_level: IsolationLevel::ReadUncommitted,
             group_protocol: GroupProtocol::Classic,
         }
     }
@@ -530,6 +568,13 @@ impl Settings {
                 name: KAFKA_AUTO_OFFSET_RESET,
                 value: raw.clone(),
                 expected: "earliest or latest",
+            })?;
+        }
+        if let Some(raw) = get(KAFKA_ISOLATION_LEVEL) {
+            settings.isolation_level = raw.parse().map_err(|()| SettingsError::Invalid {
+                name: KAFKA_ISOLATION_LEVEL,
+                value: raw.clone(),
+                expected: "read_uncommitted or read_committed",
             })?;
         }
         if let Some(raw) = get(KAFKA_ENABLE_AUTO_COMMIT) {

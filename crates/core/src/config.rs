@@ -28,6 +28,9 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i32,
     /// Most members one group may hold (`group.max.size`); a peer must not grow state without bound.
     pub group_max_size: usize,
+    /// Longest transaction timeout a transactional producer may ask for in InitProducerId
+    /// (`transaction.max.timeout.ms`; beyond: INVALID_TRANSACTION_TIMEOUT).
+    pub transaction_max_timeout_ms: i32,
     /// Session timeout of KIP-848 consumer group members (`group.consumer.session.timeout.ms`):
     /// the broker decides it, not the member.
     pub group_consumer_session_timeout_ms: i32,
@@ -77,6 +80,7 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 3_000,
             group_max_size: 1_000,
+            transaction_max_timeout_ms: 900_000,
             group_consumer_session_timeout_ms: 45_000,
             group_consumer_min_session_timeout_ms: 45_000,
             group_consumer_max_session_timeout_ms: 60_000,
@@ -150,6 +154,10 @@ impl BrokerConfig {
                 i64::from(self.group_max_session_timeout_ms),
             ),
             ("group_max_size", self.group_max_size as i64),
+            (
+                "transaction_max_timeout_ms",
+                i64::from(self.transaction_max_timeout_ms),
+            ),
             (
                 "group_consumer_session_timeout_ms",
                 i64::from(self.group_consumer_session_timeout_ms),

@@ -26,10 +26,9 @@ use kmock_wire::kafka_protocol::messages::{
     ConsumerGroupHeartbeatRequest, CreatePartitionsRequest, CreateTopicsRequest,
     DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
     DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
-    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
-    alter_configs_request,
+    IncrementalAlterConfigsRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName, alter_configs_request,
     create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic},
     create_topics_request::CreatableTopic,
     create_topics_request::CreatableTopicConfig,
@@ -56,6 +55,8 @@ use kmock_wire::kafka_protocol::records::{
 };
 
 use super::{BrokerCore, ConnectionId, Output, api_versions};
+
+mod txn_seeds;
 use crate::BrokerTime;
 use crate::config::BrokerConfig;
 
@@ -576,12 +577,9 @@ fn seed_for(api_key: ApiKey, version: i16, correlation_id: i32) -> Option<Bytes>
             version,
             c,
         ),
-        ApiKey::InitProducerId => first_encodable(
-            vec![InitProducerIdRequest::default().with_transaction_timeout_ms(60_000)],
-            version,
-            c,
-        ),
-        other => admin_seed_for(other, version, c),
+        other => {
+            admin_seed_for(other, version, c).or_else(|| txn_seeds::seed_for(other, version, c))
+        }
     }
 }
 
@@ -699,7 +697,8 @@ pub struct Seed {
 /// group's find-coordinator, join, sync, heartbeat, commit, fetch offsets, leave; the admin APIs:
 /// delete records, create partitions, delete offsets, delete groups; topic configs described,
 /// altered both ways, and produced under; a KIP-848 consumer group's heartbeats by regex and by
-/// names, describe, commit and fetch offsets, list and describe).
+/// names, describe, commit and fetch offsets, list and describe; a transaction: init, add,
+/// produce, commit offsets, commit, read_committed fetch).
 pub fn seeds() -> Vec<Seed> {
     let mut seeds = Vec::new();
     for api_key in api_versions::SUPPORTED_APIS {
@@ -804,6 +803,7 @@ pub fn seeds() -> Vec<Seed> {
             (ApiKey::DescribeGroups, 5),
         ],
     ));
+    seeds.push(txn_seeds::flow());
     seeds
 }
 

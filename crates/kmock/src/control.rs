@@ -18,10 +18,11 @@
 //! | `POST /faults` `{"spec": "leave_group:delay=60s"}` | installs a rule after the others → `{"id": N, "spec": ...}` |
 //! | `DELETE /faults/{id}` | removes one rule (404 if unknown) |
 //! | `DELETE /faults` | removes every rule |
-//! | `GET /requests?since=&api=&client_id=&group=&limit=` | request log entries, oldest first, and `next` (the `since` of the next poll) |
+//! | `GET /requests?since=&api=&client_id=&group=&transactional_id=&limit=` | request log entries, oldest first, and `next` (the `since` of the next poll) |
 //! | `GET /topics` | topics with partitions, high watermarks, log start offsets and config overrides |
 //! | `POST /retention` `{"topic": "t"}` (or no body: every topic) | applies retention and compaction now, as each topic's configs say; reports what was removed |
 //! | `GET /groups`, `GET /groups/{id}` | groups of both protocols, in id order, with their `type`: `classic` (state, generation, leader, members and their assignments) or `consumer` (KIP-848: state, group and assignment epochs, assignor, members with their epochs, owned, pending and target partitions) |
+//! | `GET /transactions`, `GET /transactions/{id}` | transactional ids: producer id and epoch, the state of the (last) transaction, the partitions and groups of an open one |
 //! | `POST /reset` | back to the state right after start (topics and faults given at start; no groups; empty request log), after answering or closing every request in flight ([`kmock_core::BrokerCore::reset`]) |
 //!
 //! The routes are thin: each calls one [`MockBroker`] method and renders its answer as JSON.
@@ -32,7 +33,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use kmock_broker::{
     ConsumerGroupSummary, ConsumerMemberSummary, FaultRule, FaultRuleId, GroupSummary, LogEntry,
-    MemberSummary, MockBroker, MockBrokerError, RetentionReport, TopicSummary,
+    MemberSummary, MockBroker, MockBrokerError, RetentionReport, TopicSummary, TransactionSummary,
 };
 use kmock_wire::kafka_protocol::messages::ConsumerProtocolAssignment;
 use kmock_wire::kafka_protocol::protocol::Decodable;
@@ -544,6 +545,7 @@ fn entry_json(entry: &LogEntry) -> Value {
         "api_version": entry.api_version,
         "correlation_id": entry.correlation_id,
         "group": entry.group_id(),
+        "transactional_ids": entry.transactional_ids(),
         "fault": entry.fault,
         "response_time_ms": entry.response_time.map(|at| ms(at.since_start())),
         "outcome": entry.outcome,
@@ -653,7 +655,22 @@ fn topic_json(topic: &TopicSummary) -> Value {
     })
 }
 
-const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&limit= | GET /topics | POST /retention {\"topic\": \"t\"} | GET /groups | GET /groups/{id} | POST /reset";
+fn transaction_json(txn: &TransactionSummary) -> Value {
+    json!({
+        "transactional_id": txn.transactional_id,
+        "producer_id": txn.producer_id,
+        "producer_epoch": txn.producer_epoch,
+        "state": txn.state.name(),
+        "timeout_ms": txn.timeout_ms,
+        "started_ms": txn.started.map(|at| ms(at.since_start())),
+        "partitions": txn.partitions.iter().map(|(topic, partition)| json!({
+            "topic": topic, "partition": partition,
+        })).collect::<Vec<_>>(),
+        "groups": txn.groups,
+    })
+}
+
+const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&transactional_id=&limit= | GET /topics | POST /retention {\"topic\": \"t\"} | GET /groups | GET /groups/{id} | GET /transactions | GET /transactions/{id} | POST /reset";
 
 fn retention_json(report: &RetentionReport) -> Value {
     json!({
@@ -750,12 +767,26 @@ impl Control {
                     Err(error) => failed(&error),
                 }
             }
+            ("GET", ["transactions"]) => list_json(
+                "transactions",
+                self.broker.transactions().await,
+                transaction_json,
+            ),
+            ("GET", ["transactions", id]) => {
+                let id = percent_decode(id);
+                match self.broker.transaction(&id).await {
+                    Ok(Some(txn)) => Answer::ok(transaction_json(&txn)),
+                    Ok(None) => Answer::error(404, format!("no transactional id {id:?}")),
+                    Err(error) => failed(&error),
+                }
+            }
             ("POST", ["reset"]) => self.reset().await,
             ("POST", ["retention"]) => self.retention(&request.body).await,
             (
                 _,
                 [
-                    "faults" | "requests" | "topics" | "groups" | "reset" | "retention",
+                    "faults" | "requests" | "topics" | "groups" | "transactions" | "reset"
+                    | "retention",
                     ..,
                 ],
             )
@@ -852,6 +883,7 @@ impl Control {
         let mut api: Option<String> = None;
         let mut client_id: Option<String> = None;
         let mut group: Option<String> = None;
+        let mut transactional_id: Option<String> = None;
         for (key, value) in query_pairs(query) {
             match key.as_str() {
                 "since" => match value.parse() {
@@ -874,11 +906,12 @@ impl Control {
                 "api" => api = Some(value),
                 "client_id" => client_id = Some(value),
                 "group" => group = Some(value),
+                "transactional_id" => transactional_id = Some(value),
                 other => {
                     return Answer::error(
                         400,
                         format!(
-                            "unknown parameter {other:?}: expected since, api, client_id, group or limit"
+                            "unknown parameter {other:?}: expected since, api, client_id, group, transactional_id or limit"
                         ),
                     );
                 }
@@ -902,6 +935,11 @@ impl Control {
                         group
                             .as_ref()
                             .is_none_or(|g| e.group_ids().contains(&g.as_str()))
+                    })
+                    .filter(|e| {
+                        transactional_id
+                            .as_ref()
+                            .is_none_or(|t| e.transactional_ids().contains(&t.as_str()))
                     })
                     .take(limit)
                     .map(entry_json)

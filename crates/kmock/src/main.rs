@@ -30,7 +30,7 @@ Install a fault rule (repeatable; rules are evaluated in the order given, the fi
 Grammar:  API[@VERSIONS][,MATCH]...:ACTION[,TRIGGER]...
   API       snake_case API name (leave_group, join_group, fetch, ...), API key number (13), or * for any
   VERSIONS  N or N-M (inclusive)
-  MATCH     group=ID | client=ID | member=ID | conn=N
+  MATCH     group=ID | client=ID | member=ID | txn=ID | conn=N
   ACTION    delay=DUR     process now, send the response DUR later
             hold=DUR      process the request only after DUR
             error=CODE    answer with a Kafka error (27, rebalance_in_progress, UNKNOWN_MEMBER_ID) without processing

@@ -171,6 +171,18 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
     overall_group_state(&mut metrics, &outcome.groups, &outcome.consumer_groups);
     delivery_metrics(&mut metrics, &o);
     ownership_metrics(&mut metrics, &mut failures, &o);
+    for actor in &scenario.actors {
+        if let ActorKind::Pipeline { input, output, .. } = &actor.kind {
+            pipeline_metrics(
+                &mut metrics,
+                &o,
+                outcome.broker.as_ref(),
+                &actor.name,
+                input,
+                output,
+            );
+        }
+    }
     metrics.insert("virtual_ms".into(), Value::Number(ms(outcome.virtual_time)));
 
     let expectations: Vec<ExpectationResult> = scenario
@@ -427,6 +439,59 @@ fn delivery_metrics(metrics: &mut Metrics, o: &Observations) {
     metrics
         .entry("duplicates".into())
         .or_insert(Value::Number(0.0));
+}
+
+/// Exactly-once over one pipeline: its output as a read_committed consumer reads it (from the
+/// broker's logs), against the acknowledged records of its input. Each metric is qualified by the
+/// pipeline and, unqualified, summed over pipelines (so `pipeline_missing == 0` covers them all).
+fn pipeline_metrics(
+    metrics: &mut Metrics,
+    o: &Observations,
+    core: Option<&kmock_core::BrokerCore>,
+    name: &str,
+    input: &str,
+    output: &str,
+) {
+    let outputs = core.map_or_else(Vec::new, |core| {
+        crate::pipeline::committed_output(core, output)
+    });
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for value in &outputs {
+        *counts.entry(value.as_str()).or_default() += 1;
+    }
+    let inputs: BTreeSet<String> = o
+        .acked
+        .keys()
+        .filter(|(topic, _, _)| topic == input)
+        .map(|(topic, partition, offset)| format!("{topic}/{partition}/{offset}"))
+        .collect();
+    let committed = inputs
+        .iter()
+        .filter(|id| counts.contains_key(id.as_str()))
+        .count();
+    let duplicates: u64 = counts.values().map(|n| n - 1).sum();
+    let aborted = core.map_or(0, |core| {
+        let partitions = core.logs().partition_count(output).unwrap_or(0);
+        (0..partitions)
+            .map(|p| core.logs().aborted_transactions(output, p).len())
+            .sum::<usize>()
+    });
+    let observed = o.pipelines.get(name).cloned().unwrap_or_default();
+    for (metric, value) in [
+        ("pipeline_committed", committed as f64),
+        ("pipeline_duplicates", duplicates as f64),
+        ("pipeline_missing", (inputs.len() - committed) as f64),
+        ("pipeline_transactions", observed.committed as f64),
+        ("pipeline_restarts", observed.restarts as f64),
+        ("aborted_transactions", aborted as f64),
+    ] {
+        number(metrics, format!("{metric}[{name}]"), value);
+        let total = match metrics.get(metric) {
+            Some(Value::Number(n)) => n + value,
+            _ => value,
+        };
+        number(metrics, metric.to_owned(), total);
+    }
 }
 
 /// The invariant that no partition has two owners in one generation: a metric, and a failure

@@ -173,6 +173,8 @@ pub struct Observations {
     pub rebalanced_at: BTreeMap<String, Duration>,
     /// A run-level failure (a wait that timed out, a step that could not run).
     pub failures: Vec<String>,
+    /// Pipeline actors by name.
+    pub pipelines: BTreeMap<String, crate::pipeline::PipelineObservation>,
 }
 
 /// Records observations; shared by the world's tasks. Cheap to clone.
@@ -424,6 +426,69 @@ fn request_summary(request: &RequestKind, names: &mut MemberNames) -> String {
                 format!("keys={}", keys.join(","))
             }
         }
+        other => transaction_request_summary(other),
+    }
+}
+
+/// The transaction APIs: which transactional id, epoch, partitions, group and outcome asked for.
+fn transaction_request_summary(request: &RequestKind) -> String {
+    match request {
+        RequestKind::InitProducerId(r) => match r.transactional_id.as_deref() {
+            Some(id) => format!("txn={} timeout={}ms", id.as_str(), r.transaction_timeout_ms),
+            None => "idempotent".to_owned(),
+        },
+        RequestKind::AddPartitionsToTxn(r) => {
+            let parts: Vec<String> = r
+                .v3_and_below_topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(move |p| format!("{}[{p}]", t.name.as_str()))
+                })
+                .collect();
+            format!(
+                "txn={} epoch={} {}",
+                r.v3_and_below_transactional_id.as_str(),
+                r.v3_and_below_producer_epoch,
+                parts.join(" ")
+            )
+        }
+        RequestKind::AddOffsetsToTxn(r) => format!(
+            "txn={} epoch={} group={}",
+            r.transactional_id.as_str(),
+            r.producer_epoch,
+            r.group_id.as_str()
+        ),
+        RequestKind::TxnOffsetCommit(r) => {
+            let offsets: Vec<String> = r
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(move |p| {
+                        format!(
+                            "{}[{}]={}",
+                            t.name.as_str(),
+                            p.partition_index,
+                            p.committed_offset
+                        )
+                    })
+                })
+                .collect();
+            format!(
+                "txn={} epoch={} group={} {}",
+                r.transactional_id.as_str(),
+                r.producer_epoch,
+                r.group_id.as_str(),
+                offsets.join(" ")
+            )
+        }
+        RequestKind::EndTxn(r) => format!(
+            "txn={} epoch={} {}",
+            r.transactional_id.as_str(),
+            r.producer_epoch,
+            if r.committed { "commit" } else { "abort" }
+        ),
         _ => String::new(),
     }
 }
@@ -486,6 +551,24 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
         ResponseKind::Metadata(r) => metadata_summary(r),
         ResponseKind::ApiVersions(r) => error(r.error_code),
         ResponseKind::OffsetFetch(r) => error(r.error_code),
+        ResponseKind::InitProducerId(r) if r.error_code == 0 => {
+            format!("ok producer={} epoch={}", r.producer_id.0, r.producer_epoch)
+        }
+        ResponseKind::InitProducerId(r) => error(r.error_code),
+        ResponseKind::AddPartitionsToTxn(r) => errors_or_ok(partition_errors(
+            r.results_by_topic_v3_and_below.iter().flat_map(|t| {
+                t.results_by_partition
+                    .iter()
+                    .map(|p| p.partition_error_code)
+            }),
+        )),
+        ResponseKind::AddOffsetsToTxn(r) => error(r.error_code),
+        ResponseKind::TxnOffsetCommit(r) => errors_or_ok(partition_errors(
+            r.topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        )),
+        ResponseKind::EndTxn(r) => error(r.error_code),
         ResponseKind::CreateTopics(r) => {
             let parts: Vec<String> = r
                 .topics

@@ -73,6 +73,12 @@ struct ProducerRuntime {
     next: u64,
 }
 
+struct PipelineRuntime {
+    cluster: Cluster,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
 struct World {
     scenario: Arc<Scenario>,
     broker: BrokerHandle,
@@ -83,6 +89,7 @@ struct World {
     seed: u64,
     pools: BTreeMap<String, PoolRuntime>,
     producers: BTreeMap<String, ProducerRuntime>,
+    pipelines: BTreeMap<String, PipelineRuntime>,
 }
 
 /// Runs `scenario` with `seed` on a fresh current-thread runtime with paused time.
@@ -209,6 +216,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
         seed,
         pools: BTreeMap::new(),
         producers: BTreeMap::new(),
+        pipelines: BTreeMap::new(),
     };
     world.schedule_faults().await;
 
@@ -344,7 +352,11 @@ impl World {
             Action::WaitStable(name, timeout) => self.wait_stable(name, *timeout).await,
             Action::WaitRebalance(name, timeout) => self.wait_rebalance(name, *timeout).await,
             Action::WaitDelivered(name, timeout) => self.wait_delivered(name, *timeout).await,
+            Action::WaitProcessed(name, timeout) => self.wait_processed(name, *timeout).await,
             Action::Produce(name, count) => self.produce(name, *count).await,
+            Action::Stop(name) if self.pipelines.contains_key(name) => {
+                self.stop_pipeline(name).await
+            }
             Action::Stop(name) => self.stop_pool(name).await,
             Action::Crash(name, index) => self.crash_member(name, *index).await,
             Action::Fault(rule) => self.install_fault(rule).await,
@@ -381,7 +393,131 @@ impl World {
                 size,
                 group,
             } => self.start_pool(name, topics, *size, group).await,
+            ActorKind::Pipeline {
+                input,
+                output,
+                group,
+                transactional_id,
+                batch,
+                transaction_timeout,
+            } => {
+                let spec = crate::pipeline::PipelineSpec {
+                    name: name.to_owned(),
+                    input: input.clone(),
+                    output: output.clone(),
+                    group: group.clone(),
+                    transactional_id: transactional_id.clone(),
+                    batch: *batch,
+                    transaction_timeout: *transaction_timeout,
+                };
+                self.start_pipeline(spec).await
+            }
         }
+    }
+
+    /// The record timestamps of the world's clients: the epoch plus virtual time.
+    fn clock(&self) -> WallClock {
+        let recorder = self.recorder.clone();
+        Arc::new(move || EPOCH_MS + i64::try_from(recorder.now().as_millis()).unwrap_or(0))
+    }
+
+    /// A pipeline: its own cluster handle (read_committed, its group), one task.
+    async fn start_pipeline(&mut self, spec: crate::pipeline::PipelineSpec) -> Result<(), String> {
+        let name = spec.name.clone();
+        self.recorder.event(
+            &name,
+            format!(
+                "start pipeline {} -> {} (group {}, transactional.id {}, batch {})",
+                spec.input, spec.output, spec.group, spec.transactional_id, spec.batch
+            ),
+        );
+        let settings = crate::pipeline::settings(&self.scenario.settings, &spec);
+        let cluster = Cluster::connect(settings, self.network.connector(&name))
+            .await
+            .map_err(|e| format!("{name} cannot connect: {e}"))?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(crate::pipeline::run(
+            spec,
+            cluster.clone(),
+            self.clock(),
+            self.recorder.clone(),
+            stopped,
+        ));
+        self.pipelines.insert(
+            name,
+            PipelineRuntime {
+                cluster,
+                stop,
+                task,
+            },
+        );
+        Ok(())
+    }
+
+    /// `wait_processed`: the pipeline's group committed offsets past every record in its input
+    /// (the broker's view: what a restart would resume from).
+    async fn wait_processed(&self, name: &str, timeout: Duration) -> Result<(), String> {
+        let Some(ActorKind::Pipeline { input, group, .. }) = self
+            .scenario
+            .actors
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.kind.clone())
+        else {
+            return Err(format!("actor {name} is not a pipeline"));
+        };
+        let poll = Duration::from_millis(100);
+        let waiting = async {
+            loop {
+                let (input, group) = (input.clone(), group.clone());
+                let done = self
+                    .broker
+                    .inspect(move |core| {
+                        let partitions = core.logs().partition_count(&input).unwrap_or(0);
+                        (0..partitions).all(|p| {
+                            let end = core.logs().high_watermark(&input, p).unwrap_or(0);
+                            end == 0
+                                || core
+                                    .groups()
+                                    .committed_offset(&group, &input, p)
+                                    .is_some_and(|committed| committed >= end)
+                        })
+                    })
+                    .await
+                    .unwrap_or(false);
+                if done {
+                    return;
+                }
+                tokio::time::sleep(poll).await;
+            }
+        };
+        tokio::time::timeout(timeout, waiting).await.map_err(|_| {
+            format!(
+                "wait_processed {name} timed out after {}ms",
+                timeout.as_millis()
+            )
+        })?;
+        self.recorder
+            .event(name, "every input record processed and committed");
+        Ok(())
+    }
+
+    /// `stop` of a pipeline: it finishes its current transaction, stops its consumer and ends.
+    async fn stop_pipeline(&mut self, name: &str) -> Result<(), String> {
+        let Some(pipeline) = self.pipelines.remove(name) else {
+            return Err(format!("pipeline {name} is not started"));
+        };
+        let _ = pipeline.stop.send(true);
+        let bound = self.scenario.settings.request_timeout() * 4;
+        if tokio::time::timeout(bound, pipeline.task).await.is_err() {
+            self.recorder.event(
+                name,
+                format!("pipeline did not stop within {}ms", bound.as_millis()),
+            );
+        }
+        pipeline.cluster.close().await;
+        self.recorder.changed();
+        Ok(())
     }
 
     /// A producer whose record timestamps are the epoch plus virtual time.
@@ -389,10 +525,7 @@ impl World {
         let recorder = self.recorder.clone();
         recorder.event(name, "start producer");
         let cluster = self.connect(name, None).await?;
-        let clock_recorder = recorder.clone();
-        let clock: WallClock = Arc::new(move || {
-            EPOCH_MS + i64::try_from(clock_recorder.now().as_millis()).unwrap_or(0)
-        });
+        let clock = self.clock();
         let producer = Producer::with_clock(cluster.clone(), clock);
         self.producers.insert(
             name.to_owned(),

@@ -19,6 +19,7 @@ use kmock_core::group::GroupSummary;
 use kmock_core::group::consumer::ConsumerGroupSummary;
 use kmock_core::log::{RetentionReport, TopicSummary};
 use kmock_core::request_log::LogEntry;
+use kmock_core::txn::TransactionSummary;
 use kmock_core::{FaultRule, FaultRuleId, ResetReport};
 
 use super::{
@@ -136,6 +137,19 @@ impl BlockingMockBroker {
     /// See [`MockBroker::group`].
     pub fn group(&self, group_id: &str) -> Result<Option<GroupSummary>, MockBrokerError> {
         block_on(self.broker.group(group_id))
+    }
+
+    /// See [`MockBroker::transactions`].
+    pub fn transactions(&self) -> Result<Vec<TransactionSummary>, MockBrokerError> {
+        block_on(self.broker.transactions())
+    }
+
+    /// See [`MockBroker::transaction`].
+    pub fn transaction(
+        &self,
+        transactional_id: &str,
+    ) -> Result<Option<TransactionSummary>, MockBrokerError> {
+        block_on(self.broker.transaction(transactional_id))
     }
 
     /// See [`MockBroker::consumer_groups`].

@@ -25,6 +25,7 @@ use kmock_core::group::GroupSummary;
 use kmock_core::group::consumer::ConsumerGroupSummary;
 use kmock_core::log::{RetentionReport, TopicSummary};
 use kmock_core::request_log::LogEntry;
+use kmock_core::txn::TransactionSummary;
 use kmock_core::{BrokerConfig, BrokerCore, FaultRule, FaultRuleId, ResetReport};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -457,6 +458,27 @@ impl MockBroker {
         Ok(self
             .handle
             .inspect(move |core| core.groups().group(&group_id))
+            .await?)
+    }
+
+    /// Every transactional id the transaction coordinator knows, in id order, with the state of
+    /// its (last) transaction and the partitions and groups of an open one.
+    pub async fn transactions(&self) -> Result<Vec<TransactionSummary>, MockBrokerError> {
+        Ok(self
+            .handle
+            .inspect(|core| core.transactions().transactions().collect())
+            .await?)
+    }
+
+    /// One transactional id, if the coordinator knows it.
+    pub async fn transaction(
+        &self,
+        transactional_id: &str,
+    ) -> Result<Option<TransactionSummary>, MockBrokerError> {
+        let transactional_id = transactional_id.to_owned();
+        Ok(self
+            .handle
+            .inspect(move |core| core.transactions().transaction(&transactional_id))
             .await?)
     }
 

@@ -688,17 +688,28 @@ fn arb_rule() -> impl Strategy<Value = FaultRule> {
         proptest::option::of(id()),
         proptest::option::of(id()),
         proptest::option::of(id()),
+        proptest::option::of(id()),
         proptest::option::of(0u64..1_000),
         proptest::option::of(-3i32..5),
     )
         .prop_map(
-            |(api_key, versions, client_id, group_id, member_id, connection, member_epoch)| {
+            |(
+                api_key,
+                versions,
+                client_id,
+                group_id,
+                member_id,
+                transactional_id,
+                connection,
+                member_epoch,
+            )| {
                 FaultMatcher {
                     api_key,
                     versions,
                     client_id,
                     group_id,
                     member_id,
+                    transactional_id,
                     connection: connection.map(ConnectionId),
                     member_epoch,
                 }

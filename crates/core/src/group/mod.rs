@@ -18,7 +18,10 @@
 //! The KIP-848 consumer protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe) lives in
 //! [`consumer`], with its own table of groups; the classic APIs consult it for group ids it holds.
 //!
-//! Not implemented: transactional offset commits, offset expiry
+//! Transactional offset commits (TxnOffsetCommit) stay pending per producer until their transaction
+//! ends (`txn_offsets.rs`; the transaction coordinator in `crate::txn` drives them).
+//!
+//! Not implemented: offset expiry
 //! (and with it the periodic removal of empty groups without offsets), and the 5-minute timeout
 //! Kafka applies to new members awaiting their first join.
 //!
@@ -43,6 +46,7 @@ mod offset_delete;
 mod offset_fetch;
 mod state;
 mod sync_group;
+mod txn_offsets;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -59,6 +63,8 @@ use crate::BrokerTime;
 use crate::config::BrokerConfig;
 use state::Group;
 pub use state::GroupState;
+pub use txn_offsets::MAX_PENDING_TRANSACTIONAL_OFFSETS;
+pub(crate) use txn_offsets::{TransactionalCommitter, TransactionalOffset};
 
 /// Kafka error codes, from the workspace's one table.
 pub(crate) use kmock_wire::error_code;
@@ -143,6 +149,8 @@ pub struct GroupCoordinator {
     pub(crate) consumer_groups: BTreeMap<String, consumer::group::ConsumerGroup>,
     /// Source of generated member ids (seeded, so a seed reproduces the ids).
     rng: ChaCha8Rng,
+    /// Offsets committed by open transactions (`txn_offsets.rs`).
+    pending_transactional: txn_offsets::PendingTransactionalOffsets,
 }
 
 impl GroupCoordinator {
@@ -164,6 +172,7 @@ impl GroupCoordinator {
             groups: BTreeMap::new(),
             consumer_groups: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed ^ MEMBER_ID_SEED_SALT),
+            pending_transactional: Default::default(),
         }
     }
 

@@ -7,10 +7,13 @@
 //! request decoder stops at v9; the response side is handled anyway). The v9 member id and epoch
 //! are checked for KIP-848 consumer groups only (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH as the
 //! group's error, no topics: see [`super::consumer`]), as Kafka's `ClassicGroup` ignores them.
+//! With `require_stable` (v7+, KIP-447) a partition whose offset a transaction has pending gets
+//! UNSTABLE_OFFSET_COMMIT.
 //!
 //! # References
 //! - Kafka `GroupCoordinator.handleFetchOffsets`, `GroupMetadataManager.getOffsets`.
-//! - KIP-88 (null topics = all), KIP-709 (batched groups, v8+), KIP-516 (topic ids).
+//! - KIP-88 (null topics = all), KIP-709 (batched groups, v8+), KIP-516 (topic ids), KIP-447
+//!   (`require_stable`).
 
 use std::collections::BTreeMap;
 
@@ -166,26 +169,49 @@ pub(crate) fn handle(
     topics: &dyn TopicCatalog,
 ) -> ResponseKind {
     let version = token.api_version;
+    let require_stable = version >= 7 && request.require_stable;
     let members = members(request, version);
     let groups = wanted(request, version)
         .into_iter()
         .zip(members)
         .map(|((group_id, wanted), (member_id, member_epoch))| {
-            if let Some(group) = coordinator.consumer_groups.get(&group_id) {
-                return match consumer::offset_fetch_error(group, member_id, member_epoch) {
+            let mut fetched = match coordinator.consumer_groups.get(&group_id) {
+                Some(group) => match consumer::offset_fetch_error(group, member_id, member_epoch) {
                     Some(code) => FetchedGroup {
                         group_id,
                         code,
                         topics: Vec::new(),
                     },
                     None => fetch(group_id, Some(&group.offsets), wanted),
-                };
+                },
+                None => {
+                    let group = coordinator.groups.get(&group_id).map(|g| &g.offsets);
+                    fetch(group_id, group, wanted)
+                }
+            };
+            if require_stable {
+                mark_unstable(coordinator, &mut fetched);
             }
-            let group = coordinator.groups.get(&group_id).map(|g| &g.offsets);
-            fetch(group_id, group, wanted)
+            fetched
         })
         .collect();
     response(version, groups, topics)
+}
+
+/// `require_stable` (KIP-447): a partition with a transactional offset pending gets
+/// UNSTABLE_OFFSET_COMMIT and no offset, so the consumer retries until the transaction ends.
+fn mark_unstable(coordinator: &GroupCoordinator, group: &mut FetchedGroup) {
+    for topic in &mut group.topics {
+        for partition in &mut topic.partitions {
+            if coordinator.has_pending_transactional_offset(
+                &group.group_id,
+                &topic.name,
+                partition.partition,
+            ) {
+                *partition = no_offset(partition.partition, error_code::UNSTABLE_OFFSET_COMMIT);
+            }
+        }
+    }
 }
 
 fn response(version: i16, groups: Vec<FetchedGroup>, catalog: &dyn TopicCatalog) -> ResponseKind {
