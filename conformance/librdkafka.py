@@ -17,7 +17,7 @@ Usage:
     python3 conformance/librdkafka.py run 0001 0081_admin   chosen tests (numbers or full names)
 
 Options of ``run``: ``--kmock PATH`` (default ``$KMOCK_BIN``, else
-``$CARGO_TARGET_DIR/debug/kmock``), ``--timeout-s N`` per test (default 300), ``--log-dir DIR``,
+``$CARGO_TARGET_DIR/debug/kmock``), ``--timeout-s N`` per test (default 300; ``LONG_TESTS_S`` gives 0113 1200), ``--log-dir DIR``,
 ``--out PREFIX`` (the table's path without extension), ``--rust-log FILTER`` (kmock's log filter,
 default ``debug``), ``--test-debug CONTEXTS`` (librdkafka ``debug=`` for every client, e.g.
 ``cgrp,protocol``).
@@ -89,6 +89,11 @@ DEFAULT_PARTITIONS = 4
 
 DEFAULT_TIMEOUT_S = 300
 
+# Tests that take longer than the default budget by design, with the budget they get instead:
+# 0113_cooperative_rebalance runs two dozen sub-tests and variations, mostly fixed waits
+# (615 s against kmock on 2 cores, every sub-test passing).
+LONG_TESTS_S: dict[str, float] = {"0113_cooperative_rebalance": 1200}
+
 # librdkafka's own CI runs its suite with CI set, which makes test.c triple every test's timeout
 # (test_timeout_multiplier += 2). We give the same multiplier through the config file instead of
 # setting CI, which would also skip 0055_producer_latency and relax 0053_stats's timing checks.
@@ -118,14 +123,50 @@ REQUIRED_FEATURES = (
 )
 BUILD_TOOLS: dict[str, str] = {"cc": "gcc", "c++": "g++", "make": "make", "pkg-config": "pkg-config"}
 
+# Kafka's kafka-topics.sh for the tests that shell out to it (0045's topic removal and partition
+# growth, 0052, 0077): the same command lines over the Admin API (kafka-cli/kafka_topics.py, with
+# confluent-kafka from the interop venv). KAFKA_PATH points here.
+KAFKA_CLI = REPO_ROOT / "conformance" / "kafka-cli"
+
+
+# The runnable tests that call kafka-topics.sh (found by reading their sources for
+# test_kafka_topics).
+CLI_TESTS = frozenset(
+    {
+        "0045_subscribe_update_non_exist_and_partchange",
+        "0045_subscribe_update_topic_remove",
+        "0052_msg_timestamps",
+        "0077_compaction",
+    }
+)
+
+
+def cli_python() -> Path:
+    """The Python the kafka-topics.sh stand-in runs with: the interop venv's (KMOCK_VENV, default
+    <repo>/.venv), which .ci/run and `bash .ci/run venv` set up with confluent-kafka."""
+    return Path(os.environ.get("KMOCK_VENV", REPO_ROOT / ".venv")) / "bin" / "python"
+
+
+def check_cli_python() -> None:
+    """Fails with one clear line when the kafka-topics.sh stand-in cannot run."""
+    python = cli_python()
+    if not python.exists():
+        raise HarnessError(
+            f"{python} does not exist: the kafka-topics.sh stand-in (conformance/kafka-cli) needs the interop "
+            "venv with confluent-kafka: run `bash .ci/run venv` or set KMOCK_VENV"
+        )
+    probe = subprocess.run([str(python), "-c", "import confluent_kafka"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise HarnessError(
+            f"{python} cannot import confluent_kafka (needed by conformance/kafka-cli): "
+            f"{probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else 'exit ' + str(probe.returncode)}"
+        )
+
+
 # Tests of the suite that cannot run against one plaintext broker without Kafka's tools, with why.
 # Local tests (TEST_F_LOCAL), manual tests and the runner's known issues are excluded by their
 # flags in tests/test.c; these are excluded by reading their source.
 NOT_RUNNABLE: dict[str, str] = {
-    "0045_subscribe_update_non_exist_and_partchange": "Kafka CLI: adds partitions with kafka-topics.sh (KAFKA_PATH)",
-    "0045_subscribe_update_topic_remove": "Kafka CLI: deletes topics with kafka-topics.sh (KAFKA_PATH)",
-    "0052_msg_timestamps": "Kafka CLI: creates its topics with kafka-topics.sh (KAFKA_PATH)",
-    "0077_compaction": "Kafka CLI: creates its compacted topics with kafka-topics.sh (KAFKA_PATH)",
     "0097_ssl_verify": "SSL listener and certificates",
     "0101_fetch_from_follower": "3 brokers with broker.rack (fetch from follower, KIP-392)",
     "0109_auto_create_topics": "Kafka CLI: denies a topic with kafka-acls.sh (KAFKA_PATH) in its second half",
@@ -573,9 +614,11 @@ class KmockServer:
         self.stderr.close()
 
 
-def runner_environment(config_path: Path, report_path: Path, unit: Unit, test_debug: Optional[str]) -> dict[str, str]:
+def runner_environment(
+    config_path: Path, report_path: Path, unit: Unit, test_debug: Optional[str], bootstrap: str
+) -> dict[str, str]:
     """The test-runner's whole environment, built from scratch so nothing leaks in: CI (test.c
-    would skip 0055 and relax 0053's checks), KAFKA_PATH (CLI paths), TESTS_SKIP,
+    would skip 0055 and relax 0053's checks), KAFKA_PATH (ours: conformance/kafka-cli), TESTS_SKIP,
     TEST_CONSUMER_GROUP_PROTOCOL (KIP-848). A laptop run and a CI run behave the same."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -588,6 +631,10 @@ def runner_environment(config_path: Path, report_path: Path, unit: Unit, test_de
         "TEST_MODE": "bare",
         "TEST_REPORT": str(report_path),
         "RDKAFKA_GITVER": f"v{LIBRDKAFKA_VERSION}",
+        # test_kafka_topics(): `$KAFKA_PATH/bin/kafka-topics.sh --bootstrap-server $BROKERS ...`
+        "KAFKA_PATH": str(KAFKA_CLI),
+        "BROKERS": bootstrap,
+        "KMOCK_CONFORMANCE_PYTHON": str(cli_python()),
     }
     if test_debug:
         env["TEST_DEBUG"] = test_debug
@@ -683,7 +730,7 @@ def run_unit(
         command = ["./test-runner", "-L", "-p1"]
         if unit.scenario != "default":
             command += ["-s", unit.scenario]
-        budget_s = timeout_s * len(unit.tests)
+        budget_s = sum(max(timeout_s, LONG_TESTS_S.get(test.name, 0)) for test in unit.tests)
         with open(output_path, "w", encoding="utf-8", errors="replace") as output:
             output.write(f"# kmock: {' '.join(server.args)} -> {server.bootstrap}\n")
             output.write(f"# TESTS={unit.number} TEST_KAFKA_VERSION={TEST_KAFKA_VERSION} {' '.join(command)}\n")
@@ -691,7 +738,7 @@ def run_unit(
             runner = subprocess.Popen(
                 command,
                 cwd=tests_dir,  # tests read ../src/statistics_schema.json and the like
-                env=runner_environment(config_path, report_path, unit, test_debug),
+                env=runner_environment(config_path, report_path, unit, test_debug, server.bootstrap),
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -880,6 +927,8 @@ def command_run(args: argparse.Namespace) -> int:
             raise HarnessError("say which tests: --all, --ci or test numbers/names")
         selected = select_tests(catalogue, args.tests)
     kmock = resolve_kmock(args.kmock)
+    if any(test.name in CLI_TESTS for test in selected):
+        check_cli_python()
     units = plan_units(catalogue, selected)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     if args.log_dir:
