@@ -86,7 +86,7 @@ teardown-doc: venv
 
 # librdkafka 2.12.1's own integration tests against kmock (conformance/librdkafka.py, docs/conformance.md):
 # builds librdkafka once into ~/.cache/kmock-librdkafka-2.12.1, runs every runnable test against a fresh
-# `kmock serve` each and writes conformance/results/librdkafka.{md,json} (about 28 minutes on 2 cores).
+# `kmock serve` each and writes conformance/results/librdkafka.{md,json} (about 40 minutes on 2 cores).
 # `just conformance --ci` runs the CI subset; `just conformance 0081 0045_subscribe_update` chosen tests.
 conformance *ARGS:
     cargo build -p kmock
