@@ -4,7 +4,8 @@ Usage: admin_confluent.py BOOTSTRAP
 
 confluent-kafka 2.16 does not wrap librdkafka's DeleteConsumerGroupOffsets, so no offsets are
 deleted here (admin_kafka_python.py covers OffsetDelete). Also checks KIP-430 authorized operations
-through describe_topics, describe_cluster and describe_consumer_groups, asked for and not.
+through describe_topics, describe_cluster and describe_consumer_groups, asked for and not, and the
+ACL APIs answered as Kafka answers them without an authorizer (SECURITY_DISABLED).
 """
 
 import sys
@@ -18,7 +19,18 @@ from confluent_kafka import (
     TopicCollection,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic, OffsetSpec
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewPartitions,
+    NewTopic,
+    OffsetSpec,
+    ResourcePatternType,
+    ResourceType,
+)
 
 import admin_support as plan
 from confluent_support import poll_messages
@@ -155,6 +167,22 @@ def check_authorized_operations(admin: AdminClient) -> None:
     SCRIPT.log("describe_topics/describe_cluster: every operation, as Kafka without an authorizer")
 
 
+def check_acls_without_authorizer(admin: AdminClient) -> None:
+    """Kafka's AclApis with no authorizer: SECURITY_DISABLED for describe, create and delete."""
+    binding = AclBinding(ResourceType.TOPIC, SCRIPT.topic, ResourcePatternType.LITERAL, "User:alice",
+                         "*", AclOperation.READ, AclPermissionType.ALLOW)
+    every = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
+                             AclOperation.ANY, AclPermissionType.ANY)
+    # librdkafka 2.12 reads DescribeAcls's top-level error but does not raise it
+    # (rd_kafka_DescribeAclsResponse_parse): against Kafka, as here, the answer is an empty list.
+    expect(admin.describe_acls(every).result(plan.TIMEOUT_S), [], "describe_acls")
+    expect_error(lambda: admin.create_acls([binding])[binding].result(plan.TIMEOUT_S), "SECURITY_DISABLED",
+                 "create_acls")
+    expect_error(lambda: admin.delete_acls([every])[every].result(plan.TIMEOUT_S), "SECURITY_DISABLED",
+                 "delete_acls")
+    SCRIPT.log("create/delete_acls: SECURITY_DISABLED, as Kafka without an authorizer; describe_acls: []")
+
+
 def run(bootstrap: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": "admin-confluent"})
     admin.create_topics([NewTopic(SCRIPT.topic, 1, 1)])[SCRIPT.topic].result(plan.TIMEOUT_S)
@@ -162,6 +190,7 @@ def run(bootstrap: str) -> None:
     grow_partitions(admin)
     delete_records(admin, bootstrap)
     check_authorized_operations(admin)
+    check_acls_without_authorizer(admin)
     member = consumer(bootstrap, SCRIPT.group)
     try:
         member.subscribe([SCRIPT.topic])

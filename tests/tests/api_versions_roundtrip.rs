@@ -37,6 +37,10 @@ use kmock_wire::kafka_protocol::messages::{
     RequestKind, ResponseKind, SyncGroupRequest, SyncGroupResponse,
     offset_fetch_request::OffsetFetchRequestGroup,
 };
+use kmock_wire::kafka_protocol::messages::{
+    CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse,
+    DescribeAclsRequest, DescribeAclsResponse,
+};
 use kmock_wire::kafka_protocol::protocol::{Encodable, StrBytes};
 use kmock_wire::{decode_request, decode_response, encode_response};
 
@@ -187,6 +191,13 @@ fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
         ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::default()
             .with_group_ids(vec![group().into()])
             .into(),
+        ApiKey::DescribeAcls => DescribeAclsRequest::default().into(),
+        ApiKey::CreateAcls => CreateAclsRequest::default()
+            .with_creations(vec![Default::default()])
+            .into(),
+        ApiKey::DeleteAcls => DeleteAclsRequest::default()
+            .with_filters(vec![Default::default()])
+            .into(),
         other => panic!("kmock advertises {other:?}: add a sample request for it here"),
     }
 }
@@ -225,6 +236,9 @@ fn default_response(api_key: ApiKey) -> ResponseKind {
         ApiKey::ListTransactions => ListTransactionsResponse::default().into(),
         ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatResponse::default().into(),
         ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeResponse::default().into(),
+        ApiKey::DescribeAcls => DescribeAclsResponse::default().into(),
+        ApiKey::CreateAcls => CreateAclsResponse::default().into(),
+        ApiKey::DeleteAcls => DeleteAclsResponse::default().into(),
         other => panic!("kmock advertises {other:?}: add a default response for it here"),
     }
 }
@@ -283,6 +297,9 @@ fn api_key_of(body: &RequestKind) -> ApiKey {
         RequestKind::ListTransactions(_) => ApiKey::ListTransactions,
         RequestKind::ConsumerGroupHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,
         RequestKind::ConsumerGroupDescribe(_) => ApiKey::ConsumerGroupDescribe,
+        RequestKind::DescribeAcls(_) => ApiKey::DescribeAcls,
+        RequestKind::CreateAcls(_) => ApiKey::CreateAcls,
+        RequestKind::DeleteAcls(_) => ApiKey::DeleteAcls,
         other => panic!("no API key mapping for {other:?}"),
     }
 }

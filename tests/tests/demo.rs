@@ -30,7 +30,9 @@ fn demo(args: &[&str]) -> (String, Duration) {
 #[test]
 fn demo_prints_the_seed_table_measured() {
     let (out, took) = demo(&[]);
-    assert!(took < Duration::from_secs(20), "demo took {took:?}\n{out}");
+    // A hang guard, not a speed check (the machines are shared: a debug demo took 30 s under three
+    // parallel builds); the speed of the simulation is measured by `kmock-bench-sim`.
+    assert!(took < Duration::from_secs(120), "demo took {took:?}\n{out}");
     assert!(out.contains("| metric"), "{out}");
     let teardown = out
         .lines()

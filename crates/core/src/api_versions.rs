@@ -50,6 +50,9 @@ pub const SUPPORTED_APIS: &[ApiKey] = &[
     ApiKey::ListTransactions,
     ApiKey::ConsumerGroupHeartbeat,
     ApiKey::ConsumerGroupDescribe,
+    ApiKey::DescribeAcls,
+    ApiKey::CreateAcls,
+    ApiKey::DeleteAcls,
 ];
 
 /// The advertised `(min, max)` versions of `api_key`, if kmock implements it.

@@ -646,7 +646,71 @@ fn admin_seed_for(api_key: ApiKey, version: i16, c: i32) -> Option<Bytes> {
         ApiKey::IncrementalAlterConfigs => {
             first_encodable(vec![incremental_alter_configs()], version, c)
         }
+        ApiKey::DescribeAcls | ApiKey::CreateAcls | ApiKey::DeleteAcls => {
+            acl_seed_for(api_key, version, c)
+        }
         other => consumer_group_seed_for(other, version, c),
+    }
+}
+
+/// Seeds for the ACL APIs (KIP-140): a literal READ grant on the fuzz topic for `User:fuzz`, and
+/// the filter matching it (resource type TOPIC 2, pattern LITERAL 3, operation READ 3, permission
+/// ALLOW 3; Kafka's `ResourceType`, `PatternType`, `AclOperation`, `AclPermissionType` codes).
+fn acl_seed_for(api_key: ApiKey, version: i16, c: i32) -> Option<Bytes> {
+    use kmock_wire::kafka_protocol::messages::create_acls_request::AclCreation;
+    use kmock_wire::kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kmock_wire::kafka_protocol::messages::{
+        CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest,
+    };
+    let (topic, principal, host) = (
+        str_bytes("fuzz-topic"),
+        str_bytes("User:fuzz"),
+        str_bytes("*"),
+    );
+    match api_key {
+        ApiKey::CreateAcls => first_encodable(
+            vec![CreateAclsRequest::default().with_creations(vec![
+                AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(topic)
+                    .with_resource_pattern_type(3)
+                    .with_principal(principal)
+                    .with_host(host)
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ])],
+            version,
+            c,
+        ),
+        ApiKey::DescribeAcls => first_encodable(
+            vec![
+                DescribeAclsRequest::default()
+                    .with_resource_type_filter(2)
+                    .with_resource_name_filter(Some(topic))
+                    .with_pattern_type_filter(3)
+                    .with_principal_filter(Some(principal))
+                    .with_host_filter(Some(host))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ],
+            version,
+            c,
+        ),
+        ApiKey::DeleteAcls => first_encodable(
+            vec![DeleteAclsRequest::default().with_filters(vec![
+                DeleteAclsFilter::default()
+                    .with_resource_type_filter(2)
+                    .with_resource_name_filter(Some(topic))
+                    .with_pattern_type_filter(3)
+                    .with_principal_filter(Some(principal))
+                    .with_host_filter(Some(host))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ])],
+            version,
+            c,
+        ),
+        _ => None,
     }
 }
 

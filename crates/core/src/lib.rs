@@ -25,6 +25,7 @@
 //! - Kafka `SocketServer` / `KafkaApis`: one in-flight request per connection (channel muting).
 //! - KIP-511: ApiVersions fallback to v0 on an unsupported version.
 
+pub mod acls;
 pub mod api_versions;
 pub mod authorized_operations;
 pub mod config;
@@ -523,6 +524,12 @@ impl BrokerCore {
                 self.groups
                     .handle(token.clone(), body, now, &self.logs, &mut completions)
             }
+            body @ (RequestKind::DescribeAcls(_)
+            | RequestKind::CreateAcls(_)
+            | RequestKind::DeleteAcls(_)) => match acls::handle(&body) {
+                Some(response) => Reply::Now(response),
+                None => Reply::Close(format!("no handler for {:?}", token.api_key)),
+            },
             _ => {
                 // api_versions::is_supported filtered these out before.
                 Reply::Close(format!("no handler for {:?}", token.api_key))
@@ -685,7 +692,8 @@ pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option
         RequestKind::ApiVersions(_) => Some(api_versions::error_response(code)),
         other => log::error_response(other, api_version, code)
             .or_else(|| group::error_response(other, api_version, code))
-            .or_else(|| txn::error_response(other, api_version, code)),
+            .or_else(|| txn::error_response(other, api_version, code))
+            .or_else(|| acls::error_response(other, code)),
     }
 }
 

@@ -199,7 +199,79 @@ fn record_batch(value: &str) -> Bytes {
 #[test]
 fn every_supported_api_is_covered_here() {
     // If an API is added to SUPPORTED_APIS, add a round trip for it below.
-    assert_eq!(SUPPORTED_APIS.len(), 32);
+    assert_eq!(SUPPORTED_APIS.len(), 35);
+}
+
+/// No authorizer: Kafka's `AclApis` answers SECURITY_DISABLED with its message, per creation and
+/// per filter, and the connection keeps working.
+#[test]
+fn acl_apis_every_version_answer_security_disabled() {
+    use kmock_wire::kafka_protocol::messages::create_acls_request::AclCreation;
+    use kmock_wire::kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kmock_wire::kafka_protocol::messages::{
+        CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest,
+    };
+    const SECURITY_DISABLED: i16 = 54;
+    let mut h = Harness::new();
+    for version in Harness::versions(ApiKey::DescribeAcls) {
+        let request = DescribeAclsRequest::default()
+            .with_resource_type_filter(1)
+            .with_pattern_type_filter(1)
+            .with_operation(1)
+            .with_permission_type(1);
+        let ResponseKind::DescribeAcls(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        assert_eq!(response.error_code, SECURITY_DISABLED, "v{version}");
+        assert_eq!(
+            response.error_message.as_deref(),
+            Some("No Authorizer is configured on the broker")
+        );
+        assert!(response.resources.is_empty());
+    }
+    for version in Harness::versions(ApiKey::CreateAcls) {
+        let creation = AclCreation::default()
+            .with_resource_type(2)
+            .with_resource_name(s("orders"))
+            .with_resource_pattern_type(3)
+            .with_principal(s("User:alice"))
+            .with_host(s("*"))
+            .with_operation(3)
+            .with_permission_type(3);
+        let request = CreateAclsRequest::default().with_creations(vec![creation; 2]);
+        let ResponseKind::CreateAcls(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        assert_eq!(response.results.len(), 2, "v{version}");
+        for result in &response.results {
+            assert_eq!(result.error_code, SECURITY_DISABLED, "v{version}");
+            assert_eq!(
+                result.error_message.as_deref(),
+                Some("No Authorizer is configured.")
+            );
+        }
+    }
+    for version in Harness::versions(ApiKey::DeleteAcls) {
+        let filter = DeleteAclsFilter::default()
+            .with_resource_type_filter(1)
+            .with_pattern_type_filter(1)
+            .with_operation(1)
+            .with_permission_type(1);
+        let request = DeleteAclsRequest::default().with_filters(vec![filter; 3]);
+        let ResponseKind::DeleteAcls(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        assert_eq!(response.filter_results.len(), 3, "v{version}");
+        assert!(
+            response
+                .filter_results
+                .iter()
+                .all(|r| r.error_code == SECURITY_DISABLED && r.matching_acls.is_empty()),
+            "v{version}"
+        );
+    }
+    // The connection still serves: a Metadata round trip after the ACL requests.
+    assert_eq!(h.metadata("after-acls").topics[0].error_code, 0);
 }
 
 #[test]

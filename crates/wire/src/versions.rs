@@ -61,6 +61,9 @@ pub fn codec_versions(api_key: ApiKey) -> VersionRange {
         ApiKey::IncrementalAlterConfigs => {
             both::<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>()
         }
+        ApiKey::CreateAcls => both::<CreateAclsRequest, CreateAclsResponse>(),
+        ApiKey::DescribeAcls => both::<DescribeAclsRequest, DescribeAclsResponse>(),
+        ApiKey::DeleteAcls => both::<DeleteAclsRequest, DeleteAclsResponse>(),
         // The broker serves only the keys above; for the rest the API table is good enough to
         // decide between "unsupported version" and "malformed".
         other => other.valid_versions(),
