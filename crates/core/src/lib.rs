@@ -27,6 +27,7 @@
 
 pub mod api_versions;
 pub mod authorized_operations;
+pub mod cluster;
 pub mod config;
 pub mod fault;
 #[cfg(feature = "fuzzing")]
@@ -122,6 +123,8 @@ pub(crate) struct ResponseToken {
     pub seq: u64,
     /// What to do with the response (set by a fault rule).
     pub plan: ResponsePlan,
+    /// The node id of the broker the request reached (its connection's).
+    pub node: i32,
 }
 
 /// A handler's answer to a request. Short-lived (returned and matched at once), so the size of
@@ -160,12 +163,35 @@ enum Timer {
     },
 }
 
-#[derive(Debug, Default)]
+impl Timer {
+    /// The connection the timer's request came on.
+    fn connection(&self) -> ConnectionId {
+        match self {
+            Timer::DelayedResponse { token, .. } | Timer::HeldRequest { token, .. } => {
+                token.connection
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
 struct Connection {
     /// A request is being processed (its response is not yet out).
     busy: bool,
     /// Frames that arrived while busy.
     queued: VecDeque<Bytes>,
+    /// The node id of the broker whose listener accepted it.
+    node: i32,
+}
+
+impl Connection {
+    fn on(node: i32) -> Self {
+        Self {
+            busy: false,
+            queued: VecDeque::new(),
+            node,
+        }
+    }
 }
 
 /// Frames queued behind a busy request before the connection is closed.
@@ -217,12 +243,36 @@ impl BrokerCore {
         &self.config
     }
 
-    /// Changes the advertised address (the server learns its port only after binding).
+    /// Changes the first broker's advertised address (the server learns its port only after
+    /// binding).
     pub fn set_advertised_address(&mut self, host: &str, port: i32) {
         self.config.advertised_host = host.to_owned();
         self.config.advertised_port = port;
-        self.logs.set_advertised_address(host, port);
+        let first = self.logs.cluster.first_node();
+        self.logs
+            .cluster
+            .set_address(first, host, port)
+            .expect("the first broker exists");
         self.groups.set_advertised_address(host, port);
+    }
+
+    /// Changes the address broker `node` advertises (each broker has its own listener).
+    pub fn set_broker_address(
+        &mut self,
+        node: i32,
+        host: &str,
+        port: i32,
+    ) -> Result<(), cluster::ClusterError> {
+        if node == self.logs.cluster.first_node() {
+            self.set_advertised_address(host, port);
+            return Ok(());
+        }
+        self.logs.cluster.set_address(node, host, port)
+    }
+
+    /// The brokers and coordinators' internal tables.
+    pub fn cluster(&self) -> &cluster::Cluster {
+        &self.logs.cluster
     }
 
     /// Installs a fault rule after the existing ones.
@@ -279,9 +329,19 @@ impl BrokerCore {
         report
     }
 
-    /// A new connection.
+    /// A new connection to the first broker (a single-broker driver).
     pub fn connection_opened(&mut self, connection: ConnectionId) {
-        self.connections.insert(connection, Connection::default());
+        let first = self.logs.cluster.first_node();
+        self.connection_opened_on(connection, first);
+    }
+
+    /// A new connection accepted by broker `node`'s listener. A connection to a broker that is
+    /// down or unknown is closed at once (a listener racing with `broker_down`).
+    pub fn connection_opened_on(&mut self, connection: ConnectionId, node: i32) {
+        self.connections.insert(connection, Connection::on(node));
+        if !self.logs.cluster.is_up(node) {
+            self.close(connection, format!("broker {node} is down"));
+        }
     }
 
     /// A connection went away. Its parked requests will be answered into the void; group members
@@ -350,8 +410,12 @@ impl BrokerCore {
     pub fn handle_frame(&mut self, connection: ConnectionId, frame: Bytes, now: BrokerTime) {
         self.advance(now);
         let Some(conn) = self.connections.get_mut(&connection) else {
-            // A frame from a connection we never saw opened: treat it as opened now.
-            self.connections.insert(connection, Connection::default());
+            // A frame from a connection we never saw opened: treat it as opened now (on the
+            // first broker), unless it was closed.
+            self.connection_opened(connection);
+            if !self.connections.contains_key(&connection) {
+                return;
+            }
             return self.handle_frame(connection, frame, now);
         };
         if conn.busy {
@@ -390,7 +454,11 @@ impl BrokerCore {
         // Only the error paths above need the whole frame: release this handle before the request
         // is applied (the decoded request keeps the slices it needs, e.g. Produce record sets).
         drop(frame);
-        let facts = RequestFacts::of(connection, &request);
+        let node = self
+            .connections
+            .get(&connection)
+            .map_or(self.logs.cluster.first_node(), |conn| conn.node);
+        let facts = RequestFacts::of(connection, &request).on_node(node);
         let applied = self.faults.evaluate(&facts, self.now, &mut self.rng);
         let DecodedRequest {
             api_key,
@@ -428,6 +496,7 @@ impl BrokerCore {
             client_id,
             seq,
             plan: ResponsePlan::Send,
+            node,
         };
         let Some(applied) = applied else {
             return self.process(token, body);
@@ -474,6 +543,9 @@ impl BrokerCore {
     /// Runs a request through its handler.
     fn process(&mut self, token: ResponseToken, body: RequestKind) {
         let now = self.now;
+        if let Some(response) = cluster::route::not_coordinator(&self.logs.cluster, &token, &body) {
+            return self.respond(token, response);
+        }
         let mut completions = Vec::new();
         let reply = match body {
             RequestKind::ApiVersions(request) => Reply::Now(api_versions::handle(&token, &request)),
@@ -652,6 +724,10 @@ impl BrokerCore {
                 client_id: String::new(),
                 seq,
                 plan: ResponsePlan::Send,
+                node: self
+                    .connections
+                    .get(&connection)
+                    .map_or(self.logs.cluster.first_node(), |conn| conn.node),
             };
             return self.respond(token, response);
         }

@@ -221,6 +221,9 @@ impl FaultRule {
 pub struct RequestFacts<'a> {
     /// Connection.
     pub connection: ConnectionId,
+    /// The node id of the broker the request reached (0 unless set with
+    /// [`RequestFacts::on_node`]).
+    pub node: i32,
     /// API.
     pub api_key: ApiKey,
     /// Version.
@@ -247,6 +250,7 @@ impl<'a> RequestFacts<'a> {
         } = NamedIds::of(&request.body, request.api_version);
         Self {
             connection,
+            node: 0,
             api_key: request.api_key,
             api_version: request.api_version,
             client_id: request.client_id(),
@@ -258,6 +262,14 @@ impl<'a> RequestFacts<'a> {
                 _ => None,
             },
         }
+    }
+}
+
+impl RequestFacts<'_> {
+    /// The same facts for a request that reached broker `node`.
+    pub fn on_node(mut self, node: i32) -> Self {
+        self.node = node;
+        self
     }
 }
 

@@ -1224,6 +1224,7 @@ fn every_log_api_answers_at_every_version() {
                 client_id: String::new(),
                 seq: 0,
                 plan: crate::ResponsePlan::Send,
+                node: 0,
             };
             let mut out = Vec::new();
             let core = &mut broker.core;
