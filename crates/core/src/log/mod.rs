@@ -67,7 +67,7 @@ mod retention;
 mod topic_config;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::BTreeMap;
 
@@ -230,7 +230,7 @@ pub struct LogStore {
     /// `replication_factor` -1.
     default_replication_factor: i32,
     /// Topics by name; iterated in name order for deterministic responses.
-    topics: BTreeMap<String, Topic>,
+    pub(crate) topics: BTreeMap<String, Topic>,
     /// Topic names by id.
     names_by_id: BTreeMap<Uuid, String>,
     /// Sum of all topics' partitions (bounded by [`MAX_PARTITIONS_TOTAL`]).

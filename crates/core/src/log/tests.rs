@@ -306,7 +306,7 @@ fn encode_records(records: &[Record], compression: Compression) -> Bytes {
     buffer.freeze()
 }
 
-fn batch_of(values: &[&str]) -> Bytes {
+pub(crate) fn batch_of(values: &[&str]) -> Bytes {
     encode_batch(values, 1_000, PLAIN, Compression::None)
 }
 
