@@ -37,11 +37,13 @@
 mod events;
 mod ops;
 pub(crate) mod route;
+mod summary;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use ops::PartitionName;
 pub use ops::{ClusterError, LeadershipChanges};
+pub use summary::{ClusterSummary, PartitionSummary};
 
 use crate::config::BrokerConfig;
 
