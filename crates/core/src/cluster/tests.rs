@@ -523,3 +523,26 @@ fn cluster_operations_refuse_bad_input() {
     let changes = core.move_leader("t", 0, 0).unwrap();
     assert!(changes.is_empty());
 }
+
+#[test]
+fn a_fault_matches_the_broker_a_request_reached() {
+    let mut core = three_brokers();
+    let rule: crate::FaultRule = "metadata,node=1:error=unknown_server_error"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        rule.to_string(),
+        "metadata,node=1:error=unknown_server_error"
+    );
+    core.add_fault(rule);
+    let request = MetadataRequest::default().with_topics(None);
+    let Some(ResponseKind::Metadata(response)) = send(&mut core, 1, 1, &request, 13) else {
+        panic!()
+    };
+    assert_eq!(response.error_code, error_code::UNKNOWN_SERVER_ERROR);
+    let Some(ResponseKind::Metadata(response)) = send(&mut core, 2, 2, &request, 13) else {
+        panic!()
+    };
+    assert_eq!(response.error_code, error_code::NONE);
+    assert!("metadata,node=x:drop".parse::<crate::FaultRule>().is_err());
+}

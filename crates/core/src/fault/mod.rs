@@ -103,6 +103,8 @@ pub struct FaultMatcher {
     pub transactional_id: Option<String>,
     /// The connection the request arrived on.
     pub connection: Option<ConnectionId>,
+    /// The node id of the broker the request reached (a cluster of several brokers).
+    pub node: Option<i32>,
     /// The member epoch of a ConsumerGroupHeartbeat (KIP-848: 0 joins, -1 leaves, -2 a static
     /// member's temporary leave); no other request matches it.
     pub member_epoch: Option<i32>,
@@ -145,6 +147,7 @@ impl FaultMatcher {
             && self
                 .member_epoch
                 .is_none_or(|epoch| facts.member_epoch == Some(epoch))
+            && self.node.is_none_or(|node| node == facts.node)
     }
 }
 
