@@ -79,6 +79,13 @@ pub enum ServeError {
         /// The configured limit.
         max_connections: usize,
     },
+    /// The broker the connection is for is down (`BrokerCore::broker_down`): refused, as a
+    /// closed listening socket refuses.
+    #[error("broker {node} is down")]
+    BrokerDown {
+        /// Its node id.
+        node: i32,
+    },
 }
 
 impl From<BrokerStopped> for ServeError {
@@ -396,6 +403,9 @@ impl BrokerHandle {
         if !self.is_running() {
             return Err(ServeError::Stopped);
         }
+        if self.is_down(node) {
+            return Err(ServeError::BrokerDown { node });
+        }
         let Some(slot) =
             OpenConnection::try_acquire(&self.shared.open_connections, self.shared.max_connections)
         else {
@@ -426,6 +436,11 @@ impl BrokerHandle {
             },
         ));
         Ok(connection)
+    }
+
+    /// Whether the core has broker `node` down (its connections are refused).
+    pub fn is_down(&self, node: i32) -> bool {
+        self.shared.down_nodes.borrow().contains(&node)
     }
 
     /// Connections served now (at most [`BrokerConfig::max_connections`]).
