@@ -17,7 +17,10 @@
 //!
 //! What the core owns: the dispatch of requests to the [`log`] (topics, partitions, produce/fetch),
 //! [`group`] (classic group coordinator) and [`txn`] (transaction coordinator) modules, the [`fault`] rules, the [`request_log`], the
-//! per-connection ordering, and the timers for delayed responses and held requests.
+//! per-connection ordering, and the timers for delayed responses and held requests. With several
+//! brokers ([`cluster`]), each connection carries the node whose listener accepted it, requests at
+//! the wrong broker get Kafka's answers, and cluster events (broker down/up, leader and
+//! coordinator moves) are operations on the core.
 //! [`BrokerCore::reset`] returns to a fresh state after answering or closing every request in
 //! flight, so that no client is left waiting on a request the fresh state knows nothing of.
 //!

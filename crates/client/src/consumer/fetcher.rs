@@ -174,26 +174,38 @@ async fn fetch_from(
             .map(|tp| (tp.clone(), shared.get(tp).copied().flatten()))
             .collect()
     };
-    let Some(node) = leader_node(&context, leader).await else {
-        return Ended::Relocate;
-    };
-    let conn = match context.cluster.open_dedicated(&node).await {
-        Ok(conn) => conn,
-        Err(error) => {
-            tracing::debug!(%error, "cannot open a fetch connection");
-            return Ended::Relocate;
-        }
-    };
+    let mut connection: Option<Connection> = None;
     let backoff = context.settings.retry_backoff();
     loop {
-        if conn.is_closed() {
-            return Ended::Relocate;
-        }
+        let conn = match connection.as_ref().filter(|c| !c.is_closed()) {
+            Some(conn) => conn.clone(),
+            None => {
+                // A leader that is gone from the metadata, or refuses connections (its broker
+                // is down): regroup by the current leaders.
+                let Some(node) = leader_node(&context, leader).await else {
+                    return Ended::Relocate;
+                };
+                match context.cluster.open_dedicated(&node).await {
+                    Ok(conn) => {
+                        connection = Some(conn.clone());
+                        conn
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "cannot open a fetch connection");
+                        return Ended::Relocate;
+                    }
+                }
+            }
+        };
         if next.values().any(Option::is_none)
             && let Err(error) = reset_offsets(&context, &conn, &mut next).await
         {
             tracing::debug!(%error, "ListOffsets failed");
-            return Ended::Relocate;
+            if is_not_leader(&error) {
+                return Ended::Relocate;
+            }
+            tokio::time::sleep(backoff).await;
+            continue;
         }
         let outcome = fetch_once(&context, &conn, &mut next).await;
         positions
@@ -207,10 +219,15 @@ async fn fetch_from(
             Ok(FetchOutcome::NotLeader) => return Ended::Relocate,
             Err(error) => {
                 tracing::debug!(%error, "fetch failed");
-                return Ended::Relocate;
+                tokio::time::sleep(backoff).await;
             }
         }
     }
+}
+
+/// A ListOffsets answer of NOT_LEADER_OR_FOLLOWER: the partition's leader moved.
+fn is_not_leader(error: &ClientError) -> bool {
+    matches!(error, ClientError::Broker { code, .. } if *code == codes::NOT_LEADER_OR_FOLLOWER)
 }
 
 enum FetchOutcome {
