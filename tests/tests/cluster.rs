@@ -1,7 +1,8 @@
 //! `kmock serve --brokers 3`: three listeners sharing one state, Metadata listing them all, the
 //! control API's cluster routes (a broker down refuses connections and comes back on the same
 //! port), and confluent-kafka's producer and consumer group following a broker down and up
-//! (`tests/python/cluster_confluent.py`).
+//! (`tests/python/cluster_confluent.py`), and aiokafka's across a broker down and up and a
+//! coordinator move (`tests/python/cluster_aiokafka.py`).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -146,4 +147,14 @@ fn confluent_kafka_producer_and_group_follow_a_broker_down_and_up() {
     let url = format!("http://{control}");
     let run = run_python("cluster_confluent.py", &[&bootstrap, &url], SCRIPT_TIMEOUT);
     server.assert_script_succeeded("cluster_confluent.py", &run);
+}
+
+#[test]
+fn aiokafka_producer_and_group_follow_a_broker_down_up_and_a_coordinator_move() {
+    python();
+    let (mut server, _, control) = start();
+    let bootstrap = server.bootstrap().to_owned();
+    let url = format!("http://{control}");
+    let run = run_python("cluster_aiokafka.py", &[&bootstrap, &url], SCRIPT_TIMEOUT);
+    server.assert_script_succeeded("cluster_aiokafka.py", &run);
 }

@@ -350,12 +350,22 @@ impl BrokerHandle {
     /// Resolves once broker `node`'s TCP listener is bound (after it came back up), or the
     /// broker stopped.
     pub async fn until_listening(&self, node: i32) {
-        let mut listening = self.shared.listening.subscribe();
+        self.until_listening_is(node, true).await;
+    }
+
+    /// Resolves once broker `node` has no TCP listener bound (after it went down: connections
+    /// are refused from then on), or the broker stopped.
+    pub async fn until_not_listening(&self, node: i32) {
+        self.until_listening_is(node, false).await;
+    }
+
+    async fn until_listening_is(&self, node: i32, listening: bool) {
+        let mut nodes = self.shared.listening.subscribe();
         let mut state = self.shared.state.clone();
         tokio::select! {
             biased;
             () = until_not_running(&mut state) => {}
-            _ = listening.wait_for(|nodes| nodes.contains(&node)) => {}
+            _ = nodes.wait_for(|nodes| nodes.contains(&node) == listening) => {}
         }
     }
 
