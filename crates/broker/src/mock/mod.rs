@@ -596,12 +596,15 @@ impl MockBroker {
 
     /// Takes broker `node` down: its listener closes (connections are refused), its connections
     /// are closed, its partitions and coordinators move to other in-sync replicas
-    /// (`BrokerCore::broker_down`). What moved is returned.
+    /// (`BrokerCore::broker_down`). What moved is returned, once its listening socket is closed
+    /// (no connection can slip into its backlog after the answer).
     pub async fn broker_down(&self, node: i32) -> Result<LeadershipChanges, MockBrokerError> {
-        Ok(self
+        let changes = self
             .handle
             .update(move |core| core.broker_down(node))
-            .await??)
+            .await??;
+        self.handle.until_not_listening(node).await;
+        Ok(changes)
     }
 
     /// Brings broker `node` back; returns once its listener accepts connections again.
