@@ -604,7 +604,10 @@ impl BrokerCore {
             }
         };
         match reply {
-            Reply::Now(response) => self.respond(token, response),
+            Reply::Now(mut response) => {
+                cluster::route::keep_own_listings(&self.logs.cluster, &token, &mut response);
+                self.respond(token, response);
+            }
             Reply::Parked => {}
             Reply::NoResponse => {
                 self.request_log

@@ -14,8 +14,9 @@
 //! ConsumerGroupDescribe, AddPartitionsToTxn v4+, DescribeTransactions) is refused when none of
 //! them is coordinated here and served whole when at least one is: Kafka answers per id, but
 //! clients (librdkafka, the Java admin client) group their ids by coordinator before sending,
-//! so a mixed request does not occur in practice. ListGroups and ListTransactions are answered by
-//! every broker with everything (Kafka lists only the coordinator's own).
+//! so a mixed request does not occur in practice. ListGroups and ListTransactions list only the
+//! groups and transactional ids the broker coordinates, as Kafka's do (admin clients ask every
+//! broker and merge the answers).
 //!
 //! # References
 //! - Kafka `GroupCoordinator.validateGroupStatus` / `isCoordinatorForGroup`,
@@ -73,4 +74,26 @@ fn coordinator_kind(body: &RequestKind) -> Option<CoordinatorKind> {
         | RequestKind::DescribeTransactions(_) => CoordinatorKind::Transaction,
         _ => return None,
     })
+}
+
+/// Keeps, in a ListGroups or ListTransactions response, only what the broker the request reached
+/// coordinates (every other response is left as it is).
+pub(crate) fn keep_own_listings(
+    cluster: &Cluster,
+    token: &ResponseToken,
+    response: &mut ResponseKind,
+) {
+    match response {
+        ResponseKind::ListGroups(listing) => listing.groups.retain(|group| {
+            cluster.coordinates(token.node, &group.group_id, CoordinatorKind::Group)
+        }),
+        ResponseKind::ListTransactions(listing) => listing.transaction_states.retain(|state| {
+            cluster.coordinates(
+                token.node,
+                &state.transactional_id,
+                CoordinatorKind::Transaction,
+            )
+        }),
+        _ => {}
+    }
 }

@@ -546,3 +546,40 @@ fn a_fault_matches_the_broker_a_request_reached() {
     assert_eq!(response.error_code, error_code::NONE);
     assert!("metadata,node=x:drop".parse::<crate::FaultRule>().is_err());
 }
+
+#[test]
+fn list_groups_lists_what_the_broker_coordinates() {
+    use kmock_wire::kafka_protocol::messages::ListGroupsRequest;
+    let mut core = three_brokers();
+    // "hello" is coordinated by broker 1, "group" by broker 2 (see above); both exist once
+    // a member asked about them.
+    for (group, node) in [("hello", 1), ("group", 2)] {
+        let join = JoinGroupRequest::default()
+            .with_group_id(StrBytes::from_string(group.into()).into())
+            .with_member_id(StrBytes::from_static_str(""))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default().with_name(StrBytes::from_static_str("range")),
+            ]);
+        send(&mut core, 10 + node as u64, node, &join, 3).expect("joined");
+    }
+    for (node, expected) in [(0, vec![]), (1, vec!["hello"]), (2, vec!["group"])] {
+        let Some(ResponseKind::ListGroups(response)) = send(
+            &mut core,
+            20 + node as u64,
+            node,
+            &ListGroupsRequest::default(),
+            4,
+        ) else {
+            panic!()
+        };
+        let listed: Vec<&str> = response
+            .groups
+            .iter()
+            .map(|g| g.group_id.as_str())
+            .collect();
+        assert_eq!(listed, expected, "broker {node}");
+    }
+}
