@@ -438,6 +438,13 @@ impl BrokerCore {
         self.start_request(connection, frame);
     }
 
+    /// The node whose listener accepted `connection` (the first broker for an unknown one).
+    fn node_of(&self, connection: ConnectionId) -> i32 {
+        self.connections
+            .get(&connection)
+            .map_or(self.logs.cluster.first_node(), |conn| conn.node)
+    }
+
     fn advance(&mut self, now: BrokerTime) {
         self.now = self.now.max(now);
     }
@@ -457,10 +464,7 @@ impl BrokerCore {
         // Only the error paths above need the whole frame: release this handle before the request
         // is applied (the decoded request keeps the slices it needs, e.g. Produce record sets).
         drop(frame);
-        let node = self
-            .connections
-            .get(&connection)
-            .map_or(self.logs.cluster.first_node(), |conn| conn.node);
+        let node = self.node_of(connection);
         let facts = RequestFacts::of(connection, &request).on_node(node);
         let applied = self.faults.evaluate(&facts, self.now, &mut self.rng);
         let DecodedRequest {
@@ -488,7 +492,8 @@ impl BrokerCore {
             header.correlation_id,
             applied.as_ref().map(|a| a.describe()),
             body.clone(),
-        );
+        )
+        .on_node(node);
         entry.trailing_bytes = trailing_bytes;
         let seq = self.request_log.record_request(entry);
         let mut token = ResponseToken {
@@ -714,14 +719,17 @@ impl BrokerCore {
             // KIP-511: answer an ApiVersions request we cannot parse with a v0 body that carries
             // UNSUPPORTED_VERSION and our ranges, so the client can retry at a version we speak.
             let response = api_versions::unsupported_version_response();
-            let seq = self.request_log.record_request(LogEntry::undecodable(
-                self.now,
-                connection,
-                *api_key,
-                *api_version,
-                *correlation_id,
-                &error.to_string(),
-            ));
+            let seq = self.request_log.record_request(
+                LogEntry::undecodable(
+                    self.now,
+                    connection,
+                    *api_key,
+                    *api_version,
+                    *correlation_id,
+                    &error.to_string(),
+                )
+                .on_node(self.node_of(connection)),
+            );
             let token = ResponseToken {
                 connection,
                 correlation_id: *correlation_id,
@@ -730,10 +738,7 @@ impl BrokerCore {
                 client_id: String::new(),
                 seq,
                 plan: ResponsePlan::Send,
-                node: self
-                    .connections
-                    .get(&connection)
-                    .map_or(self.logs.cluster.first_node(), |conn| conn.node),
+                node: self.node_of(connection),
             };
             return self.respond(token, response);
         }
@@ -745,14 +750,17 @@ impl BrokerCore {
         let prefix = RequestPrefix::peek(frame).ok();
         tracing::warn!(%connection, %reason, "rejecting request");
         if let Some(prefix) = prefix {
-            let seq = self.request_log.record_request(LogEntry::undecodable(
-                self.now,
-                connection,
-                prefix.api_key,
-                prefix.api_version,
-                prefix.correlation_id,
-                &reason,
-            ));
+            let seq = self.request_log.record_request(
+                LogEntry::undecodable(
+                    self.now,
+                    connection,
+                    prefix.api_key,
+                    prefix.api_version,
+                    prefix.correlation_id,
+                    &reason,
+                )
+                .on_node(self.node_of(connection)),
+            );
             self.request_log
                 .record_outcome(seq, self.now, "connection closed");
         }

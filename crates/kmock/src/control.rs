@@ -541,6 +541,7 @@ fn entry_json(entry: &LogEntry) -> Value {
         "seq": entry.seq,
         "time_ms": ms(entry.time.since_start()),
         "connection": entry.connection.0,
+        "node": entry.node,
         "client_id": entry.client_id,
         "api": entry.api_name(),
         "api_key": entry.api_key,

@@ -544,6 +544,12 @@ fn a_fault_matches_the_broker_a_request_reached() {
         panic!()
     };
     assert_eq!(response.error_code, error_code::NONE);
+    let nodes: Vec<i32> = core.request_log().entries().map(|e| e.node).collect();
+    assert_eq!(
+        nodes,
+        vec![1, 2],
+        "the request log records the broker each request reached"
+    );
     assert!("metadata,node=x:drop".parse::<crate::FaultRule>().is_err());
 }
 
