@@ -302,6 +302,15 @@ impl BrokerHandle {
                     if let Err(error) = stream.set_nodelay(true) {
                         tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
                     }
+                    // Logged before the stream is dropped, so that a client seeing the close
+                    // finds the reason in the log.
+                    if let Some(error) = self.refusal(node) {
+                        tracing::warn!(%peer, %error, "connection refused");
+                        if error == ServeError::Stopped {
+                            return;
+                        }
+                        continue;
+                    }
                     match self.serve_connection_on(stream, node) {
                         Ok(connection) => tracing::info!(%connection, %peer, node, "accepted"),
                         Err(ServeError::Stopped) => return,
@@ -410,11 +419,8 @@ impl BrokerHandle {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        if !self.is_running() {
-            return Err(ServeError::Stopped);
-        }
-        if self.is_down(node) {
-            return Err(ServeError::BrokerDown { node });
+        if let Some(error) = self.refusal(node) {
+            return Err(error);
         }
         let Some(slot) =
             OpenConnection::try_acquire(&self.shared.open_connections, self.shared.max_connections)
@@ -446,6 +452,21 @@ impl BrokerHandle {
             },
         ));
         Ok(connection)
+    }
+
+    /// Why a new connection to broker `node` would be refused now, if it would.
+    fn refusal(&self, node: i32) -> Option<ServeError> {
+        if !self.is_running() {
+            Some(ServeError::Stopped)
+        } else if self.is_down(node) {
+            Some(ServeError::BrokerDown { node })
+        } else if self.open_connections() >= self.shared.max_connections {
+            Some(ServeError::TooManyConnections {
+                max_connections: self.shared.max_connections,
+            })
+        } else {
+            None
+        }
     }
 
     /// Whether the core has broker `node` down (its connections are refused).
