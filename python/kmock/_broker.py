@@ -139,6 +139,12 @@ SETTINGS: Mapping[str, tuple[str, str, str]] = {
     ),
     "max_connections": ("--max-connections", _INT, "most connections open at once"),
     "seed": ("--seed", _INT, "seed of the broker's random numbers"),
+    "brokers": ("--brokers", _INT, "brokers in the cluster (node ids 0..N-1), one listener each"),
+    "default_replication_factor": (
+        "--default-replication-factor",
+        _INT,
+        "default.replication.factor (at most brokers)",
+    ),
 }
 
 #: What `Broker()` passes unless told otherwise; `None` for a setting leaves its flag out, so that
@@ -611,6 +617,36 @@ class Broker:
         """Back to the state right after start (`POST /reset`): no groups, an empty request log,
         only the topics and fault rules given at start (`faults=`, `config=`)."""
         self._call("POST", "/reset")
+
+    def cluster(self) -> JSON:
+        """The cluster (`GET /cluster`): `brokers` (`node_id`, `host`, `port`, `up`),
+        `controller_id`, `partitions` (`topic`, `partition`, `leader`, `leader_epoch`, `replicas`,
+        `isr`), `group_coordinators`, `transaction_coordinators`."""
+        answer: JSON = self._call("GET", "/cluster")
+        return answer
+
+    def broker_down(self, node: int) -> JSON:
+        """Takes broker `node` down (`POST /brokers/{node}/down`): its connections close, its port
+        refuses, its partitions and coordinators move; returns what moved."""
+        answer: JSON = self._call("POST", f"/brokers/{int(node)}/down")
+        return answer
+
+    def broker_up(self, node: int) -> JSON:
+        """Brings broker `node` back on its port (`POST /brokers/{node}/up`)."""
+        answer: JSON = self._call("POST", f"/brokers/{int(node)}/up")
+        return answer
+
+    def move_leader(self, topic: str, partition: int, node: int) -> JSON:
+        """Moves a partition's leadership to in-sync replica `node`."""
+        path = f"/topics/{urllib.parse.quote(topic, safe='')}/partitions/{int(partition)}/leader"
+        answer: JSON = self._call("POST", path, {"node": int(node)})
+        return answer
+
+    def move_group_coordinator(self, group_id: str, node: int) -> JSON:
+        """Moves a group's coordinator (its `__consumer_offsets` partition) to `node`."""
+        path = f"/groups/{urllib.parse.quote(group_id, safe='')}/coordinator"
+        answer: JSON = self._call("POST", path, {"node": int(node)})
+        return answer
 
     # --- plumbing --------------------------------------------------------------------------------
 

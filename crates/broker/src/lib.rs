@@ -57,6 +57,10 @@
 pub mod mock;
 pub mod server;
 
+pub use kmock_core::cluster::{
+    BrokerNode, ClusterError, ClusterSummary, LeadershipChanges, PartitionLeadership,
+    PartitionSummary,
+};
 pub use kmock_core::fault::FaultRuleStatus;
 pub use kmock_core::group::consumer::{
     ConsumerGroupState, ConsumerGroupSummary, ConsumerMemberSummary, MemberState,

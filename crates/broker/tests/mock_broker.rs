@@ -346,3 +346,47 @@ async fn consumer_groups_show_a_kip848_member_and_its_assignment() {
     assert_eq!(group.state, kmock_broker::ConsumerGroupState::Empty);
     cluster.close().await;
 }
+
+/// `.brokers(3)`: three listeners, a broker down refuses connections and its leaders move, up
+/// binds the same port again; a reset brings every broker back.
+#[tokio::test]
+async fn three_brokers_go_down_and_up() {
+    let broker = MockBroker::builder()
+        .brokers(3)
+        .default_replication_factor(3)
+        .topic("orders", 3)
+        .start()
+        .await
+        .unwrap();
+    let addresses: Vec<_> = broker.broker_addresses().to_vec();
+    assert_eq!(
+        addresses.iter().map(|(node, _)| *node).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    assert_eq!(broker.bootstrap_servers().split(',').count(), 3);
+    let changes = broker.broker_down(1).await.unwrap();
+    assert_eq!(changes.partitions, vec![("orders".to_owned(), 1)]);
+    assert!(
+        TcpStream::connect(addresses[1].1).await.is_err(),
+        "broker 1 refuses"
+    );
+    let cluster = broker.cluster().await.unwrap();
+    assert!(!cluster.brokers[1].up);
+    assert_ne!(cluster.partitions[1].leadership.leader, 1);
+    assert!(matches!(
+        broker.move_leader("orders", 0, 1).await,
+        Err(MockBrokerError::Cluster(_))
+    ));
+    broker.broker_up(1).await.unwrap();
+    assert!(
+        TcpStream::connect(addresses[1].1).await.is_ok(),
+        "broker 1 is back"
+    );
+    broker.broker_down(2).await.unwrap();
+    broker.reset().await.unwrap();
+    assert!(
+        TcpStream::connect(addresses[2].1).await.is_ok(),
+        "a reset brings broker 2 back"
+    );
+    assert!(broker.cluster().await.unwrap().brokers.iter().all(|b| b.up));
+}

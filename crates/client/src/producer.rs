@@ -329,7 +329,9 @@ async fn send_batch(
         }
         let response = match cluster.send_to_node(leader, &request).await {
             Ok(response) => response,
-            Err(error @ ClientError::ConnectionClosed { .. }) => {
+            Err(error @ (ClientError::ConnectionClosed { .. } | ClientError::Connect { .. })) => {
+                // The leader's broker may be gone: look the leader up again.
+                cluster.invalidate_topic(topic);
                 last_error = error;
                 continue;
             }

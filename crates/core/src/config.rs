@@ -6,8 +6,14 @@ use std::time::Duration;
 /// Everything the broker core needs to know that is not a request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerConfig {
-    /// Node id of this (single) broker. Kafka's `node.id`.
+    /// Node id of the first broker (Kafka's `node.id`); the others follow (`node_id + 1`, ...).
     pub node_id: i32,
+    /// Brokers in the cluster, each with its own listener and node id, sharing this core
+    /// (see [`crate::cluster`]). 1 (the default) is a single broker.
+    pub brokers: i32,
+    /// Replication factor of auto-created topics and of CreateTopics with replication factor -1
+    /// (Kafka's `default.replication.factor`, default 1).
+    pub default_replication_factor: i32,
     /// Host name advertised in Metadata and FindCoordinator. The server sets it to the bound address.
     pub advertised_host: String,
     /// Port advertised in Metadata and FindCoordinator.
@@ -71,6 +77,8 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         Self {
             node_id: 0,
+            brokers: 1,
+            default_replication_factor: 1,
             advertised_host: "127.0.0.1".into(),
             advertised_port: 9092,
             cluster_id: "kmock-cluster".into(),
@@ -145,6 +153,11 @@ impl BrokerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("default_partitions", i64::from(self.default_partitions)),
+            ("brokers", i64::from(self.brokers)),
+            (
+                "default_replication_factor",
+                i64::from(self.default_replication_factor),
+            ),
             (
                 "group_min_session_timeout_ms",
                 i64::from(self.group_min_session_timeout_ms),
@@ -199,6 +212,19 @@ impl BrokerConfig {
             return Err(ConfigError::Negative {
                 name: "group_initial_rebalance_delay_ms",
                 value: self.group_initial_rebalance_delay_ms.into(),
+            });
+        }
+        if self.brokers > crate::cluster::MAX_BROKERS {
+            return Err(ConfigError::OutOfBounds {
+                name: "brokers",
+                value: i64::from(self.brokers),
+                rule: format!("at most {}", crate::cluster::MAX_BROKERS),
+            });
+        }
+        if self.node_id < 0 || self.node_id.checked_add(self.brokers).is_none() {
+            return Err(ConfigError::Negative {
+                name: "node_id",
+                value: i64::from(self.node_id),
             });
         }
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {

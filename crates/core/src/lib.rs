@@ -17,7 +17,10 @@
 //!
 //! What the core owns: the dispatch of requests to the [`log`] (topics, partitions, produce/fetch),
 //! [`group`] (classic group coordinator) and [`txn`] (transaction coordinator) modules, the [`fault`] rules, the [`request_log`], the
-//! per-connection ordering, and the timers for delayed responses and held requests.
+//! per-connection ordering, and the timers for delayed responses and held requests. With several
+//! brokers ([`cluster`]), each connection carries the node whose listener accepted it, requests at
+//! the wrong broker get Kafka's answers, and cluster events (broker down/up, leader and
+//! coordinator moves) are operations on the core.
 //! [`BrokerCore::reset`] returns to a fresh state after answering or closing every request in
 //! flight, so that no client is left waiting on a request the fresh state knows nothing of.
 //!
@@ -28,6 +31,7 @@
 pub mod acls;
 pub mod api_versions;
 pub mod authorized_operations;
+pub mod cluster;
 pub mod config;
 pub mod fault;
 #[cfg(feature = "fuzzing")]
@@ -123,6 +127,8 @@ pub(crate) struct ResponseToken {
     pub seq: u64,
     /// What to do with the response (set by a fault rule).
     pub plan: ResponsePlan,
+    /// The node id of the broker the request reached (its connection's).
+    pub node: i32,
 }
 
 /// A handler's answer to a request. Short-lived (returned and matched at once), so the size of
@@ -161,12 +167,35 @@ enum Timer {
     },
 }
 
-#[derive(Debug, Default)]
+impl Timer {
+    /// The connection the timer's request came on.
+    fn connection(&self) -> ConnectionId {
+        match self {
+            Timer::DelayedResponse { token, .. } | Timer::HeldRequest { token, .. } => {
+                token.connection
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
 struct Connection {
     /// A request is being processed (its response is not yet out).
     busy: bool,
     /// Frames that arrived while busy.
     queued: VecDeque<Bytes>,
+    /// The node id of the broker whose listener accepted it.
+    node: i32,
+}
+
+impl Connection {
+    fn on(node: i32) -> Self {
+        Self {
+            busy: false,
+            queued: VecDeque::new(),
+            node,
+        }
+    }
 }
 
 /// Frames queued behind a busy request before the connection is closed.
@@ -218,12 +247,36 @@ impl BrokerCore {
         &self.config
     }
 
-    /// Changes the advertised address (the server learns its port only after binding).
+    /// Changes the first broker's advertised address (the server learns its port only after
+    /// binding).
     pub fn set_advertised_address(&mut self, host: &str, port: i32) {
         self.config.advertised_host = host.to_owned();
         self.config.advertised_port = port;
-        self.logs.set_advertised_address(host, port);
+        let first = self.logs.cluster.first_node();
+        self.logs
+            .cluster
+            .set_address(first, host, port)
+            .expect("the first broker exists");
         self.groups.set_advertised_address(host, port);
+    }
+
+    /// Changes the address broker `node` advertises (each broker has its own listener).
+    pub fn set_broker_address(
+        &mut self,
+        node: i32,
+        host: &str,
+        port: i32,
+    ) -> Result<(), cluster::ClusterError> {
+        if node == self.logs.cluster.first_node() {
+            self.set_advertised_address(host, port);
+            return Ok(());
+        }
+        self.logs.cluster.set_address(node, host, port)
+    }
+
+    /// The brokers and coordinators' internal tables.
+    pub fn cluster(&self) -> &cluster::Cluster {
+        &self.logs.cluster
     }
 
     /// Installs a fault rule after the existing ones.
@@ -280,9 +333,19 @@ impl BrokerCore {
         report
     }
 
-    /// A new connection.
+    /// A new connection to the first broker (a single-broker driver).
     pub fn connection_opened(&mut self, connection: ConnectionId) {
-        self.connections.insert(connection, Connection::default());
+        let first = self.logs.cluster.first_node();
+        self.connection_opened_on(connection, first);
+    }
+
+    /// A new connection accepted by broker `node`'s listener. A connection to a broker that is
+    /// down or unknown is closed at once (a listener racing with `broker_down`).
+    pub fn connection_opened_on(&mut self, connection: ConnectionId, node: i32) {
+        self.connections.insert(connection, Connection::on(node));
+        if !self.logs.cluster.is_up(node) {
+            self.close(connection, format!("broker {node} is down"));
+        }
     }
 
     /// A connection went away. Its parked requests will be answered into the void; group members
@@ -351,8 +414,12 @@ impl BrokerCore {
     pub fn handle_frame(&mut self, connection: ConnectionId, frame: Bytes, now: BrokerTime) {
         self.advance(now);
         let Some(conn) = self.connections.get_mut(&connection) else {
-            // A frame from a connection we never saw opened: treat it as opened now.
-            self.connections.insert(connection, Connection::default());
+            // A frame from a connection we never saw opened: treat it as opened now (on the
+            // first broker), unless it was closed.
+            self.connection_opened(connection);
+            if !self.connections.contains_key(&connection) {
+                return;
+            }
             return self.handle_frame(connection, frame, now);
         };
         if conn.busy {
@@ -370,6 +437,13 @@ impl BrokerCore {
         }
         conn.busy = true;
         self.start_request(connection, frame);
+    }
+
+    /// The node whose listener accepted `connection` (the first broker for an unknown one).
+    fn node_of(&self, connection: ConnectionId) -> i32 {
+        self.connections
+            .get(&connection)
+            .map_or(self.logs.cluster.first_node(), |conn| conn.node)
     }
 
     fn advance(&mut self, now: BrokerTime) {
@@ -391,7 +465,8 @@ impl BrokerCore {
         // Only the error paths above need the whole frame: release this handle before the request
         // is applied (the decoded request keeps the slices it needs, e.g. Produce record sets).
         drop(frame);
-        let facts = RequestFacts::of(connection, &request);
+        let node = self.node_of(connection);
+        let facts = RequestFacts::of(connection, &request).on_node(node);
         let applied = self.faults.evaluate(&facts, self.now, &mut self.rng);
         let DecodedRequest {
             api_key,
@@ -418,7 +493,8 @@ impl BrokerCore {
             header.correlation_id,
             applied.as_ref().map(|a| a.describe()),
             body.clone(),
-        );
+        )
+        .on_node(node);
         entry.trailing_bytes = trailing_bytes;
         let seq = self.request_log.record_request(entry);
         let mut token = ResponseToken {
@@ -429,6 +505,7 @@ impl BrokerCore {
             client_id,
             seq,
             plan: ResponsePlan::Send,
+            node,
         };
         let Some(applied) = applied else {
             return self.process(token, body);
@@ -475,6 +552,9 @@ impl BrokerCore {
     /// Runs a request through its handler.
     fn process(&mut self, token: ResponseToken, body: RequestKind) {
         let now = self.now;
+        if let Some(response) = cluster::route::not_coordinator(&self.logs.cluster, &token, &body) {
+            return self.respond(token, response);
+        }
         let mut completions = Vec::new();
         let reply = match body {
             RequestKind::ApiVersions(request) => Reply::Now(api_versions::handle(&token, &request)),
@@ -536,7 +616,10 @@ impl BrokerCore {
             }
         };
         match reply {
-            Reply::Now(response) => self.respond(token, response),
+            Reply::Now(mut response) => {
+                cluster::route::keep_own_listings(&self.logs.cluster, &token, &mut response);
+                self.respond(token, response);
+            }
             Reply::Parked => {}
             Reply::NoResponse => {
                 self.request_log
@@ -643,14 +726,17 @@ impl BrokerCore {
             // KIP-511: answer an ApiVersions request we cannot parse with a v0 body that carries
             // UNSUPPORTED_VERSION and our ranges, so the client can retry at a version we speak.
             let response = api_versions::unsupported_version_response();
-            let seq = self.request_log.record_request(LogEntry::undecodable(
-                self.now,
-                connection,
-                *api_key,
-                *api_version,
-                *correlation_id,
-                &error.to_string(),
-            ));
+            let seq = self.request_log.record_request(
+                LogEntry::undecodable(
+                    self.now,
+                    connection,
+                    *api_key,
+                    *api_version,
+                    *correlation_id,
+                    &error.to_string(),
+                )
+                .on_node(self.node_of(connection)),
+            );
             let token = ResponseToken {
                 connection,
                 correlation_id: *correlation_id,
@@ -659,6 +745,7 @@ impl BrokerCore {
                 client_id: String::new(),
                 seq,
                 plan: ResponsePlan::Send,
+                node: self.node_of(connection),
             };
             return self.respond(token, response);
         }
@@ -670,14 +757,17 @@ impl BrokerCore {
         let prefix = RequestPrefix::peek(frame).ok();
         tracing::warn!(%connection, %reason, "rejecting request");
         if let Some(prefix) = prefix {
-            let seq = self.request_log.record_request(LogEntry::undecodable(
-                self.now,
-                connection,
-                prefix.api_key,
-                prefix.api_version,
-                prefix.correlation_id,
-                &reason,
-            ));
+            let seq = self.request_log.record_request(
+                LogEntry::undecodable(
+                    self.now,
+                    connection,
+                    prefix.api_key,
+                    prefix.api_version,
+                    prefix.correlation_id,
+                    &reason,
+                )
+                .on_node(self.node_of(connection)),
+            );
             self.request_log
                 .record_outcome(seq, self.now, "connection closed");
         }

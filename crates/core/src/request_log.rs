@@ -25,6 +25,8 @@ pub struct LogEntry {
     pub time: BrokerTime,
     /// Which connection sent it.
     pub connection: ConnectionId,
+    /// The node id of the broker it reached (its connection's; 0 on a single broker).
+    pub node: i32,
     /// Client id from the request header.
     pub client_id: String,
     /// Raw API key (kept raw so that unknown keys can be logged).
@@ -94,6 +96,7 @@ impl LogEntry {
             seq: 0,
             time,
             connection,
+            node: 0,
             client_id: client_id.to_owned(),
             api_key: api_key as i16,
             api_version,
@@ -106,6 +109,12 @@ impl LogEntry {
             record_bytes,
             trailing_bytes: 0,
         }
+    }
+
+    /// The same entry for a request that reached broker `node`.
+    pub(crate) fn on_node(mut self, node: i32) -> Self {
+        self.node = node;
+        self
     }
 
     /// An entry for a request whose body could not be decoded.
@@ -121,6 +130,7 @@ impl LogEntry {
             seq: 0,
             time,
             connection,
+            node: 0,
             client_id: String::new(),
             api_key,
             api_version,

@@ -54,6 +54,9 @@ impl BrokerCore {
         let report = count_settled(self.outputs.iter().skip(first_new_output));
         let mut fresh = BrokerCore::new(self.config.clone());
         fresh.now = self.now;
+        // Every broker comes back up, each keeping its address; leadership starts afresh.
+        fresh.logs.cluster = self.logs.cluster.clone();
+        fresh.logs.cluster.reset();
         // Fault rule ids and request log sequence numbers go on counting: a test may still hold an
         // id or a `since` from before the reset, and must not find it pointing at something new.
         fresh.faults = mem::take(&mut self.faults);
@@ -63,8 +66,8 @@ impl BrokerCore {
         fresh.outputs = mem::take(&mut self.outputs);
         fresh.connections = self
             .connections
-            .keys()
-            .map(|connection| (*connection, Connection::default()))
+            .iter()
+            .map(|(id, connection)| (*id, Connection::on(connection.node)))
             .collect();
         *self = fresh;
         report

@@ -27,6 +27,8 @@
 //!
 //! The routes are thin: each calls one [`MockBroker`] method and renders its answer as JSON.
 
+mod cluster;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -539,6 +541,7 @@ fn entry_json(entry: &LogEntry) -> Value {
         "seq": entry.seq,
         "time_ms": ms(entry.time.since_start()),
         "connection": entry.connection.0,
+        "node": entry.node,
         "client_id": entry.client_id,
         "api": entry.api_name(),
         "api_key": entry.api_key,
@@ -670,7 +673,7 @@ fn transaction_json(txn: &TransactionSummary) -> Value {
     })
 }
 
-const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&transactional_id=&limit= | GET /topics | POST /retention {\"topic\": \"t\"} | GET /groups | GET /groups/{id} | GET /transactions | GET /transactions/{id} | POST /reset";
+const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&transactional_id=&limit= | GET /topics | POST /retention {\"topic\": \"t\"} | GET /groups | GET /groups/{id} | GET /transactions | GET /transactions/{id} | POST /reset | GET /cluster | POST /brokers/{id}/down | POST /brokers/{id}/up | POST /topics/{t}/partitions/{p}/leader {\"node\": 1} | POST /topics/{t}/partitions/{p}/isr {\"isr\": [0, 1]} | POST /groups/{id}/coordinator {\"node\": 1} | POST /transactions/{id}/coordinator {\"node\": 1}";
 
 fn retention_json(report: &RetentionReport) -> Value {
     json!({
@@ -742,6 +745,12 @@ impl Control {
             .split_once('?')
             .unwrap_or((request.target.as_str(), ""));
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        if let Some(answer) = self
+            .cluster_route(&request.method, &segments, query, &request.body)
+            .await
+        {
+            return answer;
+        }
         match (request.method.as_str(), segments.as_slice()) {
             ("GET", []) => Answer::ok(json!({ "routes": ROUTES })),
             ("GET", ["faults"]) => self.list_faults().await,
@@ -786,7 +795,7 @@ impl Control {
                 _,
                 [
                     "faults" | "requests" | "topics" | "groups" | "transactions" | "reset"
-                    | "retention",
+                    | "retention" | "cluster" | "brokers",
                     ..,
                 ],
             )

@@ -90,6 +90,17 @@ struct ServeArgs {
     #[arg(long)]
     port: Option<u16>,
 
+    /// Brokers in the cluster (node ids 0..N), each with its own listener on ports
+    /// PORT..PORT+N-1 (all free ports with --port 0), sharing one state. BOOTSTRAP= lists them
+    /// all, comma-separated. [default: 1]
+    #[arg(long, value_name = "N")]
+    brokers: Option<i32>,
+
+    /// Replication factor of auto-created topics and of CreateTopics with -1
+    /// (default.replication.factor; at most --brokers). [default: 1]
+    #[arg(long, value_name = "N")]
+    default_replication_factor: Option<i32>,
+
     /// Allow binding an address other than loopback (exposes the mock broker and its control API
     /// to the network).
     #[arg(long)]
@@ -183,6 +194,8 @@ struct ConfigFile {
     control_port: Option<u16>,
     #[serde(default)]
     fault: Vec<String>,
+    brokers: Option<i32>,
+    default_replication_factor: Option<i32>,
     initial_rebalance_delay_ms: Option<i32>,
     auto_create_topics: Option<bool>,
     default_partitions: Option<i32>,
@@ -247,6 +260,11 @@ impl ServeArgs {
         faults.extend(self.faults);
         let defaults = BrokerConfig::default();
         let config = BrokerConfig {
+            brokers: self.brokers.or(file.brokers).unwrap_or(1),
+            default_replication_factor: self
+                .default_replication_factor
+                .or(file.default_replication_factor)
+                .unwrap_or(1),
             auto_create_topics: self
                 .auto_create_topics
                 .or(file.auto_create_topics)
@@ -404,8 +422,33 @@ async fn bind(args: &ServeSettings, port: u16) -> Result<TcpListener, ServeError
         .map_err(|e| ServeError::Runtime(format!("cannot bind {}:{port}: {e}", args.host)))
 }
 
+/// One listener per broker: ports `port`, `port + 1`, ... (every one free with port 0).
+async fn bind_brokers(
+    args: &ServeSettings,
+    brokers: i32,
+) -> Result<Vec<std::net::TcpListener>, ServeError> {
+    let mut listeners = Vec::new();
+    for index in 0..u16::try_from(brokers).unwrap_or(1) {
+        let port = match args.port {
+            0 => 0,
+            first => first.checked_add(index).ok_or_else(|| {
+                ServeError::Usage(format!(
+                    "--port {first} with --brokers {brokers} goes beyond port 65535"
+                ))
+            })?,
+        };
+        let listener = bind(args, port).await?;
+        listeners.push(
+            listener
+                .into_std()
+                .map_err(|e| ServeError::Runtime(format!("cannot hand the listener over: {e}")))?,
+        );
+    }
+    Ok(listeners)
+}
+
 async fn run(args: ServeSettings, config: BrokerConfig) -> Result<(), ServeError> {
-    let listener = bind(&args, args.port).await?;
+    let listeners = bind_brokers(&args, config.brokers).await?;
     let control_listener = match args.control_port {
         Some(port) => Some(bind(&args, port).await?),
         None => None,
@@ -417,7 +460,7 @@ async fn run(args: ServeSettings, config: BrokerConfig) -> Result<(), ServeError
         wall_clock_start_unix_ms: kmock_broker::mock::wall_clock_unix_ms(),
         ..config
     };
-    let broker = Arc::new(start_broker(&args, config, listener).await?);
+    let broker = Arc::new(start_broker(&args, config, listeners).await?);
     let local = broker.local_addr();
     let bootstrap = broker.bootstrap_servers();
     tracing::info!(%local, advertised = %bootstrap, "kmock broker listening");
@@ -454,18 +497,15 @@ async fn run(args: ServeSettings, config: BrokerConfig) -> Result<(), ServeError
     Ok(())
 }
 
-/// The broker on the bound `listener`, with the start topics and faults (which `POST /reset`
-/// restores). `serve` binds itself (`--host` resolution, the loopback check) and hands the
-/// listener over; the rest is [`MockBroker`]'s start-up.
+/// The broker on the bound `listeners` (one per broker), with the start topics and faults
+/// (which `POST /reset` restores). `serve` binds itself (`--host` resolution, the loopback
+/// check) and hands the listeners over; the rest is [`MockBroker`]'s start-up.
 async fn start_broker(
     args: &ServeSettings,
     config: BrokerConfig,
-    listener: TcpListener,
+    listeners: Vec<std::net::TcpListener>,
 ) -> Result<MockBroker, ServeError> {
-    let listener = listener
-        .into_std()
-        .map_err(|e| ServeError::Runtime(format!("cannot hand the listener over: {e}")))?;
-    let mut builder = MockBroker::builder().config(config).listener(listener);
+    let mut builder = MockBroker::builder().config(config).listeners(listeners);
     for (name, partitions) in &args.topics {
         builder = builder.topic(name.clone(), *partitions);
     }

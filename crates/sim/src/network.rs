@@ -21,6 +21,10 @@ use tokio::sync::Notify;
 
 use crate::trace::Recorder;
 
+/// The port the first broker advertises in the simulation (`kmock:9092`); broker `i` advertises
+/// `FIRST_PORT + i`.
+pub const FIRST_PORT: u16 = 9092;
+
 /// Bytes buffered in each direction of each pipe.
 const PIPE_BYTES: usize = 64 * 1024;
 
@@ -77,6 +81,8 @@ impl<T: Copy> Shared<T> {
 #[derive(Debug, Clone)]
 pub struct Network {
     broker: BrokerHandle,
+    /// Brokers behind the network: a connection to port `FIRST_PORT + i` reaches broker `i`.
+    brokers: i32,
     recorder: Recorder,
     actors: Arc<Mutex<BTreeMap<String, Arc<Shared<FaultState>>>>>,
 }
@@ -99,9 +105,17 @@ impl Network {
     pub fn new(broker: BrokerHandle, recorder: Recorder) -> Self {
         Self {
             broker,
+            brokers: 1,
             recorder,
             actors: Arc::new(Mutex::new(BTreeMap::new())),
         }
+    }
+
+    /// The same network in front of `brokers` brokers (node ids 0..brokers, advertised at ports
+    /// [`FIRST_PORT`], `FIRST_PORT + 1`, ...).
+    pub fn with_brokers(mut self, brokers: i32) -> Self {
+        self.brokers = brokers.max(1);
+        self
     }
 
     fn faults(&self, actor: &str) -> Arc<Shared<FaultState>> {
@@ -115,14 +129,20 @@ impl Network {
         LinkWatch { faults, my_epoch }
     }
 
-    /// Opens a link for `actor`: serves the broker end, starts the forwarding tasks and returns
-    /// the client end.
+    /// Opens a link for `actor` to the first broker: serves the broker end, starts the
+    /// forwarding tasks and returns the client end.
     pub fn connect(&self, actor: &str) -> io::Result<DuplexStream> {
+        self.connect_to(actor, 0)
+    }
+
+    /// Opens a link for `actor` to broker `node` (a broker that is down closes it at once).
+    pub fn connect_to(&self, actor: &str, node: i32) -> io::Result<DuplexStream> {
         let (client_end, link_client) = tokio::io::duplex(PIPE_BYTES);
         let (link_broker, broker_end) = tokio::io::duplex(PIPE_BYTES);
-        let connection = self.broker.serve_connection(broker_end).map_err(|_| {
-            io::Error::new(io::ErrorKind::ConnectionRefused, "the broker has stopped")
-        })?;
+        let connection = self
+            .broker
+            .serve_connection_on(broker_end, node)
+            .map_err(|error| io::Error::new(io::ErrorKind::ConnectionRefused, error))?;
         self.recorder.connection(connection.0, actor);
         let (client_read, client_write) = tokio::io::split(link_client);
         let (broker_read, broker_write) = tokio::io::split(link_broker);
@@ -159,7 +179,16 @@ impl Network {
     ) -> FnConnector<impl Fn(&str, u16) -> io::Result<DuplexStream> + Send + Sync + 'static> {
         let network = self.clone();
         let actor = actor.to_owned();
-        FnConnector::new(move |_host: &str, _port: u16| network.connect(&actor))
+        FnConnector::new(move |_host: &str, port: u16| {
+            // Routed by port; any other port (a bootstrap address) reaches the first broker.
+            let node = i32::from(port) - i32::from(FIRST_PORT);
+            let node = if (0..network.brokers).contains(&node) {
+                node
+            } else {
+                0
+            };
+            network.connect_to(&actor, node)
+        })
     }
 
     /// Holds every byte of `actor`'s links until [`Network::heal`].

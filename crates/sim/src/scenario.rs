@@ -77,6 +77,8 @@ struct RawBroker {
     default_partitions: Option<i32>,
     consumer_session_timeout_ms: Option<i32>,
     consumer_heartbeat_interval_ms: Option<i32>,
+    brokers: Option<i32>,
+    default_replication_factor: Option<i32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +134,10 @@ struct RawStep {
     latency_ms: Option<u64>,
     ms: Option<u64>,
     timeout_ms: Option<u64>,
+    node: Option<i32>,
+    topic: Option<String>,
+    partition: Option<i32>,
+    group: Option<String>,
 }
 
 /// A scenario, checked and ready to run.
@@ -252,6 +258,10 @@ pub struct BrokerOptions {
     /// `group.consumer.heartbeat.interval.ms` of KIP-848 groups, when set (its minimum is
     /// lowered to it if needed; Kafka's default 5000 otherwise).
     pub consumer_heartbeat_interval_ms: Option<i32>,
+    /// Brokers in the cluster (default 1), each on its own in-memory listener.
+    pub brokers: i32,
+    /// `default.replication.factor` (default 1).
+    pub default_replication_factor: i32,
 }
 
 /// What an actor is.
@@ -376,9 +386,53 @@ pub enum Action {
     Heal(String),
     /// Let virtual time pass.
     Sleep(Duration),
+    /// A cluster event (broker down/up, a leader or coordinator moved).
+    Cluster(ClusterEvent),
 }
 
-const STEP_ACTIONS: &str = "start, wait_stable, wait_rebalance, produce, wait_delivered, wait_processed, stop, crash, fault, clear_faults, partition, latency, disconnect, heal, sleep";
+/// A cluster event of the timeline (see `kmock_core::cluster`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// `broker_down`: the broker's connections close and it refuses new ones.
+    BrokerDown(i32),
+    /// `broker_up`: the broker serves again.
+    BrokerUp(i32),
+    /// `move_leader`: a partition's leadership moves to the node.
+    MoveLeader {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The new leader.
+        node: i32,
+    },
+    /// `move_coordinator`: a group's coordinator moves to the node.
+    MoveCoordinator {
+        /// The group.
+        group: String,
+        /// The new coordinator.
+        node: i32,
+    },
+}
+
+impl fmt::Display for ClusterEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterEvent::BrokerDown(node) => write!(f, "broker {node} down"),
+            ClusterEvent::BrokerUp(node) => write!(f, "broker {node} up"),
+            ClusterEvent::MoveLeader {
+                topic,
+                partition,
+                node,
+            } => write!(f, "leader of {topic}-{partition} -> broker {node}"),
+            ClusterEvent::MoveCoordinator { group, node } => {
+                write!(f, "coordinator of {group} -> broker {node}")
+            }
+        }
+    }
+}
+
+const STEP_ACTIONS: &str = "start, wait_stable, wait_rebalance, produce, wait_delivered, wait_processed, stop, crash, fault, clear_faults, partition, latency, disconnect, heal, sleep, broker_down, broker_up, move_leader, move_coordinator";
 
 /// Default time a `wait_*` step may take.
 const DEFAULT_WAIT: Duration = Duration::from_secs(120);
@@ -521,6 +575,8 @@ fn broker_options(raw: &RawBroker) -> BrokerOptions {
         default_partitions: raw.default_partitions.unwrap_or(1),
         consumer_session_timeout_ms: raw.consumer_session_timeout_ms,
         consumer_heartbeat_interval_ms: raw.consumer_heartbeat_interval_ms,
+        brokers: raw.brokers.unwrap_or(1),
+        default_replication_factor: raw.default_replication_factor.unwrap_or(1),
     }
 }
 
@@ -781,12 +837,50 @@ fn step_action(
             };
             Action::Sleep(Duration::from_millis(ms))
         }
+        name @ ("broker_down" | "broker_up" | "move_leader" | "move_coordinator") => {
+            Action::Cluster(cluster_step(at, step, name)?)
+        }
         other => {
             return Err(at.at(
                 span,
                 format!("unknown step {other:?}: expected one of {STEP_ACTIONS}"),
             ));
         }
+    })
+}
+
+/// A cluster step: `node` always, `topic` and `partition` to move a leader, `group` to move a
+/// coordinator. Whether the node and partition exist is the broker's to say when the step runs.
+fn cluster_step(
+    at: &Positions<'_>,
+    step: &RawStep,
+    name: &str,
+) -> Result<ClusterEvent, ScenarioError> {
+    let span = step.action.span();
+    let missing = |fields: &str| at.at(span.clone(), format!("`do = \"{name}\"` needs {fields}"));
+    let node = step.node.ok_or_else(|| missing("`node = N`"))?;
+    Ok(match name {
+        "broker_down" => ClusterEvent::BrokerDown(node),
+        "broker_up" => ClusterEvent::BrokerUp(node),
+        "move_leader" => match (&step.topic, step.partition) {
+            (Some(topic), Some(partition)) => ClusterEvent::MoveLeader {
+                topic: topic.clone(),
+                partition,
+                node,
+            },
+            _ => {
+                return Err(missing(
+                    "`topic = \"NAME\"`, `partition = N` and `node = N`",
+                ));
+            }
+        },
+        _ => match &step.group {
+            Some(group) => ClusterEvent::MoveCoordinator {
+                group: group.clone(),
+                node,
+            },
+            None => return Err(missing("`group = \"ID\"` and `node = N`")),
+        },
     })
 }
 

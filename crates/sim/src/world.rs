@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::network::Network;
-use crate::scenario::{Action, ActorKind, FaultKind, NetworkFault, Scenario};
+use crate::scenario::{Action, ActorKind, ClusterEvent, FaultKind, NetworkFault, Scenario};
 use crate::trace::{EventText, MemberObservation, Recorder, assignment};
 
 /// Record timestamps are this epoch plus virtual time (2026-01-01T00:00:00Z).
@@ -146,7 +146,9 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
                 v.min(defaults.group_consumer_min_heartbeat_interval_ms)
             }),
         advertised_host: "kmock".into(),
-        advertised_port: 9092,
+        advertised_port: i32::from(crate::network::FIRST_PORT),
+        brokers: scenario.broker.brokers,
+        default_replication_factor: scenario.broker.default_replication_factor,
         seed: broker_seed,
         ..defaults
     };
@@ -161,6 +163,13 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
         broker_line.push_str(&format!(
             " consumer_session_timeout_ms={} consumer_heartbeat_interval_ms={}",
             config.group_consumer_session_timeout_ms, config.group_consumer_heartbeat_interval_ms
+        ));
+    }
+    // Cluster options only when a scenario sets them (older traces stay as they were).
+    if config.brokers != 1 || config.default_replication_factor != 1 {
+        broker_line.push_str(&format!(
+            " brokers={} default_replication_factor={}",
+            config.brokers, config.default_replication_factor
         ));
     }
     let header = vec![
@@ -206,7 +215,8 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
             ),
         );
     }
-    let network = Network::new(broker.clone(), recorder.clone());
+    let network =
+        Network::new(broker.clone(), recorder.clone()).with_brokers(scenario.broker.brokers);
     let mut world = World {
         scenario: scenario.clone(),
         broker: broker.clone(),
@@ -374,6 +384,35 @@ impl World {
                 tokio::time::sleep(*duration).await;
                 Ok(())
             }
+            Action::Cluster(event) => self.cluster_event(event).await,
+        }
+    }
+
+    /// A cluster event on the broker core (see `kmock_core::cluster`), recorded in the trace.
+    async fn cluster_event(&self, event: &ClusterEvent) -> Result<(), String> {
+        let applied = event.clone();
+        let result = self
+            .broker
+            .update(move |core| match applied {
+                ClusterEvent::BrokerDown(node) => core.broker_down(node),
+                ClusterEvent::BrokerUp(node) => core.broker_up(node),
+                ClusterEvent::MoveLeader {
+                    topic,
+                    partition,
+                    node,
+                } => core.move_leader(&topic, partition, node),
+                ClusterEvent::MoveCoordinator { group, node } => {
+                    core.move_group_coordinator(&group, node)
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        match result {
+            Ok(_) => {
+                self.recorder.event("world", format!("cluster: {event}"));
+                Ok(())
+            }
+            Err(error) => Err(format!("cluster: {event}: {error}")),
         }
     }
 

@@ -14,6 +14,7 @@ use std::sync::{Arc, mpsc};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, JoinHandle, Thread};
 
+use kmock_core::cluster::{ClusterSummary, LeadershipChanges};
 use kmock_core::fault::FaultRuleStatus;
 use kmock_core::group::GroupSummary;
 use kmock_core::group::consumer::ConsumerGroupSummary;
@@ -122,6 +123,50 @@ impl BlockingMockBroker {
         filter: RequestFilter,
     ) -> Result<Vec<LogEntry>, MockBrokerError> {
         block_on(self.broker.requests_matching(filter))
+    }
+
+    /// See [`MockBroker::broker_down`].
+    pub fn broker_down(&self, node: i32) -> Result<LeadershipChanges, MockBrokerError> {
+        block_on(self.broker.broker_down(node))
+    }
+
+    /// See [`MockBroker::broker_up`].
+    pub fn broker_up(&self, node: i32) -> Result<LeadershipChanges, MockBrokerError> {
+        block_on(self.broker.broker_up(node))
+    }
+
+    /// See [`MockBroker::move_leader`].
+    pub fn move_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        node: i32,
+    ) -> Result<LeadershipChanges, MockBrokerError> {
+        block_on(self.broker.move_leader(topic, partition, node))
+    }
+
+    /// See [`MockBroker::move_group_coordinator`].
+    pub fn move_group_coordinator(
+        &self,
+        group_id: &str,
+        node: i32,
+    ) -> Result<LeadershipChanges, MockBrokerError> {
+        block_on(self.broker.move_group_coordinator(group_id, node))
+    }
+
+    /// See [`MockBroker::set_isr`].
+    pub fn set_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        isr: Vec<i32>,
+    ) -> Result<LeadershipChanges, MockBrokerError> {
+        block_on(self.broker.set_isr(topic, partition, isr))
+    }
+
+    /// See [`MockBroker::cluster`].
+    pub fn cluster(&self) -> Result<ClusterSummary, MockBrokerError> {
+        block_on(self.broker.cluster())
     }
 
     /// See [`MockBroker::topics`].

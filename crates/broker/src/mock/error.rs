@@ -2,6 +2,7 @@
 
 use std::io;
 
+use kmock_core::cluster::ClusterError;
 use kmock_core::{ConfigError, CreateTopicError, FaultRule, FaultRuleId, FaultSpecError};
 
 use crate::server::BrokerStopped;
@@ -43,6 +44,17 @@ pub enum MockBrokerError {
     /// The broker has shut down.
     #[error("the broker has stopped")]
     Stopped,
+    /// A cluster operation names an unknown broker or partition, or cannot be done.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// `listeners` gave a number of listeners other than `brokers`.
+    #[error("{listeners} listener(s) given for {brokers} broker(s)")]
+    ListenerCount {
+        /// Listeners given.
+        listeners: usize,
+        /// Brokers configured.
+        brokers: i32,
+    },
 }
 
 impl From<BrokerStopped> for MockBrokerError {

@@ -20,6 +20,7 @@ mod filter;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
 
+use kmock_core::cluster::{ClusterSummary, LeadershipChanges};
 use kmock_core::fault::FaultRuleStatus;
 use kmock_core::group::GroupSummary;
 use kmock_core::group::consumer::ConsumerGroupSummary;
@@ -70,13 +71,14 @@ impl Startup {
 #[derive(Debug)]
 pub struct MockBroker {
     handle: BrokerHandle,
-    /// Where the broker accepts connections.
+    /// Where the first broker accepts connections.
     local_addr: SocketAddr,
-    /// What clients are told to connect to (Metadata, FindCoordinator).
-    advertised: SocketAddr,
+    /// What clients are told to connect to (Metadata, FindCoordinator), by broker in node id
+    /// order: `(node id, address)`.
+    advertised: Vec<(i32, SocketAddr)>,
     startup: Startup,
-    /// The TCP accept loop (taken by the first shutdown).
-    accept: Mutex<Option<JoinHandle<()>>>,
+    /// The TCP accept loops, one per broker (taken by the first shutdown).
+    accept: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Builds a [`MockBroker`]: configuration, topics and fault rules to start with.
@@ -88,7 +90,7 @@ pub struct MockBroker {
 pub struct MockBrokerBuilder {
     config: BrokerConfig,
     startup: Startup,
-    listener: Option<std::net::TcpListener>,
+    listeners: Vec<std::net::TcpListener>,
     /// The first invalid fault spec given, reported by `start`.
     error: Option<MockBrokerError>,
 }
@@ -129,8 +131,14 @@ macro_rules! config_setters {
 
 impl MockBrokerBuilder {
     config_setters! {
-        /// Node id of the broker (`node.id`, default 0).
+        /// Node id of the (first) broker (`node.id`, default 0); the others follow.
         node_id: i32;
+        /// Brokers in the cluster, each with a listener of its own and node ids `node_id`,
+        /// `node_id + 1`, ... (default 1). See `kmock_core::cluster`.
+        brokers: i32;
+        /// Replication factor of auto-created topics and of CreateTopics with -1
+        /// (`default.replication.factor`, default 1).
+        default_replication_factor: i32;
         /// Cluster id returned in Metadata.
         cluster_id: String;
         /// Whether Metadata creates unknown topics (`auto.create.topics.enable`, default true).
@@ -206,9 +214,47 @@ impl MockBrokerBuilder {
 
     /// Serves this listener instead of binding `127.0.0.1:0` (e.g. a fixed port, or another
     /// interface). The listener's address is advertised, with `127.0.0.1` for an unspecified one.
+    /// With several brokers, it is the first broker's; the others bind free ports on its IP.
     pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
-        self.listener = Some(listener);
+        self.listeners = vec![listener];
         self
+    }
+
+    /// One listener per broker, in node id order (`kmock serve --brokers N` binds them).
+    pub fn listeners(mut self, listeners: Vec<std::net::TcpListener>) -> Self {
+        self.listeners = listeners;
+        self
+    }
+
+    /// The listeners to serve: those given, then free ports on the first one's IP (or
+    /// 127.0.0.1) up to one per broker.
+    async fn bind(&mut self) -> Result<Vec<TcpListener>, MockBrokerError> {
+        let brokers = usize::try_from(self.config.brokers).unwrap_or(1);
+        if self.listeners.len() > brokers {
+            return Err(MockBrokerError::ListenerCount {
+                listeners: self.listeners.len(),
+                brokers: self.config.brokers,
+            });
+        }
+        let mut bound = Vec::with_capacity(brokers);
+        for listener in std::mem::take(&mut self.listeners) {
+            listener
+                .set_nonblocking(true)
+                .map_err(MockBrokerError::Bind)?;
+            bound.push(TcpListener::from_std(listener).map_err(MockBrokerError::Bind)?);
+        }
+        let ip = match bound.first() {
+            Some(first) => first.local_addr().map_err(MockBrokerError::Bind)?.ip(),
+            None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        while bound.len() < brokers {
+            bound.push(
+                TcpListener::bind((ip, 0))
+                    .await
+                    .map_err(MockBrokerError::Bind)?,
+            );
+        }
+        Ok(bound)
     }
 
     /// Starts the broker on the current tokio runtime (it needs the `net` and `time` drivers, as
@@ -221,32 +267,34 @@ impl MockBrokerBuilder {
             return Err(error);
         }
         self.config.validate()?;
-        let listener = match self.listener {
-            Some(listener) => {
-                listener
-                    .set_nonblocking(true)
-                    .map_err(MockBrokerError::Bind)?;
-                TcpListener::from_std(listener).map_err(MockBrokerError::Bind)?
-            }
-            None => TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .await
-                .map_err(MockBrokerError::Bind)?,
-        };
-        let local_addr = listener.local_addr().map_err(MockBrokerError::Bind)?;
-        let advertised = advertised_address(local_addr);
-        let mut core = BrokerCore::new(self.config);
-        core.set_advertised_address(&advertised.ip().to_string(), i32::from(advertised.port()));
-        self.startup.apply(&mut core)?;
+        let mut builder = self;
+        let listeners = builder.bind().await?;
+        let mut core = BrokerCore::new(builder.config);
+        let mut advertised = Vec::with_capacity(listeners.len());
+        for (listener, node) in listeners.iter().zip(core.cluster().node_ids()) {
+            let local = listener.local_addr().map_err(MockBrokerError::Bind)?;
+            let address = advertised_address(local);
+            core.set_broker_address(node, &address.ip().to_string(), i32::from(address.port()))?;
+            advertised.push((node, address));
+        }
+        let local_addr = listeners[0].local_addr().map_err(MockBrokerError::Bind)?;
+        builder.startup.apply(&mut core)?;
         let handle = Broker::start_with_core(core);
-        let serving = handle.clone();
-        let accept = tokio::spawn(async move { serving.serve_tcp(listener).await });
-        tracing::debug!(%local_addr, %advertised, "mock broker started");
+        let accept = listeners
+            .into_iter()
+            .zip(advertised.iter().map(|(node, _)| *node))
+            .map(|(listener, node)| {
+                let serving = handle.clone();
+                tokio::spawn(async move { serving.serve_tcp_on(listener, node).await })
+            })
+            .collect();
+        tracing::debug!(%local_addr, ?advertised, "mock broker started");
         Ok(MockBroker {
             handle,
             local_addr,
             advertised,
-            startup: self.startup,
-            accept: Mutex::new(Some(accept)),
+            startup: builder.startup,
+            accept: Mutex::new(accept),
         })
     }
 
@@ -306,7 +354,7 @@ impl MockBroker {
         MockBrokerBuilder {
             config: test_config(),
             startup: Startup::default(),
-            listener: None,
+            listeners: Vec::new(),
             error: None,
         }
     }
@@ -332,7 +380,17 @@ impl MockBroker {
 
     /// `host:port` for a client's `bootstrap.servers`.
     pub fn bootstrap_servers(&self) -> String {
-        self.advertised.to_string()
+        let addresses: Vec<String> = self
+            .advertised
+            .iter()
+            .map(|(_, address)| address.to_string())
+            .collect();
+        addresses.join(",")
+    }
+
+    /// Every broker's advertised address, `(node id, address)` in node id order.
+    pub fn broker_addresses(&self) -> &[(i32, SocketAddr)] {
+        &self.advertised
     }
 
     /// The address the broker accepts connections on.
@@ -522,12 +580,102 @@ impl MockBroker {
     /// request log, and only the [`Startup`] topics and fault rules. Idle connections stay open.
     pub async fn reset(&self) -> Result<ResetReport, MockBrokerError> {
         let startup = self.startup.clone();
-        self.handle
+        let report = self
+            .handle
             .update(move |core| {
                 let report = core.reset();
                 startup.apply(core).map(|()| report)
             })
-            .await?
+            .await??;
+        // A reset brings every broker back up: wait until each listens again.
+        for (node, _) in &self.advertised {
+            self.handle.until_listening(*node).await;
+        }
+        Ok(report)
+    }
+
+    /// Takes broker `node` down: its listener closes (connections are refused), its connections
+    /// are closed, its partitions and coordinators move to other in-sync replicas
+    /// (`BrokerCore::broker_down`). What moved is returned, once its listening socket is closed
+    /// (no connection can slip into its backlog after the answer).
+    pub async fn broker_down(&self, node: i32) -> Result<LeadershipChanges, MockBrokerError> {
+        let changes = self
+            .handle
+            .update(move |core| core.broker_down(node))
+            .await??;
+        self.handle.until_not_listening(node).await;
+        Ok(changes)
+    }
+
+    /// Brings broker `node` back; returns once its listener accepts connections again.
+    pub async fn broker_up(&self, node: i32) -> Result<LeadershipChanges, MockBrokerError> {
+        let changes = self
+            .handle
+            .update(move |core| core.broker_up(node))
+            .await??;
+        self.handle.until_listening(node).await;
+        Ok(changes)
+    }
+
+    /// Moves the leadership of a partition to `node` (an in-sync replica that is up).
+    pub async fn move_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        node: i32,
+    ) -> Result<LeadershipChanges, MockBrokerError> {
+        let topic = topic.to_owned();
+        Ok(self
+            .handle
+            .update(move |core| core.move_leader(&topic, partition, node))
+            .await??)
+    }
+
+    /// Moves a group's coordinator to `node` (with every group hashing to the same
+    /// `__consumer_offsets` partition, as in Kafka).
+    pub async fn move_group_coordinator(
+        &self,
+        group_id: &str,
+        node: i32,
+    ) -> Result<LeadershipChanges, MockBrokerError> {
+        let group_id = group_id.to_owned();
+        Ok(self
+            .handle
+            .update(move |core| core.move_group_coordinator(&group_id, node))
+            .await??)
+    }
+
+    /// Moves a transactional id's coordinator to `node`.
+    pub async fn move_transaction_coordinator(
+        &self,
+        transactional_id: &str,
+        node: i32,
+    ) -> Result<LeadershipChanges, MockBrokerError> {
+        let transactional_id = transactional_id.to_owned();
+        Ok(self
+            .handle
+            .update(move |core| core.move_transaction_coordinator(&transactional_id, node))
+            .await??)
+    }
+
+    /// Sets a partition's ISR (replicas that are up, including the leader).
+    pub async fn set_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        isr: Vec<i32>,
+    ) -> Result<LeadershipChanges, MockBrokerError> {
+        let topic = topic.to_owned();
+        Ok(self
+            .handle
+            .update(move |core| core.set_isr(&topic, partition, &isr))
+            .await??)
+    }
+
+    /// The cluster now: brokers, every partition's leadership, and the coordinators of the
+    /// groups and transactional ids the broker knows.
+    pub async fn cluster(&self) -> Result<ClusterSummary, MockBrokerError> {
+        Ok(self.handle.inspect(ClusterSummary::of).await?)
     }
 
     /// Stops accepting, writes the responses already produced, closes every connection, and
@@ -537,9 +685,9 @@ impl MockBroker {
         let accept = self
             .accept
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(accept) = accept {
+            .map(|mut accept| std::mem::take(&mut *accept))
+            .unwrap_or_else(|poisoned| std::mem::take(&mut *poisoned.into_inner()));
+        for accept in accept {
             // The accept loop returns at shutdown; a join error would be its panic, already logged.
             let _ = accept.await;
         }
@@ -554,8 +702,8 @@ impl Drop for MockBroker {
             .accept
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(accept) = accept {
+            .drain(..);
+        for accept in accept {
             accept.abort();
         }
         self.handle.request_shutdown();

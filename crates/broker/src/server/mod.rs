@@ -34,6 +34,7 @@ mod connection;
 pub mod memory;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -78,6 +79,13 @@ pub enum ServeError {
         /// The configured limit.
         max_connections: usize,
     },
+    /// The broker the connection is for is down (`BrokerCore::broker_down`): refused, as a
+    /// closed listening socket refuses.
+    #[error("broker {node} is down")]
+    BrokerDown {
+        /// Its node id.
+        node: i32,
+    },
 }
 
 impl From<BrokerStopped> for ServeError {
@@ -115,6 +123,8 @@ type CoreCommand = Box<dyn FnOnce(&mut BrokerCore) + Send>;
 enum Event {
     Opened {
         connection: ConnectionId,
+        /// The broker whose listener accepted it.
+        node: i32,
         outputs: mpsc::UnboundedSender<ConnectionOutput>,
     },
     Frame {
@@ -147,13 +157,23 @@ impl Broker {
     pub fn start_with_core(core: BrokerCore) -> BrokerHandle {
         let (events, events_rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ServerState::Running);
+        let (down_tx, down_nodes) = watch::channel(down_nodes(&core));
         let max_frame_bytes = core.config().max_frame_bytes;
         let max_connections = core.config().max_connections;
-        tokio::spawn(run_broker(core, events_rx, state_tx, Instant::now()));
+        let first_node = core.cluster().first_node();
+        let task = BrokerTask {
+            state: state_tx,
+            down_nodes: down_tx,
+            start: Instant::now(),
+        };
+        tokio::spawn(run_broker(core, events_rx, task));
         BrokerHandle {
             shared: Arc::new(Shared {
                 events,
                 state,
+                down_nodes,
+                listening: watch::channel(BTreeSet::new()).0,
+                first_node,
                 next_connection: AtomicU64::new(1),
                 max_frame_bytes,
                 max_connections,
@@ -167,6 +187,12 @@ impl Broker {
 struct Shared {
     events: mpsc::UnboundedSender<Event>,
     state: watch::Receiver<ServerState>,
+    /// Brokers the core has down: their TCP listeners are dropped until they come back.
+    down_nodes: watch::Receiver<BTreeSet<i32>>,
+    /// Brokers whose TCP listener is bound now.
+    listening: watch::Sender<BTreeSet<i32>>,
+    /// The first broker's node id (what `serve_tcp`, `serve_memory`, `serve_connection` serve).
+    first_node: i32,
     /// Connection ids are handed out in accept order: conn-1, conn-2, ...
     next_connection: AtomicU64,
     max_frame_bytes: usize,
@@ -201,7 +227,9 @@ impl Drop for OpenConnection {
 impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Event::Opened { connection, .. } => write!(f, "Opened({connection})"),
+            Event::Opened {
+                connection, node, ..
+            } => write!(f, "Opened({connection} on {node})"),
             Event::Frame { connection, frame } => {
                 write!(f, "Frame({connection}, {} bytes)", frame.len())
             }
@@ -224,42 +252,148 @@ impl BrokerHandle {
         *self.shared.state.borrow() == ServerState::Running
     }
 
-    /// Accepts TCP connections until shutdown. Accept errors are logged and retried.
+    /// Accepts TCP connections for the first broker until shutdown. Accept errors are logged
+    /// and retried.
     pub async fn serve_tcp(&self, listener: TcpListener) {
+        self.serve_tcp_on(listener, self.shared.first_node).await;
+    }
+
+    /// Accepts TCP connections for broker `node` until shutdown. While the core has the broker
+    /// down, the listening socket is closed (connections are refused); when it comes back up, the
+    /// same address is bound again (retried until it succeeds).
+    pub async fn serve_tcp_on(&self, listener: TcpListener, node: i32) {
         let mut state = self.shared.state.clone();
+        let mut down_nodes = self.shared.down_nodes.clone();
+        let address = listener.local_addr().ok();
+        let mut listener = Some(listener);
         loop {
+            let Some(bound) = listener.take() else {
+                tokio::select! {
+                    biased;
+                    () = until_not_running(&mut state) => return,
+                    () = until_node(&mut down_nodes, node, false) => {}
+                }
+                listener = self.rebind(address, node).await;
+                if listener.is_none() {
+                    return;
+                }
+                continue;
+            };
+            self.set_listening(node, true);
             tokio::select! {
                 biased;
                 () = until_not_running(&mut state) => return,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        if let Err(error) = stream.set_nodelay(true) {
-                            tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
-                        }
-                        match self.serve_connection(stream) {
-                            Ok(connection) => tracing::info!(%connection, %peer, "accepted"),
-                            Err(ServeError::Stopped) => return,
-                            Err(error) => tracing::warn!(%peer, %error, "connection refused"),
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed; retrying");
-                        tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
-                    }
-                },
+                () = until_node(&mut down_nodes, node, true) => {
+                    drop(bound);
+                    self.set_listening(node, false);
+                    tracing::info!(node, "broker down: listener closed");
+                }
+                () = self.accept_tcp(&bound, node) => return,
             }
         }
     }
 
-    /// Accepts in-memory connections until shutdown or until every [`MemoryNetwork`] is dropped.
-    pub async fn serve_memory(&self, mut listener: MemoryListener) {
+    /// Accepts connections on `listener` for broker `node`; returns only when the broker has
+    /// stopped.
+    async fn accept_tcp(&self, listener: &TcpListener, node: i32) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+                    }
+                    // Logged before the stream is dropped, so that a client seeing the close
+                    // finds the reason in the log.
+                    if let Some(error) = self.refusal(node) {
+                        tracing::warn!(%peer, %error, "connection refused");
+                        if error == ServeError::Stopped {
+                            return;
+                        }
+                        continue;
+                    }
+                    match self.serve_connection_on(stream, node) {
+                        Ok(connection) => tracing::info!(%connection, %peer, node, "accepted"),
+                        Err(ServeError::Stopped) => return,
+                        Err(error) => tracing::warn!(%peer, %error, "connection refused"),
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed; retrying");
+                    tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+                }
+            }
+        }
+    }
+
+    /// Binds `address` again for broker `node` (it came back up), retrying while the port is busy
+    /// (`None` when the address was never known).
+    async fn rebind(&self, address: Option<SocketAddr>, node: i32) -> Option<TcpListener> {
+        let Some(address) = address else {
+            tracing::error!(node, "broker up: its listener's address is unknown");
+            return None;
+        };
+        loop {
+            match TcpListener::bind(address).await {
+                Ok(listener) => {
+                    tracing::info!(node, %address, "broker up: listening again");
+                    return Some(listener);
+                }
+                Err(error) => {
+                    tracing::warn!(node, %address, %error, "cannot bind again; retrying");
+                    tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+                }
+            }
+        }
+    }
+
+    fn set_listening(&self, node: i32, listening: bool) {
+        self.shared.listening.send_if_modified(|nodes| {
+            if listening {
+                nodes.insert(node)
+            } else {
+                nodes.remove(&node)
+            }
+        });
+    }
+
+    /// Resolves once broker `node`'s TCP listener is bound (after it came back up), or the
+    /// broker stopped.
+    pub async fn until_listening(&self, node: i32) {
+        self.until_listening_is(node, true).await;
+    }
+
+    /// Resolves once broker `node` has no TCP listener bound (after it went down: connections
+    /// are refused from then on), or the broker stopped.
+    pub async fn until_not_listening(&self, node: i32) {
+        self.until_listening_is(node, false).await;
+    }
+
+    async fn until_listening_is(&self, node: i32, listening: bool) {
+        let mut nodes = self.shared.listening.subscribe();
+        let mut state = self.shared.state.clone();
+        tokio::select! {
+            biased;
+            () = until_not_running(&mut state) => {}
+            _ = nodes.wait_for(|nodes| nodes.contains(&node) == listening) => {}
+        }
+    }
+
+    /// Accepts in-memory connections for the first broker until shutdown or until every
+    /// [`MemoryNetwork`] is dropped.
+    pub async fn serve_memory(&self, listener: MemoryListener) {
+        self.serve_memory_on(listener, self.shared.first_node).await;
+    }
+
+    /// Accepts in-memory connections for broker `node` (one [`MemoryNetwork`] per broker). While
+    /// the broker is down, the core closes each connection at once.
+    pub async fn serve_memory_on(&self, mut listener: MemoryListener, node: i32) {
         let mut state = self.shared.state.clone();
         loop {
             tokio::select! {
                 biased;
                 () = until_not_running(&mut state) => return,
                 accepted = listener.accept() => match accepted {
-                    Some(stream) => match self.serve_connection(stream) {
+                    Some(stream) => match self.serve_connection_on(stream, node) {
                         Ok(connection) => tracing::debug!(%connection, "accepted in-memory connection"),
                         Err(ServeError::Stopped) => return,
                         Err(error) => tracing::warn!(%error, "in-memory connection refused"),
@@ -270,15 +404,23 @@ impl BrokerHandle {
         }
     }
 
-    /// Serves one connection on a new task; returns its id (conn-1, conn-2, ... in call order).
-    /// After shutdown, or with [`BrokerConfig::max_connections`] connections already open, the
-    /// stream is dropped (closed) and the reason returned.
+    /// Serves one connection to the first broker on a new task; returns its id (conn-1, conn-2,
+    /// ... in call order). After shutdown, or with [`BrokerConfig::max_connections`] connections
+    /// already open, the stream is dropped (closed) and the reason returned.
     pub fn serve_connection<S>(&self, stream: S) -> Result<ConnectionId, ServeError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        if !self.is_running() {
-            return Err(ServeError::Stopped);
+        self.serve_connection_on(stream, self.shared.first_node)
+    }
+
+    /// Serves one connection to broker `node`, as [`BrokerHandle::serve_connection`].
+    pub fn serve_connection_on<S>(&self, stream: S, node: i32) -> Result<ConnectionId, ServeError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        if let Some(error) = self.refusal(node) {
+            return Err(error);
         }
         let Some(slot) =
             OpenConnection::try_acquire(&self.shared.open_connections, self.shared.max_connections)
@@ -294,6 +436,7 @@ impl BrokerHandle {
             .events
             .send(Event::Opened {
                 connection,
+                node,
                 outputs,
             })
             .map_err(|_| ServeError::Stopped)?;
@@ -309,6 +452,26 @@ impl BrokerHandle {
             },
         ));
         Ok(connection)
+    }
+
+    /// Why a new connection to broker `node` would be refused now, if it would.
+    fn refusal(&self, node: i32) -> Option<ServeError> {
+        if !self.is_running() {
+            Some(ServeError::Stopped)
+        } else if self.is_down(node) {
+            Some(ServeError::BrokerDown { node })
+        } else if self.open_connections() >= self.shared.max_connections {
+            Some(ServeError::TooManyConnections {
+                max_connections: self.shared.max_connections,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Whether the core has broker `node` down (its connections are refused).
+    pub fn is_down(&self, node: i32) -> bool {
+        self.shared.down_nodes.borrow().contains(&node)
     }
 
     /// Connections served now (at most [`BrokerConfig::max_connections`]).
@@ -448,12 +611,34 @@ impl Router {
     }
 }
 
+/// The broker task's channels besides its events.
+struct BrokerTask {
+    state: watch::Sender<ServerState>,
+    /// Published after every command: the brokers the core has down.
+    down_nodes: watch::Sender<BTreeSet<i32>>,
+    start: Instant,
+}
+
+/// The brokers the core has down.
+fn down_nodes(core: &BrokerCore) -> BTreeSet<i32> {
+    core.cluster()
+        .brokers()
+        .iter()
+        .filter(|broker| !broker.up)
+        .map(|broker| broker.node_id)
+        .collect()
+}
+
 async fn run_broker(
     mut core: BrokerCore,
     mut events: mpsc::UnboundedReceiver<Event>,
-    state: watch::Sender<ServerState>,
-    start: Instant,
+    task: BrokerTask,
 ) {
+    let BrokerTask {
+        state,
+        down_nodes: down_tx,
+        start,
+    } = task;
     let mut router = Router {
         outputs: BTreeMap::new(),
         live: BTreeSet::new(),
@@ -472,10 +657,10 @@ async fn run_broker(
             event = events.recv() => match event {
                 // Every handle and connection is gone: nobody can talk to us any more.
                 None => return,
-                Some(Event::Opened { connection, outputs }) => {
-                    core.connection_opened(connection);
+                Some(Event::Opened { connection, node, outputs }) => {
                     router.outputs.insert(connection, outputs);
                     router.live.insert(connection);
+                    core.connection_opened_on(connection, node);
                 }
                 Some(Event::Frame { connection, frame }) => {
                     core.handle_frame(connection, frame, elapsed(start));
@@ -485,7 +670,15 @@ async fn run_broker(
                     router.live.remove(&connection);
                     core.connection_closed(connection, elapsed(start));
                 }
-                Some(Event::Run(command)) => command(&mut core),
+                Some(Event::Run(command)) => {
+                    command(&mut core);
+                    let now_down = down_nodes(&core);
+                    down_tx.send_if_modified(|down| {
+                        let changed = *down != now_down;
+                        *down = now_down;
+                        changed
+                    });
+                }
                 Some(Event::Shutdown(reply)) => {
                     shutdown_replies.push(reply);
                     break;
@@ -522,7 +715,7 @@ async fn run_broker(
             }
             event = events.recv() => match event {
                 None => break,
-                Some(Event::Opened { connection, outputs }) => {
+                Some(Event::Opened { connection, outputs, .. }) => {
                     router.live.insert(connection);
                     let _ = outputs.send(ConnectionOutput::Close("broker shutting down".into()));
                 }
@@ -541,6 +734,17 @@ async fn run_broker(
     tracing::info!("broker stopped");
     for reply in shutdown_replies {
         let _ = reply.send(());
+    }
+}
+
+/// Resolves once broker `node` is down (`down`) or up (`!down`), or the broker task is gone.
+async fn until_node(down_nodes: &mut watch::Receiver<BTreeSet<i32>>, node: i32, down: bool) {
+    let gone = down_nodes
+        .wait_for(|nodes| nodes.contains(&node) == down)
+        .await
+        .is_err();
+    if gone {
+        std::future::pending::<()>().await;
     }
 }
 

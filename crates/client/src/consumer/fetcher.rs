@@ -12,8 +12,10 @@
 //! connections closed) when the member rebalances or stops; a new one starts with the next
 //! assignment.
 //!
-//! Limits: one task per leader node with the partitions it led at the start; a leader change is
-//! retried against the same node (single-broker clusters never move leaders).
+//! One task per leader node with the partitions it leads; when a partition's leader moves
+//! (NOT_LEADER_OR_FOLLOWER) or a leader cannot be reached (its broker went down), the tasks stop
+//! and the partitions are grouped again by the leaders a fresh Metadata names, resuming from the
+//! positions the tasks reached (shared, written after every fetch).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,10 +57,63 @@ pub(crate) struct FetcherContext {
 
 type TopicPartition = (String, i32);
 
+/// Fetch positions of the generation, shared by its per-leader tasks (`None`: not yet known, to
+/// be looked up with ListOffsets). A task writes its positions back after every fetch, so a
+/// relocation resumes where the tasks were (at most one fetch is delivered twice: at-least-once).
+type SharedPositions = Arc<std::sync::Mutex<BTreeMap<TopicPartition, Option<i64>>>>;
+
+/// Why a per-leader task ended.
+enum Ended {
+    /// The consumer's channel closed: the generation is over.
+    SinkClosed,
+    /// Its leader stopped leading (NOT_LEADER_OR_FOLLOWER), or cannot be reached: regroup the
+    /// partitions by their current leaders.
+    Relocate,
+}
+
 /// Runs until aborted or until the consumer's channel closes.
 pub(crate) async fn run(context: FetcherContext) {
     let context = Arc::new(context);
-    // Group partitions by leader, retrying metadata until every topic has leaders.
+    let positions: SharedPositions = Arc::new(std::sync::Mutex::new(
+        context
+            .assignment
+            .iter()
+            .flat_map(|(topic, partitions)| partitions.iter().map(|p| (topic.clone(), *p)))
+            .map(|tp| {
+                let committed = context.committed.get(&tp).copied();
+                (tp, committed)
+            })
+            .collect(),
+    ));
+    loop {
+        let by_leader = group_by_leader(&context).await;
+        let mut tasks = JoinSet::new();
+        for (leader, partitions) in by_leader {
+            tasks.spawn(fetch_from(
+                context.clone(),
+                leader,
+                partitions,
+                positions.clone(),
+            ));
+        }
+        match tasks.join_next().await {
+            None | Some(Ok(Ended::SinkClosed)) => return,
+            Some(Ok(Ended::Relocate)) | Some(Err(_)) => {
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                for topic in context.assignment.keys() {
+                    context.cluster.invalidate_topic(topic);
+                }
+                tracing::debug!("a partition leader moved or cannot be reached; regrouping");
+                tokio::time::sleep(context.settings.retry_backoff()).await;
+            }
+        }
+    }
+}
+
+/// The assigned partitions grouped by their current leaders, retrying metadata until every
+/// topic has leaders.
+async fn group_by_leader(context: &FetcherContext) -> BTreeMap<i32, Vec<TopicPartition>> {
     let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
     for (topic, partitions) in &context.assignment {
         if partitions.is_empty() {
@@ -89,42 +144,47 @@ pub(crate) async fn run(context: FetcherContext) {
                 .push((topic.clone(), *partition));
         }
     }
-    let mut tasks = JoinSet::new();
-    for (leader, partitions) in by_leader {
-        tasks.spawn(fetch_from(context.clone(), leader, partitions));
-    }
-    // The JoinSet aborts the per-leader tasks when this task is aborted.
-    while tasks.join_next().await.is_some() {}
+    by_leader
 }
 
-async fn leader_node(context: &FetcherContext, leader: i32) -> Node {
-    loop {
-        if let Some(node) = context.cluster.node(leader) {
-            return node;
-        }
-        if let Err(error) = context.cluster.refresh_metadata(&[]).await {
-            tracing::debug!(%error, "metadata refresh failed");
-        }
-        if let Some(node) = context.cluster.node(leader) {
-            return node;
-        }
-        tokio::time::sleep(context.settings.retry_backoff()).await;
+/// The leader's address, refreshing the broker list once if it is unknown; `None` when the
+/// metadata does not list it (it is down).
+async fn leader_node(context: &FetcherContext, leader: i32) -> Option<Node> {
+    if let Some(node) = context.cluster.node(leader) {
+        return Some(node);
     }
+    if let Err(error) = context.cluster.refresh_metadata(&[]).await {
+        tracing::debug!(%error, "metadata refresh failed");
+    }
+    context.cluster.node(leader)
 }
 
-/// Fetches `partitions` from `leader` forever.
-async fn fetch_from(context: Arc<FetcherContext>, leader: i32, partitions: Vec<TopicPartition>) {
-    let mut next: BTreeMap<TopicPartition, Option<i64>> = partitions
-        .iter()
-        .map(|tp| (tp.clone(), context.committed.get(tp).copied()))
-        .collect();
+/// Fetches `partitions` from `leader` until the channel closes or the leader stops leading
+/// them or cannot be reached.
+async fn fetch_from(
+    context: Arc<FetcherContext>,
+    leader: i32,
+    partitions: Vec<TopicPartition>,
+    positions: SharedPositions,
+) -> Ended {
+    let mut next: BTreeMap<TopicPartition, Option<i64>> = {
+        let shared = positions.lock().expect("positions lock is never poisoned");
+        partitions
+            .iter()
+            .map(|tp| (tp.clone(), shared.get(tp).copied().flatten()))
+            .collect()
+    };
     let mut connection: Option<Connection> = None;
     let backoff = context.settings.retry_backoff();
     loop {
         let conn = match connection.as_ref().filter(|c| !c.is_closed()) {
             Some(conn) => conn.clone(),
             None => {
-                let node = leader_node(&context, leader).await;
+                // A leader that is gone from the metadata, or refuses connections (its broker
+                // is down): regroup by the current leaders.
+                let Some(node) = leader_node(&context, leader).await else {
+                    return Ended::Relocate;
+                };
                 match context.cluster.open_dedicated(&node).await {
                     Ok(conn) => {
                         connection = Some(conn.clone());
@@ -132,8 +192,7 @@ async fn fetch_from(context: Arc<FetcherContext>, leader: i32, partitions: Vec<T
                     }
                     Err(error) => {
                         tracing::debug!(%error, "cannot open a fetch connection");
-                        tokio::time::sleep(backoff).await;
-                        continue;
+                        return Ended::Relocate;
                     }
                 }
             }
@@ -142,13 +201,22 @@ async fn fetch_from(context: Arc<FetcherContext>, leader: i32, partitions: Vec<T
             && let Err(error) = reset_offsets(&context, &conn, &mut next).await
         {
             tracing::debug!(%error, "ListOffsets failed");
+            if is_not_leader(&error) {
+                return Ended::Relocate;
+            }
             tokio::time::sleep(backoff).await;
             continue;
         }
-        match fetch_once(&context, &conn, &mut next).await {
+        let outcome = fetch_once(&context, &conn, &mut next).await;
+        positions
+            .lock()
+            .expect("positions lock is never poisoned")
+            .extend(next.iter().map(|(tp, position)| (tp.clone(), *position)));
+        match outcome {
             Ok(FetchOutcome::Continue) => {}
-            Ok(FetchOutcome::SinkClosed) => return,
+            Ok(FetchOutcome::SinkClosed) => return Ended::SinkClosed,
             Ok(FetchOutcome::Backoff) => tokio::time::sleep(backoff).await,
+            Ok(FetchOutcome::NotLeader) => return Ended::Relocate,
             Err(error) => {
                 tracing::debug!(%error, "fetch failed");
                 tokio::time::sleep(backoff).await;
@@ -157,10 +225,17 @@ async fn fetch_from(context: Arc<FetcherContext>, leader: i32, partitions: Vec<T
     }
 }
 
+/// A ListOffsets answer of NOT_LEADER_OR_FOLLOWER: the partition's leader moved.
+fn is_not_leader(error: &ClientError) -> bool {
+    matches!(error, ClientError::Broker { code, .. } if *code == codes::NOT_LEADER_OR_FOLLOWER)
+}
+
 enum FetchOutcome {
     Continue,
     Backoff,
     SinkClosed,
+    /// A partition's leader moved (NOT_LEADER_OR_FOLLOWER).
+    NotLeader,
 }
 
 /// Sets the positions that are `None` from ListOffsets (earliest or latest).
@@ -269,6 +344,7 @@ async fn fetch_once(
         return Err(ClientError::broker("Fetch", response.error_code, None));
     }
     let mut backoff = false;
+    let mut not_leader = false;
     for topic in &response.responses {
         let topic_name = topic.topic.0.to_string();
         for partition in &topic.partitions {
@@ -291,6 +367,7 @@ async fn fetch_once(
                     ) {
                         context.cluster.invalidate_topic(&topic_name);
                     }
+                    not_leader |= code == codes::NOT_LEADER_OR_FOLLOWER;
                     backoff = true;
                     continue;
                 }
@@ -344,7 +421,9 @@ async fn fetch_once(
             next.insert(key, Some(new_position));
         }
     }
-    Ok(if backoff {
+    Ok(if not_leader {
+        FetchOutcome::NotLeader
+    } else if backoff {
         FetchOutcome::Backoff
     } else {
         FetchOutcome::Continue

@@ -103,6 +103,8 @@ pub struct FaultMatcher {
     pub transactional_id: Option<String>,
     /// The connection the request arrived on.
     pub connection: Option<ConnectionId>,
+    /// The node id of the broker the request reached (a cluster of several brokers).
+    pub node: Option<i32>,
     /// The member epoch of a ConsumerGroupHeartbeat (KIP-848: 0 joins, -1 leaves, -2 a static
     /// member's temporary leave); no other request matches it.
     pub member_epoch: Option<i32>,
@@ -145,6 +147,7 @@ impl FaultMatcher {
             && self
                 .member_epoch
                 .is_none_or(|epoch| facts.member_epoch == Some(epoch))
+            && self.node.is_none_or(|node| node == facts.node)
     }
 }
 
@@ -221,6 +224,9 @@ impl FaultRule {
 pub struct RequestFacts<'a> {
     /// Connection.
     pub connection: ConnectionId,
+    /// The node id of the broker the request reached (0 unless set with
+    /// [`RequestFacts::on_node`]).
+    pub node: i32,
     /// API.
     pub api_key: ApiKey,
     /// Version.
@@ -247,6 +253,7 @@ impl<'a> RequestFacts<'a> {
         } = NamedIds::of(&request.body, request.api_version);
         Self {
             connection,
+            node: 0,
             api_key: request.api_key,
             api_version: request.api_version,
             client_id: request.client_id(),
@@ -258,6 +265,14 @@ impl<'a> RequestFacts<'a> {
                 _ => None,
             },
         }
+    }
+}
+
+impl RequestFacts<'_> {
+    /// The same facts for a request that reached broker `node`.
+    pub fn on_node(mut self, node: i32) -> Self {
+        self.node = node;
+        self
     }
 }
 

@@ -7,7 +7,7 @@
 //! - `API`: the snake_case name of an API key (`leave_group`), its number (`13`), or `*` (any).
 //! - `VERSIONS`: `N` or `N-M` (inclusive).
 //! - `MATCH`: `group=ID`, `client=ID`, `member=ID`, `txn=ID` (a transactional id), `conn=N`,
-//!   `epoch=N`.
+//!   `epoch=N`, `node=N` (the broker the request reached, in a cluster of several).
 //! - `ACTION`: `delay=DUR`, `hold=DUR`, `error=CODE`, `drop`, `close` (= `close=before`),
 //!   `close=after`.
 //! - `TRIGGER`: `always`, `once` (= `times=1`), `nth=N`, `times=N`, `prob=P`, `after=DUR`,
@@ -76,7 +76,7 @@ pub enum FaultSpecErrorKind {
     },
     /// An unknown `MATCH` key.
     #[error(
-        "unknown match {key:?}{}: expected group=ID, client=ID, member=ID, txn=ID, conn=N or epoch=N",
+        "unknown match {key:?}{}: expected group=ID, client=ID, member=ID, txn=ID, conn=N, epoch=N or node=N",
         did_you_mean(.suggestion)
     )]
     UnknownMatch {
@@ -277,6 +277,18 @@ impl Parser<'_> {
                     matcher.member_epoch = Some(epoch);
                     continue;
                 }
+                "node" => {
+                    if matcher.node.is_some() {
+                        return Err(self.duplicate(key));
+                    }
+                    let node = value
+                        .parse::<i32>()
+                        .ok()
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| self.bad_value(key, value, "a broker node id like 1"))?;
+                    matcher.node = Some(node);
+                    continue;
+                }
                 "conn" => {
                     if matcher.connection.is_some() {
                         return Err(self.duplicate(key));
@@ -293,7 +305,7 @@ impl Parser<'_> {
                         key: key.to_owned(),
                         suggestion: closest(
                             key,
-                            words(&["group", "client", "member", "txn", "conn", "epoch"]),
+                            words(&["group", "client", "member", "txn", "conn", "epoch", "node"]),
                         ),
                     }));
                 }
@@ -535,7 +547,7 @@ impl fmt::Display for FaultAction {
 
 impl fmt::Display for FaultRule {
     /// The canonical spec:
-    /// `API[@VERSIONS][,group=][,client=][,member=][,txn=][,conn=][,epoch=]:ACTION` then the
+    /// `API[@VERSIONS][,group=][,client=][,member=][,txn=][,conn=][,epoch=][,node=]:ACTION` then the
     /// triggers in the order `once|times=`, `nth=`, `prob=`, `after=`, `before=`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let matcher = &self.matcher;
@@ -567,6 +579,9 @@ impl fmt::Display for FaultRule {
         }
         if let Some(epoch) = matcher.member_epoch {
             write!(f, ",epoch={epoch}")?;
+        }
+        if let Some(node) = matcher.node {
+            write!(f, ",node={node}")?;
         }
         write!(f, ":{}", ActionDisplay(&self.action))?;
         let trigger = &self.trigger;

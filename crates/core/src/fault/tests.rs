@@ -691,6 +691,7 @@ fn arb_rule() -> impl Strategy<Value = FaultRule> {
         proptest::option::of(id()),
         proptest::option::of(0u64..1_000),
         proptest::option::of(-3i32..5),
+        proptest::option::of(0i32..64),
     )
         .prop_map(
             |(
@@ -702,6 +703,7 @@ fn arb_rule() -> impl Strategy<Value = FaultRule> {
                 transactional_id,
                 connection,
                 member_epoch,
+                node,
             )| {
                 FaultMatcher {
                     api_key,
@@ -712,6 +714,7 @@ fn arb_rule() -> impl Strategy<Value = FaultRule> {
                     transactional_id,
                     connection: connection.map(ConnectionId),
                     member_epoch,
+                    node,
                 }
             },
         );

@@ -1,4 +1,7 @@
-//! FindCoordinator (API 10, v0–6): this broker coordinates every group and transaction.
+//! FindCoordinator (API 10, v0–6): where each group's or transactional id's coordinator is —
+//! the leader of the `__consumer_offsets` or `__transaction_state` partition the key hashes to
+//! (see [`crate::cluster`]; with one broker, this broker), or COORDINATOR_NOT_AVAILABLE when that
+//! partition has no leader. Any broker answers.
 //!
 //! v0–3 carry one `key` (v1+ with `key_type`: 0 group, 1 transaction); v4+ carry a batch of
 //! `coordinator_keys` and get one `coordinators[]` entry per key. A key type other than 0 or 1
@@ -13,8 +16,9 @@ use kmock_wire::kafka_protocol::messages::{
 };
 use kmock_wire::kafka_protocol::protocol::StrBytes;
 
-use super::{GroupCoordinator, error_code, str_bytes};
+use super::{GroupCoordinator, TopicCatalog, error_code, str_bytes};
 use crate::ResponseToken;
+use crate::cluster::CoordinatorKind;
 
 /// Key type of a consumer group.
 const KEY_TYPE_GROUP: i8 = 0;
@@ -43,14 +47,14 @@ impl Answer {
 fn response(
     request: &FindCoordinatorRequest,
     version: i16,
-    answer: impl Fn() -> Answer,
+    answer: impl Fn(&str) -> Answer,
 ) -> ResponseKind {
     if version >= 4 {
         let coordinators = request
             .coordinator_keys
             .iter()
             .map(|key| {
-                let a = answer();
+                let a = answer(key);
                 Coordinator::default()
                     .with_key(key.clone())
                     .with_node_id(BrokerId(a.node_id))
@@ -64,7 +68,7 @@ fn response(
             FindCoordinatorResponse::default().with_coordinators(coordinators),
         );
     }
-    let a = answer();
+    let a = answer(&request.key);
     let mut response = FindCoordinatorResponse::default()
         .with_error_code(a.code)
         .with_node_id(BrokerId(a.node_id))
@@ -85,19 +89,34 @@ pub(crate) fn handle(
     coordinator: &GroupCoordinator,
     token: &ResponseToken,
     request: &FindCoordinatorRequest,
+    topics: &dyn TopicCatalog,
 ) -> ResponseKind {
     let settings = &coordinator.settings;
-    let key_type_ok = matches!(request.key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
-    response(request, token.api_version, || {
-        if key_type_ok {
-            Answer {
+    let kind = match request.key_type {
+        KEY_TYPE_GROUP => Some(CoordinatorKind::Group),
+        KEY_TYPE_TRANSACTION => Some(CoordinatorKind::Transaction),
+        _ => None,
+    };
+    response(request, token.api_version, |key| {
+        let Some(kind) = kind else {
+            return Answer::error(error_code::INVALID_REQUEST);
+        };
+        let Some(cluster) = topics.cluster() else {
+            return Answer {
                 code: error_code::NONE,
                 node_id: settings.node_id,
                 host: settings.host.clone(),
                 port: settings.port,
-            }
-        } else {
-            Answer::error(error_code::INVALID_REQUEST)
+            };
+        };
+        match cluster.coordinator(key, kind) {
+            Some(broker) => Answer {
+                code: error_code::NONE,
+                node_id: broker.node_id,
+                host: broker.host.clone(),
+                port: broker.port,
+            },
+            None => Answer::error(error_code::COORDINATOR_NOT_AVAILABLE),
         }
     })
 }
@@ -108,5 +127,5 @@ pub(crate) fn error_response(
     version: i16,
     code: i16,
 ) -> ResponseKind {
-    response(request, version, || Answer::error(code))
+    response(request, version, |_| Answer::error(code))
 }

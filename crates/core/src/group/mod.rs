@@ -92,6 +92,11 @@ pub trait TopicCatalog {
     fn topic_names(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The cluster, for FindCoordinator; `None` (tests' fixed tables) means this broker
+    /// coordinates everything.
+    fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        None
+    }
 }
 
 impl TopicCatalog for LogStore {
@@ -105,6 +110,10 @@ impl TopicCatalog for LogStore {
 
     fn topic_name(&self, topic_id: uuid::Uuid) -> Option<String> {
         LogStore::topic_name(self, topic_id).map(str::to_owned)
+    }
+
+    fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        Some(LogStore::cluster(self))
     }
 
     fn topic_names(&self) -> Vec<String> {
@@ -215,6 +224,18 @@ impl GroupCoordinator {
         }
     }
 
+    /// Answers the parked JoinGroup and SyncGroup requests of the groups that hash to these
+    /// `__consumer_offsets` partitions with NOT_COORDINATOR: their coordinator moved (see
+    /// [`crate::cluster`]). The groups stay.
+    pub(crate) fn unload_partitions(&mut self, partitions: &[usize], out: &mut Vec<Completion>) {
+        use crate::cluster::{Cluster, CoordinatorKind};
+        for (group_id, group) in &mut self.groups {
+            if partitions.contains(&Cluster::partition_for(group_id, CoordinatorKind::Group)) {
+                group.unload(out);
+            }
+        }
+    }
+
     /// Handles a group request.
     pub(crate) fn handle(
         &mut self,
@@ -241,7 +262,7 @@ impl GroupCoordinator {
         }
         match body {
             RequestKind::FindCoordinator(request) => {
-                Reply::Now(find_coordinator::handle(self, &token, &request))
+                Reply::Now(find_coordinator::handle(self, &token, &request, topics))
             }
             RequestKind::JoinGroup(request) => join_group::handle(self, token, request, now, out),
             RequestKind::SyncGroup(request) => sync_group::handle(self, token, request, now, out),

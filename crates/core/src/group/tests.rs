@@ -113,6 +113,7 @@ impl Harness {
             client_id: client_id.to_owned(),
             seq: correlation_id as u64,
             plan: ResponsePlan::Send,
+            node: 0,
         };
         let mut out = Vec::new();
         let reply = self.coordinator.handle_with_catalog(

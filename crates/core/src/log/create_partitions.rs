@@ -5,10 +5,12 @@
 //! UNKNOWN_TOPIC_OR_PARTITION; a count equal to or below the current one INVALID_PARTITIONS
 //! (negative counts included); a count beyond kmock's limits ([`super::MAX_PARTITIONS_PER_TOPIC`],
 //! [`super::MAX_PARTITIONS_TOTAL`], as CreateTopics) INVALID_PARTITIONS. Manual `assignments` must give
-//! one replica list per new partition, each non-empty, without repeats, naming only this broker
-//! and as long as the topic's replication factor (1): otherwise INVALID_REPLICA_ASSIGNMENT.
-//! `validate_only` checks everything and changes nothing. New partitions are empty, led by this
-//! broker, and visible in Metadata at once. Error results carry Kafka's message.
+//! one replica list per new partition, each non-empty, without repeats, naming registered brokers
+//! and as long as the topic's replication factor: otherwise INVALID_REPLICA_ASSIGNMENT. Without
+//! assignments the new partitions are placed as CreateTopics places them (continuing the
+//! topic's partition ids), with its replication factor.
+//! `validate_only` checks everything and changes nothing. New partitions are empty, led by their first
+//! replica that is up, and visible in Metadata at once. Error results carry Kafka's message.
 //!
 //! # References
 //! - Kafka `ControllerApis.createPartitions` (duplicate names), `ReplicationControlManager.
@@ -29,9 +31,6 @@ use kmock_wire::kafka_protocol::messages::{
 
 use super::partition::PartitionLog;
 use super::{LogStore, code, str_bytes};
-
-/// Replicas per partition: one broker.
-const REPLICATION_FACTOR: usize = 1;
 
 /// A topic's failure: the error code and Kafka's message.
 type Failure = (i16, String);
@@ -56,9 +55,9 @@ pub(crate) fn handle(
         match *count {
             0 => {}
             1 => {
-                let outcome = check(store, topic).map(|additional| {
+                let outcome = check(store, topic).map(|replicas| {
                     if !request.validate_only {
-                        add_partitions(store, topic.name.as_str(), additional);
+                        add_partitions(store, topic.name.as_str(), replicas);
                     }
                 });
                 results.push(result(&topic.name, outcome));
@@ -74,8 +73,8 @@ pub(crate) fn handle(
     CreatePartitionsResponse::default().with_results(duplicates)
 }
 
-/// Checks one topic; the number of partitions to add if it may grow.
-fn check(store: &LogStore, topic: &CreatePartitionsTopic) -> Result<usize, Failure> {
+/// Checks one topic; the replicas of the partitions to add if it may grow.
+fn check(store: &LogStore, topic: &CreatePartitionsTopic) -> Result<Vec<Vec<i32>>, Failure> {
     let name = topic.name.as_str();
     let Some(existing) = store.topics.get(name).map(|t| t.partitions.len()) else {
         return Err((
@@ -103,18 +102,31 @@ fn check(store: &LogStore, topic: &CreatePartitionsTopic) -> Result<usize, Failu
         .check_partition_count(existing, topic.count)
         .map_err(|error| (error.code(), error.to_string()))?;
     let additional = requested - existing;
-    if let Some(assignments) = &topic.assignments {
-        check_assignments(assignments, additional, store.node_id)?;
+    let replication_factor = store.topics[name]
+        .leadership
+        .first()
+        .map_or(1, |leadership| leadership.replicas.len());
+    match &topic.assignments {
+        Some(assignments) => check_assignments(store, assignments, additional, replication_factor),
+        None => store
+            .cluster
+            .place_replicas(
+                additional,
+                i32::try_from(replication_factor).unwrap_or(i32::MAX),
+                existing,
+            )
+            .map_err(|message| (code::INVALID_REPLICATION_FACTOR, message)),
     }
-    Ok(additional)
 }
 
-/// Kafka's manual assignment rules for `additional` new partitions on a one-broker cluster.
+/// Kafka's manual assignment rules for `additional` new partitions of a topic with
+/// `replication_factor` replicas per partition; the replicas if they hold.
 fn check_assignments(
+    store: &LogStore,
     assignments: &[CreatePartitionsAssignment],
     additional: usize,
-    node_id: i32,
-) -> Result<(), Failure> {
+    replication_factor: usize,
+) -> Result<Vec<Vec<i32>>, Failure> {
     let invalid = |message: String| Err((code::INVALID_REPLICA_ASSIGNMENT, message));
     if assignments.len() != additional {
         return invalid(format!(
@@ -122,35 +134,35 @@ fn check_assignments(
             assignments.len()
         ));
     }
+    let mut placed = Vec::with_capacity(additional);
     for assignment in assignments {
-        let replicas = &assignment.broker_ids;
-        if replicas.is_empty() {
-            return invalid(
-                "The manual partition assignment includes an empty replica list.".to_owned(),
-            );
+        let replicas: Vec<i32> = assignment.broker_ids.iter().map(|id| id.0).collect();
+        if let Err(message) = store.cluster.check_manual_replicas(&replicas) {
+            return invalid(message);
         }
-        if let Some(unknown) = replicas.iter().find(|id| id.0 != node_id) {
+        if replicas.len() != replication_factor {
             return invalid(format!(
-                "The manual partition assignment includes broker {}, but no such broker is registered.",
-                unknown.0
+                "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {replication_factor} replica(s).",
+                replicas.len()
             ));
         }
-        if replicas.len() != REPLICATION_FACTOR {
-            // Only this broker may appear, so a longer list names it more than once.
-            return invalid(format!(
-                "The manual partition assignment includes the broker {node_id} more than once."
-            ));
-        }
+        placed.push(replicas);
     }
-    Ok(())
+    Ok(placed)
 }
 
-/// Appends `additional` empty partitions to a topic [`check`] accepted.
-fn add_partitions(store: &mut LogStore, name: &str, additional: usize) {
+/// Appends empty partitions on these replicas to a topic [`check`] accepted.
+fn add_partitions(store: &mut LogStore, name: &str, replicas: Vec<Vec<i32>>) {
+    let additional = replicas.len();
+    let leaderships: Vec<_> = replicas
+        .into_iter()
+        .map(|replicas| store.cluster.new_leadership(replicas))
+        .collect();
     let topic = store.topics.get_mut(name).expect("check found the topic");
     topic
         .partitions
         .extend((0..additional).map(|_| PartitionLog::default()));
+    topic.leadership.extend(leaderships);
     store.partitions_total += additional;
 }
 

@@ -1,9 +1,12 @@
-//! CreateTopics (v2–7): creates topics with a partition count and replication factor 1.
+//! CreateTopics (v2–7): creates topics with a partition count and replication factor.
 //!
-//! Per topic: `num_partitions` -1 means the default; explicit `assignments` give the partition
-//! count (and then both counts must be -1, else INVALID_REQUEST; each must list this broker only,
-//! for partitions 0 to n-1, else INVALID_REPLICA_ASSIGNMENT); `replication_factor` must be -1
-//! or 1 (one broker), else INVALID_REPLICATION_FACTOR; an existing topic gets TOPIC_ALREADY_EXISTS,
+//! Per topic: `num_partitions` -1 means the default; `replication_factor` -1 means
+//! `default_replication_factor`; the replicas are placed over the brokers that are up as Kafka's
+//! `AdminUtils` places them (see [`crate::cluster`]), and a factor above that count (or not
+//! positive) gets INVALID_REPLICATION_FACTOR with Kafka's message. Explicit `assignments` give
+//! the partition count and replicas (both counts must be -1, else INVALID_REQUEST; partitions 0
+//! to n-1, each list non-empty, of registered brokers, none twice, all of one length, else
+//! INVALID_REPLICA_ASSIGNMENT); an existing topic gets TOPIC_ALREADY_EXISTS,
 //! an illegal name INVALID_TOPIC_EXCEPTION, a name given twice in one request INVALID_REQUEST.
 //! `validate_only` checks without creating. Configs are checked as Kafka checks them (an unknown
 //! name, a bad value or a null value: INVALID_CONFIG with Kafka's message; a name given twice: the
@@ -53,12 +56,12 @@ pub(crate) fn handle(
             };
             let result = CreatableTopicResult::default().with_name(topic.name.clone());
             match outcome {
-                Ok((topic_id, partitions, config)) => {
+                Ok((topic_id, partitions, replication_factor, config)) => {
                     let mut result = result.with_topic_id(topic_id);
                     if version >= 5 {
                         result = result
                             .with_num_partitions(partitions)
-                            .with_replication_factor(1)
+                            .with_replication_factor(replication_factor)
                             .with_configs(Some(response_configs(store, &config)));
                     }
                     result
@@ -132,69 +135,91 @@ fn create(
     store: &mut LogStore,
     topic: &CreatableTopic,
     validate_only: bool,
-) -> Result<(uuid::Uuid, i32, TopicConfig), (i16, String)> {
+) -> Result<(uuid::Uuid, i32, i16, TopicConfig), (i16, String)> {
     let name = topic.name.as_str();
-    let partitions = if topic.assignments.is_empty() {
-        if topic.num_partitions == -1 {
+    let replicas = if topic.assignments.is_empty() {
+        let partitions = if topic.num_partitions == -1 {
             store.default_partitions
         } else {
             topic.num_partitions
-        }
+        };
+        store
+            .check_new_topic(name, partitions)
+            .map_err(|error| (error.code(), error.to_string()))?;
+        let replication_factor = if topic.replication_factor == -1 {
+            store.default_replication_factor
+        } else {
+            i32::from(topic.replication_factor)
+        };
+        let count = usize::try_from(partitions).expect("checked positive");
+        store
+            .cluster
+            .place_replicas(count, replication_factor, 0)
+            .map_err(|message| (code::INVALID_REPLICATION_FACTOR, message))?
     } else {
-        if topic.num_partitions != -1 || topic.replication_factor != -1 {
-            return Err((
-                code::INVALID_REQUEST,
-                "both num_partitions and replication_factor must be -1 when assignments are given"
-                    .to_owned(),
-            ));
-        }
-        let node = store.node_id;
-        if topic
-            .assignments
-            .iter()
-            .any(|assignment| assignment.broker_ids.iter().map(|id| id.0).ne([node]))
-        {
-            return Err((
-                code::INVALID_REPLICA_ASSIGNMENT,
-                format!("kmock has one broker: each partition's replicas must be [{node}]"),
-            ));
-        }
-        let mut indexes: Vec<i32> = topic
-            .assignments
-            .iter()
-            .map(|assignment| assignment.partition_index)
-            .collect();
-        indexes.sort_unstable();
-        if indexes
-            .iter()
-            .zip(0..)
-            .any(|(index, expected)| *index != expected)
-        {
-            return Err((
-                code::INVALID_REPLICA_ASSIGNMENT,
-                "partition indexes must be consecutive from 0".to_owned(),
-            ));
-        }
-        i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX)
+        let replicas = manual_replicas(store, topic)?;
+        let partitions = i32::try_from(replicas.len()).unwrap_or(i32::MAX);
+        store
+            .check_new_topic(name, partitions)
+            .map_err(|error| (error.code(), error.to_string()))?;
+        replicas
     };
-    if !matches!(topic.replication_factor, -1 | 1) {
-        return Err((
-            code::INVALID_REPLICATION_FACTOR,
-            format!(
-                "replication factor must be 1 (one broker), got {}",
-                topic.replication_factor
-            ),
-        ));
-    }
-    store
-        .check_new_topic(name, partitions)
-        .map_err(|error| (error.code(), error.to_string()))?;
+    let partitions = i32::try_from(replicas.len()).expect("checked count");
+    let replication_factor = i16::try_from(replicas[0].len()).unwrap_or(i16::MAX);
     let config = topic_config(store, topic)?;
     if validate_only {
-        return Ok((uuid::Uuid::nil(), partitions, config));
+        return Ok((uuid::Uuid::nil(), partitions, replication_factor, config));
     }
-    let topic_id = store.insert_topic_with(name, partitions, config.clone());
-    Ok((topic_id, partitions, config))
+    let topic_id = store.insert_topic_with(name, replicas, config.clone());
+    Ok((topic_id, partitions, replication_factor, config))
+}
+
+/// Explicit `assignments`, checked as Kafka's `ReplicationControlManager.createTopic` checks
+/// them: both counts -1 (else INVALID_REQUEST), partitions 0 to n-1, every replica list valid
+/// and of the same length (else INVALID_REPLICA_ASSIGNMENT); the replicas by partition index.
+fn manual_replicas(
+    store: &LogStore,
+    topic: &CreatableTopic,
+) -> Result<Vec<Vec<i32>>, (i16, String)> {
+    if topic.num_partitions != -1 || topic.replication_factor != -1 {
+        return Err((
+            code::INVALID_REQUEST,
+            "both num_partitions and replication_factor must be -1 when assignments are given"
+                .to_owned(),
+        ));
+    }
+    let mut assignments: Vec<_> = topic.assignments.iter().collect();
+    assignments.sort_by_key(|assignment| assignment.partition_index);
+    if assignments
+        .iter()
+        .zip(0..)
+        .any(|(assignment, expected)| assignment.partition_index != expected)
+    {
+        return Err((
+            code::INVALID_REPLICA_ASSIGNMENT,
+            "partition indexes must be consecutive from 0".to_owned(),
+        ));
+    }
+    let mut replicas = Vec::with_capacity(assignments.len());
+    for assignment in assignments {
+        let nodes: Vec<i32> = assignment.broker_ids.iter().map(|id| id.0).collect();
+        store
+            .cluster
+            .check_manual_replicas(&nodes)
+            .map_err(|message| (code::INVALID_REPLICA_ASSIGNMENT, message))?;
+        replicas.push(nodes);
+    }
+    if replicas
+        .iter()
+        .any(|nodes| nodes.len() != replicas[0].len())
+    {
+        return Err((
+            code::INVALID_REPLICA_ASSIGNMENT,
+            "All partitions in the manual partition assignment must have the same number of replicas."
+                .to_owned(),
+        ));
+    }
+    Ok(replicas)
 }
 
 /// A CreateTopics response with `code` on every requested topic.

@@ -1,13 +1,14 @@
 //! DeleteRecords (API 21, v0–2): moves partitions' log start offsets up (KIP-107).
 //!
-//! Per partition: an unknown topic or partition gets UNKNOWN_TOPIC_OR_PARTITION; offset -1 means
+//! Per partition: an unknown topic or partition gets UNKNOWN_TOPIC_OR_PARTITION, a partition this
+//! broker does not lead NOT_LEADER_OR_FOLLOWER; offset -1 means
 //! the high watermark; another negative offset or one beyond the high watermark gets
 //! OFFSET_OUT_OF_RANGE; otherwise the log start offset becomes the offset (it never moves back: a
 //! lower offset changes nothing) and the response carries the new low watermark (the log start
 //! offset; -1 with an error). Afterwards Fetch below the start gets OFFSET_OUT_OF_RANGE and
 //! ListOffsets EARLIEST answers the start; fetches parked below it are answered with the error.
 //! A partition named more than once is answered once, with the last offset given (Kafka collects
-//! the request into a map). The `timeout_ms` is not needed: one replica, nothing to wait for.
+//! the request into a map). The `timeout_ms` is not needed: the replicas share one log, nothing to wait for.
 //!
 //! # References
 //! - Kafka `KafkaApis.handleDeleteRecordsRequest`, `ReplicaManager.deleteRecords`,
@@ -49,8 +50,12 @@ pub(crate) fn handle(
     store: &mut LogStore,
     request: &DeleteRecordsRequest,
     _version: i16,
+    node: i32,
 ) -> DeleteRecordsResponse {
     respond(request, |topic, partition, offset| {
+        store
+            .check_leader(topic, partition, node)
+            .map_err(|_| code::NOT_LEADER_OR_FOLLOWER)?;
         delete_before(store, topic, partition, offset)
     })
 }

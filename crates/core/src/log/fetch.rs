@@ -12,7 +12,10 @@
 //! transaction markers (control batches) are served in both modes, and clients skip them. A
 //! `fetch_offset` below the log start or above the high watermark
 //! gets OFFSET_OUT_OF_RANGE; an unknown topic UNKNOWN_TOPIC_OR_PARTITION (v4–12, by name) or
-//! UNKNOWN_TOPIC_ID (v13+, by id).
+//! UNKNOWN_TOPIC_ID (v13+, by id). A partition this broker does not lead gets
+//! NOT_LEADER_OR_FOLLOWER, with the leader in `current_leader` (v12+) and its address in
+//! `node_endpoints` (v16+, KIP-951): consumers fetch from the leader (Kafka lets followers serve
+//! only replica fetchers and KIP-392 rack-aware consumers, which kmock does not implement).
 //!
 //! Long polling: when fewer than `min_bytes` are available, no partition has an error and
 //! `max_wait_ms` > 0, the request is parked (its token kept) until a Produce makes enough bytes
@@ -37,9 +40,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kmock_wire::kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
-use kmock_wire::kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, ResponseKind};
+use kmock_wire::kafka_protocol::messages::{
+    BrokerId, FetchRequest, FetchResponse, ProducerId, ResponseKind,
+};
 
 use super::{LogStore, code};
 use crate::{BrokerTime, Completion, Reply, ResponseToken};
@@ -76,12 +81,14 @@ pub(crate) fn handle(
     now: BrokerTime,
 ) -> Reply {
     let version = token.api_version;
-    let available = read(store, &request, version, None);
+    let available = read(store, &request, version, token.node, None);
     if is_satisfied(&request, available)
         || request.max_wait_ms <= 0
         || store.parked_fetches.len() >= MAX_PARKED_FETCHES
     {
-        return Reply::Now(ResponseKind::Fetch(respond(store, &request, version)));
+        return Reply::Now(ResponseKind::Fetch(respond(
+            store, &request, version, token.node,
+        )));
     }
     let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     store.parked_fetches.push(ParkedFetch {
@@ -98,7 +105,13 @@ pub(crate) fn complete_parked(store: &mut LogStore, now: BrokerTime, out: &mut V
         fetch.deadline <= now
             || is_satisfied(
                 &fetch.request,
-                read(store, &fetch.request, fetch.token.api_version, None),
+                read(
+                    store,
+                    &fetch.request,
+                    fetch.token.api_version,
+                    fetch.token.node,
+                    None,
+                ),
             )
     });
 }
@@ -122,7 +135,7 @@ fn complete_parked_where(
     for fetch in parked {
         let version = fetch.token.api_version;
         if done(store, &fetch) {
-            let response = respond(store, &fetch.request, version);
+            let response = respond(store, &fetch.request, version, fetch.token.node);
             out.push(Completion {
                 token: fetch.token,
                 response: ResponseKind::Fetch(response),
@@ -143,11 +156,52 @@ fn is_satisfied(request: &FetchRequest, available: Available) -> bool {
         || available.bytes >= usize::try_from(request.min_bytes).unwrap_or(0)
 }
 
-/// The full response for `request` as the logs stand.
-fn respond(store: &LogStore, request: &FetchRequest, version: i16) -> FetchResponse {
+/// The full response for `request`, sent to broker `node`, as the logs stand.
+fn respond(store: &LogStore, request: &FetchRequest, version: i16, node: i32) -> FetchResponse {
     let mut topics = Vec::with_capacity(request.topics.len());
-    read(store, request, version, Some(&mut topics));
-    FetchResponse::default().with_responses(topics)
+    read(store, request, version, node, Some(&mut topics));
+    let response = FetchResponse::default().with_responses(topics);
+    if version < 16 {
+        return response;
+    }
+    let mut leaders: Vec<i32> = response
+        .responses
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .filter(|p| p.error_code == code::NOT_LEADER_OR_FOLLOWER)
+        .map(|p| p.current_leader.leader_id.0)
+        .collect();
+    leaders.sort_unstable();
+    leaders.dedup();
+    let endpoints = leaders
+        .into_iter()
+        .filter_map(|leader| store.cluster.broker(leader).filter(|b| b.up))
+        .map(|broker| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(broker.node_id))
+                .with_host(super::str_bytes(&broker.host))
+                .with_port(broker.port)
+        })
+        .collect();
+    response.with_node_endpoints(endpoints)
+}
+
+/// NOT_LEADER_OR_FOLLOWER for a partition this broker does not lead, with the leader (KIP-951,
+/// v12+).
+fn not_leader(
+    data: PartitionData,
+    leadership: &crate::cluster::PartitionLeadership,
+    version: i16,
+) -> PartitionData {
+    let data = unknown_partition(data, code::NOT_LEADER_OR_FOLLOWER);
+    if version < 12 {
+        return data;
+    }
+    data.with_current_leader(
+        LeaderIdAndEpoch::default()
+            .with_leader_id(BrokerId(leadership.leader))
+            .with_leader_epoch(leadership.leader_epoch),
+    )
 }
 
 /// Plans the read of every requested partition; when `sink` is given, also builds the topic
@@ -156,6 +210,7 @@ fn read(
     store: &LogStore,
     request: &FetchRequest,
     version: i16,
+    node: i32,
     mut sink: Option<&mut Vec<FetchableTopicResponse>>,
 ) -> Available {
     let mut remaining = usize::try_from(request.max_bytes).unwrap_or(0);
@@ -189,6 +244,15 @@ fn read(
                 }
                 continue;
             };
+            if let Some(Err(leadership)) =
+                name.map(|name| store.check_leader(name, fetch.partition, node))
+            {
+                available.has_error = true;
+                if sink.is_some() {
+                    partitions.push(not_leader(data, &leadership, version));
+                }
+                continue;
+            }
             let high_watermark = log.log_end_offset();
             let last_stable_offset = log.last_stable_offset();
             let data = data

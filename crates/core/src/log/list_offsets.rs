@@ -6,8 +6,9 @@
 //! earliest record with the largest timestamp; -5 LATEST_TIERED (v9+) → no offset (no tiered
 //! storage); any other value → the earliest record whose timestamp is at least that value (the
 //! batch is found by its max timestamp, then decoded; a batch that cannot be decoded answers with
-//! its base offset). No such record → offset -1, timestamp -1. Leader epoch 0 (v4+). Unknown
-//! topic or partition → UNKNOWN_TOPIC_OR_PARTITION. (v0 is not defined by kafka-protocol 0.18.)
+//! its base offset). No such record → offset -1, timestamp -1. The partition's leader epoch
+//! (v4+). Unknown topic or partition → UNKNOWN_TOPIC_OR_PARTITION; a partition this broker does
+//! not lead → NOT_LEADER_OR_FOLLOWER. (v0 is not defined by kafka-protocol 0.18.)
 //!
 //! # References
 //! - Kafka `KafkaApis.handleListOffsetRequest`, `UnifiedLog.fetchOffsetByTimestamp`,
@@ -36,6 +37,7 @@ pub(crate) fn handle(
     store: &LogStore,
     request: &ListOffsetsRequest,
     version: i16,
+    node: i32,
 ) -> ListOffsetsResponse {
     let topics = request
         .topics
@@ -51,12 +53,22 @@ pub(crate) fn handle(
                     else {
                         return response.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
                     };
+                    let leader_epoch = match store.check_leader(
+                        topic.name.as_str(),
+                        requested.partition_index,
+                        node,
+                    ) {
+                        Err(_) => return response.with_error_code(code::NOT_LEADER_OR_FOLLOWER),
+                        Ok(()) => store
+                            .leadership(topic.name.as_str(), requested.partition_index)
+                            .map_or(LEADER_EPOCH, |leadership| leadership.leader_epoch),
+                    };
                     let read_committed = version >= 2 && request.isolation_level == READ_COMMITTED;
                     let (offset, timestamp) =
                         lookup(log, requested.timestamp, version, read_committed);
                     let response = response.with_offset(offset).with_timestamp(timestamp);
                     if version >= 4 {
-                        response.with_leader_epoch(LEADER_EPOCH)
+                        response.with_leader_epoch(leader_epoch)
                     } else {
                         response
                     }

@@ -1,5 +1,8 @@
-//! Metadata (v0–13): the broker, the cluster id, the controller, and topics with their partitions
-//! and ids; auto-creates requested topics when allowed.
+//! Metadata (v0–13): the brokers that are up, the cluster id, the controller, and topics with
+//! their partitions (leader, leader epoch, replicas, ISR, offline replicas) and ids; auto-creates
+//! requested topics when allowed. A partition without a leader (every ISR member down) gets
+//! LEADER_NOT_AVAILABLE and leader -1, as Kafka's `MetadataCache` answers it. Every broker answers
+//! the same.
 //!
 //! Topics listed: all (null list in v1+, empty list in v0) in name order, or the requested ones in
 //! request order without duplicates. A requested topic that does not exist is created with the
@@ -26,9 +29,9 @@ use kmock_wire::kafka_protocol::messages::metadata_response::{
 use kmock_wire::kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use uuid::Uuid;
 
-use super::partition::LEADER_EPOCH;
 use super::{LogStore, code, str_bytes, topic_name};
 use crate::authorized_operations;
+use crate::cluster::NO_LEADER;
 
 /// Answers a Metadata request.
 pub(crate) fn handle(
@@ -43,7 +46,7 @@ pub(crate) fn handle(
     let mut topics = Vec::new();
     if all {
         for name in store.topics.keys() {
-            topics.push(describe(store, name));
+            topics.push(describe(store, name, version));
         }
     } else {
         let allow_create =
@@ -61,7 +64,7 @@ pub(crate) fn handle(
                     continue;
                 }
                 match store.topic_name(requested.topic_id).map(str::to_owned) {
-                    Some(name) => topics.push(describe(store, &name)),
+                    Some(name) => topics.push(describe(store, &name, version)),
                     None => topics.push(
                         MetadataResponseTopic::default()
                             .with_error_code(code::UNKNOWN_TOPIC_ID)
@@ -75,17 +78,20 @@ pub(crate) fn handle(
                 continue;
             }
             if store.topics.contains_key(name) {
-                topics.push(describe(store, name));
+                topics.push(describe(store, name, version));
                 continue;
             }
             let error_code = if !super::is_valid_topic_name(name) {
                 code::INVALID_TOPIC_EXCEPTION
             } else if allow_create {
                 let partitions = store.default_partitions;
-                match store.check_new_topic(name, partitions) {
-                    Ok(()) => {
-                        store.insert_topic(name, partitions);
-                        topics.push(describe(store, name));
+                match store
+                    .check_new_topic(name, partitions)
+                    .and_then(|()| store.place_default(partitions))
+                {
+                    Ok(replicas) => {
+                        store.insert_topic(name, replicas);
+                        topics.push(describe(store, name, version));
                         continue;
                     }
                     Err(error) => error.code(),
@@ -103,15 +109,20 @@ pub(crate) fn handle(
     if version >= 8 {
         with_authorized_operations(&mut topics, request.include_topic_authorized_operations);
     }
-    let response = MetadataResponse::default()
-        .with_brokers(vec![
+    let brokers = store
+        .cluster
+        .up_brokers()
+        .map(|broker| {
             MetadataResponseBroker::default()
-                .with_node_id(BrokerId(store.node_id))
-                .with_host(str_bytes(&store.advertised_host))
-                .with_port(store.advertised_port),
-        ])
+                .with_node_id(BrokerId(broker.node_id))
+                .with_host(str_bytes(&broker.host))
+                .with_port(broker.port)
+        })
+        .collect();
+    let response = MetadataResponse::default()
+        .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(&store.cluster_id)))
-        .with_controller_id(BrokerId(store.node_id))
+        .with_controller_id(BrokerId(store.cluster.controller_id()))
         .with_topics(topics);
     if (8..=10).contains(&version) {
         response.with_cluster_authorized_operations(authorized_operations::if_requested(
@@ -132,20 +143,32 @@ fn with_authorized_operations(topics: &mut [MetadataResponseTopic], requested: b
 }
 
 /// An existing topic with its partitions.
-fn describe(store: &LogStore, name: &str) -> MetadataResponseTopic {
+fn describe(store: &LogStore, name: &str, version: i16) -> MetadataResponseTopic {
     let topic = store
         .topics
         .get(name)
         .expect("describe is called for existing topics");
-    let node = BrokerId(store.node_id);
-    let partitions = (0..topic.partitions.len())
-        .map(|index| {
-            MetadataResponsePartition::default()
+    let ids = |nodes: &[i32]| nodes.iter().copied().map(BrokerId).collect::<Vec<_>>();
+    let partitions = topic
+        .leadership
+        .iter()
+        .enumerate()
+        .map(|(index, leadership)| {
+            let mut partition = MetadataResponsePartition::default()
                 .with_partition_index(i32::try_from(index).expect("partitions are bounded"))
-                .with_leader_id(node)
-                .with_leader_epoch(LEADER_EPOCH)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+                .with_leader_id(BrokerId(leadership.leader))
+                .with_replica_nodes(ids(&leadership.replicas))
+                .with_isr_nodes(ids(&leadership.isr));
+            if leadership.leader == NO_LEADER {
+                partition.error_code = code::LEADER_NOT_AVAILABLE;
+            }
+            if version >= 7 {
+                partition.leader_epoch = leadership.leader_epoch;
+            }
+            if version >= 5 {
+                partition.offline_replicas = ids(&leadership.offline_replicas(&store.cluster));
+            }
+            partition
         })
         .collect();
     MetadataResponseTopic::default()

@@ -17,8 +17,13 @@
 //! `error_response` for fault rules. It must not touch connections, timers of other modules or
 //! groups: parked fetches leave through the `out` completions the core passes in.
 //!
-//! One broker: it is the leader of every partition (leader epoch 0), the only replica and ISR
-//! member, and the controller. Acks 0, 1 and -1 therefore behave the same.
+//! The store keeps the [`Cluster`] (brokers and internal partition tables, see [`crate::cluster`])
+//! and each partition's leadership beside its log. A partition request (Produce, Fetch,
+//! ListOffsets, DeleteRecords) that reaches a broker other than the partition's leader gets
+//! NOT_LEADER_OR_FOLLOWER for that partition (with the leader in the KIP-951 fields where the
+//! version has them); acks=-1 with fewer ISR members than `min.insync.replicas` gets
+//! NOT_ENOUGH_REPLICAS. Every replica shares the one log, so acks 1 and -1 otherwise behave the
+//! same. With one broker (the default), it leads everything.
 //!
 //! Topic ids come from a ChaCha8 PRNG seeded from `config.seed`, so a seed reproduces them; a
 //! deleted and recreated topic gets a new id.
@@ -62,7 +67,7 @@ mod retention;
 mod topic_config;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::BTreeMap;
 
@@ -73,6 +78,7 @@ use uuid::Uuid;
 
 use super::{Completion, ConnectionId, Reply, ResponseToken};
 use crate::BrokerTime;
+use crate::cluster::{Cluster, PartitionLeadership};
 use crate::config::BrokerConfig;
 use partition::{PartitionLog, StoredBatch};
 
@@ -149,6 +155,13 @@ pub enum CreateTopicError {
         /// What is wrong.
         message: String,
     },
+    /// The replication factor is not positive or exceeds the brokers that are up, with Kafka's
+    /// message.
+    #[error("{message}")]
+    InvalidReplicationFactor {
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl CreateTopicError {
@@ -159,6 +172,7 @@ impl CreateTopicError {
             Self::AlreadyExists { .. } => code::TOPIC_ALREADY_EXISTS,
             Self::InvalidPartitions { .. } | Self::TooManyPartitions => code::INVALID_PARTITIONS,
             Self::InvalidConfig { .. } => code::INVALID_CONFIG,
+            Self::InvalidReplicationFactor { .. } => code::INVALID_REPLICATION_FACTOR,
         }
     }
 }
@@ -181,6 +195,8 @@ pub(crate) struct Topic {
     pub(crate) partitions: Vec<PartitionLog>,
     /// Its configs (overrides and the settings resolved from them).
     pub(crate) config: topic_config::TopicConfig,
+    /// Each partition's replicas, ISR and leader, by partition index (as long as `partitions`).
+    pub(crate) leadership: Vec<PartitionLeadership>,
 }
 
 /// A read-only view of a topic, for assertions and the control API.
@@ -203,16 +219,18 @@ pub struct TopicSummary {
 /// All topics, their logs, parked fetches and producer ids. See the module docs.
 #[derive(Debug)]
 pub struct LogStore {
-    node_id: i32,
-    advertised_host: String,
-    advertised_port: i32,
+    /// The brokers and the coordinators' internal partitions.
+    pub(crate) cluster: Cluster,
     cluster_id: String,
     /// `auto.create.topics.enable`: Metadata creates unknown topics.
     auto_create_topics: bool,
     /// Partitions of auto-created topics and of CreateTopics with `num_partitions` -1.
     default_partitions: i32,
+    /// `default.replication.factor`: replicas of auto-created topics and of CreateTopics with
+    /// `replication_factor` -1.
+    default_replication_factor: i32,
     /// Topics by name; iterated in name order for deterministic responses.
-    topics: BTreeMap<String, Topic>,
+    pub(crate) topics: BTreeMap<String, Topic>,
     /// Topic names by id.
     names_by_id: BTreeMap<Uuid, String>,
     /// Sum of all topics' partitions (bounded by [`MAX_PARTITIONS_TOTAL`]).
@@ -232,12 +250,11 @@ impl LogStore {
     /// No topics.
     pub fn new(config: &BrokerConfig) -> Self {
         Self {
-            node_id: config.node_id,
-            advertised_host: config.advertised_host.clone(),
-            advertised_port: config.advertised_port,
+            cluster: Cluster::new(config),
             cluster_id: config.cluster_id.clone(),
             auto_create_topics: config.auto_create_topics,
             default_partitions: config.default_partitions,
+            default_replication_factor: config.default_replication_factor,
             topics: BTreeMap::new(),
             names_by_id: BTreeMap::new(),
             partitions_total: 0,
@@ -254,10 +271,43 @@ impl LogStore {
         self.wall_clock_start_unix_ms.saturating_add(elapsed)
     }
 
-    /// See [`super::BrokerCore::set_advertised_address`].
-    pub fn set_advertised_address(&mut self, host: &str, port: i32) {
-        host.clone_into(&mut self.advertised_host);
-        self.advertised_port = port;
+    /// The brokers and coordinators (for assertions and the control API).
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// A partition's replicas, ISR and leader, if it exists.
+    pub fn leadership(&self, topic: &str, partition: i32) -> Option<&PartitionLeadership> {
+        let index = usize::try_from(partition).ok()?;
+        self.topics.get(topic)?.leadership.get(index)
+    }
+
+    /// Every topic partition's leadership, in topic then partition order.
+    pub fn leaderships(&self) -> impl Iterator<Item = (&str, i32, &PartitionLeadership)> {
+        self.topics.iter().flat_map(|(name, topic)| {
+            topic
+                .leadership
+                .iter()
+                .enumerate()
+                .map(move |(index, leadership)| {
+                    let partition = i32::try_from(index).expect("partitions are bounded");
+                    (name.as_str(), partition, leadership)
+                })
+        })
+    }
+
+    /// `Err` with the current leadership when `node` does not lead the partition (the caller
+    /// answers NOT_LEADER_OR_FOLLOWER); `Ok` for an unknown partition (the handler reports it).
+    pub(crate) fn check_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        node: i32,
+    ) -> Result<(), PartitionLeadership> {
+        match self.leadership(topic, partition) {
+            Some(leadership) if leadership.leader != node => Err(leadership.clone()),
+            _ => Ok(()),
+        }
     }
 
     /// Earliest deadline (parked fetches).
@@ -346,8 +396,9 @@ impl LogStore {
         self.parked_fetches.len()
     }
 
-    /// Creates a topic directly (tests, control API). Same rules as CreateTopics with replication
-    /// factor 1; `partitions` -1 means the default. Returns the topic id or the Kafka error code.
+    /// Creates a topic directly (tests, control API). Same rules as CreateTopics with the default
+    /// replication factor; `partitions` -1 means the default. Returns the topic id or the Kafka
+    /// error code.
     pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<Uuid, CreateTopicError> {
         let partitions = if partitions == -1 {
             self.default_partitions
@@ -355,7 +406,16 @@ impl LogStore {
             partitions
         };
         self.check_new_topic(name, partitions)?;
-        Ok(self.insert_topic(name, partitions))
+        let replicas = self.place_default(partitions)?;
+        Ok(self.insert_topic(name, replicas))
+    }
+
+    /// Replicas of `partitions` new partitions with the default replication factor.
+    pub(crate) fn place_default(&self, partitions: i32) -> Result<Vec<Vec<i32>>, CreateTopicError> {
+        let count = usize::try_from(partitions).unwrap_or(0);
+        self.cluster
+            .place_replicas(count, self.default_replication_factor, 0)
+            .map_err(|message| CreateTopicError::InvalidReplicationFactor { message })
     }
 
     /// Like [`Self::create_topic`], with topic configs (checked as CreateTopics checks them).
@@ -371,12 +431,13 @@ impl LogStore {
             partitions
         };
         self.check_new_topic(name, partitions)?;
+        let replicas = self.place_default(partitions)?;
         let config =
             self.check_topic_configs(configs)
                 .map_err(|error| CreateTopicError::InvalidConfig {
                     message: error.message.unwrap_or_default(),
                 })?;
-        Ok(self.insert_topic_with(name, partitions, config))
+        Ok(self.insert_topic_with(name, replicas, config))
     }
 
     /// A topic's own configs (its overrides), in Kafka's string form, if the topic exists.
@@ -466,13 +527,13 @@ impl LogStore {
             }
             RequestKind::Fetch(request) => fetch::handle(self, token, request, now),
             RequestKind::ListOffsets(request) => Reply::Now(ResponseKind::ListOffsets(
-                list_offsets::handle(self, &request, version),
+                list_offsets::handle(self, &request, version, token.node),
             )),
             RequestKind::CreatePartitions(request) => Reply::Now(ResponseKind::CreatePartitions(
                 create_partitions::handle(self, &request, version),
             )),
             RequestKind::DeleteRecords(request) => {
-                let response = delete_records::handle(self, &request, version);
+                let response = delete_records::handle(self, &request, version, token.node);
                 // Fetches parked below a new log start offset now have an error to report.
                 fetch::complete_parked(self, now, out);
                 Reply::Now(ResponseKind::DeleteRecords(response))
@@ -535,25 +596,32 @@ impl LogStore {
         Ok(())
     }
 
-    /// Adds a topic that [`Self::check_new_topic`] accepted, with no config overrides.
-    fn insert_topic(&mut self, name: &str, partitions: i32) -> Uuid {
+    /// Adds a topic that [`Self::check_new_topic`] accepted, with no config overrides, its
+    /// partitions on these replicas.
+    fn insert_topic(&mut self, name: &str, replicas: Vec<Vec<i32>>) -> Uuid {
         let config = self.topic_config(BTreeMap::new());
-        self.insert_topic_with(name, partitions, config)
+        self.insert_topic_with(name, replicas, config)
     }
 
-    /// Adds a topic that [`Self::check_new_topic`] accepted, with checked configs.
+    /// Adds a topic that [`Self::check_new_topic`] accepted, with checked configs, its partitions
+    /// on these replicas (one list per partition).
     fn insert_topic_with(
         &mut self,
         name: &str,
-        partitions: i32,
+        replicas: Vec<Vec<i32>>,
         config: topic_config::TopicConfig,
     ) -> Uuid {
         let id = self.new_topic_id();
-        let count = usize::try_from(partitions).expect("checked positive");
+        let count = replicas.len();
+        let leadership = replicas
+            .into_iter()
+            .map(|replicas| self.cluster.new_leadership(replicas))
+            .collect();
         let topic = Topic {
             id,
             partitions: (0..count).map(|_| PartitionLog::default()).collect(),
             config,
+            leadership,
         };
         self.partitions_total += count;
         self.topics.insert(name.to_owned(), topic);
@@ -646,4 +714,61 @@ fn str_bytes(s: &str) -> kmock_wire::kafka_protocol::protocol::StrBytes {
 /// A `TopicName` from a `&str`.
 fn topic_name(s: &str) -> kmock_wire::kafka_protocol::messages::TopicName {
     str_bytes(s).into()
+}
+
+/// Cluster events on the topics' leaderships (see [`crate::cluster`]).
+impl LogStore {
+    /// Fences `node` in every topic partition (the cluster has marked it down); the partitions
+    /// whose leader changed.
+    pub(crate) fn fence_topics(&mut self, node: i32) -> Vec<(String, i32)> {
+        let cluster = &self.cluster;
+        let mut moved = Vec::new();
+        for (name, topic) in &mut self.topics {
+            for (index, leadership) in topic.leadership.iter_mut().enumerate() {
+                if leadership.fence(node, |n| cluster.is_up(n)) {
+                    moved.push((name.clone(), i32::try_from(index).expect("bounded")));
+                }
+            }
+        }
+        moved
+    }
+
+    /// Unfences `node` in every topic partition (the cluster has marked it up); the partitions
+    /// whose leader changed.
+    pub(crate) fn unfence_topics(&mut self, node: i32) -> Vec<(String, i32)> {
+        let mut moved = Vec::new();
+        for (name, topic) in &mut self.topics {
+            for (index, leadership) in topic.leadership.iter_mut().enumerate() {
+                if leadership.unfence(node) {
+                    moved.push((name.clone(), i32::try_from(index).expect("bounded")));
+                }
+            }
+        }
+        moved
+    }
+
+    /// Applies `change` to one partition's leadership; whether its leader changed.
+    pub(crate) fn change_leadership(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        change: impl FnOnce(
+            &mut PartitionLeadership,
+            crate::cluster::PartitionName<'_>,
+            &Cluster,
+        ) -> Result<bool, crate::cluster::ClusterError>,
+    ) -> Result<bool, crate::cluster::ClusterError> {
+        let unknown = || crate::cluster::ClusterError::UnknownPartition {
+            topic: topic.to_owned(),
+            partition,
+        };
+        let index = usize::try_from(partition).map_err(|_| unknown())?;
+        let leadership = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.leadership.get_mut(index))
+            .ok_or_else(unknown)?;
+        let name = crate::cluster::PartitionName { topic, partition };
+        change(leadership, name, &self.cluster)
+    }
 }

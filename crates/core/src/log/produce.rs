@@ -2,7 +2,10 @@
 //!
 //! Each partition's `records` is validated batch by batch (magic 2, CRC-32C, lengths; see
 //! [`super::batch`]) and stored as received with the broker-assigned base offset patched in. Acks
-//! 0, 1 and -1 behave the same (one broker); acks=0 gets no response, and a failed acks=0 produce
+//! 0, 1 and -1 behave the same (every replica shares the log), except that acks=-1 with fewer ISR
+//! members than the topic's `min.insync.replicas` gets NOT_ENOUGH_REPLICAS, and a partition this
+//! broker does not lead gets NOT_LEADER_OR_FOLLOWER (v10+: with the leader in `current_leader` and
+//! its address in `node_endpoints`, KIP-951); acks=0 gets no response, and a failed acks=0 produce
 //! closes the connection, as Kafka does. Other acks values get INVALID_REQUIRED_ACKS. Unknown topics
 //! get UNKNOWN_TOPIC_OR_PARTITION (v3–12, by name) or UNKNOWN_TOPIC_ID (v13, by id): Produce never
 //! creates topics.
@@ -48,9 +51,10 @@ use std::borrow::Cow;
 
 use kmock_wire::kafka_protocol::messages::produce_request::PartitionProduceData;
 use kmock_wire::kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
-use kmock_wire::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kmock_wire::kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 
 use super::batch;
 use super::partition::{AppendError, AppendOutcome, AppendRules};
@@ -90,6 +94,8 @@ pub(crate) fn handle(
     let mut appended = false;
     let mut first_error: Option<i16> = None;
     let mut responses = Vec::with_capacity(request.topic_data.len());
+    // Leaders named in NOT_LEADER_OR_FOLLOWER answers, for the v10+ node endpoints.
+    let mut leaders = Vec::new();
     for topic in &request.topic_data {
         // v13 names topics by id; the name is copied out of the store to append to it.
         let (name, unknown_topic): (Option<Cow<'_, str>>, i16) = if version >= 13 {
@@ -110,9 +116,24 @@ pub(crate) fn handle(
             .and_then(|name| append_rules(store, name, now));
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in &topic.partition_data {
+            let leadership = match (acks_valid, name.as_deref()) {
+                (true, Some(name)) => store.check_leader(name, data.index, token.node).err(),
+                _ => None,
+            };
+            if let Some(leadership) = leadership {
+                first_error.get_or_insert(code::NOT_LEADER_OR_FOLLOWER);
+                leaders.push(leadership.leader);
+                partitions.push(not_leader_response(data.index, &leadership, version));
+                continue;
+            }
             let outcome = match (acks_valid, name.as_deref(), rules) {
                 (false, _, _) => Err(code::INVALID_REQUIRED_ACKS.into()),
                 (true, None, _) => Err(unknown_topic.into()),
+                (true, Some(name), Some(_))
+                    if request.acks == -1 && !enough_replicas(store, name, data.index) =>
+                {
+                    Err(code::NOT_ENOUGH_REPLICAS.into())
+                }
                 (true, Some(name), Some(rules)) => {
                     let transaction = Transaction {
                         transactional_id: request.transactional_id.as_ref().map(|id| id.as_str()),
@@ -150,9 +171,63 @@ pub(crate) fn handle(
             None => Reply::NoResponse,
         };
     }
+    let mut response = ProduceResponse::default().with_responses(responses);
+    if version >= 10 {
+        response.node_endpoints = node_endpoints(store, leaders);
+    }
     Reply::Now(kmock_wire::kafka_protocol::messages::ResponseKind::Produce(
-        ProduceResponse::default().with_responses(responses),
+        response,
     ))
+}
+
+/// Whether the partition's ISR has `min.insync.replicas` members (acks=-1; Kafka's
+/// `Partition.appendRecordsToLeader`). An unknown partition passes (the append reports it).
+fn enough_replicas(store: &LogStore, topic: &str, partition: i32) -> bool {
+    let Some(leadership) = store.leadership(topic, partition) else {
+        return true;
+    };
+    let min = store
+        .topics
+        .get(topic)
+        .map_or(1, |t| t.config.settings.min_insync_replicas);
+    i32::try_from(leadership.isr.len()).unwrap_or(i32::MAX) >= min
+}
+
+/// NOT_LEADER_OR_FOLLOWER for a partition this broker does not lead, with the leader (KIP-951,
+/// v10+).
+fn not_leader_response(
+    index: i32,
+    leadership: &crate::cluster::PartitionLeadership,
+    version: i16,
+) -> PartitionProduceResponse {
+    let response = PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code::NOT_LEADER_OR_FOLLOWER)
+        .with_base_offset(-1);
+    if version < 10 {
+        return response;
+    }
+    response.with_current_leader(
+        LeaderIdAndEpoch::default()
+            .with_leader_id(BrokerId(leadership.leader))
+            .with_leader_epoch(leadership.leader_epoch),
+    )
+}
+
+/// The KIP-951 node endpoints of these leaders (those that are up), in node id order.
+fn node_endpoints(store: &LogStore, mut leaders: Vec<i32>) -> Vec<NodeEndpoint> {
+    leaders.sort_unstable();
+    leaders.dedup();
+    leaders
+        .into_iter()
+        .filter_map(|node| store.cluster.broker(node).filter(|b| b.up))
+        .map(|broker| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(broker.node_id))
+                .with_host(str_bytes(&broker.host))
+                .with_port(broker.port)
+        })
+        .collect()
 }
 
 /// What the topic's configs ask of an append at broker time `now`; `None` for an unknown topic.

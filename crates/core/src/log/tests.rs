@@ -306,7 +306,7 @@ fn encode_records(records: &[Record], compression: Compression) -> Bytes {
     buffer.freeze()
 }
 
-fn batch_of(values: &[&str]) -> Bytes {
+pub(crate) fn batch_of(values: &[&str]) -> Bytes {
     encode_batch(values, 1_000, PLAIN, Compression::None)
 }
 
@@ -1224,6 +1224,7 @@ fn every_log_api_answers_at_every_version() {
                 client_id: String::new(),
                 seq: 0,
                 plan: crate::ResponsePlan::Send,
+                node: 0,
             };
             let mut out = Vec::new();
             let core = &mut broker.core;

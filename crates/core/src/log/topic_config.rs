@@ -736,6 +736,9 @@ pub(crate) struct LogSettings {
     pub(crate) delete: bool,
     /// `cleanup.policy` contains `compact` (records need keys).
     pub(crate) compact: bool,
+    /// `min.insync.replicas`: an acks=-1 Produce needs this many ISR members
+    /// (NOT_ENOUGH_REPLICAS otherwise).
+    pub(crate) min_insync_replicas: i32,
 }
 
 impl LogSettings {
@@ -769,6 +772,7 @@ impl LogSettings {
             delete_retention_ms: number("delete.retention.ms"),
             delete: has_policy("delete"),
             compact: has_policy("compact"),
+            min_insync_replicas: int("min.insync.replicas"),
         }
     }
 

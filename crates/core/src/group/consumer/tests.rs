@@ -110,6 +110,7 @@ impl Harness {
             client_id: "client".to_owned(),
             seq: correlation_id as u64,
             plan: ResponsePlan::Send,
+            node: 0,
         };
         let mut out: Vec<Completion> = Vec::new();
         let reply = self.coordinator.handle_with_catalog(
@@ -202,6 +203,7 @@ impl Harness {
             client_id: "client".to_owned(),
             seq: 999,
             plan: ResponsePlan::Send,
+            node: 0,
         };
         let reply = self.coordinator.handle_with_catalog(
             token,
