@@ -89,6 +89,11 @@ DEFAULT_PARTITIONS = 4
 
 DEFAULT_TIMEOUT_S = 300
 
+# Tests that create topics with replication factor 3 (test_create_topic(..., 3) or the Admin API),
+# which Kafka, and kmock, refuse on fewer brokers (INVALID_REPLICATION_FACTOR): their unit runs
+# against `kmock serve --brokers 3`, as librdkafka's own CI runs against a 3-broker trivup cluster.
+THREE_BROKER_TESTS = frozenset({"0103_transactions", "0107_topic_recreate", "0111_delay_create_topics"})
+
 # Tests that take longer than the default budget by design, with the budget they get instead:
 # 0113_cooperative_rebalance runs two dozen sub-tests and variations, mostly fixed waits
 # (615 s against kmock on 2 cores, every sub-test passing).
@@ -168,6 +173,7 @@ def check_cli_python() -> None:
 # flags in tests/test.c; these are excluded by reading their source.
 NOT_RUNNABLE: dict[str, str] = {
     "0097_ssl_verify": "SSL listener and certificates",
+    "0098_consumer_txn": "Java: its transactions come from Kafka's Java client (java/TransactionProducerCli), built with a JDK against KAFKA_PATH's jars",
     "0101_fetch_from_follower": "3 brokers with broker.rack (fetch from follower, KIP-392)",
     "0109_auto_create_topics": "Kafka CLI: denies a topic with kafka-acls.sh (KAFKA_PATH) in its second half",
     "0115_producer_auth": "ACLs (kafka-acls.sh) and an authorizer",
@@ -297,6 +303,11 @@ class Unit:
     @property
     def label(self) -> str:
         return self.number if self.scenario == "default" else f"{self.number}-{self.scenario}"
+
+    @property
+    def brokers(self) -> int:
+        """Brokers of its `kmock serve`: 3 when one of its tests needs replication factor 3."""
+        return 3 if any(test.name in THREE_BROKER_TESTS for test in self.tests) else 1
 
 
 def plan_units(catalogue: list[SuiteTest], selected: list[SuiteTest]) -> list[Unit]:
@@ -553,10 +564,15 @@ class KmockServer:
     """A `kmock serve --port 0 --control-port 0` process; its stderr goes to a file, its control
     API gives the request log kept with a failed test's logs."""
 
-    def __init__(self, binary: Path, scenario: str, stderr_path: Path, rust_log: str, rebalance_delay_ms: int) -> None:
+    def __init__(
+        self, binary: Path, unit: Unit, stderr_path: Path, rust_log: str, rebalance_delay_ms: int
+    ) -> None:
+        scenario = unit.scenario
         self.args = [
             str(binary),
             "serve",
+            "--brokers",
+            str(unit.brokers),
             "--port",
             "0",
             "--control-port",
@@ -717,7 +733,7 @@ def run_unit(
     report_path = unit_dir / "report.json"
     output_path = unit_dir / "test-runner.out"
     kmock_stderr = unit_dir / "kmock.stderr"
-    server = KmockServer(kmock, unit.scenario, kmock_stderr, rust_log, rebalance_delay_ms)
+    server = KmockServer(kmock, unit, kmock_stderr, rust_log, rebalance_delay_ms)
     timed_out = False
     started = time.monotonic()
     try:
@@ -972,7 +988,8 @@ def command_run(args: argparse.Namespace) -> int:
         "mode": mode,
         "test_kafka_version": TEST_KAFKA_VERSION,
         "kmock_flags": f"--port 0 --initial-rebalance-delay-ms {args.initial_rebalance_delay_ms} "
-        f"--default-partitions {DEFAULT_PARTITIONS} [--auto-create-topics false for noautocreate]",
+        f"--default-partitions {DEFAULT_PARTITIONS} [--auto-create-topics false for noautocreate] "
+        f"[--brokers 3 for {', '.join(sorted(THREE_BROKER_TESTS))}]",
     }
     out = Path(args.out) if args.out else (DEFAULT_OUT if args.all else log_root / "results")
     write_table(out, results, expected, meta)
