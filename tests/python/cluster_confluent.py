@@ -10,6 +10,10 @@ Usage:
    which also moves the leadership of the partitions it led; a second batch is produced and
    consumed; the broker comes back (`POST /brokers/{id}/up`); a third batch is produced and
    consumed. Every record produced must be consumed, and the group's coordinator must have moved.
+3. No committed record comes back: offsets are committed synchronously after each batch (the
+   second and third commits go to the new coordinator), a record of a committed batch consumed
+   again fails the run, and at the end the group's committed offsets are the high watermarks and a
+   new consumer of the group receives nothing.
 
 Prints one JSON object on the last stdout line; exit 0 when every step passed.
 """
@@ -20,7 +24,7 @@ import time
 import traceback
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from control_support import control
@@ -74,7 +78,9 @@ def produce(producer: Producer, topic: str, batch: int) -> set:
     return sent
 
 
-def consume(consumer: Consumer, wanted: set, seen: set, batch: int) -> None:
+def consume(consumer: Consumer, wanted: set, seen: set, batch: int, committed: set) -> None:
+    """Polls until every record of `wanted` is in `seen`; a record in `committed` (a batch whose
+    offsets were committed) must never come again."""
     deadline = time.monotonic() + STEP_TIMEOUT_S
     while not wanted <= seen:
         if time.monotonic() > deadline:
@@ -85,7 +91,49 @@ def consume(consumer: Consumer, wanted: set, seen: set, batch: int) -> None:
         if message.error():
             log(f"consumer error (non-fatal): {message.error()}")
             continue
-        seen.add(message.value().decode())
+        value = message.value().decode()
+        if value in committed:
+            raise AssertionError(f"batch {batch}: {value} consumed again after its offset was committed")
+        seen.add(value)
+
+
+def commit(consumer: Consumer, batch: set, committed: set) -> None:
+    """Commits the consumer's positions synchronously; the batch's records count as committed."""
+    consumer.commit(asynchronous=False)
+    committed |= batch
+
+
+def check_committed(consumer: Consumer, topic: str) -> dict:
+    """The group's committed offsets equal the high watermarks."""
+    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    committed = {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=STEP_TIMEOUT_S)}
+    high = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=STEP_TIMEOUT_S)[1]
+            for p in range(PARTITIONS)}
+    if committed != high:
+        raise AssertionError(f"committed offsets {committed} are not the high watermarks {high}")
+    return committed
+
+
+def check_nothing_comes_back(bootstrap: str, group: str, topic: str) -> None:
+    """A new member of the group, once assigned every partition, receives nothing: every record
+    was committed, and the commits that went to the moved coordinator hold."""
+    assigned = []
+    again = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                      "client.id": "cluster-consumer-again", "enable.auto.commit": False})
+    try:
+        again.subscribe([topic], on_assign=lambda _c, partitions: assigned.extend(partitions))
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        quiet_until = None
+        while quiet_until is None or time.monotonic() < quiet_until:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the new member got no assignment within {STEP_TIMEOUT_S} s")
+            message = again.poll(0.5)
+            if message is not None and not message.error():
+                raise AssertionError(f"a new member of the group received {message.value()!r}")
+            if quiet_until is None and len(assigned) == PARTITIONS:
+                quiet_until = time.monotonic() + 3
+    finally:
+        again.close()
 
 
 def coordinator_of(url: str, group: str) -> int:
@@ -112,12 +160,14 @@ def main() -> int:
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 500,
         "reconnect.backoff.max.ms": 500,
+        "enable.auto.commit": False,
     })
     consumer.subscribe([topic])
-    seen = set()
+    seen, committed = set(), set()
     try:
         first = produce(producer, topic, 1)
-        consume(consumer, first, seen, 1)
+        consume(consumer, first, seen, 1, committed)
+        commit(consumer, first, committed)
         down = coordinator_of(url, group)
         result["down"] = down
         log(f"taking broker {down} (the group's coordinator) down")
@@ -127,18 +177,21 @@ def main() -> int:
             raise AssertionError(f"the coordinator stayed on broker {down}")
         result["coordinator_after_down"] = moved_to
         second = produce(producer, topic, 2)
-        consume(consumer, second, seen, 2)
+        consume(consumer, second, seen, 2, committed)
+        commit(consumer, second, committed)
         log(f"bringing broker {down} back")
         control(url, "POST", f"/brokers/{down}/up")
         third = produce(producer, topic, 3)
-        consume(consumer, third, seen, 3)
+        consume(consumer, third, seen, 3, committed)
+        commit(consumer, third, committed)
         missing = (first | second | third) - seen
         if missing:
             raise AssertionError(f"records never consumed: {sorted(missing)[:5]}")
         result["consumed"] = len(seen)
-        consumer.commit(asynchronous=False)
+        result["committed"] = check_committed(consumer, topic)
     finally:
         consumer.close()
+    check_nothing_comes_back(bootstrap, group, topic)
     result["ok"] = True
     print(json.dumps(result), flush=True)
     return 0
