@@ -8,7 +8,10 @@ A topic with replication factor 3 and 3 partitions is created; batch 1 is produc
 the broker coordinating the group is taken down (`POST /brokers/{id}/down`); batch 2 is produced
 and consumed; the broker comes back (`POST /brokers/{id}/up`) and the group's coordinator is moved
 back to it (`POST /groups/{g}/coordinator`); batch 3 is produced and consumed. Every record
-produced must be consumed. Prints one JSON object on the last stdout line; exit 0 when every step
+produced must be consumed. Offsets are committed after each batch (to the moved coordinators); a
+record of a committed batch consumed again fails the run; at the end the committed offsets are
+the high watermarks and a new member of the group, once assigned every partition, receives
+nothing. Prints one JSON object on the last stdout line; exit 0 when every step
 passed.
 """
 
@@ -18,7 +21,7 @@ import sys
 import traceback
 import uuid
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from control_support import control
@@ -44,17 +47,61 @@ async def produce(producer: AIOKafkaProducer, topic: str, batch: int) -> set:
     return sent
 
 
-async def consume(consumer: AIOKafkaConsumer, wanted: set, seen: set, batch: int) -> None:
+async def consume(consumer: AIOKafkaConsumer, wanted: set, seen: set, batch: int, committed: set) -> None:
     async def until_all():
         while not wanted <= seen:
             records = await consumer.getmany(timeout_ms=500)
             for messages in records.values():
-                seen.update(m.value.decode() for m in messages)
+                for m in messages:
+                    value = m.value.decode()
+                    if value in committed:
+                        raise AssertionError(f"batch {batch}: {value} consumed again after its offset was committed")
+                    seen.add(value)
 
     try:
         await asyncio.wait_for(until_all(), STEP_TIMEOUT_S)
     except asyncio.TimeoutError:
         raise AssertionError(f"batch {batch}: {len(wanted - seen)} records not consumed") from None
+
+
+async def commit(consumer: AIOKafkaConsumer, batch: set, committed: set) -> None:
+    await asyncio.wait_for(consumer.commit(), STEP_TIMEOUT_S)
+    committed |= batch
+
+
+async def check_committed(consumer: AIOKafkaConsumer, topic: str) -> dict:
+    """The group's committed offsets equal the high watermarks."""
+    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    committed = {tp.partition: await consumer.committed(tp) for tp in partitions}
+    high = {tp.partition: offset for tp, offset in (await consumer.end_offsets(partitions)).items()}
+    if committed != high:
+        raise AssertionError(f"committed offsets {committed} are not the high watermarks {high}")
+    return committed
+
+
+async def check_nothing_comes_back(bootstrap: str, group: str, topic: str) -> None:
+    """A new member of the group, once assigned every partition, receives nothing."""
+    again = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+                             auto_offset_reset="earliest", enable_auto_commit=False)
+    await again.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STEP_TIMEOUT_S
+        quiet_until = None
+        while quiet_until is None or loop.time() < quiet_until:
+            if loop.time() > deadline:
+                raise AssertionError(f"the new member got no assignment within {STEP_TIMEOUT_S} s")
+            records = await again.getmany(timeout_ms=500)
+            for messages in records.values():
+                if messages:
+                    raise AssertionError(f"a new member of the group received {messages[0].value!r}")
+            if quiet_until is None and len(again.assignment()) == PARTITIONS:
+                quiet_until = loop.time() + 3
+    finally:
+        try:
+            await again.stop()
+        except (Exception, asyncio.CancelledError) as error:  # noqa: BLE001
+            log(f"stop (new member): {error!r}")
 
 
 def coordinator_of(url: str, group: str) -> int:
@@ -85,29 +132,34 @@ async def main() -> int:
         heartbeat_interval_ms=500,
         request_timeout_ms=5000,
         retry_backoff_ms=100,
+        enable_auto_commit=False,
     )
     await producer.start()
     await consumer.start()
-    seen = set()
+    seen, committed = set(), set()
     try:
         first = await produce(producer, topic, 1)
-        await consume(consumer, first, seen, 1)
+        await consume(consumer, first, seen, 1, committed)
+        await commit(consumer, first, committed)
         down = coordinator_of(url, group)
         result["down"] = down
         log(f"taking broker {down} (the group's coordinator) down")
         control(url, "POST", f"/brokers/{down}/down")
         result["coordinator_after_down"] = coordinator_of(url, group)
         second = await produce(producer, topic, 2)
-        await consume(consumer, second, seen, 2)
+        await consume(consumer, second, seen, 2, committed)
+        await commit(consumer, second, committed)
         log(f"bringing broker {down} back and moving the coordinator to it")
         control(url, "POST", f"/brokers/{down}/up")
         control(url, "POST", f"/groups/{group}/coordinator", {"node": down})
         third = await produce(producer, topic, 3)
-        await consume(consumer, third, seen, 3)
+        await consume(consumer, third, seen, 3, committed)
+        await commit(consumer, third, committed)
         missing = (first | second | third) - seen
         if missing:
             raise AssertionError(f"records never consumed: {sorted(missing)[:5]}")
         result["consumed"] = len(seen)
+        result["committed"] = await check_committed(consumer, topic)
     finally:
         # aiokafka's stop() may raise CancelledError from a fetch task it cancels; the step that
         # failed (if any) is the error that matters.
@@ -116,6 +168,7 @@ async def main() -> int:
                 await client.stop()
             except (Exception, asyncio.CancelledError) as error:  # noqa: BLE001
                 log(f"stop: {error!r}")
+    await check_nothing_comes_back(bootstrap, group, topic)
     result["ok"] = True
     print(json.dumps(result), flush=True)
     return 0
