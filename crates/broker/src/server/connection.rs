@@ -6,7 +6,9 @@
 //! length prefix) is logged with its reason and closes this connection only. End of stream closes
 //! the connection, as Kafka does.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 
 use bytes::Bytes;
 use kmock_wire::{FrameDecoder, ReadTarget};
@@ -60,6 +62,11 @@ where
 {
     let connection = context.connection;
     let mut decoder = FrameDecoder::new(context.max_frame_bytes);
+    // One wait for the stop across the whole loop (reads and writes alike): a fresh one per step
+    // would register and drop a watch waiter for every request.
+    let mut state = context.state.clone();
+    let stopped = until_stopped(&mut state);
+    tokio::pin!(stopped);
     // A request of this connection is in the broker; the next frame waits.
     let mut awaiting = false;
     loop {
@@ -87,12 +94,12 @@ where
         let step = tokio::select! {
             biased;
             output = context.outputs.recv() => Step::Output(output),
-            () = until_stopped(&mut context.state) => Step::Stopped,
+            () = &mut stopped => Step::Stopped,
             read = read_more(stream, &mut decoder), if may_read => Step::Read(read),
         };
         match step {
             Step::Output(Some(ConnectionOutput::Frame(frame))) => {
-                if let Err(error) = write(stream, &frame, &mut context.state).await {
+                if let Err(error) = write(stream, &frame, stopped.as_mut()).await {
                     return (format!("write failed: {error}"), false);
                 }
                 awaiting = false;
@@ -133,18 +140,18 @@ pub(super) async fn until_stopped(state: &mut watch::Receiver<ServerState>) {
     let _ = state.wait_for(|s| *s == ServerState::Stopped).await;
 }
 
-/// Writes and flushes one frame, unless the broker stops first.
+/// Writes and flushes one frame, unless the broker stops first (`stopped` resolves).
 async fn write<S>(
     stream: &mut S,
     frame: &Bytes,
-    state: &mut watch::Receiver<ServerState>,
+    stopped: Pin<&mut impl Future<Output = ()>>,
 ) -> io::Result<()>
 where
     S: AsyncWrite + Unpin,
 {
     tokio::select! {
         biased;
-        () = until_stopped(state) => Err(io::Error::other("broker stopped while writing")),
+        () = stopped => Err(io::Error::other("broker stopped while writing")),
         result = async {
             stream.write_all(frame).await?;
             stream.flush().await
