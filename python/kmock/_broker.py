@@ -582,6 +582,31 @@ class Broker:
         answer: JSON = self._call("GET", "/groups/" + urllib.parse.quote(group_id, safe=""))
         return answer
 
+    def transactions(self) -> list[JSON]:
+        """Transactional ids the broker knows, in id order (`GET /transactions`): each with
+        `transactional_id`, `producer_id`, `producer_epoch`, `state` (Kafka's transaction states:
+        Empty, Ongoing, CompleteCommit, CompleteAbort, ...), `timeout_ms`, `started_ms` (broker
+        time the open transaction began, or None), and the `partitions` ({`topic`, `partition`})
+        and `groups` of an open transaction."""
+        return list(self._call("GET", "/transactions")["transactions"])
+
+    def transaction(self, transactional_id: str) -> JSON:
+        """One transactional id (see `transactions()`). `NotFoundError` if the broker has never
+        seen it."""
+        answer: JSON = self._call(
+            "GET", "/transactions/" + urllib.parse.quote(transactional_id, safe="")
+        )
+        return answer
+
+    def apply_retention(self, topic: str | None = None) -> list[JSON]:
+        """Runs retention and compaction now, as each topic's configs say (`retention.ms`,
+        `retention.bytes`, `cleanup.policy`), on `topic` or every topic (`POST /retention`).
+        Returns one entry per partition: `topic`, `partition`, `log_start_offset_before`,
+        `log_start_offset`, `deleted_batches`, `compacted_records`. `NotFoundError` for an unknown
+        topic."""
+        body = None if topic is None else {"topic": topic}
+        return list(self._call("POST", "/retention", body)["partitions"])
+
     def reset(self) -> None:
         """Back to the state right after start (`POST /reset`): no groups, an empty request log,
         only the topics and fault rules given at start (`faults=`, `config=`)."""

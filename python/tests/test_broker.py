@@ -227,3 +227,47 @@ def test_path_like_binary_and_repr(monkeypatch):
     with kmock.Broker(binary=Path(kmock.find_binary())) as broker:
         assert f"pid={broker.pid} running" in repr(broker)
     assert "exited with status 0" in repr(broker)
+
+
+def test_transactions_are_listed_with_their_state_and_partitions():
+    from confluent_kafka import Producer
+
+    with kmock.Broker() as broker:
+        assert broker.transactions() == []
+        with pytest.raises(kmock.NotFoundError, match='no transactional id "orders-tx"'):
+            broker.transaction("orders-tx")
+        producer = Producer(
+            {"bootstrap.servers": broker.bootstrap_servers, "transactional.id": "orders-tx"}
+        )
+        producer.init_transactions(10)
+        producer.begin_transaction()
+        producer.produce("orders", b"one", partition=0)
+        producer.flush(10)
+        open_txn = broker.transaction("orders-tx")
+        assert open_txn["state"] == "Ongoing"
+        assert open_txn["partitions"] == [{"topic": "orders", "partition": 0}]
+        producer.commit_transaction(10)
+        [done] = broker.transactions()
+        assert (done["transactional_id"], done["state"]) == ("orders-tx", "CompleteCommit")
+        assert done["partitions"] == []
+
+
+def test_apply_retention_compacts_a_compacted_topic_now():
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    with kmock.Broker() as broker:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+        created = admin.create_topics(
+            [NewTopic("prices", 1, config={"cleanup.policy": "compact"})]
+        )
+        created["prices"].result(10)
+        producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "linger.ms": 0})
+        for value in (b"1", b"2", b"3"):
+            producer.produce("prices", value, key=b"apple")
+            producer.flush(10)
+        with pytest.raises(kmock.NotFoundError, match="no topic"):
+            broker.apply_retention("no-such-topic")
+        [partition] = broker.apply_retention("prices")
+        assert (partition["topic"], partition["partition"]) == ("prices", 0)
+        assert partition["compacted_records"] == 2

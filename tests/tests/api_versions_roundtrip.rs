@@ -13,20 +13,29 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kmock_broker::{BrokerConfig, BrokerCore, ConnectionId, Output};
 use kmock_tests::{KafkaConnection, KmockServer, ReadOutcome};
+use kmock_wire::kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTransaction;
+use kmock_wire::kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, DescribeTransactionsRequest, DescribeTransactionsResponse,
+    EndTxnRequest, EndTxnResponse, ListTransactionsRequest, ListTransactionsResponse,
+    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+};
 use kmock_wire::kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
-    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteGroupsRequest, DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, InitProducerIdRequest,
-    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
-    OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader, RequestKind, ResponseKind,
-    SyncGroupRequest, SyncGroupResponse, offset_fetch_request::OffsetFetchRequestGroup,
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteGroupsRequest, DeleteGroupsResponse,
+    DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
+    HeartbeatResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    RequestKind, ResponseKind, SyncGroupRequest, SyncGroupResponse,
+    offset_fetch_request::OffsetFetchRequestGroup,
 };
 use kmock_wire::kafka_protocol::protocol::{Encodable, StrBytes};
 use kmock_wire::{decode_request, decode_response, encode_response};
@@ -80,6 +89,7 @@ fn advertised_in_process() -> Vec<Advertised> {
 /// default would mean "no response" (Produce acks=0), and fields only some versions have.
 fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
     let group = || StrBytes::from_static_str("kmock-tests-no-group");
+    let txn = || StrBytes::from_static_str("kmock-tests-no-transaction");
     match api_key {
         ApiKey::Produce => ProduceRequest::default()
             .with_acks(-1)
@@ -144,6 +154,39 @@ fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
         ApiKey::DescribeConfigs => DescribeConfigsRequest::default().into(),
         ApiKey::AlterConfigs => AlterConfigsRequest::default().into(),
         ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::default().into(),
+        // v4+ carries transactions[] instead of one transaction.
+        ApiKey::AddPartitionsToTxn if version >= 4 => AddPartitionsToTxnRequest::default()
+            .with_transactions(vec![
+                AddPartitionsToTxnTransaction::default().with_transactional_id(txn().into()),
+            ])
+            .into(),
+        ApiKey::AddPartitionsToTxn => AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(txn().into())
+            .into(),
+        ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::default()
+            .with_transactional_id(txn().into())
+            .with_group_id(group().into())
+            .into(),
+        ApiKey::EndTxn => EndTxnRequest::default()
+            .with_transactional_id(txn().into())
+            .into(),
+        ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::default()
+            .with_transactional_id(txn().into())
+            .with_group_id(group().into())
+            .into(),
+        ApiKey::DescribeTransactions => DescribeTransactionsRequest::default()
+            .with_transactional_ids(vec![txn().into()])
+            .into(),
+        ApiKey::ListTransactions => ListTransactionsRequest::default().into(),
+        // A leave of an unknown group: answered at once (GROUP_ID_NOT_FOUND), no state made.
+        ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(group().into())
+            .with_member_id(StrBytes::from_static_str("kmock-tests-member"))
+            .with_member_epoch(-1)
+            .into(),
+        ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::default()
+            .with_group_ids(vec![group().into()])
+            .into(),
         other => panic!("kmock advertises {other:?}: add a sample request for it here"),
     }
 }
@@ -174,6 +217,14 @@ fn default_response(api_key: ApiKey) -> ResponseKind {
         ApiKey::DescribeConfigs => DescribeConfigsResponse::default().into(),
         ApiKey::AlterConfigs => AlterConfigsResponse::default().into(),
         ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsResponse::default().into(),
+        ApiKey::AddPartitionsToTxn => AddPartitionsToTxnResponse::default().into(),
+        ApiKey::AddOffsetsToTxn => AddOffsetsToTxnResponse::default().into(),
+        ApiKey::EndTxn => EndTxnResponse::default().into(),
+        ApiKey::TxnOffsetCommit => TxnOffsetCommitResponse::default().into(),
+        ApiKey::DescribeTransactions => DescribeTransactionsResponse::default().into(),
+        ApiKey::ListTransactions => ListTransactionsResponse::default().into(),
+        ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatResponse::default().into(),
+        ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeResponse::default().into(),
         other => panic!("kmock advertises {other:?}: add a default response for it here"),
     }
 }
@@ -224,6 +275,14 @@ fn api_key_of(body: &RequestKind) -> ApiKey {
         RequestKind::DescribeConfigs(_) => ApiKey::DescribeConfigs,
         RequestKind::AlterConfigs(_) => ApiKey::AlterConfigs,
         RequestKind::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
+        RequestKind::AddPartitionsToTxn(_) => ApiKey::AddPartitionsToTxn,
+        RequestKind::AddOffsetsToTxn(_) => ApiKey::AddOffsetsToTxn,
+        RequestKind::EndTxn(_) => ApiKey::EndTxn,
+        RequestKind::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,
+        RequestKind::DescribeTransactions(_) => ApiKey::DescribeTransactions,
+        RequestKind::ListTransactions(_) => ApiKey::ListTransactions,
+        RequestKind::ConsumerGroupHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,
+        RequestKind::ConsumerGroupDescribe(_) => ApiKey::ConsumerGroupDescribe,
         other => panic!("no API key mapping for {other:?}"),
     }
 }

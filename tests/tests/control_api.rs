@@ -795,3 +795,75 @@ fn a_client_that_stalls_mid_request_gets_408_and_the_connection_closes() {
         "{took:?}"
     );
 }
+
+/// `GET /groups` lists both protocols in group id order with their `type`; `GET /groups/{id}`
+/// finds a KIP-848 consumer group, with its epochs, assignor and members.
+#[test]
+fn groups_of_both_protocols_are_listed_with_their_type() {
+    use kmock_wire::kafka_protocol::messages::{
+        ConsumerGroupHeartbeatRequest, CreateTopicsRequest, OffsetCommitRequest, ResponseKind,
+        create_topics_request::CreatableTopic,
+    };
+    use kmock_wire::kafka_protocol::protocol::StrBytes;
+    let name = |s: &'static str| StrBytes::from_static_str(s);
+    let (server, api) = start(&[]);
+    let mut kafka = KafkaConnection::connect(server.bootstrap());
+    kafka.request(
+        &CreateTopicsRequest::default().with_topics(vec![
+            CreatableTopic::default()
+                .with_name(name("orders").into())
+                .with_num_partitions(2)
+                .with_replication_factor(1),
+        ]),
+        7,
+    );
+    // A classic group holding an offset (a simple commit), and a KIP-848 group with a member.
+    kafka.request(
+        &OffsetCommitRequest::default()
+            .with_group_id(name("a-classic").into())
+            .with_generation_id_or_member_epoch(-1),
+        9,
+    );
+    let join = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(name("b-consumer").into())
+        .with_member_id(name("member-1"))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_names(Some(vec![name("orders").into()]))
+        .with_topic_partitions(Some(Vec::new()));
+    let ResponseKind::ConsumerGroupHeartbeat(joined) = kafka.request(&join, 1) else {
+        panic!("ConsumerGroupHeartbeat answered with another response type");
+    };
+    assert_eq!(joined.error_code, 0, "{joined:?}");
+
+    let (status, groups) = http(&api, "GET", "/groups", None);
+    assert_eq!(status, 200, "{groups}");
+    let listed: Vec<(&str, &str)> = groups["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| {
+            (
+                g["group_id"].as_str().unwrap_or_default(),
+                g["type"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [("a-classic", "classic"), ("b-consumer", "consumer")],
+        "{groups}"
+    );
+    let (status, group) = http(&api, "GET", "/groups/b-consumer", None);
+    assert_eq!(status, 200, "{group}");
+    assert_eq!(group["state"], "Stable", "{group}");
+    assert_eq!(group["group_epoch"], 1, "{group}");
+    assert_eq!(group["assignor"], "uniform", "{group}");
+    assert_eq!(group["members"][0]["member_id"], "member-1", "{group}");
+    assert_eq!(group["members"][0]["member_epoch"], 1, "{group}");
+    assert_eq!(
+        group["members"][0]["assignment"]["orders"],
+        serde_json::json!([0, 1]),
+        "{group}"
+    );
+}

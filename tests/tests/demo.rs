@@ -57,6 +57,14 @@ fn demo_prints_the_seed_table_measured() {
         "one request timeout for commit and leave together: {commit_row}"
     );
     assert!(out.contains("sims/slow-leave-default.toml"), "{out}");
+    let kip848 = out
+        .lines()
+        .find(|l| l.starts_with("| KIP-848 consumer teardown with a slow leave heartbeat"))
+        .unwrap_or_else(|| panic!("no KIP-848 teardown row:\n{out}"));
+    assert!(
+        kip848.contains("40.0 s") && kip848.contains("5.0 s"),
+        "{kip848}"
+    );
 }
 
 #[test]

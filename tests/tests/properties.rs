@@ -477,3 +477,54 @@ fn generated_scenarios_resolve_the_env_file() {
     assert_eq!(scenario.settings.request_timeout_ms, 5_000);
     assert!(Path::new(&repo_root().join(".env.test")).is_file());
 }
+
+/// A broker fault installed just before a KIP-848 pool stops: on the leave heartbeat (member epoch
+/// -1), on the final commit, or on the coordinator.
+fn kip848_stop_fault() -> impl Strategy<Value = Vec<String>> {
+    prop_oneof![
+        Just(vec![]),
+        (0u64..=120_000)
+            .prop_map(|d| vec![format!("consumer_group_heartbeat,epoch=-1:delay={d}ms")]),
+        Just(vec!["consumer_group_heartbeat,epoch=-1:drop".to_owned()]),
+        Just(vec![
+            "consumer_group_heartbeat,epoch=-1:error=unknown_member_id".to_owned()
+        ]),
+        Just(vec!["consumer_group_heartbeat,epoch=-1:close".to_owned()]),
+        Just(vec!["consumer_group_heartbeat:close=after".to_owned()]),
+        (0u64..=120_000).prop_map(|d| vec![format!("consumer_group_heartbeat:delay={d}ms")]),
+        (0u64..=120_000).prop_map(|d| vec![format!("offset_commit:delay={d}ms")]),
+        Just(vec![
+            "find_coordinator:error=coordinator_not_available".to_owned(),
+            "offset_commit:error=not_coordinator".to_owned(),
+            "consumer_group_heartbeat:error=coordinator_not_available".to_owned(),
+        ]),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// KIP-848 (`KAFKA_GROUP_PROTOCOL=consumer`): teardown ≤ request_timeout + slack for every
+    /// member and for the pool, whatever the leave heartbeat (or the final commit, or the
+    /// coordinator, or every heartbeat) does.
+    #[test]
+    fn kip848_teardown_is_bounded_by_request_timeout(
+        seed in any::<u64>(),
+        (request, session, heartbeat) in timeouts(),
+        pool_size in 1usize..=8,
+        faults in kip848_stop_fault(),
+    ) {
+        let settings = format!(
+            "KAFKA_GROUP_PROTOCOL = \"consumer\"\nKAFKA_REQUEST_TIMEOUT_MS = {request}\nKAFKA_SESSION_TIMEOUT_MS = {session}\nKAFKA_HEARTBEAT_INTERVAL_MS = {heartbeat}"
+        );
+        let text = pool_scenario(&settings, pool_size, 4, 4, &faults);
+        let (report, reproduce) = run("kip848-teardown-bound", &text, seed);
+        prop_assert_eq!(report.verdict, Verdict::Pass, "{}", reproduce);
+        let bound = f64::from(request) + SLACK_MS;
+        let all = teardowns(&report);
+        prop_assert_eq!(all.len(), pool_size + 2, "{}", reproduce);
+        for (name, took) in all {
+            prop_assert!(took <= bound, "{name} took {took} ms > {bound} ms\n{}", reproduce);
+        }
+    }
+}

@@ -83,7 +83,7 @@ fn malformed_scenarios_report_line_column_and_what_was_expected() {
         (
             "[[actors]]\nname = \"p\"\nkind = \"consumer\"\n",
             "x.toml:3:8:",
-            "expected \"producer\" or \"pool\"",
+            "expected \"producer\", \"pool\" or \"pipeline\"",
         ),
         (
             "[settings]\nenv = \".env.nope\"\n",

@@ -58,9 +58,13 @@ pub mod mock;
 pub mod server;
 
 pub use kmock_core::fault::FaultRuleStatus;
+pub use kmock_core::group::consumer::{
+    ConsumerGroupState, ConsumerGroupSummary, ConsumerMemberSummary, MemberState,
+};
 pub use kmock_core::group::{GroupState, GroupSummary, MemberSummary};
 pub use kmock_core::log::{PartitionCleanup, RetentionReport, TopicSummary};
 pub use kmock_core::request_log::LogEntry;
+pub use kmock_core::txn::{TransactionState, TransactionSummary};
 pub use kmock_core::{
     BrokerConfig, BrokerCore, ConfigError, ConnectionId, FaultAction, FaultRule, FaultRuleId,
     FaultSpecError, Output, ResetReport,

@@ -291,3 +291,58 @@ fn start_blocking_serves_a_plain_test() {
         0
     );
 }
+
+/// KIP-848: a consumer of the client crate with `group_protocol = consumer` joins over TCP; the
+/// test sees the consumer group through `consumer_groups()` and `consumer_group()` (not
+/// `groups()`, which lists classic groups), with its member, epoch and assignment.
+#[tokio::test]
+async fn consumer_groups_show_a_kip848_member_and_its_assignment() {
+    let broker = MockBroker::builder()
+        .group_consumer_session_timeout_ms(6_000)
+        .group_consumer_min_session_timeout_ms(6_000)
+        .group_consumer_heartbeat_interval_ms(200)
+        .group_consumer_min_heartbeat_interval_ms(100)
+        .topic("orders", 2)
+        .start()
+        .await
+        .unwrap();
+    let settings = Settings {
+        bootstrap_servers: vec![broker.bootstrap_servers()],
+        client_id: "kip848-test".into(),
+        group_id: "kip848-group".into(),
+        group_protocol: kmock_client::GroupProtocol::Consumer,
+        ..Settings::default()
+    };
+    let cluster = Cluster::connect(settings, TcpConnector).await.unwrap();
+    let mut consumer = kmock_client::Consumer::start(cluster.clone(), &["orders"]);
+    let (epoch, assignment) = tokio::time::timeout(Duration::from_secs(10), consumer.wait_stable())
+        .await
+        .expect("joins in time")
+        .expect("joins");
+    assert_eq!(assignment.get("orders").cloned(), Some(vec![0, 1]));
+    let groups = broker.consumer_groups().await.unwrap();
+    assert_eq!(groups.len(), 1);
+    let group = broker
+        .consumer_group("kip848-group")
+        .await
+        .unwrap()
+        .expect("a consumer group");
+    assert_eq!(group.group_epoch, epoch);
+    assert_eq!(group.assignor, "uniform");
+    assert_eq!(group.members.len(), 1);
+    assert_eq!(group.members[0].client_id, "kip848-test");
+    assert_eq!(
+        group.members[0].assigned,
+        [("orders".to_owned(), 0), ("orders".to_owned(), 1)]
+    );
+    assert_eq!(broker.groups().await.unwrap(), [], "no classic group");
+    consumer.stop().await.unwrap();
+    let group = broker
+        .consumer_group("kip848-group")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(group.members, []);
+    assert_eq!(group.state, kmock_broker::ConsumerGroupState::Empty);
+    cluster.close().await;
+}

@@ -55,6 +55,13 @@ pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 3),
+    // KIP-848 members (`KAFKA_GROUP_PROTOCOL=consumer`); v1: the client makes the member id.
+    (ApiKey::ConsumerGroupHeartbeat, 1, 1),
 ];
 
 /// The ApiVersions version sent first.
@@ -92,6 +99,8 @@ pub struct PartitionMetadata {
 pub struct TopicMetadata {
     /// Topic name.
     pub name: String,
+    /// Topic id (Metadata v10+; nil before). KIP-848 assignments name topics by id.
+    pub topic_id: uuid::Uuid,
     /// Partitions sorted by index.
     pub partitions: Vec<PartitionMetadata>,
 }
@@ -174,6 +183,13 @@ impl VersionTable {
         })
     }
 
+    /// The broker advertises `version` of `api_key` (whatever the client would choose).
+    pub fn broker_supports(&self, api_key: ApiKey, version: i16) -> bool {
+        self.broker
+            .get(&(api_key as i16))
+            .is_some_and(|(min, max)| (*min..=*max).contains(&version))
+    }
+
     /// The version of request type `R`.
     pub fn version_of<R: Request>(&self) -> Result<i16, ClientError> {
         let key = ApiKey::try_from(R::KEY)
@@ -188,9 +204,19 @@ impl VersionTable {
 pub struct ClusterOptions {
     /// Highest version to use per API key (on top of what client and broker implement).
     pub max_versions: BTreeMap<i16, i16>,
+    /// Seed of the KIP-848 member ids this handle's consumers make (KIP-1082: the client makes
+    /// them). `None`: seeded from the process's hash keys (`RandomState`, the OS's randomness),
+    /// so two processes never share ids; the simulation passes a seed so a run is reproducible.
+    pub member_id_seed: Option<u64>,
 }
 
 impl ClusterOptions {
+    /// Seeds the KIP-848 member ids (see [`ClusterOptions::member_id_seed`]).
+    pub fn with_member_id_seed(mut self, seed: u64) -> Self {
+        self.member_id_seed = Some(seed);
+        self
+    }
+
     /// Caps `api_key` at `version`.
     pub fn with_max_version(mut self, api_key: ApiKey, version: i16) -> Self {
         self.max_versions.insert(api_key as i16, version);
@@ -214,6 +240,8 @@ struct Inner {
     state: Mutex<State>,
     /// Shared connection per node id; the async mutex serializes (re)connects to one node.
     nodes: Mutex<BTreeMap<i32, Arc<tokio::sync::Mutex<Option<Connection>>>>>,
+    /// State of the KIP-848 member id generator (splitmix64).
+    member_ids: Mutex<u64>,
 }
 
 /// The shared broker handle. Cheap to clone; every clone shares connections and metadata.
@@ -263,6 +291,11 @@ impl Cluster {
                                 ..State::default()
                             }),
                             nodes: Mutex::new(BTreeMap::new()),
+                            member_ids: Mutex::new(options.member_id_seed.unwrap_or_else(|| {
+                                use std::hash::BuildHasher;
+                                std::collections::hash_map::RandomState::new()
+                                    .hash_one("kmock member ids")
+                            })),
                         }),
                     };
                     cluster.refresh_metadata(&[]).await?;
@@ -278,6 +311,36 @@ impl Cluster {
             addresses: settings.bootstrap_servers.join(","),
             last_error: Box::new(last_error.unwrap_or(ClientError::Closed)),
         })
+    }
+
+    /// A new KIP-848 member id: 22 characters of URL-safe base64 over 16 bytes, as Java's
+    /// `Uuid.randomUuid().toString()` (see [`ClusterOptions::member_id_seed`]).
+    pub fn next_member_id(&self) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut state = self
+            .inner
+            .member_ids
+            .lock()
+            .expect("the member id lock is never poisoned");
+        let mut next = || {
+            *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = *state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        loop {
+            let bits = (u128::from(next()) << 64) | u128::from(next());
+            let mut id: String = (0..21u32)
+                .map(|i| char::from(ALPHABET[((bits >> (122 - 6 * i)) & 0x3f) as usize]))
+                .collect();
+            id.push(char::from(ALPHABET[((bits & 0x3) << 4) as usize]));
+            // As Java's `Uuid.randomUuid`: an id must not look like a command-line flag.
+            if !id.starts_with('-') {
+                return id;
+            }
+        }
     }
 
     /// The settings this handle was built with.
@@ -518,6 +581,7 @@ impl Cluster {
             partitions.sort_by_key(|p| p.partition);
             let metadata = TopicMetadata {
                 name: name.clone(),
+                topic_id: topic.topic_id,
                 partitions,
             };
             state.topics.insert(name.clone(), metadata.clone());
@@ -610,12 +674,29 @@ impl Cluster {
     /// Finds the group coordinator of `group_id`, retrying while it is not available, within the
     /// request timeout.
     pub async fn find_coordinator(&self, group_id: &str) -> Result<Node, ClientError> {
+        self.find_coordinator_of(0, group_id).await
+    }
+
+    /// Finds the transaction coordinator of `transactional_id` (FindCoordinator key type 1), as
+    /// [`Cluster::find_coordinator`] does for groups.
+    pub async fn find_transaction_coordinator(
+        &self,
+        transactional_id: &str,
+    ) -> Result<Node, ClientError> {
+        self.find_coordinator_of(1, transactional_id).await
+    }
+
+    async fn find_coordinator_of(&self, key_type: i8, key: &str) -> Result<Node, ClientError> {
         let version = self.inner.versions.version(ApiKey::FindCoordinator)?;
-        let key = StrBytes::from_string(group_id.to_owned());
+        let key = StrBytes::from_string(key.to_owned());
         let request = if version >= 4 {
             FindCoordinatorRequest::default()
-                .with_key_type(0)
+                .with_key_type(key_type)
                 .with_coordinator_keys(vec![key])
+        } else if version >= 1 {
+            FindCoordinatorRequest::default()
+                .with_key(key)
+                .with_key_type(key_type)
         } else {
             FindCoordinatorRequest::default().with_key(key)
         };

@@ -13,6 +13,8 @@
 //!   connections, coordinator lookup, reconnects.
 //! - [`partitioner`]: Kafka's murmur2 partitioner.
 //! - [`producer`]: a thin producer over the cluster handle.
+//! - [`transactional`]: an idempotent, transactional producer (begin, send, send_offsets, commit,
+//!   abort).
 //! - [`consumer`]: a classic consumer-group member (join, sync, heartbeat, fetch, commit, leave).
 //! - [`pool`]: N consumers of one group, started and stopped concurrently.
 //! - [`error`]: the typed errors.
@@ -51,6 +53,7 @@ pub mod partitioner;
 pub mod pool;
 pub mod producer;
 pub mod settings;
+pub mod transactional;
 pub mod transport;
 
 pub use cluster::{Cluster, ClusterOptions, Node, TopicMetadata};
@@ -60,6 +63,8 @@ pub use error::ClientError;
 pub use pool::ConsumerPool;
 pub use producer::{Producer, RecordMetadata};
 pub use settings::{
-    Acks, AssignmentStrategy, AutoOffsetReset, Settings, SettingsError, SettingsWarning,
+    Acks, AssignmentStrategy, AutoOffsetReset, GroupProtocol, Settings, SettingsError,
+    SettingsWarning,
 };
+pub use transactional::{GroupMember, TransactionalProducer};
 pub use transport::{Connector, FnConnector, TcpConnector};

@@ -15,9 +15,14 @@
 //! A heartbeat interval above a third of the session timeout is accepted with a
 //! [`SettingsWarning`] (Kafka's recommendation), logged with `tracing::warn!` when loading.
 //!
+//! `KAFKA_GROUP_PROTOCOL=consumer` selects KIP-848's protocol (Kafka's `group.protocol`): the
+//! broker then decides the session timeout and the heartbeat interval, so those two settings only
+//! matter to the classic protocol (their rules are still checked, so an env file works for both).
+//!
 //! # References
 //! - Kafka consumer configs: `session.timeout.ms`, `heartbeat.interval.ms`, `request.timeout.ms`,
-//!   `max.poll.interval.ms`, `auto.offset.reset`, `enable.auto.commit`, `fetch.max.wait.ms`.
+//!   `max.poll.interval.ms`, `auto.offset.reset`, `enable.auto.commit`, `fetch.max.wait.ms`,
+//!   `group.protocol` (KIP-848).
 
 use std::cell::Cell;
 use std::fmt;
@@ -56,6 +61,66 @@ pub const KAFKA_ACKS: &str = "KAFKA_ACKS";
 pub const KAFKA_PARTITION_ASSIGNMENT_STRATEGY: &str = "KAFKA_PARTITION_ASSIGNMENT_STRATEGY";
 /// Pause before retrying a failed request or reconnecting (ms).
 pub const KAFKA_RETRY_BACKOFF_MS: &str = "KAFKA_RETRY_BACKOFF_MS";
+/// What a consumer reads of transactions: `read_uncommitted` or `read_committed`.
+pub const KAFKA_ISOLATION_LEVEL: &str = "KAFKA_ISOLATION_LEVEL";
+
+/// What a consumer reads of transactional records (Kafka's `isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Every record up to the high watermark, aborted transactions included.
+    #[default]
+    ReadUncommitted,
+    /// Records up to the last stable offset, without those of aborted transactions.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The wire value (Fetch and ListOffsets `isolation_level`).
+    pub fn as_i8(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
+impl FromStr for IsolationLevel {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "read_uncommitted" => Ok(IsolationLevel::ReadUncommitted),
+            "read_committed" => Ok(IsolationLevel::ReadCommitted),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The consumer group protocol: `classic` or `consumer` (KIP-848), Kafka's `group.protocol`.
+pub const KAFKA_GROUP_PROTOCOL: &str = "KAFKA_GROUP_PROTOCOL";
+
+/// Which consumer group protocol a consumer speaks (Kafka's `group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup; the leader assigns (`classic`, the default).
+    #[default]
+    Classic,
+    /// KIP-848's ConsumerGroupHeartbeat; the broker assigns (`consumer`). The broker decides the
+    /// session timeout and the heartbeat interval; `KAFKA_SESSION_TIMEOUT_MS`,
+    /// `KAFKA_HEARTBEAT_INTERVAL_MS` and `KAFKA_PARTITION_ASSIGNMENT_STRATEGY` do not apply.
+    Consumer,
+}
+
+impl std::str::FromStr for GroupProtocol {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "classic" => Ok(GroupProtocol::Classic),
+            "consumer" => Ok(GroupProtocol::Consumer),
+            _ => Err(()),
+        }
+    }
+}
 
 /// Where a consumer starts in a partition without a committed offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +221,12 @@ pub struct Settings {
     pub assignment_strategies: Vec<AssignmentStrategy>,
     /// Pause before retrying or reconnecting (`KAFKA_RETRY_BACKOFF_MS`, default 100).
     pub retry_backoff_ms: u32,
+    /// What consumers read of transactions (`KAFKA_ISOLATION_LEVEL`, default `read_uncommitted`
+    /// as in Kafka).
+    pub isolation_level: IsolationLevel,
+    /// The consumer group protocol (`KAFKA_GROUP_PROTOCOL`: `classic` or `consumer`, default
+    /// `classic`).
+    pub group_protocol: GroupProtocol,
 }
 
 impl Default for Settings {
@@ -176,6 +247,8 @@ impl Default for Settings {
             acks: Acks::All,
             assignment_strategies: vec![AssignmentStrategy::Range, AssignmentStrategy::RoundRobin],
             retry_backoff_ms: 100,
+            isolation_level: IsolationLevel::ReadUncommitted,
+            group_protocol: GroupProtocol::Classic,
         }
     }
 }
@@ -497,6 +570,13 @@ impl Settings {
                 expected: "earliest or latest",
             })?;
         }
+        if let Some(raw) = get(KAFKA_ISOLATION_LEVEL) {
+            settings.isolation_level = raw.parse().map_err(|()| SettingsError::Invalid {
+                name: KAFKA_ISOLATION_LEVEL,
+                value: raw.clone(),
+                expected: "read_uncommitted or read_committed",
+            })?;
+        }
         if let Some(raw) = get(KAFKA_ENABLE_AUTO_COMMIT) {
             settings.enable_auto_commit = match raw.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" => true,
@@ -530,6 +610,13 @@ impl Settings {
                         value: raw.clone(),
                         expected: "a comma-separated list of range, roundrobin",
                     })?;
+        }
+        if let Some(raw) = get(KAFKA_GROUP_PROTOCOL) {
+            settings.group_protocol = raw.parse().map_err(|()| SettingsError::Invalid {
+                name: KAFKA_GROUP_PROTOCOL,
+                value: raw.clone(),
+                expected: "classic or consumer",
+            })?;
         }
         for warning in settings.validate()? {
             tracing::warn!("{warning}");
@@ -810,6 +897,21 @@ mod tests {
         assert_eq!(
             settings.assignment_strategies,
             vec![AssignmentStrategy::RoundRobin]
+        );
+    }
+
+    #[test]
+    fn group_protocol_is_classic_unless_consumer_is_asked_for() {
+        assert_eq!(
+            from_pairs(&[]).unwrap().group_protocol,
+            GroupProtocol::Classic
+        );
+        let settings = from_pairs(&[(KAFKA_GROUP_PROTOCOL, "Consumer")]).unwrap();
+        assert_eq!(settings.group_protocol, GroupProtocol::Consumer);
+        let error = from_pairs(&[(KAFKA_GROUP_PROTOCOL, "kip848")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "KAFKA_GROUP_PROTOCOL=\"kip848\": expected classic or consumer"
         );
     }
 

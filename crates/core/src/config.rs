@@ -28,6 +28,28 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i32,
     /// Most members one group may hold (`group.max.size`); a peer must not grow state without bound.
     pub group_max_size: usize,
+    /// Longest transaction timeout a transactional producer may ask for in InitProducerId
+    /// (`transaction.max.timeout.ms`; beyond: INVALID_TRANSACTION_TIMEOUT).
+    pub transaction_max_timeout_ms: i32,
+    /// Session timeout of KIP-848 consumer group members (`group.consumer.session.timeout.ms`):
+    /// the broker decides it, not the member.
+    pub group_consumer_session_timeout_ms: i32,
+    /// Lower bound of `group_consumer_session_timeout_ms` (`group.consumer.min.session.timeout.ms`).
+    pub group_consumer_min_session_timeout_ms: i32,
+    /// Upper bound of `group_consumer_session_timeout_ms` (`group.consumer.max.session.timeout.ms`).
+    pub group_consumer_max_session_timeout_ms: i32,
+    /// Heartbeat interval told to KIP-848 consumer group members
+    /// (`group.consumer.heartbeat.interval.ms`); must be below the session timeout.
+    pub group_consumer_heartbeat_interval_ms: i32,
+    /// Lower bound of `group_consumer_heartbeat_interval_ms`
+    /// (`group.consumer.min.heartbeat.interval.ms`).
+    pub group_consumer_min_heartbeat_interval_ms: i32,
+    /// Upper bound of `group_consumer_heartbeat_interval_ms`
+    /// (`group.consumer.max.heartbeat.interval.ms`).
+    pub group_consumer_max_heartbeat_interval_ms: i32,
+    /// Most members one KIP-848 consumer group may hold (`group.consumer.max.size`; Kafka's
+    /// default is unbounded, kmock's is `group_max_size`'s, since a peer controls it).
+    pub group_consumer_max_size: usize,
     /// Largest request frame accepted (`socket.request.max.bytes`).
     pub max_frame_bytes: usize,
     /// Entries kept in the request log; when it is full the oldest entry is evicted (FIFO), and
@@ -58,6 +80,14 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 3_000,
             group_max_size: 1_000,
+            transaction_max_timeout_ms: 900_000,
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_min_session_timeout_ms: 45_000,
+            group_consumer_max_session_timeout_ms: 60_000,
+            group_consumer_heartbeat_interval_ms: 5_000,
+            group_consumer_min_heartbeat_interval_ms: 5_000,
+            group_consumer_max_heartbeat_interval_ms: 15_000,
+            group_consumer_max_size: 1_000,
             max_frame_bytes: kmock_wire::DEFAULT_MAX_FRAME_BYTES,
             request_log_capacity: 100_000,
             max_connections: 10_000,
@@ -87,6 +117,17 @@ pub enum ConfigError {
         /// Its value.
         value: i64,
     },
+    /// A KIP-848 group setting outside its bounds, or a heartbeat interval not below the session
+    /// timeout (Kafka's `GroupCoordinatorConfig` requirements).
+    #[error("{name} ({value}) must be {rule}")]
+    OutOfBounds {
+        /// The setting.
+        name: &'static str,
+        /// Its value.
+        value: i64,
+        /// What it must be, e.g. "at least group_consumer_min_session_timeout_ms (45000)".
+        rule: String,
+    },
     /// Min above max.
     #[error(
         "group_min_session_timeout_ms ({min}) must not exceed group_max_session_timeout_ms ({max})"
@@ -113,6 +154,38 @@ impl BrokerConfig {
                 i64::from(self.group_max_session_timeout_ms),
             ),
             ("group_max_size", self.group_max_size as i64),
+            (
+                "transaction_max_timeout_ms",
+                i64::from(self.transaction_max_timeout_ms),
+            ),
+            (
+                "group_consumer_session_timeout_ms",
+                i64::from(self.group_consumer_session_timeout_ms),
+            ),
+            (
+                "group_consumer_min_session_timeout_ms",
+                i64::from(self.group_consumer_min_session_timeout_ms),
+            ),
+            (
+                "group_consumer_max_session_timeout_ms",
+                i64::from(self.group_consumer_max_session_timeout_ms),
+            ),
+            (
+                "group_consumer_heartbeat_interval_ms",
+                i64::from(self.group_consumer_heartbeat_interval_ms),
+            ),
+            (
+                "group_consumer_min_heartbeat_interval_ms",
+                i64::from(self.group_consumer_min_heartbeat_interval_ms),
+            ),
+            (
+                "group_consumer_max_heartbeat_interval_ms",
+                i64::from(self.group_consumer_max_heartbeat_interval_ms),
+            ),
+            (
+                "group_consumer_max_size",
+                self.group_consumer_max_size as i64,
+            ),
             ("max_frame_bytes", self.max_frame_bytes as i64),
             ("request_log_capacity", self.request_log_capacity as i64),
             ("max_connections", self.max_connections as i64),
@@ -134,7 +207,72 @@ impl BrokerConfig {
                 max: self.group_max_session_timeout_ms,
             });
         }
+        self.validate_consumer_group_bounds()
+    }
+
+    /// Kafka's `GroupCoordinatorConfig` requirements on the KIP-848 settings, in its order.
+    fn validate_consumer_group_bounds(&self) -> Result<(), ConfigError> {
+        let heartbeat = i64::from(self.group_consumer_heartbeat_interval_ms);
+        let min_heartbeat = i64::from(self.group_consumer_min_heartbeat_interval_ms);
+        let max_heartbeat = i64::from(self.group_consumer_max_heartbeat_interval_ms);
+        let session = i64::from(self.group_consumer_session_timeout_ms);
+        let min_session = i64::from(self.group_consumer_min_session_timeout_ms);
+        let max_session = i64::from(self.group_consumer_max_session_timeout_ms);
+        let checks: [(&'static str, i64, bool, String); 7] = [
+            (
+                "group_consumer_max_heartbeat_interval_ms",
+                max_heartbeat,
+                max_heartbeat >= min_heartbeat,
+                format!("at least group_consumer_min_heartbeat_interval_ms ({min_heartbeat})"),
+            ),
+            (
+                "group_consumer_heartbeat_interval_ms",
+                heartbeat,
+                heartbeat >= min_heartbeat,
+                format!("at least group_consumer_min_heartbeat_interval_ms ({min_heartbeat})"),
+            ),
+            (
+                "group_consumer_heartbeat_interval_ms",
+                heartbeat,
+                heartbeat <= max_heartbeat,
+                format!("at most group_consumer_max_heartbeat_interval_ms ({max_heartbeat})"),
+            ),
+            (
+                "group_consumer_max_session_timeout_ms",
+                max_session,
+                max_session >= min_session,
+                format!("at least group_consumer_min_session_timeout_ms ({min_session})"),
+            ),
+            (
+                "group_consumer_session_timeout_ms",
+                session,
+                session >= min_session,
+                format!("at least group_consumer_min_session_timeout_ms ({min_session})"),
+            ),
+            (
+                "group_consumer_session_timeout_ms",
+                session,
+                session <= max_session,
+                format!("at most group_consumer_max_session_timeout_ms ({max_session})"),
+            ),
+            (
+                "group_consumer_heartbeat_interval_ms",
+                heartbeat,
+                heartbeat < session,
+                format!("below group_consumer_session_timeout_ms ({session})"),
+            ),
+        ];
+        for (name, value, holds, rule) in checks {
+            if !holds {
+                return Err(ConfigError::OutOfBounds { name, value, rule });
+            }
+        }
         Ok(())
+    }
+
+    /// The KIP-848 session timeout as a duration.
+    pub fn consumer_session_timeout(&self) -> Duration {
+        Duration::from_millis(self.group_consumer_session_timeout_ms.max(0) as u64)
     }
 
     /// The initial rebalance delay as a duration.
@@ -162,6 +300,39 @@ mod tests {
         assert_eq!(
             config.validate(),
             Err(ConfigError::SessionTimeoutBounds { min: 10, max: 5 })
+        );
+    }
+
+    #[test]
+    fn consumer_heartbeat_interval_must_be_below_the_session_timeout() {
+        let config = BrokerConfig {
+            group_consumer_session_timeout_ms: 6_000,
+            group_consumer_min_session_timeout_ms: 1_000,
+            group_consumer_heartbeat_interval_ms: 6_000,
+            group_consumer_min_heartbeat_interval_ms: 100,
+            ..BrokerConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::OutOfBounds {
+                name: "group_consumer_heartbeat_interval_ms",
+                value: 6_000,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn consumer_session_timeout_below_its_minimum_is_rejected() {
+        let config = BrokerConfig {
+            group_consumer_session_timeout_ms: 6_000,
+            ..BrokerConfig::default()
+        };
+        let error = config.validate().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "group_consumer_session_timeout_ms (6000) must be at least \
+             group_consumer_min_session_timeout_ms (45000)"
         );
     }
 

@@ -22,13 +22,13 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kmock_wire::FrameDecoder;
 use kmock_wire::kafka_protocol::messages::{
-    AlterConfigsRequest, ApiKey, ApiVersionsRequest, BrokerId, CreatePartitionsRequest,
-    CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId,
-    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
-    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
-    alter_configs_request,
+    AlterConfigsRequest, ApiKey, ApiVersionsRequest, BrokerId, ConsumerGroupDescribeRequest,
+    ConsumerGroupHeartbeatRequest, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
+    IncrementalAlterConfigsRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName, alter_configs_request,
     create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic},
     create_topics_request::CreatableTopic,
     create_topics_request::CreatableTopicConfig,
@@ -55,6 +55,8 @@ use kmock_wire::kafka_protocol::records::{
 };
 
 use super::{BrokerCore, ConnectionId, Output, api_versions};
+
+mod txn_seeds;
 use crate::BrokerTime;
 use crate::config::BrokerConfig;
 
@@ -575,12 +577,9 @@ fn seed_for(api_key: ApiKey, version: i16, correlation_id: i32) -> Option<Bytes>
             version,
             c,
         ),
-        ApiKey::InitProducerId => first_encodable(
-            vec![InitProducerIdRequest::default().with_transaction_timeout_ms(60_000)],
-            version,
-            c,
-        ),
-        other => admin_seed_for(other, version, c),
+        other => {
+            admin_seed_for(other, version, c).or_else(|| txn_seeds::seed_for(other, version, c))
+        }
     }
 }
 
@@ -647,6 +646,39 @@ fn admin_seed_for(api_key: ApiKey, version: i16, c: i32) -> Option<Bytes> {
         ApiKey::IncrementalAlterConfigs => {
             first_encodable(vec![incremental_alter_configs()], version, c)
         }
+        other => consumer_group_seed_for(other, version, c),
+    }
+}
+
+/// Seeds for the KIP-848 APIs: a join by topic names (v0–1) or by regex (v1), a describe.
+fn consumer_group_seed_for(api_key: ApiKey, version: i16, c: i32) -> Option<Bytes> {
+    let join = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(str_bytes("kip848-group")))
+        .with_member_id(str_bytes("kip848-member"))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_names(Some(vec![topic_name()]))
+        .with_topic_partitions(Some(Vec::new()));
+    match api_key {
+        ApiKey::ConsumerGroupHeartbeat => first_encodable(
+            vec![
+                join.clone()
+                    .with_subscribed_topic_names(None)
+                    .with_subscribed_topic_regex(Some(str_bytes("fuzz.*"))),
+                join,
+            ],
+            version,
+            c,
+        ),
+        ApiKey::ConsumerGroupDescribe => first_encodable(
+            vec![
+                ConsumerGroupDescribeRequest::default()
+                    .with_group_ids(vec![GroupId(str_bytes("kip848-group")), group_id()])
+                    .with_include_authorized_operations(true),
+            ],
+            version,
+            c,
+        ),
         _ => None,
     }
 }
@@ -664,7 +696,9 @@ pub struct Seed {
 /// plus multi-request flows (create, produce plain and gzip, fetch, list offsets by timestamp; a
 /// group's find-coordinator, join, sync, heartbeat, commit, fetch offsets, leave; the admin APIs:
 /// delete records, create partitions, delete offsets, delete groups; topic configs described,
-/// altered both ways, and produced under).
+/// altered both ways, and produced under; a KIP-848 consumer group's heartbeats by regex and by
+/// names, describe, commit and fetch offsets, list and describe; a transaction: init, add,
+/// produce, commit offsets, commit, read_committed fetch).
 pub fn seeds() -> Vec<Seed> {
     let mut seeds = Vec::new();
     for api_key in api_versions::SUPPORTED_APIS {
@@ -755,6 +789,21 @@ pub fn seeds() -> Vec<Seed> {
             (ApiKey::LeaveGroup, 5),
         ],
     ));
+    seeds.push(flow(
+        "flow-consumer-group",
+        &[
+            (ApiKey::Metadata, 12),
+            (ApiKey::FindCoordinator, 4),
+            (ApiKey::ConsumerGroupHeartbeat, 1),
+            (ApiKey::ConsumerGroupHeartbeat, 0),
+            (ApiKey::ConsumerGroupDescribe, 1),
+            (ApiKey::OffsetCommit, 9),
+            (ApiKey::OffsetFetch, 9),
+            (ApiKey::ListGroups, 5),
+            (ApiKey::DescribeGroups, 5),
+        ],
+    ));
+    seeds.push(txn_seeds::flow());
     seeds
 }
 

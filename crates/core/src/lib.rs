@@ -15,8 +15,8 @@
 //! request on the same connection awaits its response is queued and processed after it (the driver
 //! normally mutes the connection, as Kafka does, so the queue stays short).
 //!
-//! What the core owns: the dispatch of requests to the [`log`] (topics, partitions, produce/fetch)
-//! and [`group`] (classic group coordinator) modules, the [`fault`] rules, the [`request_log`], the
+//! What the core owns: the dispatch of requests to the [`log`] (topics, partitions, produce/fetch),
+//! [`group`] (classic group coordinator) and [`txn`] (transaction coordinator) modules, the [`fault`] rules, the [`request_log`], the
 //! per-connection ordering, and the timers for delayed responses and held requests.
 //! [`BrokerCore::reset`] returns to a fresh state after answering or closing every request in
 //! flight, so that no client is left waiting on a request the fresh state knows nothing of.
@@ -36,6 +36,7 @@ pub mod log;
 pub mod request_log;
 mod reset;
 pub mod time;
+pub mod txn;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -178,6 +179,8 @@ pub struct BrokerCore {
     pub(crate) logs: log::LogStore,
     /// Classic consumer groups and committed offsets.
     pub(crate) groups: group::GroupCoordinator,
+    /// Producer ids, transactional ids and their transactions.
+    pub(crate) txns: txn::TransactionCoordinator,
     faults: FaultRules,
     request_log: RequestLog,
     connections: BTreeMap<ConnectionId, Connection>,
@@ -196,6 +199,7 @@ impl BrokerCore {
         Self {
             logs: log::LogStore::new(&config),
             groups: group::GroupCoordinator::new(&config),
+            txns: txn::TransactionCoordinator::new(&config),
             faults: FaultRules::default(),
             request_log: RequestLog::new(config.request_log_capacity),
             connections: BTreeMap::new(),
@@ -251,6 +255,11 @@ impl BrokerCore {
         &self.logs
     }
 
+    /// Read access to the transaction coordinator (for assertions and the control API).
+    pub fn transactions(&self) -> &txn::TransactionCoordinator {
+        &self.txns
+    }
+
     /// Creates a topic directly, without a request (set-up of the simulation and of tests).
     /// Fails as CreateTopics would ([`CreateTopicError::code`] is its Kafka error code).
     pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<(), CreateTopicError> {
@@ -296,6 +305,7 @@ impl BrokerCore {
             self.timers.keys().next().map(|(at, _)| *at),
             self.groups.next_deadline(),
             self.logs.next_deadline(),
+            self.txns.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -314,8 +324,17 @@ impl BrokerCore {
             self.fire(timer);
         }
         let mut completions = Vec::new();
-        self.groups.handle_timeout(now, &mut completions);
+        self.groups
+            .handle_timeout(now, &self.logs, &mut completions);
         self.logs.handle_timeout(now, &mut completions);
+        self.txns.handle_timeout(
+            now,
+            &mut txn::Effects {
+                logs: &mut self.logs,
+                groups: &mut self.groups,
+                out: &mut completions,
+            },
+        );
         self.complete_all(completions);
     }
 
@@ -464,14 +483,30 @@ impl BrokerCore {
             | RequestKind::Produce(_)
             | RequestKind::Fetch(_)
             | RequestKind::ListOffsets(_)
-            | RequestKind::InitProducerId(_)
             | RequestKind::CreatePartitions(_)
             | RequestKind::DeleteRecords(_)
             | RequestKind::DescribeConfigs(_)
             | RequestKind::AlterConfigs(_)
             | RequestKind::IncrementalAlterConfigs(_)) => {
-                self.logs.handle(token.clone(), body, now, &mut completions)
+                self.logs
+                    .handle(token.clone(), body, now, &mut self.txns, &mut completions)
             }
+            body @ (RequestKind::InitProducerId(_)
+            | RequestKind::AddPartitionsToTxn(_)
+            | RequestKind::AddOffsetsToTxn(_)
+            | RequestKind::EndTxn(_)
+            | RequestKind::TxnOffsetCommit(_)
+            | RequestKind::DescribeTransactions(_)
+            | RequestKind::ListTransactions(_)) => self.txns.handle(
+                &token,
+                body,
+                now,
+                &mut txn::Effects {
+                    logs: &mut self.logs,
+                    groups: &mut self.groups,
+                    out: &mut completions,
+                },
+            ),
             body @ (RequestKind::FindCoordinator(_)
             | RequestKind::JoinGroup(_)
             | RequestKind::SyncGroup(_)
@@ -482,7 +517,9 @@ impl BrokerCore {
             | RequestKind::DescribeGroups(_)
             | RequestKind::ListGroups(_)
             | RequestKind::DeleteGroups(_)
-            | RequestKind::OffsetDelete(_)) => {
+            | RequestKind::OffsetDelete(_)
+            | RequestKind::ConsumerGroupHeartbeat(_)
+            | RequestKind::ConsumerGroupDescribe(_)) => {
                 self.groups
                     .handle(token.clone(), body, now, &self.logs, &mut completions)
             }
@@ -647,7 +684,8 @@ pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option
     match body {
         RequestKind::ApiVersions(_) => Some(api_versions::error_response(code)),
         other => log::error_response(other, api_version, code)
-            .or_else(|| group::error_response(other, api_version, code)),
+            .or_else(|| group::error_response(other, api_version, code))
+            .or_else(|| txn::error_response(other, api_version, code)),
     }
 }
 

@@ -149,6 +149,15 @@ impl LogEntry {
             .unwrap_or_default()
     }
 
+    /// The transactional ids the request names (see [`NamedIds::transactional_ids`]; what the
+    /// `txn=` matcher of fault rules sees).
+    pub fn transactional_ids(&self) -> Vec<&str> {
+        self.request
+            .as_ref()
+            .map(|request| NamedIds::of(request, self.api_version).transactional_ids)
+            .unwrap_or_default()
+    }
+
     /// The consumer group the request is about, if any (the first one of a batched request).
     pub fn group_id(&self) -> Option<String> {
         self.group_ids().first().map(|group| (*group).to_owned())

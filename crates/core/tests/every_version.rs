@@ -5,6 +5,7 @@
 use bytes::{Bytes, BytesMut};
 use kmock_core::api_versions::{SUPPORTED_APIS, supported_versions};
 use kmock_core::{BrokerConfig, BrokerCore, BrokerTime, ConnectionId, Output};
+use kmock_wire::kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kmock_wire::kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kmock_wire::kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kmock_wire::kafka_protocol::messages::delete_records_request::{
@@ -32,6 +33,9 @@ use kmock_wire::kafka_protocol::messages::produce_request::{
 };
 use kmock_wire::kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kmock_wire::kafka_protocol::messages::*;
+use kmock_wire::kafka_protocol::messages::{
+    add_partitions_to_txn_request, txn_offset_commit_request,
+};
 use kmock_wire::kafka_protocol::protocol::{Request, StrBytes};
 use kmock_wire::kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -195,7 +199,7 @@ fn record_batch(value: &str) -> Bytes {
 #[test]
 fn every_supported_api_is_covered_here() {
     // If an API is added to SUPPORTED_APIS, add a round trip for it below.
-    assert_eq!(SUPPORTED_APIS.len(), 24);
+    assert_eq!(SUPPORTED_APIS.len(), 32);
 }
 
 #[test]
@@ -743,6 +747,93 @@ fn offset_delete_and_delete_groups_every_version() {
     }
 }
 
+#[test]
+fn consumer_group_heartbeat_and_describe_every_version() {
+    let mut h = Harness::new();
+    let topic_id = h.topic_id("kip848");
+    for version in Harness::versions(ApiKey::ConsumerGroupHeartbeat) {
+        let group = format!("kip848-{version}");
+        // From v1 the client makes the member id (KIP-1082); v0 may leave it to the coordinator.
+        let member_id = if version >= 1 { s("member-1") } else { s("") };
+        let join = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(s(&group).into())
+            .with_member_id(member_id)
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![s("kip848").into()]))
+            .with_topic_partitions(Some(Vec::new()));
+        let ResponseKind::ConsumerGroupHeartbeat(joined) = h.call(&join, version) else {
+            unreachable!()
+        };
+        assert_eq!(
+            joined.error_code, 0,
+            "join v{version}: {:?}",
+            joined.error_message
+        );
+        assert_eq!(joined.member_epoch, 1, "join v{version}");
+        let member_id = joined.member_id.clone().expect("a member id");
+        let assignment = joined.assignment.expect("the join carries the assignment");
+        assert_eq!(assignment.topic_partitions[0].topic_id, topic_id);
+        let ack = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(s(&group).into())
+            .with_member_id(member_id.clone())
+            .with_member_epoch(1)
+            .with_topic_partitions(Some(vec![
+                TopicPartitions::default()
+                    .with_topic_id(topic_id)
+                    .with_partitions(vec![0]),
+            ]));
+        let ResponseKind::ConsumerGroupHeartbeat(acked) = h.call(&ack, version) else {
+            unreachable!()
+        };
+        assert_eq!(
+            (acked.error_code, acked.member_epoch),
+            (0, 1),
+            "ack v{version}"
+        );
+        if version >= 1 {
+            let regex = join
+                .clone()
+                .with_member_id(s("member-2"))
+                .with_subscribed_topic_names(None)
+                .with_subscribed_topic_regex(Some(s("kip8.*")));
+            let ResponseKind::ConsumerGroupHeartbeat(response) = h.call(&regex, version) else {
+                unreachable!()
+            };
+            assert_eq!(response.error_code, 0, "regex v{version}");
+        }
+        for describe_version in Harness::versions(ApiKey::ConsumerGroupDescribe) {
+            let request = ConsumerGroupDescribeRequest::default()
+                .with_group_ids(vec![s(&group).into(), s("nope").into()]);
+            let ResponseKind::ConsumerGroupDescribe(response) = h.call(&request, describe_version)
+            else {
+                unreachable!()
+            };
+            assert_eq!(
+                response.groups[0].error_code, 0,
+                "describe v{describe_version}"
+            );
+            assert_eq!(response.groups[0].members[0].member_id, member_id);
+            assert_eq!(
+                response.groups[1].error_code, 69,
+                "describe v{describe_version}"
+            );
+        }
+        let leave = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(s(&group).into())
+            .with_member_id(member_id)
+            .with_member_epoch(-1);
+        let ResponseKind::ConsumerGroupHeartbeat(left) = h.call(&leave, version) else {
+            unreachable!()
+        };
+        assert_eq!(
+            (left.error_code, left.member_epoch),
+            (0, -1),
+            "leave v{version}"
+        );
+    }
+}
+
 /// `ConfigResource.Type.TOPIC`.
 const TOPIC_RESOURCE: i8 = 2;
 
@@ -866,6 +957,313 @@ fn config_apis_every_version() {
             topic_value(&configs, "max.message.bytes").1,
             1,
             "v{version}: kept"
+        );
+    }
+}
+
+fn transactional_batch(producer_id: i64, producer_epoch: i16, value: &str) -> Bytes {
+    let record = Record {
+        transactional: true,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id,
+        producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: 0,
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: Some(Bytes::copy_from_slice(value.as_bytes())),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+impl Harness {
+    /// InitProducerId v4 for a transactional id: (producer id, epoch).
+    fn init_transactional(&mut self, txn: &str) -> (i64, i16) {
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(Some(s(txn).into()))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id((-1).into())
+            .with_producer_epoch(-1);
+        let ResponseKind::InitProducerId(response) = self.call(&request, 4) else {
+            unreachable!()
+        };
+        assert_eq!(response.error_code, 0, "init {txn}");
+        (response.producer_id.0, response.producer_epoch)
+    }
+
+    fn add_partition(&mut self, txn: &str, producer: (i64, i16), topic: &str) {
+        let request = AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(s(txn).into())
+            .with_v3_and_below_producer_id(producer.0.into())
+            .with_v3_and_below_producer_epoch(producer.1)
+            .with_v3_and_below_topics(vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(s(topic).into())
+                    .with_partitions(vec![0]),
+            ]);
+        let ResponseKind::AddPartitionsToTxn(response) = self.call(&request, 3) else {
+            unreachable!()
+        };
+        let code =
+            response.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code;
+        assert_eq!(code, 0, "add {topic} to {txn}");
+    }
+
+    fn add_group(&mut self, txn: &str, producer: (i64, i16), group: &str) {
+        let request = AddOffsetsToTxnRequest::default()
+            .with_transactional_id(s(txn).into())
+            .with_producer_id(producer.0.into())
+            .with_producer_epoch(producer.1)
+            .with_group_id(s(group).into());
+        let ResponseKind::AddOffsetsToTxn(response) = self.call(&request, 3) else {
+            unreachable!()
+        };
+        assert_eq!(response.error_code, 0, "add {group} to {txn}");
+    }
+
+    fn end_transaction(&mut self, txn: &str, producer: (i64, i16), version: i16) -> EndTxnResponse {
+        let request = EndTxnRequest::default()
+            .with_transactional_id(s(txn).into())
+            .with_producer_id(producer.0.into())
+            .with_producer_epoch(producer.1)
+            .with_committed(true);
+        let ResponseKind::EndTxn(response) = self.call(&request, version) else {
+            unreachable!()
+        };
+        response
+    }
+}
+
+#[test]
+fn init_producer_id_with_a_transactional_id_every_version() {
+    let mut h = Harness::new();
+    for version in Harness::versions(ApiKey::InitProducerId) {
+        let txn = format!("init-{version}");
+        for expected_epoch in 0..2 {
+            let mut request = InitProducerIdRequest::default()
+                .with_transactional_id(Some(s(&txn).into()))
+                .with_transaction_timeout_ms(60_000);
+            if version >= 3 {
+                request.producer_id = (-1).into();
+                request.producer_epoch = -1;
+            }
+            let ResponseKind::InitProducerId(response) = h.call(&request, version) else {
+                unreachable!()
+            };
+            assert_eq!(response.error_code, 0, "v{version}");
+            assert_eq!(
+                response.producer_epoch, expected_epoch,
+                "v{version}: bumped"
+            );
+        }
+    }
+}
+
+#[test]
+fn add_partitions_to_txn_every_version() {
+    let mut h = Harness::new();
+    h.metadata("txn-data");
+    for version in Harness::versions(ApiKey::AddPartitionsToTxn) {
+        let txn = format!("apt-{version}");
+        let producer = h.init_transactional(&txn);
+        let topics = vec![
+            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                .with_name(s("txn-data").into())
+                .with_partitions(vec![0]),
+        ];
+        let request = if version >= 4 {
+            AddPartitionsToTxnRequest::default().with_transactions(vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                    .with_transactional_id(s(&txn).into())
+                    .with_producer_id(producer.0.into())
+                    .with_producer_epoch(producer.1)
+                    .with_topics(topics),
+            ])
+        } else {
+            AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(s(&txn).into())
+                .with_v3_and_below_producer_id(producer.0.into())
+                .with_v3_and_below_producer_epoch(producer.1)
+                .with_v3_and_below_topics(topics)
+        };
+        let ResponseKind::AddPartitionsToTxn(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        let results = if version >= 4 {
+            assert_eq!(response.results_by_transaction.len(), 1, "v{version}");
+            assert_eq!(
+                response.results_by_transaction[0].transactional_id.as_str(),
+                txn,
+                "v{version}"
+            );
+            response.results_by_transaction[0].topic_results.clone()
+        } else {
+            response.results_by_topic_v3_and_below
+        };
+        assert_eq!(results.len(), 1, "v{version}");
+        assert_eq!(results[0].name.as_str(), "txn-data", "v{version}");
+        assert_eq!(
+            results[0].results_by_partition[0].partition_error_code, 0,
+            "v{version}"
+        );
+    }
+}
+
+#[test]
+fn add_offsets_to_txn_every_version() {
+    let mut h = Harness::new();
+    for version in Harness::versions(ApiKey::AddOffsetsToTxn) {
+        let txn = format!("aot-{version}");
+        let producer = h.init_transactional(&txn);
+        let request = AddOffsetsToTxnRequest::default()
+            .with_transactional_id(s(&txn).into())
+            .with_producer_id(producer.0.into())
+            .with_producer_epoch(producer.1)
+            .with_group_id(s("g").into());
+        let ResponseKind::AddOffsetsToTxn(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        assert_eq!(response.error_code, 0, "v{version}");
+    }
+}
+
+#[test]
+fn txn_offset_commit_every_version() {
+    let mut h = Harness::new();
+    h.metadata("txn-data");
+    for version in Harness::versions(ApiKey::TxnOffsetCommit) {
+        let txn = format!("toc-{version}");
+        let group = format!("toc-group-{version}");
+        let producer = h.init_transactional(&txn);
+        h.add_group(&txn, producer, &group);
+        let request = TxnOffsetCommitRequest::default()
+            .with_transactional_id(s(&txn).into())
+            .with_group_id(s(&group).into())
+            .with_producer_id(producer.0.into())
+            .with_producer_epoch(producer.1)
+            .with_generation_id(-1)
+            .with_topics(vec![
+                txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(s("txn-data").into())
+                    .with_partitions(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(i64::from(version) + 10)
+                            .with_committed_metadata(Some(s("meta"))),
+                    ]),
+            ]);
+        let ResponseKind::TxnOffsetCommit(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        assert_eq!(response.topics[0].name.as_str(), "txn-data", "v{version}");
+        assert_eq!(response.topics[0].partitions[0].error_code, 0, "v{version}");
+        assert_eq!(h.end_transaction(&txn, producer, 3).error_code, 0);
+        let fetch = OffsetFetchRequest::default()
+            .with_group_id(s(&group).into())
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(s("txn-data").into())
+                    .with_partition_indexes(vec![0]),
+            ]));
+        let ResponseKind::OffsetFetch(fetched) = h.call(&fetch, 5) else {
+            unreachable!()
+        };
+        assert_eq!(
+            fetched.topics[0].partitions[0].committed_offset,
+            i64::from(version) + 10,
+            "v{version}: committed with the transaction"
+        );
+    }
+}
+
+#[test]
+fn end_txn_every_version() {
+    let mut h = Harness::new();
+    h.metadata("txn-data");
+    for version in Harness::versions(ApiKey::EndTxn) {
+        let txn = format!("end-{version}");
+        let producer = h.init_transactional(&txn);
+        h.add_partition(&txn, producer, "txn-data");
+        let request = ProduceRequest::default()
+            .with_transactional_id(Some(s(&txn).into()))
+            .with_acks(-1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(s("txn-data").into())
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(transactional_batch(producer.0, producer.1, &txn))),
+                    ]),
+            ]);
+        let ResponseKind::Produce(produced) = h.call(&request, 9) else {
+            unreachable!()
+        };
+        assert_eq!(
+            produced.responses[0].partition_responses[0].error_code, 0,
+            "v{version}"
+        );
+        let response = h.end_transaction(&txn, producer, version);
+        assert_eq!(response.error_code, 0, "v{version}");
+        if version >= 5 {
+            assert_eq!(
+                (response.producer_id.0, response.producer_epoch),
+                (producer.0, producer.1 + 1),
+                "v{version}: the epoch is bumped"
+            );
+        }
+    }
+}
+
+#[test]
+fn describe_and_list_transactions_every_version() {
+    let mut h = Harness::new();
+    let producer = h.init_transactional("described");
+    for version in Harness::versions(ApiKey::DescribeTransactions) {
+        let request = DescribeTransactionsRequest::default()
+            .with_transactional_ids(vec![s("described").into()]);
+        let ResponseKind::DescribeTransactions(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        let described = &response.transaction_states[0];
+        assert_eq!(described.error_code, 0, "v{version}");
+        assert_eq!(described.transaction_state.as_str(), "Empty", "v{version}");
+        assert_eq!(described.producer_id.0, producer.0, "v{version}");
+    }
+    for version in Harness::versions(ApiKey::ListTransactions) {
+        let mut request = ListTransactionsRequest::default()
+            .with_state_filters(vec![s("Empty")])
+            .with_producer_id_filters(vec![producer.0.into()]);
+        if version >= 1 {
+            request.duration_filter = -1;
+        }
+        if version >= 2 {
+            request.transactional_id_pattern = Some(s("desc.*"));
+        }
+        let ResponseKind::ListTransactions(response) = h.call(&request, version) else {
+            unreachable!()
+        };
+        assert_eq!(response.error_code, 0, "v{version}");
+        assert_eq!(response.transaction_states.len(), 1, "v{version}");
+        assert_eq!(
+            response.transaction_states[0].transactional_id.as_str(),
+            "described",
+            "v{version}"
         );
     }
 }

@@ -18,10 +18,11 @@
 //! | `POST /faults` `{"spec": "leave_group:delay=60s"}` | installs a rule after the others → `{"id": N, "spec": ...}` |
 //! | `DELETE /faults/{id}` | removes one rule (404 if unknown) |
 //! | `DELETE /faults` | removes every rule |
-//! | `GET /requests?since=&api=&client_id=&group=&limit=` | request log entries, oldest first, and `next` (the `since` of the next poll) |
+//! | `GET /requests?since=&api=&client_id=&group=&transactional_id=&limit=` | request log entries, oldest first, and `next` (the `since` of the next poll) |
 //! | `GET /topics` | topics with partitions, high watermarks, log start offsets and config overrides |
 //! | `POST /retention` `{"topic": "t"}` (or no body: every topic) | applies retention and compaction now, as each topic's configs say; reports what was removed |
-//! | `GET /groups`, `GET /groups/{id}` | groups: state, generation, leader, members and their assignments |
+//! | `GET /groups`, `GET /groups/{id}` | groups of both protocols, in id order, with their `type`: `classic` (state, generation, leader, members and their assignments) or `consumer` (KIP-848: state, group and assignment epochs, assignor, members with their epochs, owned, pending and target partitions) |
+//! | `GET /transactions`, `GET /transactions/{id}` | transactional ids: producer id and epoch, the state of the (last) transaction, the partitions and groups of an open one |
 //! | `POST /reset` | back to the state right after start (topics and faults given at start; no groups; empty request log), after answering or closing every request in flight ([`kmock_core::BrokerCore::reset`]) |
 //!
 //! The routes are thin: each calls one [`MockBroker`] method and renders its answer as JSON.
@@ -31,8 +32,8 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use kmock_broker::{
-    FaultRule, FaultRuleId, GroupSummary, LogEntry, MemberSummary, MockBroker, MockBrokerError,
-    RetentionReport, TopicSummary,
+    ConsumerGroupSummary, ConsumerMemberSummary, FaultRule, FaultRuleId, GroupSummary, LogEntry,
+    MemberSummary, MockBroker, MockBrokerError, RetentionReport, TopicSummary, TransactionSummary,
 };
 use kmock_wire::kafka_protocol::messages::ConsumerProtocolAssignment;
 use kmock_wire::kafka_protocol::protocol::Decodable;
@@ -544,6 +545,7 @@ fn entry_json(entry: &LogEntry) -> Value {
         "api_version": entry.api_version,
         "correlation_id": entry.correlation_id,
         "group": entry.group_id(),
+        "transactional_ids": entry.transactional_ids(),
         "fault": entry.fault,
         "response_time_ms": entry.response_time.map(|at| ms(at.since_start())),
         "outcome": entry.outcome,
@@ -586,6 +588,7 @@ fn member_json(member: &MemberSummary) -> Value {
 fn group_json(group: &GroupSummary) -> Value {
     json!({
         "group_id": group.group_id,
+        "type": "classic",
         "state": format!("{:?}", group.state),
         "generation": group.generation_id,
         "protocol_type": group.protocol_type,
@@ -593,6 +596,48 @@ fn group_json(group: &GroupSummary) -> Value {
         "leader": group.leader_id,
         "members": group.members.iter().map(member_json).collect::<Vec<_>>(),
         "pending_members": group.pending_member_ids,
+        "committed_offsets": group.committed_offsets.iter().map(|o| json!({
+            "topic": o.topic, "partition": o.partition, "offset": o.offset,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn partitions_json(partitions: &[(String, i32)]) -> Value {
+    let mut topics = serde_json::Map::new();
+    for (topic, partition) in partitions {
+        let entry = topics.entry(topic.clone()).or_insert_with(|| json!([]));
+        if let Value::Array(list) = entry {
+            list.push(json!(partition));
+        }
+    }
+    Value::Object(topics)
+}
+
+fn consumer_member_json(member: &ConsumerMemberSummary) -> Value {
+    json!({
+        "member_id": member.member_id,
+        "instance_id": member.instance_id,
+        "client_id": member.client_id,
+        "member_epoch": member.member_epoch,
+        "state": member.state.name(),
+        "subscribed_topic_names": member.subscribed_topic_names,
+        "subscribed_topic_regex": member.subscribed_topic_regex,
+        "assignment": partitions_json(&member.assigned),
+        "pending_revocation": partitions_json(&member.pending_revocation),
+        "target_assignment": partitions_json(&member.target),
+    })
+}
+
+fn consumer_group_json(group: &ConsumerGroupSummary) -> Value {
+    json!({
+        "group_id": group.group_id,
+        "type": "consumer",
+        "state": group.state.name(),
+        "protocol_type": "consumer",
+        "group_epoch": group.group_epoch,
+        "assignment_epoch": group.assignment_epoch,
+        "assignor": group.assignor,
+        "members": group.members.iter().map(consumer_member_json).collect::<Vec<_>>(),
         "committed_offsets": group.committed_offsets.iter().map(|o| json!({
             "topic": o.topic, "partition": o.partition, "offset": o.offset,
         })).collect::<Vec<_>>(),
@@ -610,7 +655,22 @@ fn topic_json(topic: &TopicSummary) -> Value {
     })
 }
 
-const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&limit= | GET /topics | POST /retention {\"topic\": \"t\"} | GET /groups | GET /groups/{id} | POST /reset";
+fn transaction_json(txn: &TransactionSummary) -> Value {
+    json!({
+        "transactional_id": txn.transactional_id,
+        "producer_id": txn.producer_id,
+        "producer_epoch": txn.producer_epoch,
+        "state": txn.state.name(),
+        "timeout_ms": txn.timeout_ms,
+        "started_ms": txn.started.map(|at| ms(at.since_start())),
+        "partitions": txn.partitions.iter().map(|(topic, partition)| json!({
+            "topic": topic, "partition": partition,
+        })).collect::<Vec<_>>(),
+        "groups": txn.groups,
+    })
+}
+
+const ROUTES: &str = "GET /faults | POST /faults {\"spec\": \"leave_group:delay=60s\"} | DELETE /faults/{id} | DELETE /faults | GET /requests?since=&api=&client_id=&group=&transactional_id=&limit= | GET /topics | POST /retention {\"topic\": \"t\"} | GET /groups | GET /groups/{id} | GET /transactions | GET /transactions/{id} | POST /reset";
 
 fn retention_json(report: &RetentionReport) -> Value {
     json!({
@@ -653,6 +713,29 @@ fn list_json<T>(
 }
 
 impl Control {
+    /// `GET /groups`: classic and KIP-848 consumer groups together, in group id order.
+    async fn groups(&self) -> Answer {
+        let classic = match self.broker.groups().await {
+            Ok(groups) => groups,
+            Err(error) => return failed(&error),
+        };
+        let consumer = match self.broker.consumer_groups().await {
+            Ok(groups) => groups,
+            Err(error) => return failed(&error),
+        };
+        let mut all: Vec<(String, Value)> = classic
+            .iter()
+            .map(|g| (g.group_id.clone(), group_json(g)))
+            .chain(
+                consumer
+                    .iter()
+                    .map(|g| (g.group_id.clone(), consumer_group_json(g))),
+            )
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Answer::ok(json!({ "groups": all.into_iter().map(|(_, g)| g).collect::<Vec<_>>() }))
+    }
+
     async fn handle(&self, request: &Request) -> Answer {
         let (path, query) = request
             .target
@@ -670,12 +753,30 @@ impl Control {
             ("DELETE", ["faults", id]) => self.remove_fault(id).await,
             ("GET", ["requests"]) => self.requests(query).await,
             ("GET", ["topics"]) => list_json("topics", self.broker.topics().await, topic_json),
-            ("GET", ["groups"]) => list_json("groups", self.broker.groups().await, group_json),
+            ("GET", ["groups"]) => self.groups().await,
             ("GET", ["groups", id]) => {
                 let id = percent_decode(id);
                 match self.broker.group(&id).await {
-                    Ok(Some(group)) => Answer::ok(group_json(&group)),
+                    Ok(Some(group)) => return Answer::ok(group_json(&group)),
+                    Ok(None) => {}
+                    Err(error) => return failed(&error),
+                }
+                match self.broker.consumer_group(&id).await {
+                    Ok(Some(group)) => Answer::ok(consumer_group_json(&group)),
                     Ok(None) => Answer::error(404, format!("no group {id:?}")),
+                    Err(error) => failed(&error),
+                }
+            }
+            ("GET", ["transactions"]) => list_json(
+                "transactions",
+                self.broker.transactions().await,
+                transaction_json,
+            ),
+            ("GET", ["transactions", id]) => {
+                let id = percent_decode(id);
+                match self.broker.transaction(&id).await {
+                    Ok(Some(txn)) => Answer::ok(transaction_json(&txn)),
+                    Ok(None) => Answer::error(404, format!("no transactional id {id:?}")),
                     Err(error) => failed(&error),
                 }
             }
@@ -684,7 +785,8 @@ impl Control {
             (
                 _,
                 [
-                    "faults" | "requests" | "topics" | "groups" | "reset" | "retention",
+                    "faults" | "requests" | "topics" | "groups" | "transactions" | "reset"
+                    | "retention",
                     ..,
                 ],
             )
@@ -781,6 +883,7 @@ impl Control {
         let mut api: Option<String> = None;
         let mut client_id: Option<String> = None;
         let mut group: Option<String> = None;
+        let mut transactional_id: Option<String> = None;
         for (key, value) in query_pairs(query) {
             match key.as_str() {
                 "since" => match value.parse() {
@@ -803,11 +906,12 @@ impl Control {
                 "api" => api = Some(value),
                 "client_id" => client_id = Some(value),
                 "group" => group = Some(value),
+                "transactional_id" => transactional_id = Some(value),
                 other => {
                     return Answer::error(
                         400,
                         format!(
-                            "unknown parameter {other:?}: expected since, api, client_id, group or limit"
+                            "unknown parameter {other:?}: expected since, api, client_id, group, transactional_id or limit"
                         ),
                     );
                 }
@@ -831,6 +935,11 @@ impl Control {
                         group
                             .as_ref()
                             .is_none_or(|g| e.group_ids().contains(&g.as_str()))
+                    })
+                    .filter(|e| {
+                        transactional_id
+                            .as_ref()
+                            .is_none_or(|t| e.transactional_ids().contains(&t.as_str()))
                     })
                     .take(limit)
                     .map(entry_json)

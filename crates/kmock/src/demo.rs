@@ -48,6 +48,14 @@ const SCENARIOS: &[(&str, &str)] = &[
         "sims/slow-commit-and-leave-test-env.toml",
         include_str!("../../../sims/slow-commit-and-leave-test-env.toml"),
     ),
+    (
+        "sims/kip848-slow-leave-default.toml",
+        include_str!("../../../sims/kip848-slow-leave-default.toml"),
+    ),
+    (
+        "sims/kip848-slow-leave.toml",
+        include_str!("../../../sims/kip848-slow-leave.toml"),
+    ),
 ];
 
 /// The real-client teardown table recorded by `tests/tests/teardown_matrix.rs` (embedded). The
@@ -110,6 +118,18 @@ const ROWS: &[RowSpec] = &[
         key: "teardown_ms",
         default: "sims/slow-commit-and-leave-default.toml",
         test_env: "sims/slow-commit-and-leave-test-env.toml",
+    },
+    RowSpec {
+        metric: "KIP-848 consumer teardown with a slow leave heartbeat",
+        key: "teardown_ms",
+        default: "sims/kip848-slow-leave-default.toml",
+        test_env: "sims/kip848-slow-leave.toml",
+    },
+    RowSpec {
+        metric: "KIP-848 pool of 2: teardown with a slow leave heartbeat",
+        key: "pool_teardown_ms",
+        default: "sims/kip848-slow-leave-default.toml",
+        test_env: "sims/kip848-slow-leave.toml",
     },
 ];
 
@@ -235,9 +255,11 @@ pub fn run(args: &DemoArgs) -> ExitCode {
             "\ndefault timeouts: session 45 s, heartbeat 10 s, request 40 s, pool of 10\n\
              .env.test:        session 6 s, heartbeat 2 s, request 5 s, pool of 1\n\
              broker: LeaveGroup answered 60 s late in the slow rows (and the final OffsetCommit in \
-             the last row); initial rebalance delay 3 s (Kafka's default) in the pool rows\n\
+             the last classic row); initial rebalance delay 3 s (Kafka's default) in the pool rows\n\
              client: kmock's own (kmock-client), whose stop() shares one request timeout between the \
-             final commit and the LeaveGroup\n"
+             final commit and the LeaveGroup\n\
+             KIP-848 rows: KAFKA_GROUP_PROTOCOL=consumer, a pool of 2, the leave heartbeat (epoch -1) \
+             answered 60 s late\n"
         );
         let _ = writeln!(
             out,

@@ -30,7 +30,7 @@ Install a fault rule (repeatable; rules are evaluated in the order given, the fi
 Grammar:  API[@VERSIONS][,MATCH]...:ACTION[,TRIGGER]...
   API       snake_case API name (leave_group, join_group, fetch, ...), API key number (13), or * for any
   VERSIONS  N or N-M (inclusive)
-  MATCH     group=ID | client=ID | member=ID | conn=N
+  MATCH     group=ID | client=ID | member=ID | txn=ID | conn=N
   ACTION    delay=DUR     process now, send the response DUR later
             hold=DUR      process the request only after DUR
             error=CODE    answer with a Kafka error (27, rebalance_in_progress, UNKNOWN_MEMBER_ID) without processing
@@ -136,6 +136,27 @@ struct ServeArgs {
     #[arg(long, value_name = "N")]
     group_max_session_timeout_ms: Option<i32>,
 
+    /// Session timeout of KIP-848 consumer group members (group.consumer.session.timeout.ms);
+    /// must lie within the min and max below. [default: 45000]
+    #[arg(long, value_name = "N")]
+    group_consumer_session_timeout_ms: Option<i32>,
+
+    /// Lowest KIP-848 session timeout allowed (group.consumer.min.session.timeout.ms); lower it
+    /// with the session timeout for short test sessions. [default: 45000]
+    #[arg(long, value_name = "N")]
+    group_consumer_min_session_timeout_ms: Option<i32>,
+
+    /// Heartbeat interval told to KIP-848 consumer group members
+    /// (group.consumer.heartbeat.interval.ms); below the session timeout, at least the min below.
+    /// [default: 5000]
+    #[arg(long, value_name = "N")]
+    group_consumer_heartbeat_interval_ms: Option<i32>,
+
+    /// Lowest KIP-848 heartbeat interval allowed (group.consumer.min.heartbeat.interval.ms).
+    /// [default: 5000]
+    #[arg(long, value_name = "N")]
+    group_consumer_min_heartbeat_interval_ms: Option<i32>,
+
     /// Largest request frame accepted, in bytes (socket.request.max.bytes); larger frames close the
     /// connection. [default: 104857600]
     #[arg(long, value_name = "N")]
@@ -167,6 +188,10 @@ struct ConfigFile {
     default_partitions: Option<i32>,
     group_min_session_timeout_ms: Option<i32>,
     group_max_session_timeout_ms: Option<i32>,
+    group_consumer_session_timeout_ms: Option<i32>,
+    group_consumer_min_session_timeout_ms: Option<i32>,
+    group_consumer_heartbeat_interval_ms: Option<i32>,
+    group_consumer_min_heartbeat_interval_ms: Option<i32>,
     max_frame_bytes: Option<usize>,
     max_connections: Option<usize>,
     seed: Option<u64>,
@@ -242,6 +267,22 @@ impl ServeArgs {
                 .initial_rebalance_delay_ms
                 .or(file.initial_rebalance_delay_ms)
                 .unwrap_or(3000),
+            group_consumer_session_timeout_ms: self
+                .group_consumer_session_timeout_ms
+                .or(file.group_consumer_session_timeout_ms)
+                .unwrap_or(defaults.group_consumer_session_timeout_ms),
+            group_consumer_min_session_timeout_ms: self
+                .group_consumer_min_session_timeout_ms
+                .or(file.group_consumer_min_session_timeout_ms)
+                .unwrap_or(defaults.group_consumer_min_session_timeout_ms),
+            group_consumer_heartbeat_interval_ms: self
+                .group_consumer_heartbeat_interval_ms
+                .or(file.group_consumer_heartbeat_interval_ms)
+                .unwrap_or(defaults.group_consumer_heartbeat_interval_ms),
+            group_consumer_min_heartbeat_interval_ms: self
+                .group_consumer_min_heartbeat_interval_ms
+                .or(file.group_consumer_min_heartbeat_interval_ms)
+                .unwrap_or(defaults.group_consumer_min_heartbeat_interval_ms),
             max_frame_bytes: self
                 .max_frame_bytes
                 .or(file.max_frame_bytes)

@@ -54,6 +54,30 @@ pub const METRICS: &[(&str, &str)] = &[
         "partitions owned by two members in one generation",
     ),
     ("stop_errors", "consumers whose stop() returned an error"),
+    (
+        "pipeline_committed",
+        "input records whose output a read_committed consumer of a pipeline's output reads",
+    ),
+    (
+        "pipeline_duplicates",
+        "committed outputs beyond the first of each input record",
+    ),
+    (
+        "pipeline_missing",
+        "acknowledged input records without a committed output",
+    ),
+    (
+        "pipeline_transactions",
+        "transactions a pipeline committed (client side)",
+    ),
+    (
+        "pipeline_restarts",
+        "transactions that failed and restarted a pipeline",
+    ),
+    (
+        "aborted_transactions",
+        "aborted transactions in a pipeline's output partitions (broker)",
+    ),
     ("virtual_ms", "virtual time at the end of the timeline"),
 ];
 

@@ -4,6 +4,8 @@
 //! - [`scenario`]: the `sims/*.toml` format (documented in `sims/README.md`), parsed with spans.
 //! - [`world`]: the world built from a scenario and a seed (current-thread runtime, paused time).
 //! - [`network`]: links between clients and the broker with latency, partitions and disconnects.
+//! - [`pipeline`]: the exactly-once consume-transform-produce actor and the read_committed view
+//!   of its output.
 //! - [`trace`]: the trace, one line per event in virtual-time order, for snapshots.
 //! - [`checkers`]: metrics, expectations and the verdict.
 //! - [`runner`]: run one scenario with one seed into a [`RunReport`].
@@ -15,6 +17,7 @@
 
 pub mod checkers;
 pub mod network;
+pub mod pipeline;
 pub mod runner;
 pub mod scenario;
 pub mod timeline;

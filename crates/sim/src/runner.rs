@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use kmock_core::BrokerCore;
 use kmock_core::group::GroupSummary;
+use kmock_core::group::consumer::ConsumerGroupSummary;
 use serde::Serialize;
 
 use crate::checkers::{ExpectationResult, Metrics, Value, Verdict, ownership_conflicts};
@@ -163,12 +164,25 @@ fn report(scenario: &Scenario, seed: u64, outcome: WorldOutcome, wall: Duration)
         if let ActorKind::Pool { group, .. } = &actor.kind {
             pool_metrics(&mut metrics, &o, &actor.name);
             group_metrics(&mut metrics, &o, &outcome.groups, &actor.name, group);
+            consumer_group_metrics(&mut metrics, &outcome.consumer_groups, &actor.name, group);
         }
     }
     unqualified_maxima(&mut metrics);
-    overall_group_state(&mut metrics, &outcome.groups);
+    overall_group_state(&mut metrics, &outcome.groups, &outcome.consumer_groups);
     delivery_metrics(&mut metrics, &o);
     ownership_metrics(&mut metrics, &mut failures, &o);
+    for actor in &scenario.actors {
+        if let ActorKind::Pipeline { input, output, .. } = &actor.kind {
+            pipeline_metrics(
+                &mut metrics,
+                &o,
+                outcome.broker.as_ref(),
+                &actor.name,
+                input,
+                output,
+            );
+        }
+    }
     metrics.insert("virtual_ms".into(), Value::Number(ms(outcome.virtual_time)));
 
     let expectations: Vec<ExpectationResult> = scenario
@@ -321,6 +335,34 @@ fn group_metrics(
     }
 }
 
+/// The broker's final view of a pool's KIP-848 consumer group, when it is one: state, group epoch
+/// (as `generation`) and members, under both the pool's and the group's name.
+fn consumer_group_metrics(
+    metrics: &mut Metrics,
+    groups: &BTreeMap<String, Option<ConsumerGroupSummary>>,
+    name: &str,
+    group: &str,
+) {
+    if let Some(Some(summary)) = groups.get(group) {
+        for key in [group, name] {
+            metrics.insert(
+                format!("group_state[{key}]"),
+                Value::Text(summary.state.name().to_owned()),
+            );
+            number(
+                metrics,
+                format!("generation[{key}]"),
+                f64::from(summary.group_epoch),
+            );
+            number(
+                metrics,
+                format!("members[{key}]"),
+                summary.members.len() as f64,
+            );
+        }
+    }
+}
+
 /// Unqualified versions of the per-pool metrics: the maximum over pools (or the only group).
 fn unqualified_maxima(metrics: &mut Metrics) {
     for base in [
@@ -350,16 +392,29 @@ fn unqualified_maxima(metrics: &mut Metrics) {
 }
 
 /// `group_state` unqualified: the only group's state, or `Dead` when no group is left.
-fn overall_group_state(metrics: &mut Metrics, groups: &BTreeMap<String, Option<GroupSummary>>) {
+fn overall_group_state(
+    metrics: &mut Metrics,
+    groups: &BTreeMap<String, Option<GroupSummary>>,
+    consumer_groups: &BTreeMap<String, Option<ConsumerGroupSummary>>,
+) {
     let states: Vec<Value> = groups
         .values()
         .flatten()
         .map(|s| Value::Text(format!("{:?}", s.state)))
+        .chain(
+            consumer_groups
+                .values()
+                .flatten()
+                .map(|s| Value::Text(s.state.name().to_owned())),
+        )
         .collect();
     if states.len() == 1 {
         metrics.insert("group_state".into(), states[0].clone());
     }
-    if groups.values().all(Option::is_none) && !groups.is_empty() {
+    if groups.values().all(Option::is_none)
+        && consumer_groups.values().all(Option::is_none)
+        && !groups.is_empty()
+    {
         metrics.insert("group_state".into(), Value::Text("Dead".into()));
     }
 }
@@ -384,6 +439,59 @@ fn delivery_metrics(metrics: &mut Metrics, o: &Observations) {
     metrics
         .entry("duplicates".into())
         .or_insert(Value::Number(0.0));
+}
+
+/// Exactly-once over one pipeline: its output as a read_committed consumer reads it (from the
+/// broker's logs), against the acknowledged records of its input. Each metric is qualified by the
+/// pipeline and, unqualified, summed over pipelines (so `pipeline_missing == 0` covers them all).
+fn pipeline_metrics(
+    metrics: &mut Metrics,
+    o: &Observations,
+    core: Option<&kmock_core::BrokerCore>,
+    name: &str,
+    input: &str,
+    output: &str,
+) {
+    let outputs = core.map_or_else(Vec::new, |core| {
+        crate::pipeline::committed_output(core, output)
+    });
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for value in &outputs {
+        *counts.entry(value.as_str()).or_default() += 1;
+    }
+    let inputs: BTreeSet<String> = o
+        .acked
+        .keys()
+        .filter(|(topic, _, _)| topic == input)
+        .map(|(topic, partition, offset)| format!("{topic}/{partition}/{offset}"))
+        .collect();
+    let committed = inputs
+        .iter()
+        .filter(|id| counts.contains_key(id.as_str()))
+        .count();
+    let duplicates: u64 = counts.values().map(|n| n - 1).sum();
+    let aborted = core.map_or(0, |core| {
+        let partitions = core.logs().partition_count(output).unwrap_or(0);
+        (0..partitions)
+            .map(|p| core.logs().aborted_transactions(output, p).len())
+            .sum::<usize>()
+    });
+    let observed = o.pipelines.get(name).cloned().unwrap_or_default();
+    for (metric, value) in [
+        ("pipeline_committed", committed as f64),
+        ("pipeline_duplicates", duplicates as f64),
+        ("pipeline_missing", (inputs.len() - committed) as f64),
+        ("pipeline_transactions", observed.committed as f64),
+        ("pipeline_restarts", observed.restarts as f64),
+        ("aborted_transactions", aborted as f64),
+    ] {
+        number(metrics, format!("{metric}[{name}]"), value);
+        let total = match metrics.get(metric) {
+            Some(Value::Number(n)) => n + value,
+            _ => value,
+        };
+        number(metrics, metric.to_owned(), total);
+    }
 }
 
 /// The invariant that no partition has two owners in one generation: a metric, and a failure

@@ -75,6 +75,8 @@ struct RawBroker {
     min_session_timeout_ms: Option<i32>,
     max_session_timeout_ms: Option<i32>,
     default_partitions: Option<i32>,
+    consumer_session_timeout_ms: Option<i32>,
+    consumer_heartbeat_interval_ms: Option<i32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +101,10 @@ struct RawActor {
     size: Option<usize>,
     group: Option<String>,
     records: Option<u32>,
+    output: Option<String>,
+    transactional_id: Option<String>,
+    batch: Option<u32>,
+    transaction_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,6 +246,12 @@ pub struct BrokerOptions {
     pub max_session_timeout_ms: i32,
     /// Partitions of auto-created topics.
     pub default_partitions: i32,
+    /// `group.consumer.session.timeout.ms` of KIP-848 groups, when set (its minimum is lowered
+    /// to it if needed; Kafka's default 45000 otherwise).
+    pub consumer_session_timeout_ms: Option<i32>,
+    /// `group.consumer.heartbeat.interval.ms` of KIP-848 groups, when set (its minimum is
+    /// lowered to it if needed; Kafka's default 5000 otherwise).
+    pub consumer_heartbeat_interval_ms: Option<i32>,
 }
 
 /// What an actor is.
@@ -260,6 +272,22 @@ pub enum ActorKind {
         size: usize,
         /// Group id.
         group: String,
+    },
+    /// An exactly-once consume-transform-produce loop (see `pipeline.rs`): a read_committed
+    /// consumer of `input` in `group` and a transactional producer to `output`.
+    Pipeline {
+        /// Topic consumed.
+        input: String,
+        /// Topic produced to (same partitions as the input).
+        output: String,
+        /// Group of the consumer (its offsets are committed in the transactions).
+        group: String,
+        /// The producer's `transactional.id`.
+        transactional_id: String,
+        /// Most input records per transaction.
+        batch: u32,
+        /// The producer's transaction timeout.
+        transaction_timeout: Duration,
     },
 }
 
@@ -332,6 +360,8 @@ pub enum Action {
     Produce(String, u32),
     /// Wait until the pool delivered every acknowledged record of its topics.
     WaitDelivered(String, Duration),
+    /// Wait until a pipeline's group committed offsets past every record of its input.
+    WaitProcessed(String, Duration),
     /// Stop a pool (timed; shared deadline = request_timeout).
     Stop(String),
     /// Abort one member without LeaveGroup: it stops heartbeating.
@@ -348,7 +378,7 @@ pub enum Action {
     Sleep(Duration),
 }
 
-const STEP_ACTIONS: &str = "start, wait_stable, wait_rebalance, produce, wait_delivered, stop, crash, fault, clear_faults, partition, latency, disconnect, heal, sleep";
+const STEP_ACTIONS: &str = "start, wait_stable, wait_rebalance, produce, wait_delivered, wait_processed, stop, crash, fault, clear_faults, partition, latency, disconnect, heal, sleep";
 
 /// Default time a `wait_*` step may take.
 const DEFAULT_WAIT: Duration = Duration::from_secs(120);
@@ -489,6 +519,8 @@ fn broker_options(raw: &RawBroker) -> BrokerOptions {
         min_session_timeout_ms: raw.min_session_timeout_ms.unwrap_or(6_000),
         max_session_timeout_ms: raw.max_session_timeout_ms.unwrap_or(1_800_000),
         default_partitions: raw.default_partitions.unwrap_or(1),
+        consumer_session_timeout_ms: raw.consumer_session_timeout_ms,
+        consumer_heartbeat_interval_ms: raw.consumer_heartbeat_interval_ms,
     }
 }
 
@@ -556,10 +588,41 @@ fn actor_kind(
                 .clone()
                 .unwrap_or_else(|| settings.group_id.clone()),
         },
+        "pipeline" => {
+            let Some(output) = actor.output.clone() else {
+                return Err(at.at(
+                    actor.kind.span(),
+                    "a pipeline needs `output = \"TOPIC\"` (and `topics = [\"INPUT\"]` or a [[topics]] entry)",
+                ));
+            };
+            ActorKind::Pipeline {
+                input: first_topic().ok_or_else(|| {
+                    at.at(
+                        actor.kind.span(),
+                        "a pipeline needs `topics = [\"INPUT\"]` (or a [[topics]] entry)",
+                    )
+                })?,
+                output,
+                group: actor
+                    .group
+                    .clone()
+                    .unwrap_or_else(|| settings.group_id.clone()),
+                transactional_id: actor
+                    .transactional_id
+                    .clone()
+                    .unwrap_or_else(|| actor.name.get_ref().clone()),
+                batch: actor.batch.unwrap_or(10).max(1),
+                transaction_timeout: Duration::from_millis(
+                    actor.transaction_timeout_ms.unwrap_or(60_000),
+                ),
+            }
+        }
         other => {
             return Err(at.at(
                 actor.kind.span(),
-                format!("unknown actor kind {other:?}: expected \"producer\" or \"pool\""),
+                format!(
+                    "unknown actor kind {other:?}: expected \"producer\", \"pool\" or \"pipeline\""
+                ),
             ));
         }
     };
@@ -682,8 +745,20 @@ fn step_action(
         "wait_stable" => Action::WaitStable(actor(true)?, wait),
         "wait_rebalance" => Action::WaitRebalance(actor(true)?, wait),
         "wait_delivered" => Action::WaitDelivered(actor(true)?, wait),
+        "wait_processed" => {
+            let name = actor(false)?;
+            pipeline_ref(at, actors, &name, span.clone())?;
+            Action::WaitProcessed(name, wait)
+        }
         "produce" => produce_step(at, actors, step, actor(false)?)?,
-        "stop" => Action::Stop(actor(true)?),
+        "stop" => {
+            let name = actor(false)?;
+            if pipeline_ref(at, actors, &name, span.clone()).is_err() {
+                // Not a pipeline: it must be a pool.
+                actor(true)?;
+            }
+            Action::Stop(name)
+        }
         "crash" => crash_step(at, actors, step, actor(true)?)?,
         "fault" => {
             let Some(rule) = &step.rule else {
@@ -713,6 +788,22 @@ fn step_action(
             ));
         }
     })
+}
+
+/// Ok if the actor `name` is a pipeline.
+fn pipeline_ref(
+    at: &Positions<'_>,
+    actors: &[Actor],
+    name: &str,
+    span: Range<usize>,
+) -> Result<(), ScenarioError> {
+    match actors.iter().find(|a| a.name == name) {
+        Some(Actor {
+            kind: ActorKind::Pipeline { .. },
+            ..
+        }) => Ok(()),
+        _ => Err(at.at(span, format!("actor {name:?} is not a pipeline"))),
+    }
 }
 
 /// `do = "produce"` by the actor `name`: a producer; `records` defaults to the actor's.
@@ -865,7 +956,7 @@ fn network_fault(
 }
 
 /// The variables the client crate reads (`kmock_client::settings`).
-const SETTING_NAMES: [&str; 15] = {
+const SETTING_NAMES: [&str; 17] = {
     use kmock_client::settings::*;
     [
         KAFKA_BOOTSTRAP_SERVERS,
@@ -883,6 +974,8 @@ const SETTING_NAMES: [&str; 15] = {
         KAFKA_ACKS,
         KAFKA_PARTITION_ASSIGNMENT_STRATEGY,
         KAFKA_RETRY_BACKOFF_MS,
+        KAFKA_ISOLATION_LEVEL,
+        KAFKA_GROUP_PROTOCOL,
     ]
 };
 

@@ -173,6 +173,8 @@ pub struct Observations {
     pub rebalanced_at: BTreeMap<String, Duration>,
     /// A run-level failure (a wait that timed out, a step that could not run).
     pub failures: Vec<String>,
+    /// Pipeline actors by name.
+    pub pipelines: BTreeMap<String, crate::pipeline::PipelineObservation>,
 }
 
 /// Records observations; shared by the world's tasks. Cheap to clone.
@@ -305,10 +307,12 @@ fn error(code: i16) -> String {
     }
 }
 
-/// Names member ids by the member that owns them (`pool-a/0`), else `member-N` by first sight.
+/// Names member ids by the member that owns them (`pool-a/0`), else `member-N` by first sight;
+/// and topic ids (KIP-848 assignments) by the names Metadata responses gave them.
 struct MemberNames {
     known: BTreeMap<String, String>,
     unknown: BTreeMap<String, String>,
+    topics: BTreeMap<uuid::Uuid, String>,
 }
 
 impl MemberNames {
@@ -334,6 +338,7 @@ fn request_member(request: &RequestKind) -> Option<String> {
         RequestKind::SyncGroup(r) => r.member_id.to_string(),
         RequestKind::Heartbeat(r) => r.member_id.to_string(),
         RequestKind::OffsetCommit(r) => r.member_id.to_string(),
+        RequestKind::ConsumerGroupHeartbeat(r) => r.member_id.to_string(),
         RequestKind::LeaveGroup(r) => {
             if r.members.is_empty() {
                 r.member_id.to_string()
@@ -412,6 +417,7 @@ fn request_summary(request: &RequestKind, names: &mut MemberNames) -> String {
                 .collect();
             parts.join(" ")
         }
+        RequestKind::ConsumerGroupHeartbeat(r) => consumer_group_heartbeat_summary(r, names),
         RequestKind::FindCoordinator(r) => {
             if r.coordinator_keys.is_empty() {
                 format!("key={}", r.key.as_str())
@@ -420,6 +426,69 @@ fn request_summary(request: &RequestKind, names: &mut MemberNames) -> String {
                 format!("keys={}", keys.join(","))
             }
         }
+        other => transaction_request_summary(other),
+    }
+}
+
+/// The transaction APIs: which transactional id, epoch, partitions, group and outcome asked for.
+fn transaction_request_summary(request: &RequestKind) -> String {
+    match request {
+        RequestKind::InitProducerId(r) => match r.transactional_id.as_deref() {
+            Some(id) => format!("txn={} timeout={}ms", id.as_str(), r.transaction_timeout_ms),
+            None => "idempotent".to_owned(),
+        },
+        RequestKind::AddPartitionsToTxn(r) => {
+            let parts: Vec<String> = r
+                .v3_and_below_topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(move |p| format!("{}[{p}]", t.name.as_str()))
+                })
+                .collect();
+            format!(
+                "txn={} epoch={} {}",
+                r.v3_and_below_transactional_id.as_str(),
+                r.v3_and_below_producer_epoch,
+                parts.join(" ")
+            )
+        }
+        RequestKind::AddOffsetsToTxn(r) => format!(
+            "txn={} epoch={} group={}",
+            r.transactional_id.as_str(),
+            r.producer_epoch,
+            r.group_id.as_str()
+        ),
+        RequestKind::TxnOffsetCommit(r) => {
+            let offsets: Vec<String> = r
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(move |p| {
+                        format!(
+                            "{}[{}]={}",
+                            t.name.as_str(),
+                            p.partition_index,
+                            p.committed_offset
+                        )
+                    })
+                })
+                .collect();
+            format!(
+                "txn={} epoch={} group={} {}",
+                r.transactional_id.as_str(),
+                r.producer_epoch,
+                r.group_id.as_str(),
+                offsets.join(" ")
+            )
+        }
+        RequestKind::EndTxn(r) => format!(
+            "txn={} epoch={} {}",
+            r.transactional_id.as_str(),
+            r.producer_epoch,
+            if r.committed { "commit" } else { "abort" }
+        ),
         _ => String::new(),
     }
 }
@@ -437,6 +506,29 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
             }
         }
         ResponseKind::Heartbeat(r) => error(r.error_code),
+        ResponseKind::ConsumerGroupHeartbeat(r) => {
+            if r.error_code != 0 {
+                return error(r.error_code);
+            }
+            let assignment = r.assignment.as_ref().map_or(String::new(), |a| {
+                let parts: Vec<String> = a
+                    .topic_partitions
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{}{}",
+                            topic_label(&t.topic_id, names),
+                            partition_list(&t.partitions)
+                        )
+                    })
+                    .collect();
+                format!(" assignment=[{}]", parts.join(" "))
+            });
+            format!(
+                "ok epoch={} interval={}ms{assignment}",
+                r.member_epoch, r.heartbeat_interval_ms
+            )
+        }
         ResponseKind::LeaveGroup(r) => leave_group_summary(r, names),
         ResponseKind::FindCoordinator(r) => find_coordinator_summary(r),
         ResponseKind::OffsetCommit(r) => errors_or_ok(partition_errors(
@@ -459,6 +551,24 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
         ResponseKind::Metadata(r) => metadata_summary(r),
         ResponseKind::ApiVersions(r) => error(r.error_code),
         ResponseKind::OffsetFetch(r) => error(r.error_code),
+        ResponseKind::InitProducerId(r) if r.error_code == 0 => {
+            format!("ok producer={} epoch={}", r.producer_id.0, r.producer_epoch)
+        }
+        ResponseKind::InitProducerId(r) => error(r.error_code),
+        ResponseKind::AddPartitionsToTxn(r) => errors_or_ok(partition_errors(
+            r.results_by_topic_v3_and_below.iter().flat_map(|t| {
+                t.results_by_partition
+                    .iter()
+                    .map(|p| p.partition_error_code)
+            }),
+        )),
+        ResponseKind::AddOffsetsToTxn(r) => error(r.error_code),
+        ResponseKind::TxnOffsetCommit(r) => errors_or_ok(partition_errors(
+            r.topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        )),
+        ResponseKind::EndTxn(r) => error(r.error_code),
         ResponseKind::CreateTopics(r) => {
             let parts: Vec<String> = r
                 .topics
@@ -469,6 +579,58 @@ fn response_summary(response: &ResponseKind, names: &mut MemberNames) -> String 
         }
         _ => "ok".to_owned(),
     }
+}
+
+/// A topic id in a trace line: the topic's name, else its first 8 hex digits (topic ids come from
+/// the broker's seeded PRNG, so they are stable for a seed).
+fn topic_label(topic_id: &uuid::Uuid, names: &MemberNames) -> String {
+    match names.topics.get(topic_id) {
+        Some(name) => name.clone(),
+        None => format!("topic:{}", &topic_id.simple().to_string()[..8]),
+    }
+}
+
+/// `[0,1,2]`.
+fn partition_list(partitions: &[i32]) -> String {
+    let parts: Vec<String> = partitions.iter().map(i32::to_string).collect();
+    format!("[{}]", parts.join(","))
+}
+
+/// ConsumerGroupHeartbeat (KIP-848): member, epoch (join 0, leave -1/-2), and what a full
+/// request or an acknowledgement carries.
+fn consumer_group_heartbeat_summary(
+    r: &kmock_wire::kafka_protocol::messages::ConsumerGroupHeartbeatRequest,
+    names: &mut MemberNames,
+) -> String {
+    let mut line = format!(
+        "member={} epoch={}",
+        names.name(&r.member_id),
+        r.member_epoch
+    );
+    if let Some(topics) = &r.subscribed_topic_names {
+        let topics: Vec<&str> = topics.iter().map(|t| t.as_str()).collect();
+        line.push_str(&format!(" subscribe=[{}]", topics.join(",")));
+    }
+    if let Some(regex) = &r.subscribed_topic_regex {
+        line.push_str(&format!(" regex={}", regex.as_str()));
+    }
+    if r.rebalance_timeout_ms >= 0 {
+        line.push_str(&format!(" rebalance={}ms", r.rebalance_timeout_ms));
+    }
+    if let Some(owned) = &r.topic_partitions {
+        let parts: Vec<String> = owned
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}{}",
+                    topic_label(&t.topic_id, names),
+                    partition_list(&t.partitions)
+                )
+            })
+            .collect();
+        line.push_str(&format!(" owned=[{}]", parts.join(" ")));
+    }
+    line
 }
 
 /// JoinGroup: the error (and the member id it may carry), or generation, member, leader and how
@@ -583,6 +745,7 @@ fn is_quiet_fetch(entry: &LogEntry) -> bool {
                 &mut MemberNames {
                     known: BTreeMap::new(),
                     unknown: BTreeMap::new(),
+                    topics: BTreeMap::new(),
                 },
             ) == "ok"
         })
@@ -662,6 +825,16 @@ pub fn render<'a>(
     let mut names = MemberNames {
         known: observations.member_names.clone(),
         unknown: BTreeMap::new(),
+        topics: log
+            .iter()
+            .filter_map(|entry| match &entry.response {
+                Some(ResponseKind::Metadata(r)) => Some(r),
+                _ => None,
+            })
+            .flat_map(|r| r.topics.iter())
+            .filter(|t| !t.topic_id.is_nil())
+            .filter_map(|t| Some((t.topic_id, t.name.as_ref()?.to_string())))
+            .collect(),
     };
     let connection_owner = connection_owners(observations, &log, &names);
 

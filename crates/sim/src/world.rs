@@ -17,9 +17,12 @@ use std::time::Duration;
 use kmock_broker::server::{Broker, BrokerHandle};
 use kmock_broker::{BrokerConfig, FaultRule};
 use kmock_client::producer::WallClock;
-use kmock_client::{Cluster, Consumer, MemberState, Producer, Settings};
+use kmock_client::{
+    Cluster, ClusterOptions, Consumer, GroupProtocol, MemberState, Producer, Settings,
+};
 use kmock_core::BrokerCore;
 use kmock_core::group::GroupSummary;
+use kmock_core::group::consumer::ConsumerGroupSummary;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, oneshot};
@@ -44,6 +47,8 @@ pub struct WorldOutcome {
     pub broker: Option<BrokerCore>,
     /// Final broker view of each pool's group.
     pub groups: BTreeMap<String, Option<GroupSummary>>,
+    /// Final broker view of each pool's KIP-848 consumer group (`KAFKA_GROUP_PROTOCOL=consumer`).
+    pub consumer_groups: BTreeMap<String, Option<ConsumerGroupSummary>>,
     /// Virtual time at the end of the timeline.
     pub virtual_time: Duration,
 }
@@ -68,14 +73,23 @@ struct ProducerRuntime {
     next: u64,
 }
 
+struct PipelineRuntime {
+    cluster: Cluster,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
 struct World {
     scenario: Arc<Scenario>,
     broker: BrokerHandle,
     network: Network,
     recorder: Recorder,
     rng: ChaCha8Rng,
+    /// The run's seed (KIP-848 member ids derive from it).
+    seed: u64,
     pools: BTreeMap<String, PoolRuntime>,
     producers: BTreeMap<String, ProducerRuntime>,
+    pipelines: BTreeMap<String, PipelineRuntime>,
 }
 
 /// Runs `scenario` with `seed` on a fresh current-thread runtime with paused time.
@@ -98,22 +112,57 @@ fn settings_line(settings: &Settings) -> String {
         settings.consumer_pool_size,
         settings.auto_offset_reset,
         settings.enable_auto_commit
-    )
+    ) + match settings.group_protocol {
+        // Only KIP-848 scenarios say so (older traces stay as they were).
+        GroupProtocol::Consumer => " group_protocol=consumer",
+        GroupProtocol::Classic => "",
+    }
 }
+
+/// Mixed into the seed for KIP-848 member ids ("kmockMID").
+const MEMBER_ID_SALT: u64 = 0x6b6d_6f63_6b4d_4944;
 
 async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let broker_seed: u64 = rng.random();
+    let defaults = BrokerConfig::default();
+    let consumer_session = scenario.broker.consumer_session_timeout_ms;
+    let consumer_heartbeat = scenario.broker.consumer_heartbeat_interval_ms;
     let config = BrokerConfig {
         group_initial_rebalance_delay_ms: scenario.broker.initial_rebalance_delay_ms,
         group_min_session_timeout_ms: scenario.broker.min_session_timeout_ms,
         group_max_session_timeout_ms: scenario.broker.max_session_timeout_ms,
         default_partitions: scenario.broker.default_partitions,
+        group_consumer_session_timeout_ms: consumer_session
+            .unwrap_or(defaults.group_consumer_session_timeout_ms),
+        group_consumer_min_session_timeout_ms: consumer_session
+            .map_or(defaults.group_consumer_min_session_timeout_ms, |v| {
+                v.min(defaults.group_consumer_min_session_timeout_ms)
+            }),
+        group_consumer_heartbeat_interval_ms: consumer_heartbeat
+            .unwrap_or(defaults.group_consumer_heartbeat_interval_ms),
+        group_consumer_min_heartbeat_interval_ms: consumer_heartbeat
+            .map_or(defaults.group_consumer_min_heartbeat_interval_ms, |v| {
+                v.min(defaults.group_consumer_min_heartbeat_interval_ms)
+            }),
         advertised_host: "kmock".into(),
         advertised_port: 9092,
         seed: broker_seed,
-        ..BrokerConfig::default()
+        ..defaults
     };
+    let mut broker_line = format!(
+        "broker: initial_rebalance_delay_ms={} min_session_timeout_ms={} max_session_timeout_ms={}",
+        config.group_initial_rebalance_delay_ms,
+        config.group_min_session_timeout_ms,
+        config.group_max_session_timeout_ms
+    );
+    // KIP-848 options only when a scenario sets them (older traces stay as they were).
+    if consumer_session.is_some() || consumer_heartbeat.is_some() {
+        broker_line.push_str(&format!(
+            " consumer_session_timeout_ms={} consumer_heartbeat_interval_ms={}",
+            config.group_consumer_session_timeout_ms, config.group_consumer_heartbeat_interval_ms
+        ));
+    }
     let header = vec![
         format!("scenario {} seed={seed}", scenario.name),
         format!("derived from the seed: broker_seed={broker_seed:#018x}"),
@@ -122,12 +171,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
             scenario.settings_source,
             settings_line(&scenario.settings)
         ),
-        format!(
-            "broker: initial_rebalance_delay_ms={} min_session_timeout_ms={} max_session_timeout_ms={}",
-            config.group_initial_rebalance_delay_ms,
-            config.group_min_session_timeout_ms,
-            config.group_max_session_timeout_ms
-        ),
+        broker_line,
     ];
     let recorder = Recorder::new();
     let broker = match Broker::start(config) {
@@ -139,6 +183,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
                 recorder,
                 broker: None,
                 groups: BTreeMap::new(),
+                consumer_groups: BTreeMap::new(),
                 virtual_time: Duration::ZERO,
             };
         }
@@ -168,8 +213,10 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
         network,
         recorder: recorder.clone(),
         rng,
+        seed,
         pools: BTreeMap::new(),
         producers: BTreeMap::new(),
+        pipelines: BTreeMap::new(),
     };
     world.schedule_faults().await;
 
@@ -184,15 +231,17 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     let virtual_time = recorder.now();
 
     let mut groups = BTreeMap::new();
+    let mut consumer_groups = BTreeMap::new();
     for actor in &scenario.actors {
         if let ActorKind::Pool { group, .. } = &actor.kind {
             let id = group.clone();
-            let summary = broker
-                .inspect(move |core| core.groups().group(&id))
+            let summaries = broker
+                .inspect(move |core| (core.groups().group(&id), core.groups().consumer_group(&id)))
                 .await
-                .ok()
-                .flatten();
+                .ok();
+            let (summary, consumer_summary) = summaries.unwrap_or((None, None));
             groups.insert(group.clone(), summary);
+            consumer_groups.insert(group.clone(), consumer_summary);
         }
     }
     // The core itself, swapped for an empty one: its request log (a few hundred decoded requests
@@ -210,6 +259,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
         recorder,
         broker: core,
         groups,
+        consumer_groups,
         virtual_time,
     }
 }
@@ -279,9 +329,21 @@ impl World {
             group_id: group.map_or_else(|| self.scenario.settings.group_id.clone(), str::to_owned),
             ..self.scenario.settings.clone()
         };
-        Cluster::connect(settings, self.network.connector(actor))
-            .await
-            .map_err(|e| format!("{actor} cannot connect: {e}"))
+        // KIP-848 member ids are made by the client: from the run's seed and the actor's name, so
+        // a seed reproduces them (the broker's assignors order members by id). Not drawn from the
+        // world's PRNG, whose sequence the other draws rely on.
+        let member_id_seed = actor
+            .bytes()
+            .fold(self.seed ^ MEMBER_ID_SALT, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        Cluster::connect_with(
+            settings,
+            self.network.connector(actor),
+            ClusterOptions::default().with_member_id_seed(member_id_seed),
+        )
+        .await
+        .map_err(|e| format!("{actor} cannot connect: {e}"))
     }
 
     async fn step(&mut self, action: &Action) -> Result<(), String> {
@@ -290,7 +352,11 @@ impl World {
             Action::WaitStable(name, timeout) => self.wait_stable(name, *timeout).await,
             Action::WaitRebalance(name, timeout) => self.wait_rebalance(name, *timeout).await,
             Action::WaitDelivered(name, timeout) => self.wait_delivered(name, *timeout).await,
+            Action::WaitProcessed(name, timeout) => self.wait_processed(name, *timeout).await,
             Action::Produce(name, count) => self.produce(name, *count).await,
+            Action::Stop(name) if self.pipelines.contains_key(name) => {
+                self.stop_pipeline(name).await
+            }
             Action::Stop(name) => self.stop_pool(name).await,
             Action::Crash(name, index) => self.crash_member(name, *index).await,
             Action::Fault(rule) => self.install_fault(rule).await,
@@ -327,7 +393,131 @@ impl World {
                 size,
                 group,
             } => self.start_pool(name, topics, *size, group).await,
+            ActorKind::Pipeline {
+                input,
+                output,
+                group,
+                transactional_id,
+                batch,
+                transaction_timeout,
+            } => {
+                let spec = crate::pipeline::PipelineSpec {
+                    name: name.to_owned(),
+                    input: input.clone(),
+                    output: output.clone(),
+                    group: group.clone(),
+                    transactional_id: transactional_id.clone(),
+                    batch: *batch,
+                    transaction_timeout: *transaction_timeout,
+                };
+                self.start_pipeline(spec).await
+            }
         }
+    }
+
+    /// The record timestamps of the world's clients: the epoch plus virtual time.
+    fn clock(&self) -> WallClock {
+        let recorder = self.recorder.clone();
+        Arc::new(move || EPOCH_MS + i64::try_from(recorder.now().as_millis()).unwrap_or(0))
+    }
+
+    /// A pipeline: its own cluster handle (read_committed, its group), one task.
+    async fn start_pipeline(&mut self, spec: crate::pipeline::PipelineSpec) -> Result<(), String> {
+        let name = spec.name.clone();
+        self.recorder.event(
+            &name,
+            format!(
+                "start pipeline {} -> {} (group {}, transactional.id {}, batch {})",
+                spec.input, spec.output, spec.group, spec.transactional_id, spec.batch
+            ),
+        );
+        let settings = crate::pipeline::settings(&self.scenario.settings, &spec);
+        let cluster = Cluster::connect(settings, self.network.connector(&name))
+            .await
+            .map_err(|e| format!("{name} cannot connect: {e}"))?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(crate::pipeline::run(
+            spec,
+            cluster.clone(),
+            self.clock(),
+            self.recorder.clone(),
+            stopped,
+        ));
+        self.pipelines.insert(
+            name,
+            PipelineRuntime {
+                cluster,
+                stop,
+                task,
+            },
+        );
+        Ok(())
+    }
+
+    /// `wait_processed`: the pipeline's group committed offsets past every record in its input
+    /// (the broker's view: what a restart would resume from).
+    async fn wait_processed(&self, name: &str, timeout: Duration) -> Result<(), String> {
+        let Some(ActorKind::Pipeline { input, group, .. }) = self
+            .scenario
+            .actors
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.kind.clone())
+        else {
+            return Err(format!("actor {name} is not a pipeline"));
+        };
+        let poll = Duration::from_millis(100);
+        let waiting = async {
+            loop {
+                let (input, group) = (input.clone(), group.clone());
+                let done = self
+                    .broker
+                    .inspect(move |core| {
+                        let partitions = core.logs().partition_count(&input).unwrap_or(0);
+                        (0..partitions).all(|p| {
+                            let end = core.logs().high_watermark(&input, p).unwrap_or(0);
+                            end == 0
+                                || core
+                                    .groups()
+                                    .committed_offset(&group, &input, p)
+                                    .is_some_and(|committed| committed >= end)
+                        })
+                    })
+                    .await
+                    .unwrap_or(false);
+                if done {
+                    return;
+                }
+                tokio::time::sleep(poll).await;
+            }
+        };
+        tokio::time::timeout(timeout, waiting).await.map_err(|_| {
+            format!(
+                "wait_processed {name} timed out after {}ms",
+                timeout.as_millis()
+            )
+        })?;
+        self.recorder
+            .event(name, "every input record processed and committed");
+        Ok(())
+    }
+
+    /// `stop` of a pipeline: it finishes its current transaction, stops its consumer and ends.
+    async fn stop_pipeline(&mut self, name: &str) -> Result<(), String> {
+        let Some(pipeline) = self.pipelines.remove(name) else {
+            return Err(format!("pipeline {name} is not started"));
+        };
+        let _ = pipeline.stop.send(true);
+        let bound = self.scenario.settings.request_timeout() * 4;
+        if tokio::time::timeout(bound, pipeline.task).await.is_err() {
+            self.recorder.event(
+                name,
+                format!("pipeline did not stop within {}ms", bound.as_millis()),
+            );
+        }
+        pipeline.cluster.close().await;
+        self.recorder.changed();
+        Ok(())
     }
 
     /// A producer whose record timestamps are the epoch plus virtual time.
@@ -335,10 +525,7 @@ impl World {
         let recorder = self.recorder.clone();
         recorder.event(name, "start producer");
         let cluster = self.connect(name, None).await?;
-        let clock_recorder = recorder.clone();
-        let clock: WallClock = Arc::new(move || {
-            EPOCH_MS + i64::try_from(clock_recorder.now().as_millis()).unwrap_or(0)
-        });
+        let clock = self.clock();
         let producer = Producer::with_clock(cluster.clone(), clock);
         self.producers.insert(
             name.to_owned(),

@@ -36,10 +36,26 @@ pub fn codec_versions(api_key: ApiKey) -> VersionRange {
         ApiKey::CreateTopics => both::<CreateTopicsRequest, CreateTopicsResponse>(),
         ApiKey::DeleteTopics => both::<DeleteTopicsRequest, DeleteTopicsResponse>(),
         ApiKey::InitProducerId => both::<InitProducerIdRequest, InitProducerIdResponse>(),
+        ApiKey::AddPartitionsToTxn => {
+            both::<AddPartitionsToTxnRequest, AddPartitionsToTxnResponse>()
+        }
+        ApiKey::AddOffsetsToTxn => both::<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>(),
+        ApiKey::EndTxn => both::<EndTxnRequest, EndTxnResponse>(),
+        ApiKey::TxnOffsetCommit => both::<TxnOffsetCommitRequest, TxnOffsetCommitResponse>(),
+        ApiKey::DescribeTransactions => {
+            both::<DescribeTransactionsRequest, DescribeTransactionsResponse>()
+        }
+        ApiKey::ListTransactions => both::<ListTransactionsRequest, ListTransactionsResponse>(),
         ApiKey::DeleteRecords => both::<DeleteRecordsRequest, DeleteRecordsResponse>(),
         ApiKey::CreatePartitions => both::<CreatePartitionsRequest, CreatePartitionsResponse>(),
         ApiKey::DeleteGroups => both::<DeleteGroupsRequest, DeleteGroupsResponse>(),
         ApiKey::OffsetDelete => both::<OffsetDeleteRequest, OffsetDeleteResponse>(),
+        ApiKey::ConsumerGroupHeartbeat => {
+            both::<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>()
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            both::<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>()
+        }
         ApiKey::DescribeConfigs => both::<DescribeConfigsRequest, DescribeConfigsResponse>(),
         ApiKey::AlterConfigs => both::<AlterConfigsRequest, AlterConfigsResponse>(),
         ApiKey::IncrementalAlterConfigs => {

@@ -16,8 +16,10 @@ use std::thread::{self, JoinHandle, Thread};
 
 use kmock_core::fault::FaultRuleStatus;
 use kmock_core::group::GroupSummary;
+use kmock_core::group::consumer::ConsumerGroupSummary;
 use kmock_core::log::{RetentionReport, TopicSummary};
 use kmock_core::request_log::LogEntry;
+use kmock_core::txn::TransactionSummary;
 use kmock_core::{FaultRule, FaultRuleId, ResetReport};
 
 use super::{
@@ -135,6 +137,32 @@ impl BlockingMockBroker {
     /// See [`MockBroker::group`].
     pub fn group(&self, group_id: &str) -> Result<Option<GroupSummary>, MockBrokerError> {
         block_on(self.broker.group(group_id))
+    }
+
+    /// See [`MockBroker::transactions`].
+    pub fn transactions(&self) -> Result<Vec<TransactionSummary>, MockBrokerError> {
+        block_on(self.broker.transactions())
+    }
+
+    /// See [`MockBroker::transaction`].
+    pub fn transaction(
+        &self,
+        transactional_id: &str,
+    ) -> Result<Option<TransactionSummary>, MockBrokerError> {
+        block_on(self.broker.transaction(transactional_id))
+    }
+
+    /// See [`MockBroker::consumer_groups`].
+    pub fn consumer_groups(&self) -> Result<Vec<ConsumerGroupSummary>, MockBrokerError> {
+        block_on(self.broker.consumer_groups())
+    }
+
+    /// See [`MockBroker::consumer_group`].
+    pub fn consumer_group(
+        &self,
+        group_id: &str,
+    ) -> Result<Option<ConsumerGroupSummary>, MockBrokerError> {
+        block_on(self.broker.consumer_group(group_id))
     }
 
     /// See [`MockBroker::clean_logs`].

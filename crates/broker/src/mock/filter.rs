@@ -4,7 +4,8 @@ use kmock_core::BrokerCore;
 use kmock_core::request_log::LogEntry;
 use kmock_wire::kafka_protocol::messages::ApiKey;
 
-/// Selects request log entries: by API, client id, consumer group, and sequence number. Every
+/// Selects request log entries: by API, client id, consumer group, transactional id and sequence
+/// number. Every
 /// condition given must hold; none given selects every entry.
 ///
 /// ```
@@ -18,6 +19,7 @@ pub struct RequestFilter {
     api_key: Option<i16>,
     client_id: Option<String>,
     group_id: Option<String>,
+    transactional_id: Option<String>,
     since: u64,
 }
 
@@ -49,6 +51,14 @@ impl RequestFilter {
         self
     }
 
+    /// Only requests about this transactional id (InitProducerId, AddPartitionsToTxn, EndTxn,
+    /// a transactional Produce, ...: see [`LogEntry::transactional_ids`]).
+    #[must_use]
+    pub fn transactional_id(mut self, transactional_id: impl Into<String>) -> Self {
+        self.transactional_id = Some(transactional_id.into());
+        self
+    }
+
     /// Only entries with a sequence number of at least `seq` (the request log numbers requests
     /// from 0 and never reuses a number, so a test can poll for what arrived since it last looked).
     #[must_use]
@@ -69,6 +79,14 @@ impl RequestFilter {
                 .group_id
                 .as_ref()
                 .is_none_or(|group_id| entry.group_ids().contains(&group_id.as_str()))
+            && self
+                .transactional_id
+                .as_ref()
+                .is_none_or(|transactional_id| {
+                    entry
+                        .transactional_ids()
+                        .contains(&transactional_id.as_str())
+                })
     }
 
     /// The selected entries of `core`'s request log, oldest first.

@@ -22,8 +22,10 @@ use std::sync::Mutex;
 
 use kmock_core::fault::FaultRuleStatus;
 use kmock_core::group::GroupSummary;
+use kmock_core::group::consumer::ConsumerGroupSummary;
 use kmock_core::log::{RetentionReport, TopicSummary};
 use kmock_core::request_log::LogEntry;
+use kmock_core::txn::TransactionSummary;
 use kmock_core::{BrokerConfig, BrokerCore, FaultRule, FaultRuleId, ResetReport};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -144,6 +146,26 @@ impl MockBrokerBuilder {
         group_initial_rebalance_delay_ms: i32;
         /// Most members in one group (`group.max.size`, default 1000).
         group_max_size: usize;
+        /// Session timeout of KIP-848 consumer group members
+        /// (`group.consumer.session.timeout.ms`, default 45000; within the two bounds below).
+        group_consumer_session_timeout_ms: i32;
+        /// Lower bound of the KIP-848 session timeout (`group.consumer.min.session.timeout.ms`,
+        /// default 45000): lower it with the session timeout for short test sessions.
+        group_consumer_min_session_timeout_ms: i32;
+        /// Upper bound of the KIP-848 session timeout (`group.consumer.max.session.timeout.ms`,
+        /// default 60000).
+        group_consumer_max_session_timeout_ms: i32;
+        /// Heartbeat interval told to KIP-848 members (`group.consumer.heartbeat.interval.ms`,
+        /// default 5000; below the session timeout, within the two bounds below).
+        group_consumer_heartbeat_interval_ms: i32;
+        /// Lower bound of the KIP-848 heartbeat interval
+        /// (`group.consumer.min.heartbeat.interval.ms`, default 5000).
+        group_consumer_min_heartbeat_interval_ms: i32;
+        /// Upper bound of the KIP-848 heartbeat interval
+        /// (`group.consumer.max.heartbeat.interval.ms`, default 15000).
+        group_consumer_max_heartbeat_interval_ms: i32;
+        /// Most members in one KIP-848 consumer group (`group.consumer.max.size`, default 1000).
+        group_consumer_max_size: usize;
         /// Largest request frame accepted (`socket.request.max.bytes`, default 100 MiB).
         max_frame_bytes: usize;
         /// Entries kept in the request log (oldest evicted first; default 100,000).
@@ -422,7 +444,7 @@ impl MockBroker {
             .await?)
     }
 
-    /// Every consumer group, in group id order.
+    /// Every classic group, in group id order (KIP-848 groups: [`MockBroker::consumer_groups`]).
     pub async fn groups(&self) -> Result<Vec<GroupSummary>, MockBrokerError> {
         Ok(self
             .handle
@@ -430,12 +452,54 @@ impl MockBroker {
             .await?)
     }
 
-    /// One consumer group, if it exists.
+    /// One classic group, if it exists.
     pub async fn group(&self, group_id: &str) -> Result<Option<GroupSummary>, MockBrokerError> {
         let group_id = group_id.to_owned();
         Ok(self
             .handle
             .inspect(move |core| core.groups().group(&group_id))
+            .await?)
+    }
+
+    /// Every transactional id the transaction coordinator knows, in id order, with the state of
+    /// its (last) transaction and the partitions and groups of an open one.
+    pub async fn transactions(&self) -> Result<Vec<TransactionSummary>, MockBrokerError> {
+        Ok(self
+            .handle
+            .inspect(|core| core.transactions().transactions().collect())
+            .await?)
+    }
+
+    /// One transactional id, if the coordinator knows it.
+    pub async fn transaction(
+        &self,
+        transactional_id: &str,
+    ) -> Result<Option<TransactionSummary>, MockBrokerError> {
+        let transactional_id = transactional_id.to_owned();
+        Ok(self
+            .handle
+            .inspect(move |core| core.transactions().transaction(&transactional_id))
+            .await?)
+    }
+
+    /// Every KIP-848 consumer group (`group.protocol=consumer`), in group id order: epochs,
+    /// assignor, members with their epochs, owned and target partitions, committed offsets.
+    pub async fn consumer_groups(&self) -> Result<Vec<ConsumerGroupSummary>, MockBrokerError> {
+        Ok(self
+            .handle
+            .inspect(|core| core.groups().consumer_groups().collect())
+            .await?)
+    }
+
+    /// One KIP-848 consumer group, if it exists.
+    pub async fn consumer_group(
+        &self,
+        group_id: &str,
+    ) -> Result<Option<ConsumerGroupSummary>, MockBrokerError> {
+        let group_id = group_id.to_owned();
+        Ok(self
+            .handle
+            .inspect(move |core| core.groups().consumer_group(&group_id))
             .await?)
     }
 

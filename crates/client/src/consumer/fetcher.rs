@@ -2,6 +2,12 @@
 //! `auto_offset_reset`), long-polling Fetch per leader on a dedicated connection, record batch
 //! decoding, and delivery into the consumer's channel (which gives backpressure).
 //!
+//! Transactions: control batches (markers) are never delivered, and the position moves past
+//! them. With `isolation_level` read_committed, Fetch and ListOffsets ask for committed data only
+//! (the broker stops at the last stable offset) and the records of the aborted transactions the
+//! response lists are dropped, as Java's `CompletedFetch` does: a transactional batch of producer
+//! P is dropped from the first offset of one of P's aborted transactions until P's ABORT marker.
+//!
 //! Owns: fetch positions and the fetch connections of one generation. It is aborted (and its
 //! connections closed) when the member rebalances or stops; a new one starts with the next
 //! assignment.
@@ -181,18 +187,20 @@ async fn reset_offsets(
         .cluster
         .versions()
         .version_of::<ListOffsetsRequest>()?;
-    let request = ListOffsetsRequest::default()
-        .with_replica_id((-1).into())
-        .with_topics(
-            topics
-                .into_iter()
-                .map(|(topic, partitions)| {
-                    ListOffsetsTopic::default()
-                        .with_name(StrBytes::from_string(topic.to_owned()).into())
-                        .with_partitions(partitions)
-                })
-                .collect(),
-        );
+    let mut request = ListOffsetsRequest::default().with_replica_id((-1).into());
+    if version >= 2 {
+        request.isolation_level = context.settings.isolation_level.as_i8();
+    }
+    let request = request.with_topics(
+        topics
+            .into_iter()
+            .map(|(topic, partitions)| {
+                ListOffsetsTopic::default()
+                    .with_name(StrBytes::from_string(topic.to_owned()).into())
+                    .with_partitions(partitions)
+            })
+            .collect(),
+    );
     let response = connection
         .send(&request, version, context.settings.request_timeout())
         .await?;
@@ -243,6 +251,7 @@ async fn fetch_once(
         .with_max_wait_ms(max_wait_ms)
         .with_min_bytes(1)
         .with_max_bytes(FETCH_MAX_BYTES)
+        .with_isolation_level(context.settings.isolation_level.as_i8())
         .with_topics(
             topics
                 .into_iter()
@@ -289,7 +298,13 @@ async fn fetch_once(
             let Some(records) = partition.records.clone() else {
                 continue;
             };
-            let decoded = match decode_records(records) {
+            let aborted: Vec<(i64, i64)> = partition
+                .aborted_transactions
+                .iter()
+                .flatten()
+                .map(|aborted| (aborted.producer_id.0, aborted.first_offset))
+                .collect();
+            let decoded = match decode_records(records, &aborted) {
                 Ok(decoded) => decoded,
                 Err(error) => {
                     tracing::warn!(?key, %error, "undecodable records");
@@ -297,12 +312,14 @@ async fn fetch_once(
                     continue;
                 }
             };
-            let mut new_position = position;
-            for record in decoded {
+            let mut new_position = decoded
+                .next_offset
+                .map_or(position, |next| next.max(position));
+            for record in decoded.records {
                 if record.offset < position {
                     continue;
                 }
-                new_position = record.offset + 1;
+                new_position = new_position.max(record.offset + 1);
                 let delivery = Delivery {
                     record: ConsumerRecord {
                         topic: topic_name.clone(),
@@ -334,6 +351,14 @@ async fn fetch_once(
     })
 }
 
+/// What a fetched partition's bytes hold for the application.
+struct Decoded {
+    /// The data records to deliver (markers and aborted records left out).
+    records: Vec<DecodedRecord>,
+    /// The offset after the last record of any kind (markers included), if there was one.
+    next_offset: Option<i64>,
+}
+
 /// A decoded record (control records are skipped).
 struct DecodedRecord {
     offset: i64,
@@ -344,9 +369,18 @@ struct DecodedRecord {
 }
 
 /// Decodes the complete record batches in `records`; a partial batch at the end (which brokers
-/// may send) is ignored.
-fn decode_records(mut records: Bytes) -> Result<Vec<DecodedRecord>, ClientError> {
-    let mut out = Vec::new();
+/// may send) is ignored. `aborted` lists `(producer id, first offset)` of the aborted
+/// transactions the response named (read_committed); their records are left out.
+fn decode_records(mut records: Bytes, aborted: &[(i64, i64)]) -> Result<Decoded, ClientError> {
+    let mut aborted: Vec<(i64, i64)> = aborted.to_vec();
+    aborted.sort_unstable_by_key(|(producer_id, first_offset)| (*first_offset, *producer_id));
+    let mut pending_aborted = aborted.into_iter().peekable();
+    // Producers whose records are being dropped until their ABORT marker.
+    let mut aborting: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
+    let mut decoded = Decoded {
+        records: Vec::new(),
+        next_offset: None,
+    };
     while records.len() >= 12 {
         let length = i32::from_be_bytes([records[8], records[9], records[10], records[11]]);
         let Ok(length) = usize::try_from(length) else {
@@ -360,11 +394,33 @@ fn decode_records(mut records: Bytes) -> Result<Vec<DecodedRecord>, ClientError>
         let mut batch = records.split_to(12 + length);
         let set = RecordBatchDecoder::decode(&mut batch)
             .map_err(|e| ClientError::Protocol(format!("malformed record batch: {e:#}")))?;
+        let Some(first) = set.records.first() else {
+            continue;
+        };
+        let (base_offset, producer_id) = (first.offset, first.producer_id);
+        while let Some((aborted_producer, _)) =
+            pending_aborted.next_if(|(_, first_offset)| *first_offset <= base_offset)
+        {
+            aborting.insert(aborted_producer);
+        }
+        let dropped = first.transactional && !first.control && aborting.contains(&producer_id);
         for record in set.records {
+            decoded.next_offset = Some(record.offset + 1);
             if record.control {
+                // An ABORT marker (key: version 0, type 0) ends the producer's aborted range.
+                if record
+                    .key
+                    .as_deref()
+                    .is_some_and(|key| key.get(2..4) == Some(&[0, 0]))
+                {
+                    aborting.remove(&record.producer_id);
+                }
                 continue;
             }
-            out.push(DecodedRecord {
+            if dropped {
+                continue;
+            }
+            decoded.records.push(DecodedRecord {
                 offset: record.offset,
                 timestamp: record.timestamp,
                 key: record.key,
@@ -373,7 +429,7 @@ fn decode_records(mut records: Bytes) -> Result<Vec<DecodedRecord>, ClientError>
             });
         }
     }
-    Ok(out)
+    Ok(decoded)
 }
 
 #[cfg(test)]
@@ -422,10 +478,11 @@ mod tests {
         bytes.extend_from_slice(&batch(2, 3));
         let partial = batch(5, 1);
         bytes.extend_from_slice(&partial[..partial.len() - 3]);
-        let records = decode_records(bytes.freeze()).unwrap();
-        let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+        let decoded = decode_records(bytes.freeze(), &[]).unwrap();
+        let offsets: Vec<i64> = decoded.records.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
-        assert_eq!(records[1].key.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(decoded.records[1].key.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(decoded.next_offset, Some(5));
     }
 
     #[test]
@@ -434,11 +491,96 @@ mod tests {
         bytes.extend_from_slice(&[0; 8]);
         bytes.extend_from_slice(&20i32.to_be_bytes());
         bytes.extend_from_slice(&[0xff; 20]);
-        assert!(decode_records(bytes.freeze()).is_err());
+        assert!(decode_records(bytes.freeze(), &[]).is_err());
         assert!(
-            decode_records(Bytes::from_static(&[0; 8]))
+            decode_records(Bytes::from_static(&[0; 8]), &[])
                 .unwrap()
+                .records
                 .is_empty()
         );
+    }
+
+    /// A transactional batch of producer `producer_id` at `base`, or its marker when `marker`
+    /// is `Some(commit)`.
+    fn transactional(base: i64, producer_id: i64, values: &[&str], marker: Option<bool>) -> Bytes {
+        let records: Vec<Record> = match marker {
+            Some(commit) => vec![Record {
+                transactional: true,
+                control: true,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id,
+                producer_epoch: 0,
+                timestamp_type: TimestampType::Creation,
+                offset: base,
+                sequence: -1,
+                timestamp: 7,
+                key: Some(Bytes::copy_from_slice(&[0, 0, 0, u8::from(commit)])),
+                value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+                headers: Default::default(),
+            }],
+            None => values
+                .iter()
+                .enumerate()
+                .map(|(i, value)| Record {
+                    transactional: true,
+                    control: false,
+                    delete_horizon: false,
+                    partition_leader_epoch: -1,
+                    producer_id,
+                    producer_epoch: 0,
+                    timestamp_type: TimestampType::Creation,
+                    offset: base + i as i64,
+                    sequence: i as i32,
+                    timestamp: 7,
+                    key: None,
+                    value: Some(Bytes::copy_from_slice(value.as_bytes())),
+                    headers: Default::default(),
+                })
+                .collect(),
+        };
+        let mut out = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut out,
+            records.iter(),
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        out.freeze()
+    }
+
+    #[test]
+    fn markers_are_not_delivered_and_the_position_moves_past_them() {
+        let mut bytes = BytesMut::new();
+        bytes.extend_from_slice(&transactional(0, 7, &["a", "b"], None));
+        bytes.extend_from_slice(&transactional(2, 7, &[], Some(true)));
+        let decoded = decode_records(bytes.freeze(), &[]).unwrap();
+        let values: Vec<&[u8]> = decoded
+            .records
+            .iter()
+            .map(|r| r.value.as_deref().unwrap())
+            .collect();
+        assert_eq!(values, vec![&b"a"[..], &b"b"[..]]);
+        assert_eq!(decoded.next_offset, Some(3), "past the COMMIT marker");
+    }
+
+    #[test]
+    fn records_of_aborted_transactions_are_dropped_until_the_abort_marker() {
+        let mut bytes = BytesMut::new();
+        bytes.extend_from_slice(&transactional(0, 7, &["aborted"], None));
+        bytes.extend_from_slice(&transactional(1, 8, &["other"], None));
+        bytes.extend_from_slice(&transactional(2, 7, &[], Some(false)));
+        bytes.extend_from_slice(&transactional(3, 7, &["later"], None));
+        let decoded = decode_records(bytes.freeze(), &[(7, 0)]).unwrap();
+        let values: Vec<&[u8]> = decoded
+            .records
+            .iter()
+            .map(|r| r.value.as_deref().unwrap())
+            .collect();
+        assert_eq!(values, vec![&b"other"[..], &b"later"[..]]);
+        assert_eq!(decoded.next_offset, Some(4));
     }
 }

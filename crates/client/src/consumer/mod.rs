@@ -10,12 +10,15 @@
 //! Dropping a [`Consumer`] without `stop()` aborts its task at once: connections close, the
 //! broker expires the member after its session timeout. Nothing blocks.
 //!
-//! Submodules: `group` (the member state machine), `fetcher` (fetch loop), [`assignor`]
-//! (range, round-robin), [`protocol`] (ConsumerProtocol subscription/assignment encoding).
+//! Submodules: `group` (the classic member state machine), `kip848` (the KIP-848 member, with
+//! `KAFKA_GROUP_PROTOCOL=consumer`: ConsumerGroupHeartbeat, the broker assigns), `fetcher` (fetch
+//! loop), [`assignor`] (range, round-robin), [`protocol`] (ConsumerProtocol subscription/assignment
+//! encoding).
 
 pub mod assignor;
 pub(crate) mod fetcher;
 pub(crate) mod group;
+pub(crate) mod kip848;
 pub mod protocol;
 
 use std::collections::BTreeMap;
@@ -28,6 +31,7 @@ use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 use crate::error::ClientError;
+use crate::settings::GroupProtocol;
 pub use protocol::Assignment;
 
 use group::{Control, Member};
@@ -211,14 +215,18 @@ impl Consumer {
         let (state_tx, state) = watch::channel(MemberState::Joining);
         let (control, control_rx) = mpsc::unbounded_channel();
         let request_timeout = cluster.request_timeout();
-        let member = Member::new(
-            cluster,
-            topics.iter().map(|t| (*t).to_owned()).collect(),
-            Arc::new(Positions::default()),
-            sink,
-            state_tx,
-        );
-        let task = AbortOnDrop(tokio::spawn(member.run(control_rx)));
+        let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+        let positions = Arc::new(Positions::default());
+        let task = match cluster.settings().group_protocol {
+            GroupProtocol::Classic => {
+                let member = Member::new(cluster, topics, positions, sink, state_tx);
+                AbortOnDrop(tokio::spawn(member.run(control_rx)))
+            }
+            GroupProtocol::Consumer => {
+                let member = kip848::Member::new(cluster, topics, positions, sink, state_tx);
+                AbortOnDrop(tokio::spawn(member.run(control_rx)))
+            }
+        };
         Consumer {
             records: None,
             control,
@@ -278,7 +286,8 @@ impl Consumer {
         }
     }
 
-    /// Stops fetching, commits (with auto-commit enabled), sends LeaveGroup and closes, all within
+    /// Stops fetching, commits (with auto-commit enabled), sends LeaveGroup (or, with the KIP-848
+    /// protocol, the leave heartbeat) and closes, all within
     /// `request_timeout` from now: one deadline for the whole sequence, so a slow, dropped, failing
     /// or missing commit or LeaveGroup response never makes this take longer (not one timeout per
     /// request). Returns how it ended: `Ok` when every request was answered without error, the

@@ -99,8 +99,13 @@ pub struct FaultMatcher {
     pub group_id: Option<String>,
     /// A member id named by the request (see [`RequestFacts::member_ids`]).
     pub member_id: Option<String>,
+    /// A transactional id named by the request (see [`RequestFacts::transactional_ids`]).
+    pub transactional_id: Option<String>,
     /// The connection the request arrived on.
     pub connection: Option<ConnectionId>,
+    /// The member epoch of a ConsumerGroupHeartbeat (KIP-848: 0 joins, -1 leaves, -2 a static
+    /// member's temporary leave); no other request matches it.
+    pub member_epoch: Option<i32>,
 }
 
 impl FaultMatcher {
@@ -131,8 +136,15 @@ impl FaultMatcher {
                 .as_deref()
                 .is_none_or(|member| facts.member_ids.contains(&member))
             && self
+                .transactional_id
+                .as_deref()
+                .is_none_or(|txn| facts.transactional_ids.contains(&txn))
+            && self
                 .connection
                 .is_none_or(|connection| connection == facts.connection)
+            && self
+                .member_epoch
+                .is_none_or(|epoch| facts.member_epoch == Some(epoch))
     }
 }
 
@@ -219,6 +231,10 @@ pub struct RequestFacts<'a> {
     pub group_ids: Vec<&'a str>,
     /// Member ids the request names (see [`NamedIds::member_ids`]).
     pub member_ids: Vec<&'a str>,
+    /// Transactional ids the request names (see [`NamedIds::transactional_ids`]).
+    pub transactional_ids: Vec<&'a str>,
+    /// The member epoch of a ConsumerGroupHeartbeat.
+    pub member_epoch: Option<i32>,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -227,6 +243,7 @@ impl<'a> RequestFacts<'a> {
         let NamedIds {
             group_ids,
             member_ids,
+            transactional_ids,
         } = NamedIds::of(&request.body, request.api_version);
         Self {
             connection,
@@ -235,22 +252,35 @@ impl<'a> RequestFacts<'a> {
             client_id: request.client_id(),
             group_ids,
             member_ids,
+            transactional_ids,
+            member_epoch: match &request.body {
+                RequestKind::ConsumerGroupHeartbeat(body) => Some(body.member_epoch),
+                _ => None,
+            },
         }
     }
 }
 
-/// The group and member ids a request names: what the `group=` and `member=` matchers of fault
-/// rules and the `group=` filter of the control API's request log look at.
+/// The group, member and transactional ids a request names: what the `group=`, `member=` and
+/// `txn=` matchers of fault rules and the `group=` and `transactional_id=` filters of the control
+/// API's request log look at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamedIds<'a> {
-    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetDelete `group_id`;
+    /// JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetDelete,
+    /// ConsumerGroupHeartbeat `group_id`; ConsumerGroupDescribe `group_ids[]`;
     /// OffsetFetch v0–7 `group_id` and v8+ `groups[].group_id`; DescribeGroups `groups[]`;
     /// DeleteGroups `groups_names[]`; FindCoordinator with key type 0 (group) `key` (v0–3) or
-    /// `coordinator_keys` (v4+).
+    /// `coordinator_keys` (v4+); AddOffsetsToTxn and TxnOffsetCommit `group_id`.
     pub group_ids: Vec<&'a str>,
-    /// JoinGroup, SyncGroup, Heartbeat, OffsetCommit `member_id`; LeaveGroup v0–2 `member_id` and
-    /// v3+ `members[].member_id`; OffsetFetch v9+ `groups[].member_id`.
+    /// JoinGroup, SyncGroup, Heartbeat, OffsetCommit, ConsumerGroupHeartbeat `member_id`;
+    /// LeaveGroup v0–2 `member_id` and v3+ `members[].member_id`; OffsetFetch v9+
+    /// `groups[].member_id`; TxnOffsetCommit `member_id` (when set).
     pub member_ids: Vec<&'a str>,
+    /// InitProducerId, AddOffsetsToTxn, EndTxn, TxnOffsetCommit and Produce `transactional_id`
+    /// (when set); AddPartitionsToTxn v0–3 `transactional_id` and v4+
+    /// `transactions[].transactional_id`; DescribeTransactions `transactional_ids[]`;
+    /// FindCoordinator with key type 1 (transaction) `key` or `coordinator_keys`.
+    pub transactional_ids: Vec<&'a str>,
 }
 
 impl<'a> NamedIds<'a> {
@@ -288,6 +318,12 @@ impl<'a> NamedIds<'a> {
                     .extend(body.groups_names.iter().map(|g| &***g));
             }
             RequestKind::OffsetDelete(body) => ids.group_ids.push(&body.group_id),
+            RequestKind::ConsumerGroupHeartbeat(body) => {
+                ids.group_member(&body.group_id, &body.member_id);
+            }
+            RequestKind::ConsumerGroupDescribe(body) => {
+                ids.group_ids.extend(body.group_ids.iter().map(|g| &***g));
+            }
             RequestKind::FindCoordinator(body) if body.key_type == 0 => {
                 if api_version <= 3 {
                     ids.group_ids.push(&body.key);
@@ -296,9 +332,54 @@ impl<'a> NamedIds<'a> {
                         .extend(body.coordinator_keys.iter().map(|k| &**k));
                 }
             }
-            _ => {}
+            other => ids.transactional(other, api_version),
         }
         ids
+    }
+
+    /// The ids of the transaction APIs (and of Produce and FindCoordinator for transactions).
+    fn transactional(&mut self, body: &'a RequestKind, api_version: i16) {
+        match body {
+            RequestKind::FindCoordinator(body) if body.key_type == 1 => {
+                if api_version <= 3 {
+                    self.transactional_ids.push(&body.key);
+                } else {
+                    self.transactional_ids
+                        .extend(body.coordinator_keys.iter().map(|k| &**k));
+                }
+            }
+            RequestKind::InitProducerId(body) => {
+                self.transactional_ids
+                    .extend(body.transactional_id.as_deref().map(|id| &**id));
+            }
+            RequestKind::Produce(body) => {
+                self.transactional_ids
+                    .extend(body.transactional_id.as_deref().map(|id| &**id));
+            }
+            RequestKind::AddPartitionsToTxn(body) if api_version <= 3 => {
+                self.transactional_ids
+                    .push(&body.v3_and_below_transactional_id);
+            }
+            RequestKind::AddPartitionsToTxn(body) => self
+                .transactional_ids
+                .extend(body.transactions.iter().map(|t| &**t.transactional_id)),
+            RequestKind::AddOffsetsToTxn(body) => {
+                self.transactional_ids.push(&body.transactional_id);
+                self.group_ids.push(&body.group_id);
+            }
+            RequestKind::EndTxn(body) => self.transactional_ids.push(&body.transactional_id),
+            RequestKind::TxnOffsetCommit(body) => {
+                self.transactional_ids.push(&body.transactional_id);
+                self.group_ids.push(&body.group_id);
+                if !body.member_id.is_empty() {
+                    self.member_ids.push(&body.member_id);
+                }
+            }
+            RequestKind::DescribeTransactions(body) => self
+                .transactional_ids
+                .extend(body.transactional_ids.iter().map(|id| &***id)),
+            _ => {}
+        }
     }
 
     fn group_member(&mut self, group_id: &'a str, member_id: &'a str) {
@@ -421,3 +502,5 @@ impl FaultRules {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;

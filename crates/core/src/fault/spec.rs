@@ -6,7 +6,8 @@
 //!
 //! - `API`: the snake_case name of an API key (`leave_group`), its number (`13`), or `*` (any).
 //! - `VERSIONS`: `N` or `N-M` (inclusive).
-//! - `MATCH`: `group=ID`, `client=ID`, `member=ID`, `conn=N`.
+//! - `MATCH`: `group=ID`, `client=ID`, `member=ID`, `txn=ID` (a transactional id), `conn=N`,
+//!   `epoch=N`.
 //! - `ACTION`: `delay=DUR`, `hold=DUR`, `error=CODE`, `drop`, `close` (= `close=before`),
 //!   `close=after`.
 //! - `TRIGGER`: `always`, `once` (= `times=1`), `nth=N`, `times=N`, `prob=P`, `after=DUR`,
@@ -75,7 +76,7 @@ pub enum FaultSpecErrorKind {
     },
     /// An unknown `MATCH` key.
     #[error(
-        "unknown match {key:?}{}: expected group=ID, client=ID, member=ID or conn=N",
+        "unknown match {key:?}{}: expected group=ID, client=ID, member=ID, txn=ID, conn=N or epoch=N",
         did_you_mean(.suggestion)
     )]
     UnknownMatch {
@@ -265,6 +266,17 @@ impl Parser<'_> {
                 "group" => &mut matcher.group_id,
                 "client" => &mut matcher.client_id,
                 "member" => &mut matcher.member_id,
+                "txn" => &mut matcher.transactional_id,
+                "epoch" => {
+                    if matcher.member_epoch.is_some() {
+                        return Err(self.duplicate(key));
+                    }
+                    let epoch = value.parse::<i32>().map_err(|_| {
+                        self.bad_value(key, value, "a member epoch like -1 (a KIP-848 leave)")
+                    })?;
+                    matcher.member_epoch = Some(epoch);
+                    continue;
+                }
                 "conn" => {
                     if matcher.connection.is_some() {
                         return Err(self.duplicate(key));
@@ -279,7 +291,10 @@ impl Parser<'_> {
                 _ => {
                     return Err(self.error(FaultSpecErrorKind::UnknownMatch {
                         key: key.to_owned(),
-                        suggestion: closest(key, words(&["group", "client", "member", "conn"])),
+                        suggestion: closest(
+                            key,
+                            words(&["group", "client", "member", "txn", "conn", "epoch"]),
+                        ),
                     }));
                 }
             };
@@ -519,7 +534,8 @@ impl fmt::Display for FaultAction {
 }
 
 impl fmt::Display for FaultRule {
-    /// The canonical spec: `API[@VERSIONS][,group=][,client=][,member=][,conn=]:ACTION` then the
+    /// The canonical spec:
+    /// `API[@VERSIONS][,group=][,client=][,member=][,txn=][,conn=][,epoch=]:ACTION` then the
     /// triggers in the order `once|times=`, `nth=`, `prob=`, `after=`, `before=`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let matcher = &self.matcher;
@@ -543,8 +559,14 @@ impl fmt::Display for FaultRule {
         if let Some(member) = &matcher.member_id {
             write!(f, ",member={member}")?;
         }
+        if let Some(txn) = &matcher.transactional_id {
+            write!(f, ",txn={txn}")?;
+        }
         if let Some(ConnectionId(connection)) = matcher.connection {
             write!(f, ",conn={connection}")?;
+        }
+        if let Some(epoch) = matcher.member_epoch {
+            write!(f, ",epoch={epoch}")?;
         }
         write!(f, ":{}", ActionDisplay(&self.action))?;
         let trigger = &self.trigger;

@@ -688,16 +688,31 @@ fn arb_rule() -> impl Strategy<Value = FaultRule> {
         proptest::option::of(id()),
         proptest::option::of(id()),
         proptest::option::of(id()),
+        proptest::option::of(id()),
         proptest::option::of(0u64..1_000),
+        proptest::option::of(-3i32..5),
     )
         .prop_map(
-            |(api_key, versions, client_id, group_id, member_id, connection)| FaultMatcher {
+            |(
                 api_key,
                 versions,
                 client_id,
                 group_id,
                 member_id,
-                connection: connection.map(ConnectionId),
+                transactional_id,
+                connection,
+                member_epoch,
+            )| {
+                FaultMatcher {
+                    api_key,
+                    versions,
+                    client_id,
+                    group_id,
+                    member_id,
+                    transactional_id,
+                    connection: connection.map(ConnectionId),
+                    member_epoch,
+                }
             },
         );
     let trigger = (
@@ -741,4 +756,48 @@ proptest! {
     fn any_text_parses_or_fails_without_panicking(text in ".{0,40}") {
         let _ = text.parse::<FaultRule>();
     }
+}
+
+#[test]
+fn epoch_matcher_holds_for_consumer_group_heartbeats_with_that_member_epoch_only() {
+    let leave_rule = rule("consumer_group_heartbeat,epoch=-1:delay=60s");
+    assert_eq!(leave_rule.matcher.member_epoch, Some(-1));
+    assert_eq!(
+        leave_rule.to_string(),
+        "consumer_group_heartbeat,epoch=-1:delay=60s"
+    );
+    let heartbeat = |epoch: i32| {
+        decoded(
+            &kmock_wire::kafka_protocol::messages::ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(s("g").into())
+                .with_member_id(s("m1"))
+                .with_member_epoch(epoch),
+            1,
+            "c",
+        )
+    };
+    let (leave, beat) = (heartbeat(-1), heartbeat(3));
+    let leave_facts = RequestFacts::of(ConnectionId(1), &leave);
+    assert_eq!(
+        (
+            leave_facts.group_ids.clone(),
+            leave_facts.member_ids.clone()
+        ),
+        (vec!["g"], vec!["m1"])
+    );
+    assert!(leave_rule.matcher.matches(&leave_facts));
+    assert!(
+        !leave_rule
+            .matcher
+            .matches(&RequestFacts::of(ConnectionId(1), &beat))
+    );
+    let any_api = rule("*,epoch=-1:drop");
+    let other = decoded(&HeartbeatRequest::default().with_generation_id(-1), 4, "c");
+    assert!(
+        !any_api
+            .matcher
+            .matches(&RequestFacts::of(ConnectionId(1), &other)),
+        "only ConsumerGroupHeartbeat carries a member epoch"
+    );
+    assert!(spec_error("consumer_group_heartbeat,epoch=x:drop").contains("epoch"));
 }

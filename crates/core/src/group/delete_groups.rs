@@ -6,7 +6,8 @@
 //! OffsetFetch finds nothing, a later commit starts a new group) and gets NONE. KIP-394 member
 //! ids handed out but never used to join do not make a group non-empty, as in Kafka. The empty
 //! group id is a valid id here, as in Kafka (INVALID_GROUP_ID is only for a null id, which this
-//! request cannot carry).
+//! request cannot carry). A KIP-848 consumer group is deleted, with its offsets, when Empty, and
+//! gets NON_EMPTY_GROUP otherwise.
 //!
 //! # References
 //! - Kafka `KafkaApis.handleDeleteGroupsRequest` (distinct ids), `GroupCoordinator.
@@ -20,6 +21,7 @@ use kmock_wire::kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, GroupId, ResponseKind,
 };
 
+use super::consumer::ConsumerGroupState;
 use super::state::GroupState;
 use super::{GroupCoordinator, error_code};
 
@@ -33,6 +35,15 @@ pub(crate) fn handle(
 
 /// Deletes one group if it is empty; the result code.
 fn delete(coordinator: &mut GroupCoordinator, group_id: &str) -> i16 {
+    if let Some(group) = coordinator.consumer_groups.get(group_id) {
+        // Kafka's `ConsumerGroup.validateDeleteGroup`.
+        if group.state() != ConsumerGroupState::Empty {
+            return error_code::NON_EMPTY_GROUP;
+        }
+        coordinator.consumer_groups.remove(group_id);
+        tracing::debug!(group = group_id, "consumer group deleted");
+        return error_code::NONE;
+    }
     let Some(group) = coordinator.groups.get(group_id) else {
         return error_code::GROUP_ID_NOT_FOUND;
     };

@@ -3,7 +3,8 @@
 //! As Kafka's group summary: in Stable the chosen protocol and each member's metadata (for that
 //! protocol) and assignment are shown; in any other state the protocol is "" and members carry no
 //! metadata or assignment. An unknown group is described as state "Dead" with no error, except v6+
-//! which answers GROUP_ID_NOT_FOUND. kmock does not know client addresses: `client_host` is
+//! which answers GROUP_ID_NOT_FOUND. A KIP-848 consumer group's id is described the same way (v6+:
+//! "Group X is not a classic group."); ConsumerGroupDescribe describes it. kmock does not know client addresses: `client_host` is
 //! "/127.0.0.1". Authorized operations (v3+), when `include_authorized_operations` asks for them,
 //! are every group operation, as Kafka reports them without an authorizer, on each group described
 //! without an error (see [`crate::authorized_operations`]); otherwise `i32::MIN`.
@@ -31,6 +32,23 @@ fn base(group_id: &GroupId, code: i16) -> DescribedGroup {
     DescribedGroup::default()
         .with_group_id(group_id.clone())
         .with_error_code(code)
+}
+
+/// A KIP-848 consumer group's id: Kafka's `classicGroup` lookup fails and the group is described
+/// as Dead; v6+ (KIP-1043) says why.
+fn not_classic(group_id: &GroupId, version: i16) -> DescribedGroup {
+    let described =
+        base(group_id, error_code::NONE).with_group_state(str_bytes(GroupState::Dead.name()));
+    if version >= 6 {
+        described
+            .with_error_code(error_code::GROUP_ID_NOT_FOUND)
+            .with_error_message(Some(str_bytes(&format!(
+                "Group {} is not a classic group.",
+                group_id.as_str()
+            ))))
+    } else {
+        described
+    }
 }
 
 fn describe(group_id: &GroupId, group: Option<&Group>, version: i16) -> DescribedGroup {
@@ -100,7 +118,11 @@ pub(crate) fn handle(
         .groups
         .iter()
         .map(|id| {
-            let described = describe(id, coordinator.groups.get(id.0.as_str()), version);
+            let described = if coordinator.consumer_groups.contains_key(id.as_str()) {
+                not_classic(id, version)
+            } else {
+                describe(id, coordinator.groups.get(id.0.as_str()), version)
+            };
             if described.error_code == error_code::NONE {
                 described.with_authorized_operations(operations)
             } else {

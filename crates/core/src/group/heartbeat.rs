@@ -5,7 +5,9 @@
 //! ILLEGAL_GENERATION; then by state: Empty → UNKNOWN_MEMBER_ID, PreparingRebalance →
 //! REBALANCE_IN_PROGRESS (the member must rejoin), CompletingRebalance and Stable → NONE. Every
 //! heartbeat from a known member with the right generation refreshes its session deadline, also
-//! the one answered with REBALANCE_IN_PROGRESS.
+//! the one answered with REBALANCE_IN_PROGRESS. A KIP-848 consumer group's id gets
+//! UNKNOWN_MEMBER_ID (FENCED_INSTANCE_ID for an instance id held by another member id): see
+//! [`super::consumer`].
 //!
 //! # References
 //! - Kafka `GroupCoordinator.handleHeartbeat`.
@@ -13,7 +15,7 @@
 use kmock_wire::kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse, ResponseKind};
 
 use super::state::GroupState;
-use super::{GroupCoordinator, error_code};
+use super::{GroupCoordinator, consumer, error_code};
 use crate::{BrokerTime, ResponseToken};
 
 /// A Heartbeat response carrying `code` (the only field besides the throttle time).
@@ -29,13 +31,18 @@ pub(crate) fn handle(
     now: BrokerTime,
 ) -> ResponseKind {
     let member_id = request.member_id.as_str();
+    let instance_id = request.group_instance_id.as_ref().map(|id| id.as_str());
+    if let Some(code) =
+        consumer::classic_member_error(coordinator, &request.group_id, member_id, instance_id)
+    {
+        return response(code);
+    }
     let Some(group) = coordinator.groups.get_mut(request.group_id.0.as_str()) else {
         return response(error_code::UNKNOWN_MEMBER_ID);
     };
     if group.state == GroupState::Dead {
         return response(error_code::COORDINATOR_NOT_AVAILABLE);
     }
-    let instance_id = request.group_instance_id.as_ref().map(|id| id.as_str());
     if group.is_static_member_fenced(instance_id, member_id) {
         return response(error_code::FENCED_INSTANCE_ID);
     }

@@ -18,6 +18,10 @@
 //!
 //! v0 has no rebalance timeout: the session timeout stands in for it, as in Kafka.
 //!
+//! The id of a KIP-848 consumer group with members → INCONSISTENT_GROUP_PROTOCOL; an empty consumer
+//! group of that id is replaced by a classic one that keeps its committed offsets (see
+//! [`super::consumer`]).
+//!
 //! # References
 //! - Kafka `GroupCoordinator.handleJoinGroup` / `doNewMemberJoinGroup` / `doCurrentMemberJoinGroup`.
 //! - KIP-394: require member id for initial join group request.
@@ -126,6 +130,23 @@ pub(crate) fn handle(
         Ok(request) => request,
         Err(code) => return fail(version, &member_id, code),
     };
+    if let Some(consumer_group) = coordinator.consumer_groups.get(&request.group_id) {
+        if !consumer_group.members.is_empty() {
+            // Kafka would host this member in the consumer group (online migration), which kmock
+            // does not: see `consumer`.
+            return fail(version, &member_id, error_code::INCONSISTENT_GROUP_PROTOCOL);
+        }
+        // Kafka's `maybeDeleteEmptyConsumerGroup`: the empty consumer group makes way, its
+        // committed offsets stay with the id.
+        let offsets = coordinator
+            .consumer_groups
+            .remove(&request.group_id)
+            .map(|group| group.offsets)
+            .unwrap_or_default();
+        if let Some(group) = coordinator.group_or_create(&request.group_id) {
+            group.offsets = offsets;
+        }
+    }
     if request.member_id.is_empty() {
         join_new_member(coordinator, token, request, now, out)
     } else {

@@ -8,7 +8,9 @@
 //! The state change happens here, when the request is handled: the member is removed and the
 //! group goes to PreparingRebalance (or Empty when it was the last member) even if a fault delays
 //! the *response*. A parked JoinGroup or SyncGroup of the leaving member is answered with
-//! UNKNOWN_MEMBER_ID. A leaving KIP-394 pending member is simply forgotten.
+//! UNKNOWN_MEMBER_ID. A leaving KIP-394 pending member is simply forgotten. For a KIP-848 consumer
+//! group's id every member gets UNKNOWN_MEMBER_ID (FENCED_INSTANCE_ID for an instance id held by
+//! another member id, unless the member id is empty): see [`super::consumer`].
 //!
 //! # References
 //! - Kafka `GroupCoordinator.handleLeaveGroup`, `removeMemberAndUpdateGroup`.
@@ -18,7 +20,7 @@ use kmock_wire::kafka_protocol::messages::leave_group_response::MemberResponse;
 use kmock_wire::kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse, ResponseKind};
 
 use super::state::Group;
-use super::{GroupCoordinator, Settings, error_code, str_bytes};
+use super::{GroupCoordinator, Settings, consumer, error_code, str_bytes};
 use crate::{BrokerTime, Completion, ResponseToken};
 
 /// Who a request says is leaving: (member id, instance id).
@@ -71,6 +73,25 @@ pub(crate) fn handle(
 ) -> ResponseKind {
     let version = token.api_version;
     let settings = coordinator.settings.clone();
+    if coordinator
+        .consumer_groups
+        .contains_key(request.group_id.as_str())
+    {
+        let results = identities(request, version)
+            .into_iter()
+            .map(|(member_id, instance_id)| {
+                let code = consumer::classic_member_error(
+                    coordinator,
+                    &request.group_id,
+                    &member_id,
+                    instance_id.as_deref().filter(|_| !member_id.is_empty()),
+                )
+                .unwrap_or(error_code::UNKNOWN_MEMBER_ID);
+                (member_id, instance_id, code)
+            })
+            .collect();
+        return ResponseKind::LeaveGroup(response(version, results));
+    }
     let group = coordinator.groups.get_mut(request.group_id.0.as_str());
     let results = match group {
         None => identities(request, version)

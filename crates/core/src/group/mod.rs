@@ -15,7 +15,13 @@
 //! group is Stable and the protocol would not change), fenced instance ids get FENCED_INSTANCE_ID,
 //! and LeaveGroup finds members by instance id.
 //!
-//! Not implemented: the consumer protocol of KIP-848, transactional offset commits, offset expiry
+//! The KIP-848 consumer protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe) lives in
+//! [`consumer`], with its own table of groups; the classic APIs consult it for group ids it holds.
+//!
+//! Transactional offset commits (TxnOffsetCommit) stay pending per producer until their transaction
+//! ends (`txn_offsets.rs`; the transaction coordinator in `crate::txn` drives them).
+//!
+//! Not implemented: offset expiry
 //! (and with it the periodic removal of empty groups without offsets), and the 5-minute timeout
 //! Kafka applies to new members awaiting their first join.
 //!
@@ -27,6 +33,7 @@
 //! - KIP-229 (DeleteGroups), KIP-496 (OffsetDelete).
 
 mod answer;
+pub mod consumer;
 mod delete_groups;
 mod describe_groups;
 mod find_coordinator;
@@ -39,6 +46,7 @@ mod offset_delete;
 mod offset_fetch;
 mod state;
 mod sync_group;
+mod txn_offsets;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -55,6 +63,8 @@ use crate::BrokerTime;
 use crate::config::BrokerConfig;
 use state::Group;
 pub use state::GroupState;
+pub use txn_offsets::MAX_PENDING_TRANSACTIONAL_OFFSETS;
+pub(crate) use txn_offsets::{TransactionalCommitter, TransactionalOffset};
 
 /// Kafka error codes, from the workspace's one table.
 pub(crate) use kmock_wire::error_code;
@@ -77,6 +87,11 @@ pub trait TopicCatalog {
     fn topic_id(&self, topic: &str) -> Option<uuid::Uuid>;
     /// Name of the topic with this id.
     fn topic_name(&self, topic_id: uuid::Uuid) -> Option<String>;
+    /// Every topic name, in name order (KIP-848 regex subscriptions resolve against them). A
+    /// catalog that cannot list its topics resolves no regex.
+    fn topic_names(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl TopicCatalog for LogStore {
@@ -90,6 +105,12 @@ impl TopicCatalog for LogStore {
 
     fn topic_name(&self, topic_id: uuid::Uuid) -> Option<String> {
         LogStore::topic_name(self, topic_id).map(str::to_owned)
+    }
+
+    fn topic_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = LogStore::topic_names(self).map(str::to_owned).collect();
+        names.sort();
+        names
     }
 }
 
@@ -110,6 +131,12 @@ pub(crate) struct Settings {
     pub initial_rebalance_delay: Duration,
     /// `group.max.size`.
     pub max_group_size: usize,
+    /// `group.consumer.session.timeout.ms`, as a duration.
+    pub consumer_session_timeout: Duration,
+    /// `group.consumer.heartbeat.interval.ms`.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`.
+    pub consumer_max_group_size: usize,
 }
 
 /// All groups and their committed offsets. See the module docs.
@@ -118,8 +145,12 @@ pub struct GroupCoordinator {
     pub(crate) settings: Settings,
     /// Groups by id. Ordered so ListGroups and deadline scans are deterministic.
     pub(crate) groups: BTreeMap<String, Group>,
+    /// KIP-848 consumer groups by id; an id is never in both tables (see [`consumer`]).
+    pub(crate) consumer_groups: BTreeMap<String, consumer::group::ConsumerGroup>,
     /// Source of generated member ids (seeded, so a seed reproduces the ids).
     rng: ChaCha8Rng,
+    /// Offsets committed by open transactions (`txn_offsets.rs`).
+    pending_transactional: txn_offsets::PendingTransactionalOffsets,
 }
 
 impl GroupCoordinator {
@@ -134,9 +165,14 @@ impl GroupCoordinator {
                 max_session_timeout_ms: config.group_max_session_timeout_ms,
                 initial_rebalance_delay: config.initial_rebalance_delay(),
                 max_group_size: config.group_max_size,
+                consumer_session_timeout: config.consumer_session_timeout(),
+                consumer_heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
+                consumer_max_group_size: config.group_consumer_max_size,
             },
             groups: BTreeMap::new(),
+            consumer_groups: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed ^ MEMBER_ID_SEED_SALT),
+            pending_transactional: Default::default(),
         }
     }
 
@@ -146,18 +182,29 @@ impl GroupCoordinator {
         self.settings.port = port;
     }
 
-    /// Earliest deadline (join phase end, pending sync end, session or pending-member expiry).
+    /// Earliest deadline (join phase end, pending sync end, session or pending-member expiry;
+    /// KIP-848 session and rebalance timeouts).
     pub fn next_deadline(&self) -> Option<BrokerTime> {
-        self.groups.values().filter_map(Group::next_deadline).min()
+        self.groups
+            .values()
+            .filter_map(Group::next_deadline)
+            .chain(self.consumer_next_deadline())
+            .min()
     }
 
     /// Fires deadlines due at `now`; responses to parked requests go to `out`. A call before any
     /// deadline is a no-op.
-    pub(crate) fn handle_timeout(&mut self, now: BrokerTime, out: &mut Vec<Completion>) {
+    pub(crate) fn handle_timeout(
+        &mut self,
+        now: BrokerTime,
+        topics: &dyn TopicCatalog,
+        out: &mut Vec<Completion>,
+    ) {
         let settings = self.settings.clone();
         for group in self.groups.values_mut() {
             group.handle_timeout(now, &settings, out);
         }
+        self.consumer_handle_timeout(now, topics);
     }
 
     /// Answers every parked JoinGroup and SyncGroup with NOT_COORDINATOR, as Kafka does when it
@@ -189,6 +236,9 @@ impl GroupCoordinator {
         topics: &dyn TopicCatalog,
         out: &mut Vec<Completion>,
     ) -> Reply {
+        if let Some(response) = consumer::handle(self, &token, &body, now, topics) {
+            return Reply::Now(response);
+        }
         match body {
             RequestKind::FindCoordinator(request) => {
                 Reply::Now(find_coordinator::handle(self, &token, &request))
@@ -234,11 +284,13 @@ impl GroupCoordinator {
         self.groups.get(group_id).map(Group::summary)
     }
 
-    /// The offset committed by `group_id` for a partition.
+    /// The offset committed by `group_id` (a classic or a consumer group) for a partition.
     pub fn committed_offset(&self, group_id: &str, topic: &str, partition: i32) -> Option<i64> {
-        self.groups
-            .get(group_id)?
-            .offsets
+        let offsets = match self.consumer_groups.get(group_id) {
+            Some(group) => &group.offsets,
+            None => &self.groups.get(group_id)?.offsets,
+        };
+        offsets
             .get(&(topic.to_owned(), partition))
             .map(|committed| committed.offset)
     }
@@ -251,10 +303,11 @@ impl GroupCoordinator {
         format!("{client_id}-{uuid}")
     }
 
-    /// The group, created Empty if it does not exist and the group table has room.
+    /// The group, created Empty if it does not exist and the group table has room (never over a
+    /// consumer group of the same id).
     pub(crate) fn group_or_create(&mut self, group_id: &str) -> Option<&mut Group> {
         if !self.groups.contains_key(group_id) {
-            if self.groups.len() >= MAX_GROUPS {
+            if !self.has_room_for_new_group() || self.consumer_groups.contains_key(group_id) {
                 return None;
             }
             self.groups
@@ -286,7 +339,7 @@ pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option
         RequestKind::ListGroups(_) => list_groups::error_response(code),
         RequestKind::DeleteGroups(request) => delete_groups::error_response(request, code),
         RequestKind::OffsetDelete(request) => offset_delete::error_response(request, code),
-        _ => return None,
+        other => return consumer::error_response(other, code),
     })
 }
 

@@ -4,15 +4,19 @@
 //! UNKNOWN_TOPIC_OR_PARTITION; metadata longer than [`MAX_OFFSET_METADATA_BYTES`] →
 //! OFFSET_METADATA_TOO_LARGE. Then the group rules, in Kafka's order (every remaining partition
 //! gets the group's code):
+//! - a KIP-848 consumer group: see [`super::consumer`] (UNKNOWN_MEMBER_ID, UNSUPPORTED_VERSION below
+//!   v9, STALE_MEMBER_EPOCH; a negative epoch commits to an empty group);
 //! - unknown group: generation < 0 creates it Empty and commits (a "simple" commit by a client that
-//!   does not use group management); otherwise ILLEGAL_GENERATION;
+//!   does not use group management); otherwise GROUP_ID_NOT_FOUND from v9, ILLEGAL_GENERATION
+//!   before;
 //! - generation < 0 and group Empty: simple commit;
 //! - a static instance id (v7+) registered to another member id → FENCED_INSTANCE_ID;
 //! - unknown member → UNKNOWN_MEMBER_ID; wrong generation → ILLEGAL_GENERATION;
 //! - CompletingRebalance → REBALANCE_IN_PROGRESS; Stable or PreparingRebalance → commit (and the
 //!   commit counts as a heartbeat).
 //!
-//! Field notes: `generation_id_or_member_epoch` is the generation for classic groups; v10 names
+//! Field notes: `generation_id_or_member_epoch` is the generation for classic groups and the member
+//! epoch for consumer groups; v10 names
 //! topics by id (the crate's request decoder stops at v9, the response side is handled anyway).
 //!
 //! # References
@@ -27,7 +31,9 @@ use kmock_wire::kafka_protocol::messages::{
 };
 
 use super::state::{CommittedOffset, Group, GroupState};
-use super::{GroupCoordinator, MAX_OFFSET_METADATA_BYTES, TopicCatalog, error_code, str_bytes};
+use super::{
+    GroupCoordinator, MAX_OFFSET_METADATA_BYTES, TopicCatalog, consumer, error_code, str_bytes,
+};
 use crate::{BrokerTime, ResponseToken};
 
 /// One requested partition and its fate.
@@ -147,25 +153,38 @@ pub(crate) fn handle(
     let generation = request.generation_id_or_member_epoch;
     let instance_id = request.group_instance_id.as_ref().map(|id| id.as_str());
     let exists = coordinator.groups.contains_key(group_id);
-    let verdict = if !exists && generation >= 0 {
+    let verdict = if let Some(group) = coordinator.consumer_groups.get_mut(group_id) {
+        // A KIP-848 consumer group: the member epoch is the generation; no session to refresh.
+        match consumer::offset_commit_error(group, member_id, generation, version) {
+            Some(code) => Err(code),
+            None => Ok(&mut group.offsets),
+        }
+    } else if !exists && generation >= 0 {
         // Not a simple commit, and no group: a commit from an older generation of a gone group.
-        Err(error_code::ILLEGAL_GENERATION)
+        // From v9 Kafka says so for both protocols; before, ILLEGAL_GENERATION.
+        Err(if version >= 9 {
+            error_code::GROUP_ID_NOT_FOUND
+        } else {
+            error_code::ILLEGAL_GENERATION
+        })
     } else {
         match coordinator.group_or_create(group_id) {
             None => Err(error_code::COORDINATOR_NOT_AVAILABLE),
             Some(group) => match group_verdict(group, member_id, instance_id, generation) {
                 Some(code) => Err(code),
-                None => Ok(group),
+                None => {
+                    group.touch(member_id, now);
+                    Ok(&mut group.offsets)
+                }
             },
         }
     };
     match verdict {
-        Ok(group) => {
-            group.touch(member_id, now);
+        Ok(offsets) => {
             for topic in &mut commits {
                 for p in &mut topic.partitions {
                     if p.code.is_none() {
-                        group.offsets.insert(
+                        offsets.insert(
                             (topic.name.clone(), p.partition),
                             CommittedOffset {
                                 offset: p.offset,

@@ -14,6 +14,9 @@
 //! subscribed, as in Kafka. Kafka reads the subscriptions cached at the last generation; kmock
 //! reads the current members', which differs only while a rebalance is being prepared.
 //!
+//! A KIP-848 consumer group has no group-level error (whatever its state); a topic its members
+//! subscribe to, by name or through a resolved regex, gets GROUP_SUBSCRIBED_TO_TOPIC.
+//!
 //! The group stays (Empty, or with its members) when its last offset goes, as in Kafka 4, whose
 //! periodic cleanup removes it later; kmock never expires groups.
 //!
@@ -21,7 +24,8 @@
 //! - Kafka `KafkaApis.handleOffsetDeleteRequest` (topic checks, merged responses),
 //!   `GroupCoordinatorService.deleteOffsets` (empty id), `OffsetMetadataManager.deleteOffsets`,
 //!   `ClassicGroup.validateOffsetDelete` / `isSubscribedToTopic` / `computeSubscribedTopics`,
-//!   `GroupCoordinator.handleDeleteOffsets` (3.x), `OffsetDeleteRequest.json`,
+//!   `GroupCoordinator.handleDeleteOffsets` (3.x), `ConsumerGroup.validateOffsetDelete` /
+//!   `isSubscribedToTopic` (4.0), `OffsetDeleteRequest.json`,
 //!   `OffsetDeleteResponse.json`
 //! - KIP-496 (OffsetDelete)
 
@@ -53,6 +57,26 @@ pub(crate) fn handle(
     request: &OffsetDeleteRequest,
     topics: &dyn TopicCatalog,
 ) -> ResponseKind {
+    if let Some(group) = coordinator
+        .consumer_groups
+        .get_mut(request.group_id.as_str())
+    {
+        // A KIP-848 consumer group: Kafka's `ConsumerGroup.validateOffsetDelete` accepts any.
+        let subscribed = group.subscribed_topic_names();
+        return respond(request, error_code::NONE, |topic, partition| {
+            let exists = topics
+                .partition_count(topic)
+                .is_some_and(|count| (0..count).contains(&partition));
+            if !exists {
+                return error_code::UNKNOWN_TOPIC_OR_PARTITION;
+            }
+            if subscribed.contains(topic) {
+                return error_code::GROUP_SUBSCRIBED_TO_TOPIC;
+            }
+            group.offsets.remove(&(topic.to_owned(), partition));
+            error_code::NONE
+        });
+    }
     let group = match checked_group(coordinator, request.group_id.as_str()) {
         Ok(group) => group,
         Err(code) => return group_error(code),

@@ -5,11 +5,15 @@
 //! partition of an unknown group, gets offset -1, metadata "" and no error. The top-level
 //! `error_code` exists in v2–7 only; v8+ has one per group. v10 names topics by id (the crate's
 //! request decoder stops at v9; the response side is handled anyway). The v9 member id and epoch
-//! are not checked: they are for KIP-848 groups.
+//! are checked for KIP-848 consumer groups only (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH as the
+//! group's error, no topics: see [`super::consumer`]), as Kafka's `ClassicGroup` ignores them.
+//! With `require_stable` (v7+, KIP-447) a partition whose offset a transaction has pending gets
+//! UNSTABLE_OFFSET_COMMIT.
 //!
 //! # References
 //! - Kafka `GroupCoordinator.handleFetchOffsets`, `GroupMetadataManager.getOffsets`.
-//! - KIP-88 (null topics = all), KIP-709 (batched groups, v8+), KIP-516 (topic ids).
+//! - KIP-88 (null topics = all), KIP-709 (batched groups, v8+), KIP-516 (topic ids), KIP-447
+//!   (`require_stable`).
 
 use std::collections::BTreeMap;
 
@@ -21,8 +25,8 @@ use kmock_wire::kafka_protocol::messages::{
     GroupId, OffsetFetchRequest, OffsetFetchResponse, ResponseKind, TopicName,
 };
 
-use super::state::Group;
-use super::{GroupCoordinator, TopicCatalog, error_code, str_bytes};
+use super::state::CommittedOffset;
+use super::{GroupCoordinator, TopicCatalog, consumer, error_code, str_bytes};
 use crate::ResponseToken;
 
 /// Offset Kafka returns for a partition without a committed offset.
@@ -79,6 +83,21 @@ fn wanted(request: &OffsetFetchRequest, version: i16) -> Vec<(String, Wanted)> {
     }
 }
 
+/// The member id and epoch of each group (v9+; before, none and -1).
+fn members(request: &OffsetFetchRequest, version: i16) -> Vec<(Option<&str>, i32)> {
+    if version >= 9 {
+        request
+            .groups
+            .iter()
+            .map(|g| (g.member_id.as_deref(), g.member_epoch))
+            .collect()
+    } else if version >= 8 {
+        request.groups.iter().map(|_| (None, -1)).collect()
+    } else {
+        vec![(None, -1)]
+    }
+}
+
 fn no_offset(partition: i32, code: i16) -> FetchedPartition {
     FetchedPartition {
         partition,
@@ -89,15 +108,18 @@ fn no_offset(partition: i32, code: i16) -> FetchedPartition {
     }
 }
 
-fn fetch(group_id: String, group: Option<&Group>, wanted: Wanted) -> FetchedGroup {
+/// A group's committed offsets by (topic, partition).
+type Offsets = BTreeMap<(String, i32), CommittedOffset>;
+
+fn fetch(group_id: String, group: Option<&Offsets>, wanted: Wanted) -> FetchedGroup {
     let topics = match wanted {
         Some(topics) => topics
             .into_iter()
             .map(|(name, partitions)| {
                 let partitions = partitions
                     .into_iter()
-                    .map(|partition| {
-                        match group.and_then(|g| g.offsets.get(&(name.clone(), partition))) {
+                    .map(
+                        |partition| match group.and_then(|g| g.get(&(name.clone(), partition))) {
                             Some(committed) => FetchedPartition {
                                 partition,
                                 offset: committed.offset,
@@ -106,15 +128,15 @@ fn fetch(group_id: String, group: Option<&Group>, wanted: Wanted) -> FetchedGrou
                                 code: error_code::NONE,
                             },
                             None => no_offset(partition, error_code::NONE),
-                        }
-                    })
+                        },
+                    )
                     .collect();
                 FetchedTopic { name, partitions }
             })
             .collect(),
         None => {
             let mut by_topic: BTreeMap<&str, Vec<FetchedPartition>> = BTreeMap::new();
-            for ((topic, partition), committed) in group.iter().flat_map(|g| g.offsets.iter()) {
+            for ((topic, partition), committed) in group.iter().flat_map(|g| g.iter()) {
                 by_topic.entry(topic).or_default().push(FetchedPartition {
                     partition: *partition,
                     offset: committed.offset,
@@ -147,14 +169,49 @@ pub(crate) fn handle(
     topics: &dyn TopicCatalog,
 ) -> ResponseKind {
     let version = token.api_version;
+    let require_stable = version >= 7 && request.require_stable;
+    let members = members(request, version);
     let groups = wanted(request, version)
         .into_iter()
-        .map(|(group_id, wanted)| {
-            let group = coordinator.groups.get(&group_id);
-            fetch(group_id, group, wanted)
+        .zip(members)
+        .map(|((group_id, wanted), (member_id, member_epoch))| {
+            let mut fetched = match coordinator.consumer_groups.get(&group_id) {
+                Some(group) => match consumer::offset_fetch_error(group, member_id, member_epoch) {
+                    Some(code) => FetchedGroup {
+                        group_id,
+                        code,
+                        topics: Vec::new(),
+                    },
+                    None => fetch(group_id, Some(&group.offsets), wanted),
+                },
+                None => {
+                    let group = coordinator.groups.get(&group_id).map(|g| &g.offsets);
+                    fetch(group_id, group, wanted)
+                }
+            };
+            if require_stable {
+                mark_unstable(coordinator, &mut fetched);
+            }
+            fetched
         })
         .collect();
     response(version, groups, topics)
+}
+
+/// `require_stable` (KIP-447): a partition with a transactional offset pending gets
+/// UNSTABLE_OFFSET_COMMIT and no offset, so the consumer retries until the transaction ends.
+fn mark_unstable(coordinator: &GroupCoordinator, group: &mut FetchedGroup) {
+    for topic in &mut group.topics {
+        for partition in &mut topic.partitions {
+            if coordinator.has_pending_transactional_offset(
+                &group.group_id,
+                &topic.name,
+                partition.partition,
+            ) {
+                *partition = no_offset(partition.partition, error_code::UNSTABLE_OFFSET_COMMIT);
+            }
+        }
+    }
 }
 
 fn response(version: i16, groups: Vec<FetchedGroup>, catalog: &dyn TopicCatalog) -> ResponseKind {

@@ -8,7 +8,8 @@
 //! leader omits get an empty one) and answers every parked sync, Stable → the stored assignment.
 //!
 //! Assignments are opaque bytes passed through untouched. The wait is bounded by the pending-sync
-//! deadline in [`super::state`].
+//! deadline in [`super::state`]. A KIP-848 consumer group's id gets UNKNOWN_MEMBER_ID
+//! (FENCED_INSTANCE_ID for an instance id held by another member id): see [`super::consumer`].
 //!
 //! # References
 //! - Kafka `GroupCoordinator.handleSyncGroup` / `doSyncGroup`.
@@ -21,7 +22,7 @@ use kmock_wire::kafka_protocol::messages::{ResponseKind, SyncGroupRequest};
 
 use super::answer::{sync_error as error, sync_response as response};
 use super::state::GroupState;
-use super::{GroupCoordinator, error_code};
+use super::{GroupCoordinator, consumer, error_code};
 use crate::{BrokerTime, Completion, Reply, ResponseToken};
 
 /// The SyncGroup response carrying `code` (for fault rules).
@@ -40,13 +41,18 @@ pub(crate) fn handle(
     let version = token.api_version;
     let fail = |code: i16| Reply::Now(error(version, code));
     let member_id = request.member_id.as_str();
+    let instance_id = request.group_instance_id.as_ref().map(|id| id.as_str());
+    if let Some(code) =
+        consumer::classic_member_error(coordinator, &request.group_id, member_id, instance_id)
+    {
+        return fail(code);
+    }
     let Some(group) = coordinator.groups.get_mut(request.group_id.0.as_str()) else {
         return fail(error_code::UNKNOWN_MEMBER_ID);
     };
     if group.state == GroupState::Dead {
         return fail(error_code::COORDINATOR_NOT_AVAILABLE);
     }
-    let instance_id = request.group_instance_id.as_ref().map(|id| id.as_str());
     if group.is_static_member_fenced(instance_id, member_id) {
         return fail(error_code::FENCED_INSTANCE_ID);
     }

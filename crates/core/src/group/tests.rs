@@ -157,7 +157,8 @@ impl Harness {
 
     fn tick(&mut self, now_ms: u64) {
         let mut out = Vec::new();
-        self.coordinator.handle_timeout(ms(now_ms), &mut out);
+        self.coordinator
+            .handle_timeout(ms(now_ms), &self.topics, &mut out);
         self.record_all(out);
     }
 

@@ -41,6 +41,8 @@ const RECORD_COUNT_OFFSET: usize = 57;
 
 /// Attributes bit: the batch belongs to a transaction.
 const TRANSACTIONAL_FLAG: i16 = 0x10;
+/// Attributes bit: the batch holds control records (transaction markers).
+const CONTROL_FLAG: i16 = 0x20;
 /// Attributes bit: the timestamps are the broker's log append time.
 const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 
@@ -61,7 +63,7 @@ pub(crate) struct BatchHeader {
     pub(crate) producer_epoch: i16,
     /// Sequence number of the first record, or -1.
     pub(crate) base_sequence: i32,
-    /// Whether the transactional attribute is set (accepted, treated as a plain batch).
+    /// Whether the transactional attribute is set.
     pub(crate) transactional: bool,
 }
 
@@ -101,8 +103,9 @@ fn read_i64(bytes: &[u8], at: usize) -> i64 {
 /// Parses and validates every batch in `records`, which must be exactly covered by whole batches.
 ///
 /// Errors (as Kafka error codes): `UNSUPPORTED_FOR_MESSAGE_FORMAT` for magic 0 or 1,
-/// `CORRUPT_MESSAGE` for anything else wrong: no batch, truncation, a bad length, an unknown magic,
-/// a CRC mismatch, or a record count that does not match `lastOffsetDelta`.
+/// `INVALID_RECORD` for a control batch (only the broker writes those), `CORRUPT_MESSAGE` for
+/// anything else wrong: no batch, truncation, a bad length, an unknown magic, a CRC mismatch, or a
+/// record count that does not match `lastOffsetDelta`.
 #[cfg(test)]
 pub(crate) fn parse_batches(records: &[u8]) -> Result<Vec<BatchHeader>, i16> {
     parse_batches_limited(records, usize::MAX)
@@ -154,6 +157,11 @@ pub(crate) fn parse_batches_limited(
         if record_count <= 0 || last_offset_delta != record_count - 1 {
             return Err(code::CORRUPT_MESSAGE);
         }
+        let attributes = read_i16(batch, ATTRIBUTES_OFFSET);
+        if attributes & CONTROL_FLAG != 0 {
+            // Kafka's LogValidator: "Clients are not allowed to write control records".
+            return Err(code::INVALID_RECORD);
+        }
         headers.push(BatchHeader {
             position,
             size,
@@ -162,7 +170,7 @@ pub(crate) fn parse_batches_limited(
             producer_id: read_i64(batch, PRODUCER_ID_OFFSET),
             producer_epoch: read_i16(batch, PRODUCER_EPOCH_OFFSET),
             base_sequence: read_i32(batch, BASE_SEQUENCE_OFFSET),
-            transactional: read_i16(batch, ATTRIBUTES_OFFSET) & TRANSACTIONAL_FLAG != 0,
+            transactional: attributes & TRANSACTIONAL_FLAG != 0,
         });
         position += size;
     }
@@ -170,6 +178,29 @@ pub(crate) fn parse_batches_limited(
         return Err(code::CORRUPT_MESSAGE);
     }
     Ok(headers)
+}
+
+/// What Produce needs to know of a partition's first batch before validating it: the producer
+/// and whether the batch is transactional. Read from the header without any check (`None` when
+/// there is no whole v2 header; the append then reports what is wrong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProducerPeek {
+    pub(crate) producer_id: i64,
+    pub(crate) producer_epoch: i16,
+    pub(crate) transactional: bool,
+}
+
+/// See [`ProducerPeek`].
+pub(crate) fn peek_producer(records: &[u8]) -> Option<ProducerPeek> {
+    if records.len() < BATCH_OVERHEAD_BYTES || records[MAGIC_OFFSET] != 2 {
+        return None;
+    }
+    let attributes = read_i16(records, ATTRIBUTES_OFFSET);
+    Some(ProducerPeek {
+        producer_id: read_i64(records, PRODUCER_ID_OFFSET),
+        producer_epoch: read_i16(records, PRODUCER_EPOCH_OFFSET),
+        transactional: attributes & TRANSACTIONAL_FLAG != 0 && attributes & CONTROL_FLAG == 0,
+    })
 }
 
 /// Marks a batch's timestamps as the broker's log append time `now_ms`: sets the timestamp type
@@ -203,4 +234,77 @@ pub(crate) fn patch_header(batch: &mut [u8], base_offset: i64, partition_leader_
     batch[..8].copy_from_slice(&base_offset.to_be_bytes());
     batch[PARTITION_LEADER_EPOCH_OFFSET..PARTITION_LEADER_EPOCH_OFFSET + 4]
         .copy_from_slice(&partition_leader_epoch.to_be_bytes());
+}
+
+/// A transaction marker to write into a partition (Kafka's `EndTransactionMarker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Marker {
+    /// The transaction's producer.
+    pub(crate) producer_id: i64,
+    /// Its epoch when the transaction ended.
+    pub(crate) producer_epoch: i16,
+    /// COMMIT (true) or ABORT (false).
+    pub(crate) commit: bool,
+    /// The coordinator epoch (always 0: one coordinator that never moves).
+    pub(crate) coordinator_epoch: i32,
+    /// The record's timestamp (the broker's wall clock).
+    pub(crate) timestamp_ms: i64,
+}
+
+/// Control record type of an ABORT marker (Kafka's `ControlRecordType`).
+const CONTROL_TYPE_ABORT: i16 = 0;
+/// Control record type of a COMMIT marker.
+const CONTROL_TYPE_COMMIT: i16 = 1;
+
+/// One control batch holding `marker`: magic 2, transactional and control attributes, sequence
+/// -1, one record whose key is `(version 0, type)` and value `(version 0, coordinator epoch)`,
+/// uncompressed, with its CRC. The base offset (0 here) is written when served.
+pub(crate) fn control_batch(marker: &Marker) -> bytes::BytesMut {
+    let control_type = if marker.commit {
+        CONTROL_TYPE_COMMIT
+    } else {
+        CONTROL_TYPE_ABORT
+    };
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&control_type.to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&marker.coordinator_epoch.to_be_bytes());
+    // The record: attributes, timestamp delta, offset delta, key, value, no headers. Every
+    // varint here is a small non-negative number: one zigzag byte.
+    let mut record = vec![0u8, 0, 0];
+    record.push(zigzag_byte(key.len()));
+    record.extend_from_slice(&key);
+    record.push(zigzag_byte(value.len()));
+    record.extend_from_slice(&value);
+    record.push(0);
+    let size = BATCH_OVERHEAD_BYTES + 1 + record.len();
+    let mut batch = bytes::BytesMut::with_capacity(size);
+    batch.extend_from_slice(&0i64.to_be_bytes());
+    let batch_length = i32::try_from(size - LOG_OVERHEAD_BYTES).expect("a marker is tiny");
+    batch.extend_from_slice(&batch_length.to_be_bytes());
+    batch.extend_from_slice(&0i32.to_be_bytes());
+    batch.extend_from_slice(&[2]);
+    batch.extend_from_slice(&[0; 4]);
+    batch.extend_from_slice(&(TRANSACTIONAL_FLAG | CONTROL_FLAG).to_be_bytes());
+    batch.extend_from_slice(&0i32.to_be_bytes());
+    batch.extend_from_slice(&marker.timestamp_ms.to_be_bytes());
+    batch.extend_from_slice(&marker.timestamp_ms.to_be_bytes());
+    batch.extend_from_slice(&marker.producer_id.to_be_bytes());
+    batch.extend_from_slice(&marker.producer_epoch.to_be_bytes());
+    batch.extend_from_slice(&(-1i32).to_be_bytes());
+    batch.extend_from_slice(&1i32.to_be_bytes());
+    batch.extend_from_slice(&[zigzag_byte(record.len())]);
+    batch.extend_from_slice(&record);
+    debug_assert_eq!(batch.len(), size);
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
+/// The one-byte zigzag varint of a small length (below 64).
+fn zigzag_byte(value: usize) -> u8 {
+    debug_assert!(value < 64, "one zigzag byte holds 0..64");
+    u8::try_from(value << 1).expect("below 64")
 }

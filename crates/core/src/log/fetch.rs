@@ -2,8 +2,15 @@
 //!
 //! Per partition: the batches from the one containing `fetch_offset`, as stored (the client skips
 //! records before its offset), while within `partition_max_bytes` and the request's `max_bytes`; the
-//! first batch of the response is returned even if larger (KIP-74). High watermark and last stable
-//! offset are the log end offset. A `fetch_offset` below the log start or above the high watermark
+//! first batch of the response is returned even if larger (KIP-74). The high watermark is the log
+//! end offset; the last stable offset (every response carries it) is the first offset of the
+//! earliest open transaction, or the high watermark when none is open. read_uncommitted
+//! (`isolation_level` 0) reads up to the high watermark; read_committed (1) up to the last stable
+//! offset, and its response lists the aborted transactions whose records it may contain
+//! (`aborted_transactions`: producer id and first offset of each aborted transaction with records
+//! between the fetch offset and the end of the data returned) so the client can drop them; the
+//! transaction markers (control batches) are served in both modes, and clients skip them. A
+//! `fetch_offset` below the log start or above the high watermark
 //! gets OFFSET_OUT_OF_RANGE; an unknown topic UNKNOWN_TOPIC_OR_PARTITION (v4–12, by name) or
 //! UNKNOWN_TOPIC_ID (v13+, by id).
 //!
@@ -14,22 +21,25 @@
 //! answered at once.
 //!
 //! Fetch sessions (KIP-227) are not implemented: every response is a full one with session id 0,
-//! which tells clients to keep sending full requests; `forgotten_topics_data` is ignored. Both
-//! isolation levels read up to the high watermark (no transactions); read_committed responses
-//! carry an empty aborted-transactions list. Rack-aware fetching (KIP-392) is not implemented:
+//! which tells clients to keep sending full requests; `forgotten_topics_data` is ignored.
+//! Rack-aware fetching (KIP-392) is not implemented:
 //! `preferred_read_replica` is always -1.
 //!
 //! # References
 //! - Kafka `KafkaApis.handleFetchRequest`, `ReplicaManager.fetchMessages`, `DelayedFetch`,
 //!   `FetchRequest.json`, `FetchResponse.json`
 //! - KIP-74 (max_bytes, first batch always returned), KIP-227 (sessions), KIP-516 (v13 topic ids)
+//! - KIP-98 (isolation levels, last stable offset, aborted transactions), Kafka
+//!   `UnifiedLog.collectAbortedTransactions`
 
 use std::mem;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kmock_wire::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kmock_wire::kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
+use kmock_wire::kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kmock_wire::kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, ResponseKind};
 
 use super::{LogStore, code};
 use crate::{BrokerTime, Completion, Reply, ResponseToken};
@@ -180,9 +190,10 @@ fn read(
                 continue;
             };
             let high_watermark = log.log_end_offset();
+            let last_stable_offset = log.last_stable_offset();
             let data = data
                 .with_high_watermark(high_watermark)
-                .with_last_stable_offset(high_watermark)
+                .with_last_stable_offset(last_stable_offset)
                 .with_log_start_offset(log.log_start_offset());
             if fetch.fetch_offset < log.log_start_offset() || fetch.fetch_offset > high_watermark {
                 available.has_error = true;
@@ -194,13 +205,25 @@ fn read(
             let limit = usize::try_from(fetch.partition_max_bytes)
                 .unwrap_or(0)
                 .min(remaining);
-            let plan = log.plan_read(fetch.fetch_offset, limit, min_one_batch);
+            let end_offset = if read_committed {
+                last_stable_offset
+            } else {
+                high_watermark
+            };
+            let plan = log.plan_read(fetch.fetch_offset, end_offset, limit, min_one_batch);
             if plan.bytes > 0 {
                 min_one_batch = false;
             }
             remaining = remaining.saturating_sub(plan.bytes);
             available.bytes += plan.bytes;
             if sink.is_some() {
+                let data =
+                    match log.read_end_offset(plan) {
+                        Some(upper) if read_committed => data.with_aborted_transactions(Some(
+                            aborted(log, fetch.fetch_offset, upper),
+                        )),
+                        _ => data,
+                    };
                 partitions.push(data.with_records(Some(log.read(plan))));
             }
         }
@@ -214,6 +237,18 @@ fn read(
         }
     }
     available
+}
+
+/// The aborted transactions with records in `from..to`, as Fetch reports them.
+fn aborted(log: &super::partition::PartitionLog, from: i64, to: i64) -> Vec<AbortedTransaction> {
+    log.producer_states()
+        .aborted_between(from, to)
+        .map(|aborted| {
+            AbortedTransaction::default()
+                .with_producer_id(ProducerId(aborted.producer_id))
+                .with_first_offset(aborted.first_offset)
+        })
+        .collect()
 }
 
 fn unknown_partition(data: PartitionData, error_code: i16) -> PartitionData {

@@ -1,14 +1,18 @@
 //! Topics, partition logs and the APIs that read and write them: Metadata, CreateTopics,
-//! DeleteTopics, CreatePartitions, Produce, Fetch (with long polling), ListOffsets, DeleteRecords
-//! and InitProducerId; topic and broker configs and the APIs that read and change them:
+//! DeleteTopics, CreatePartitions, Produce, Fetch (with long polling), ListOffsets and
+//! DeleteRecords; topic and broker configs and the APIs that read and change them:
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs (`topic_config.rs`: Kafka's topic
 //! configs and each topic's overrides; `broker_config.rs`: broker configs, dynamic broker defaults,
 //! loggers; `config_resource.rs`: what the three APIs share); retention and compaction on demand
 //! (`retention.rs`).
 //!
 //! [`LogStore`] owns the topics (by name, in name order, each with a stable id), their
-//! partition logs, the fetches parked until enough bytes arrive or their max wait
-//! passes, and the producer id allocator. One file per API, all of the same shape: a `handle`
+//! partition logs (with each partition's producer state: `producer_state.rs`, sequences and
+//! open and aborted transactions) and the fetches parked until enough bytes arrive or their max
+//! wait passes. Transactions are the transaction coordinator's (`crate::txn`): it writes their
+//! markers here (`LogStore::write_marker`), and Produce asks it, through
+//! `TransactionVerifier`, whether a producer's first transactional batch in a partition belongs
+//! to its transaction. One file per API, all of the same shape: a `handle`
 //! that applies the request and builds the response at the request's version, and an
 //! `error_response` for fault rules. It must not touch connections, timers of other modules or
 //! groups: parked fetches leave through the `out` completions the core passes in.
@@ -21,11 +25,9 @@
 //!
 //! Limits (peer-controlled state): at most [`MAX_PARTITIONS_PER_TOPIC`] partitions per topic and
 //! [`MAX_PARTITIONS_TOTAL`] in all (beyond: INVALID_PARTITIONS), at most [`MAX_PARKED_FETCHES`]
-//! parked fetches (beyond: answered at once), at most
-//! [`MAX_TRANSACTIONAL_IDS`] remembered transactional ids.
+//! parked fetches (beyond: answered at once), producer state as `producer_state.rs` says.
 //!
-//! Not supported: transactions (transactional batches are stored as plain batches, no markers,
-//! no aborted-transaction lists), incremental fetch sessions (KIP-227: every fetch response is a
+//! Not supported: incremental fetch sessions (KIP-227: every fetch response is a
 //! full one with session id 0), retention and compaction in the background (they run when asked:
 //! [`LogStore::clean_logs`]), log segments (configs about segments, flushing and replication are
 //! stored and reported, and change nothing else). The log start offset moves by DeleteRecords and
@@ -34,8 +36,7 @@
 //! # References
 //! - Kafka `KafkaApis` (handleTopicMetadataRequest, handleCreateTopicsRequest,
 //!   handleDeleteTopicsRequest, handleCreatePartitionsRequest, handleProduceRequest,
-//!   handleFetchRequest, handleListOffsetRequest, handleDeleteRecordsRequest,
-//!   handleInitProducerIdRequest)
+//!   handleFetchRequest, handleListOffsetRequest, handleDeleteRecordsRequest)
 //! - Kafka `Topic.validate` (topic name rules), `Uuid.randomUuid` (topic ids)
 //! - KIP-516: topic ids
 //! - KIP-133 / KIP-339: DescribeConfigs, AlterConfigs, IncrementalAlterConfigs
@@ -51,11 +52,11 @@ mod delete_topics;
 mod describe_configs;
 mod fetch;
 mod incremental_alter_configs;
-mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod partition;
 mod produce;
+mod producer_state;
 mod record_checks;
 mod retention;
 mod topic_config;
@@ -75,15 +76,44 @@ use crate::BrokerTime;
 use crate::config::BrokerConfig;
 use partition::{PartitionLog, StoredBatch};
 
+pub(crate) use batch::Marker;
+
+/// The control batch a marker is written as (for the transaction tests).
+#[cfg(test)]
+pub(crate) fn batch_for_tests(marker: &Marker) -> bytes::Bytes {
+    batch::control_batch(marker).freeze()
+}
 pub use broker_config::MAX_DYNAMIC_BROKER_CONFIGS;
 pub use config_resource::MAX_CONFIG_RESOURCES_PER_REQUEST;
 pub use fetch::MAX_PARKED_FETCHES;
-pub use init_producer_id::{FIRST_PRODUCER_ID, MAX_TRANSACTIONAL_IDS};
+pub use producer_state::MAX_PRODUCERS_PER_PARTITION;
 pub use retention::{PartitionCleanup, RetentionReport};
 pub use topic_config::MAX_CONFIG_VALUE_BYTES;
 
 /// Kafka error codes, from the workspace's one table.
 pub(crate) use kmock_wire::error_code as code;
+
+/// What Produce asks before appending a producer's first transactional batch to a partition
+/// (KIP-890 verification): the transaction coordinator's answer.
+pub(crate) trait TransactionVerifier {
+    /// `Ok` if the partition is in the producer's open transaction (with `check.add`, after
+    /// adding it); otherwise the coordinator's error code (INVALID_PRODUCER_ID_MAPPING,
+    /// PRODUCER_FENCED, TRANSACTION_ABORTABLE, ...), which Produce maps for its version.
+    fn verify_partition(&mut self, check: PartitionVerification<'_>) -> Result<(), i16>;
+}
+
+/// One verification (see [`TransactionVerifier`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartitionVerification<'a> {
+    pub(crate) transactional_id: &'a str,
+    pub(crate) producer_id: i64,
+    pub(crate) producer_epoch: i16,
+    pub(crate) topic: &'a str,
+    pub(crate) partition: i32,
+    /// Produce v12+ (transactions v2): add the partition instead of only checking it.
+    pub(crate) add: bool,
+    pub(crate) now: BrokerTime,
+}
 
 /// Why a topic cannot be created (CreateTopics, auto-creation, or a direct `create_topic`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -191,8 +221,6 @@ pub struct LogStore {
     topic_id_rng: ChaCha8Rng,
     /// Fetches waiting for bytes, in arrival order.
     parked_fetches: Vec<fetch::ParkedFetch>,
-    /// Producer ids and epochs handed out by InitProducerId.
-    producer_ids: init_producer_id::ProducerIds,
     /// Dynamic broker configs, kmock's settings as broker configs, broker loggers.
     broker_configs: broker_config::BrokerConfigs,
     /// Unix time in ms at broker time zero: LogAppendTime stamps and time-based retention read
@@ -215,7 +243,6 @@ impl LogStore {
             partitions_total: 0,
             topic_id_rng: ChaCha8Rng::seed_from_u64(config.seed ^ TOPIC_ID_SEED_SALT),
             parked_fetches: Vec::new(),
-            producer_ids: init_producer_id::ProducerIds::default(),
             broker_configs: broker_config::BrokerConfigs::new(config),
             wall_clock_start_unix_ms: config.wall_clock_start_unix_ms,
         }
@@ -357,12 +384,67 @@ impl LogStore {
         self.topics.get(topic).map(|t| &t.config.overrides)
     }
 
-    /// Handles a topic/log request.
+    /// Appends a transaction marker to a partition (the transaction coordinator ends a
+    /// transaction); returns its offset, or `None` if the partition is gone (Kafka drops the
+    /// markers of a deleted partition). Parked fetches are not re-checked here: see
+    /// [`Self::complete_parked_fetches`].
+    pub(crate) fn write_marker(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        marker: Marker,
+    ) -> Option<i64> {
+        let log_append_time = self.topics.get(topic)?.config.settings.timestamp_type
+            == topic_config::TimestampType::LogAppendTime;
+        let log = self.partition_mut(topic, partition)?;
+        Some(log.append_marker(marker, log_append_time))
+    }
+
+    /// Answers the parked fetches that are now satisfied (or past their max wait).
+    pub(crate) fn complete_parked_fetches(&mut self, now: BrokerTime, out: &mut Vec<Completion>) {
+        fetch::complete_parked(self, now, out);
+    }
+
+    /// The last stable offset of a partition (the first offset of its earliest open
+    /// transaction, or the high watermark), if it exists.
+    pub fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.partition(topic, partition)
+            .map(PartitionLog::last_stable_offset)
+    }
+
+    /// The open transactions of a partition: `(producer id, producer epoch, first offset)`, by
+    /// first offset (for assertions and the control API).
+    pub fn open_transactions(&self, topic: &str, partition: i32) -> Vec<(i64, i16, i64)> {
+        self.partition(topic, partition)
+            .map(|log| {
+                log.producer_states()
+                    .open_transactions()
+                    .map(|open| (open.producer_id, open.producer_epoch, open.first_offset))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The aborted transactions of a partition still in its log: `(producer id, first offset,
+    /// last offset)`, the last being the ABORT marker's.
+    pub fn aborted_transactions(&self, topic: &str, partition: i32) -> Vec<(i64, i64, i64)> {
+        self.partition(topic, partition)
+            .map(|log| {
+                log.producer_states()
+                    .aborted_between(i64::MIN, i64::MAX)
+                    .map(|t| (t.producer_id, t.first_offset, t.last_offset))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Handles a topic/log request. Produce asks `transactions` about transactional batches.
     pub(crate) fn handle(
         &mut self,
         token: ResponseToken,
         body: RequestKind,
         now: BrokerTime,
+        transactions: &mut dyn TransactionVerifier,
         out: &mut Vec<Completion>,
     ) -> Reply {
         let version = token.api_version;
@@ -379,13 +461,12 @@ impl LogStore {
                 fetch::complete_parked(self, now, out);
                 Reply::Now(ResponseKind::DeleteTopics(response))
             }
-            RequestKind::Produce(request) => produce::handle(self, token, &request, now, out),
+            RequestKind::Produce(request) => {
+                produce::handle(self, token, &request, now, transactions, out)
+            }
             RequestKind::Fetch(request) => fetch::handle(self, token, request, now),
             RequestKind::ListOffsets(request) => Reply::Now(ResponseKind::ListOffsets(
                 list_offsets::handle(self, &request, version),
-            )),
-            RequestKind::InitProducerId(request) => Reply::Now(ResponseKind::InitProducerId(
-                init_producer_id::handle(self, &request, version),
             )),
             RequestKind::CreatePartitions(request) => Reply::Now(ResponseKind::CreatePartitions(
                 create_partitions::handle(self, &request, version),
@@ -538,9 +619,6 @@ pub fn error_response(body: &RequestKind, api_version: i16, code: i16) -> Option
         RequestKind::ListOffsets(request) => {
             ResponseKind::ListOffsets(list_offsets::error_response(request, api_version, code))
         }
-        RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(
-            init_producer_id::error_response(request, api_version, code),
-        ),
         RequestKind::CreatePartitions(request) => ResponseKind::CreatePartitions(
             create_partitions::error_response(request, api_version, code),
         ),

@@ -20,8 +20,12 @@
 //! its fetch offset) while lookups by timestamp skip the records before the start. Compaction swaps
 //! in rewritten batches with [`PartitionLog::replace_batches`] (see `retention.rs`).
 //!
+//! Producer state (sequences, open and aborted transactions) lives in `producer_state.rs`; the
+//! last stable offset is the first offset of the earliest open transaction. Transaction markers
+//! are control batches the transaction coordinator appends ([`PartitionLog::append_marker`]).
+//!
 //! Limits: offsets are `i64` and grow without bound. Producer state is kept for at most
-//! [`MAX_PRODUCERS_PER_PARTITION`] idempotent producers per partition.
+//! `MAX_PRODUCERS_PER_PARTITION` producers per partition (see `producer_state.rs`).
 //!
 //! # References
 //! - Kafka `UnifiedLog` / `LogSegment` (append, read, offsetForTimestamp)
@@ -30,22 +34,13 @@
 //! - Kafka `UnifiedLog.maybeIncrementLogStartOffset` / `deleteOldSegments` (KIP-107: the log start
 //!   offset moved by DeleteRecords)
 
-use std::collections::{BTreeMap, VecDeque};
-
 use bytes::{Bytes, BytesMut};
 use kmock_wire::kafka_protocol::records::RecordBatchDecoder;
 
 use super::batch::{self, BatchHeader};
 use super::code;
+use super::producer_state::ProducerStates;
 use super::record_checks::{self, RecordRules};
-
-/// Batches remembered per producer for duplicate detection (Kafka's `NUM_BATCHES_TO_RETAIN`).
-const PRODUCER_BATCHES_RETAINED: usize = 5;
-
-/// Idempotent producers remembered per partition. Beyond, a new producer id is not remembered:
-/// its batches are accepted without sequence checks (Kafka instead expires producer state after
-/// `transactional.id.expiration.ms`).
-pub(crate) const MAX_PRODUCERS_PER_PARTITION: usize = 10_000;
 
 /// The partition leader epoch written into served batches (one broker, never re-elected).
 pub(crate) const LEADER_EPOCH: i32 = 0;
@@ -82,23 +77,6 @@ impl StoredBatch {
         buffer.extend_from_slice(&self.bytes);
         batch::patch_header(&mut buffer[at..], self.base_offset, LEADER_EPOCH);
     }
-}
-
-/// What the partition remembers of an idempotent producer.
-#[derive(Debug, Clone)]
-struct ProducerState {
-    /// Epoch of the latest batch.
-    epoch: i16,
-    /// The latest batches, oldest first, at most [`PRODUCER_BATCHES_RETAINED`].
-    recent: VecDeque<SequenceRange>,
-}
-
-/// One appended idempotent batch: enough to recognise a retry of it.
-#[derive(Debug, Clone, Copy)]
-struct SequenceRange {
-    first_sequence: i32,
-    last_sequence: i32,
-    base_offset: i64,
 }
 
 /// The result of a successful append.
@@ -178,8 +156,8 @@ pub(crate) struct PartitionLog {
     log_start_offset: i64,
     /// Offset the next record gets; also the high watermark (one replica).
     log_end_offset: i64,
-    /// Idempotent producers by producer id.
-    producers: BTreeMap<i64, ProducerState>,
+    /// Idempotent and transactional producers: sequences, open and aborted transactions.
+    producers: ProducerStates,
 }
 
 impl PartitionLog {
@@ -196,6 +174,48 @@ impl PartitionLog {
     /// The stored batches, in offset order.
     pub(crate) fn batches(&self) -> &[StoredBatch] {
         &self.batches
+    }
+
+    /// The last stable offset: the first offset of the earliest open transaction (not below the
+    /// log start), or the log end offset when none is open.
+    pub(crate) fn last_stable_offset(&self) -> i64 {
+        self.producers
+            .first_unstable_offset()
+            .map_or(self.log_end_offset, |first| {
+                first.max(self.log_start_offset)
+            })
+    }
+
+    /// The producer state (open and aborted transactions, sequences).
+    pub(crate) fn producer_states(&self) -> &ProducerStates {
+        &self.producers
+    }
+
+    /// Appends a transaction marker (a control batch, see [`batch::control_batch`]) of
+    /// `producer_id` at `producer_epoch` and returns its offset; the producer's open transaction
+    /// here ends (committed, or aborted and remembered for read_committed fetches). A
+    /// LogAppendTime topic's marker is stamped like any batch. Markers are written by the
+    /// transaction coordinator, never by a client.
+    pub(crate) fn append_marker(&mut self, marker: batch::Marker, log_append_time: bool) -> i64 {
+        let mut bytes = batch::control_batch(&marker);
+        if log_append_time {
+            batch::stamp_log_append_time(&mut bytes, marker.timestamp_ms);
+        }
+        let offset = self.log_end_offset;
+        self.batches.push(StoredBatch {
+            base_offset: offset,
+            last_offset: offset,
+            max_timestamp: marker.timestamp_ms,
+            bytes: bytes.freeze(),
+        });
+        self.log_end_offset = offset + 1;
+        self.producers.record_marker(
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.commit,
+            offset,
+        );
+        offset
     }
 
     /// Validates and appends the record batches a producer sent for this partition.
@@ -218,10 +238,8 @@ impl PartitionLog {
         if appended_bytes > rules.max_append_bytes {
             return Err(code::RECORD_LIST_TOO_LARGE.into());
         }
-        for (index, header) in headers.iter().enumerate() {
-            if let Some(base_offset) = self.check_sequence(&headers[..index], header)? {
-                return Ok(AppendOutcome::Duplicate { base_offset });
-            }
+        if let Some(base_offset) = self.producers.check(&headers)? {
+            return Ok(AppendOutcome::Duplicate { base_offset });
         }
         let first = headers
             .first()
@@ -247,9 +265,8 @@ impl PartitionLog {
                 max_timestamp: rules.log_append_time_ms.unwrap_or(header.max_timestamp),
                 bytes: buffer.slice(at..at + header.size),
             });
-            if header.is_idempotent() {
-                self.remember(header, next_offset);
-            }
+            self.producers
+                .record_batch(header, next_offset, last_offset);
             next_offset = last_offset + 1;
         }
         self.log_end_offset = next_offset;
@@ -274,92 +291,14 @@ impl PartitionLog {
         self.batches.get(index).map(|b| b.max_timestamp)
     }
 
-    /// Checks an idempotent batch's epoch and sequence against the producer's state and the
-    /// batches before it in the same request. `Ok(Some(offset))`: a duplicate of a batch
-    /// appended at `offset`.
-    fn check_sequence(
-        &self,
-        earlier: &[BatchHeader],
-        header: &BatchHeader,
-    ) -> Result<Option<i64>, i16> {
-        if !header.is_idempotent() {
-            return Ok(None);
-        }
-        let previous = earlier
-            .iter()
-            .rev()
-            .find(|h| h.is_idempotent() && h.producer_id == header.producer_id)
-            .map(|h| (h.producer_epoch, h.last_sequence()));
-        let previous = match previous {
-            Some(previous) => previous,
-            None => {
-                let Some(state) = self.producers.get(&header.producer_id) else {
-                    // A producer this partition has not seen: any sequence starts it (KIP-360).
-                    return Ok(None);
-                };
-                if earlier.is_empty() && state.epoch == header.producer_epoch {
-                    let last_sequence = header.last_sequence();
-                    if let Some(range) = state.recent.iter().find(|r| {
-                        r.first_sequence == header.base_sequence && r.last_sequence == last_sequence
-                    }) {
-                        return Ok(Some(range.base_offset));
-                    }
-                }
-                let last = state
-                    .recent
-                    .back()
-                    .expect("a producer state holds at least one batch");
-                (state.epoch, last.last_sequence)
-            }
-        };
-        let (epoch, last_sequence) = previous;
-        if header.producer_epoch < epoch {
-            return Err(code::INVALID_PRODUCER_EPOCH);
-        }
-        let expected = if header.producer_epoch > epoch {
-            0
-        } else {
-            batch::increment_sequence(last_sequence, 1)
-        };
-        if header.base_sequence != expected {
-            return Err(code::OUT_OF_ORDER_SEQUENCE_NUMBER);
-        }
-        Ok(None)
-    }
-
-    fn remember(&mut self, header: &BatchHeader, base_offset: i64) {
-        if self.producers.len() >= MAX_PRODUCERS_PER_PARTITION
-            && !self.producers.contains_key(&header.producer_id)
-        {
-            return;
-        }
-        let state = self
-            .producers
-            .entry(header.producer_id)
-            .or_insert_with(|| ProducerState {
-                epoch: header.producer_epoch,
-                recent: VecDeque::with_capacity(PRODUCER_BATCHES_RETAINED),
-            });
-        if state.epoch != header.producer_epoch {
-            state.epoch = header.producer_epoch;
-            state.recent.clear();
-        }
-        if state.recent.len() == PRODUCER_BATCHES_RETAINED {
-            state.recent.pop_front();
-        }
-        state.recent.push_back(SequenceRange {
-            first_sequence: header.base_sequence,
-            last_sequence: header.last_sequence(),
-            base_offset,
-        });
-    }
-
     /// Which batches to return for a fetch at `fetch_offset`: from the batch containing it, while
     /// the total stays within `max_bytes`; the first batch even if larger when `min_one_batch`
-    /// (KIP-74). The caller checks `fetch_offset` is within the log.
+    /// (KIP-74); only batches that end before `end_offset` (the high watermark, or the last
+    /// stable offset for read_committed). The caller checks `fetch_offset` is within the log.
     pub(crate) fn plan_read(
         &self,
         fetch_offset: i64,
+        end_offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
     ) -> ReadPlan {
@@ -371,6 +310,9 @@ impl PartitionLog {
         for batch in &self.batches[start..] {
             let size = batch.bytes.len();
             let first = end == start;
+            if batch.last_offset >= end_offset {
+                break;
+            }
             if bytes + size > max_bytes && !(first && min_one_batch) {
                 break;
             }
@@ -378,6 +320,11 @@ impl PartitionLog {
             end += 1;
         }
         ReadPlan { start, end, bytes }
+    }
+
+    /// The offset after the last record of a planned read, `None` if it reads nothing.
+    pub(crate) fn read_end_offset(&self, plan: ReadPlan) -> Option<i64> {
+        (plan.end > plan.start).then(|| self.batches[plan.end - 1].last_offset + 1)
     }
 
     /// The bytes of a planned read: the stored batches as served, concatenated into one buffer.
@@ -409,6 +356,7 @@ impl PartitionLog {
             return;
         }
         self.log_start_offset = offset;
+        self.producers.truncate_before(offset);
         let dropped = self
             .batches
             .partition_point(|batch| batch.last_offset < offset);

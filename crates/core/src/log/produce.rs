@@ -18,8 +18,18 @@
 //! Idempotent producers (producer id >= 0): per partition, the producer's epoch and last five
 //! batches' sequence ranges are kept; a retry of one of them returns NONE and the original base
 //! offset, a gap or reordering gets OUT_OF_ORDER_SEQUENCE_NUMBER, an older epoch
-//! INVALID_PRODUCER_EPOCH. Transactional batches (and a non-null `transactional_id`) are accepted
-//! and stored as plain batches: kmock does not implement transactions.
+//! INVALID_PRODUCER_EPOCH (see `producer_state.rs`).
+//!
+//! Transactional batches: a request carrying any without a `transactional_id` gets
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition (Kafka's check, which it makes
+//! before authorizing). A producer's first transactional batch in a partition (no transaction of
+//! it open there) is verified with the transaction coordinator (KIP-890): the partition must be
+//! in the producer's open transaction, else INVALID_TXN_STATE (v3–10) or TRANSACTION_ABORTABLE
+//! (v11); v12+ (transactions v2) adds the partition to the transaction instead. An unknown
+//! transactional id or another producer id gets INVALID_PRODUCER_ID_MAPPING, another epoch
+//! INVALID_PRODUCER_EPOCH. A non-transactional batch from a producer with an open transaction
+//! gets INVALID_TXN_STATE, a control batch INVALID_RECORD. Only each partition's first batch
+//! is looked at for these checks (Kafka 4 requires exactly one batch per partition).
 //!
 //! More than one batch per partition is accepted (Kafka 4 requires exactly one for v3+).
 //! Every append re-checks parked fetches, which complete in the same call when satisfied.
@@ -30,7 +40,9 @@
 //!   `UnifiedLog.append` (RecordBatchTooLargeException → RECORD_LIST_TOO_LARGE),
 //!   `ProduceRequest.json`, `ProduceResponse.json`
 //! - KIP-98 (idempotence, sequence numbers), KIP-360 (unknown producers), KIP-516 (v13 topic ids),
-//!   KIP-32 (LogAppendTime), KIP-467 (record errors), KIP-937 (timestamp limits)
+//!   KIP-32 (LogAppendTime), KIP-467 (record errors), KIP-937 (timestamp limits), KIP-890
+//!   (transaction verification; `ReplicaManager.appendRecords` and `AddPartitionsToTxnManager`
+//!   map its errors)
 
 use std::borrow::Cow;
 
@@ -40,10 +52,11 @@ use kmock_wire::kafka_protocol::messages::produce_response::{
 };
 use kmock_wire::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
+use super::batch;
 use super::partition::{AppendError, AppendOutcome, AppendRules};
 use super::record_checks::RecordRules;
 use super::topic_config::TimestampType;
-use super::{LogStore, code, fetch, str_bytes};
+use super::{LogStore, PartitionVerification, TransactionVerifier, code, fetch, str_bytes};
 use crate::{BrokerTime, Completion, Reply, ResponseToken};
 
 /// A partition's successful append, as the response reports it.
@@ -60,9 +73,19 @@ pub(crate) fn handle(
     token: ResponseToken,
     request: &ProduceRequest,
     now: BrokerTime,
+    transactions: &mut dyn TransactionVerifier,
     out: &mut Vec<Completion>,
 ) -> Reply {
     let version = token.api_version;
+    if request.transactional_id.is_none() && has_transactional_batch(request) {
+        let error = code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        if request.acks == 0 {
+            return Reply::Close(format!("acks=0 produce failed with error code {error}"));
+        }
+        return Reply::Now(kmock_wire::kafka_protocol::messages::ResponseKind::Produce(
+            error_response(request, version, error),
+        ));
+    }
     let acks_valid = (-1..=1).contains(&request.acks);
     let mut appended = false;
     let mut first_error: Option<i16> = None;
@@ -90,7 +113,15 @@ pub(crate) fn handle(
             let outcome = match (acks_valid, name.as_deref(), rules) {
                 (false, _, _) => Err(code::INVALID_REQUIRED_ACKS.into()),
                 (true, None, _) => Err(unknown_topic.into()),
-                (true, Some(name), Some(rules)) => append(store, name, data, &rules),
+                (true, Some(name), Some(rules)) => {
+                    let transaction = Transaction {
+                        transactional_id: request.transactional_id.as_ref().map(|id| id.as_str()),
+                        version,
+                        now,
+                    };
+                    verify(store, name, data, transaction, transactions)
+                        .and_then(|()| append(store, name, data, &rules))
+                }
                 (true, Some(_), None) => Err(code::UNKNOWN_TOPIC_OR_PARTITION.into()),
             };
             match &outcome {
@@ -145,6 +176,76 @@ fn append_rules(store: &LogStore, topic: &str, now: BrokerTime) -> Option<Append
             }),
         },
     })
+}
+
+/// Whether any partition's first batch is transactional.
+fn has_transactional_batch(request: &ProduceRequest) -> bool {
+    request
+        .topic_data
+        .iter()
+        .flat_map(|topic| &topic.partition_data)
+        .filter_map(|data| data.records.as_deref())
+        .filter_map(batch::peek_producer)
+        .any(|peek| peek.transactional)
+}
+
+/// The request's transaction context.
+#[derive(Debug, Clone, Copy)]
+struct Transaction<'a> {
+    transactional_id: Option<&'a str>,
+    version: i16,
+    now: BrokerTime,
+}
+
+/// KIP-890: a producer's first transactional batch in a partition must belong to its open
+/// transaction (see the module docs).
+fn verify(
+    store: &LogStore,
+    topic: &str,
+    data: &PartitionProduceData,
+    transaction: Transaction<'_>,
+    transactions: &mut dyn TransactionVerifier,
+) -> Result<(), AppendError> {
+    let (Some(transactional_id), Some(peek)) = (
+        transaction.transactional_id,
+        data.records.as_deref().and_then(batch::peek_producer),
+    ) else {
+        return Ok(());
+    };
+    let Some(log) = store.partition(topic, data.index) else {
+        return Ok(());
+    };
+    if !peek.transactional
+        || peek.producer_id < 0
+        || log.producer_states().has_open_transaction(peek.producer_id)
+    {
+        return Ok(());
+    }
+    transactions
+        .verify_partition(PartitionVerification {
+            transactional_id,
+            producer_id: peek.producer_id,
+            producer_epoch: peek.producer_epoch,
+            topic,
+            partition: data.index,
+            add: transaction.version >= 12,
+            now: transaction.now,
+        })
+        .map_err(|error| verification_error(error, transaction.version).into())
+}
+
+/// The coordinator's verification error as Produce answers it (Kafka's
+/// `AddPartitionsToTxnManager` and `ReplicaManager.appendRecords`).
+fn verification_error(error: i16, version: i16) -> i16 {
+    match error {
+        code::PRODUCER_FENCED => code::INVALID_PRODUCER_EPOCH,
+        code::TRANSACTION_ABORTABLE if version < 11 => code::INVALID_TXN_STATE,
+        code::CONCURRENT_TRANSACTIONS
+        | code::COORDINATOR_NOT_AVAILABLE
+        | code::COORDINATOR_LOAD_IN_PROGRESS
+        | code::NOT_COORDINATOR => code::NOT_ENOUGH_REPLICAS,
+        other => other,
+    }
 }
 
 /// Appends one partition's records.

@@ -18,7 +18,9 @@
 //! log at once. A batch keeps its offsets: rewritten with fewer records, its header keeps its
 //! original last offset (as Kafka's `MemoryRecords.filterTo` keeps it, so consumers move past the
 //! gap); a batch left empty is dropped. The log start offset does not move. A batch kmock cannot
-//! decode (lz4, zstd) is kept whole. `delete,compact` does both, deletion first.
+//! decode (lz4, zstd) is kept whole, and so is everything from the last stable offset on (the
+//! records of open transactions, as Kafka's cleaner stops at the first unstable offset; records of
+//! aborted transactions are compacted like others, where Kafka's cleaner drops them). `delete,compact` does both, deletion first.
 //!
 //! # References
 //! - Kafka `UnifiedLog.deleteOldSegments` (`deleteRetentionMsBreachedSegments`,
@@ -152,7 +154,18 @@ fn delete_expired(log: &mut PartitionLog, settings: &LogSettings, now_ms: i64) -
 
 /// Keeps the last record of each key (see the module docs); returns the records removed.
 fn compact(log: &mut PartitionLog, delete_retention_ms: i64, now_ms: i64) -> usize {
-    let decoded: Vec<Option<Vec<Record>>> = log.batches().iter().map(decode).collect();
+    // Kafka's cleaner stops at the first unstable offset: records of open transactions may still
+    // abort, so neither they nor what they would supersede are touched.
+    let stable = log.last_stable_offset();
+    let decoded: Vec<Option<Vec<Record>>> = log
+        .batches()
+        .iter()
+        .map(|stored| {
+            (stored.last_offset < stable)
+                .then(|| decode(stored))
+                .flatten()
+        })
+        .collect();
     let mut latest: std::collections::BTreeMap<&Bytes, i64> = std::collections::BTreeMap::new();
     for record in decoded.iter().flatten().flatten() {
         if let Some(key) = &record.key {

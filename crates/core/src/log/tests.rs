@@ -16,9 +16,8 @@ use kmock_wire::kafka_protocol::messages::produce_request::{
 };
 use kmock_wire::kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    FetchRequest, FetchResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
-    ProducerId, RequestKind, ResponseKind, TransactionalId,
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProduceResponse, RequestKind, ResponseKind,
 };
 use kmock_wire::kafka_protocol::protocol::{Request, StrBytes};
 use kmock_wire::kafka_protocol::records::{
@@ -142,17 +141,6 @@ impl Broker {
 
     fn list_offsets(&mut self, request: &ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
         let ResponseKind::ListOffsets(r) = self.call(request, version) else {
-            panic!()
-        };
-        r
-    }
-
-    fn init_producer_id(
-        &mut self,
-        request: &InitProducerIdRequest,
-        version: i16,
-    ) -> InitProducerIdResponse {
-        let ResponseKind::InitProducerId(r) = self.call(request, version) else {
             panic!()
         };
         r
@@ -1116,38 +1104,6 @@ fn list_offsets_earliest_latest_and_by_timestamp() {
     );
 }
 
-#[test]
-fn init_producer_id_allocates_and_bumps() {
-    let mut broker = Broker::new();
-    let mut seen = Vec::new();
-    // kafka-protocol 0.18 defines InitProducerIdRequest up to v5 only (ApiKey says 6).
-    for version in 0..=5 {
-        let request = InitProducerIdRequest::default().with_transactional_id(None);
-        let response = broker.init_producer_id(&request, version);
-        assert_eq!(response.error_code, 0);
-        assert_eq!(response.producer_epoch, 0);
-        seen.push(response.producer_id.0);
-    }
-    assert_eq!(seen, (1_000..1_000 + seen.len() as i64).collect::<Vec<_>>());
-    let bump = InitProducerIdRequest::default()
-        .with_transactional_id(None)
-        .with_producer_id(ProducerId(1_000))
-        .with_producer_epoch(3);
-    let response = broker.init_producer_id(&bump, 4);
-    assert_eq!(
-        (response.producer_id.0, response.producer_epoch),
-        (1_000, 4)
-    );
-    let transactional = InitProducerIdRequest::default()
-        .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx"))));
-    let first = broker.init_producer_id(&transactional, 2);
-    let second = broker.init_producer_id(&transactional, 2);
-    assert_eq!(first.producer_id, second.producer_id);
-    assert_eq!(second.producer_epoch, first.producer_epoch + 1);
-    let empty = broker.init_producer_id(&InitProducerIdRequest::default(), 2);
-    assert_eq!(empty.error_code, code::INVALID_REQUEST);
-}
-
 /// A request of every log API naming a topic with two partitions.
 fn sample_requests() -> Vec<(ApiKey, RequestKind)> {
     let partition = |index| {
@@ -1188,10 +1144,6 @@ fn sample_requests() -> Vec<(ApiKey, RequestKind)> {
         (
             ApiKey::ListOffsets,
             RequestKind::ListOffsets(list_offsets_request("t", 1, -1)),
-        ),
-        (
-            ApiKey::InitProducerId,
-            RequestKind::InitProducerId(InitProducerIdRequest::default()),
         ),
         (
             ApiKey::DescribeConfigs,
@@ -1240,7 +1192,6 @@ fn every_error_response_encodes_at_every_version() {
                     .iter()
                     .map(|p| p.error_code)
                     .collect(),
-                ResponseKind::InitProducerId(r) => vec![r.error_code],
                 ResponseKind::DescribeConfigs(r) => {
                     r.results.iter().map(|t| t.error_code).collect()
                 }
@@ -1275,11 +1226,14 @@ fn every_log_api_answers_at_every_version() {
                 plan: crate::ResponsePlan::Send,
             };
             let mut out = Vec::new();
-            let reply =
-                broker
-                    .core
-                    .logs
-                    .handle(token, request.clone(), crate::BrokerTime::ZERO, &mut out);
+            let core = &mut broker.core;
+            let reply = core.logs.handle(
+                token,
+                request.clone(),
+                crate::BrokerTime::ZERO,
+                &mut core.txns,
+                &mut out,
+            );
             let crate::Reply::Now(response) = reply else {
                 panic!("{api_key:?} v{version}: {reply:?}")
             };
