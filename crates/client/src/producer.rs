@@ -26,7 +26,7 @@ use kmock_wire::kafka_protocol::records::{
 };
 use tokio::sync::oneshot;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, TopicMetadata};
 use crate::error::{ClientError, codes};
 use crate::partitioner::partition_for_key;
 use crate::settings::Acks;
@@ -82,7 +82,8 @@ struct Inner {
     acks: Acks,
     clock: WallClock,
     next_unkeyed: AtomicU32,
-    queues: Mutex<BTreeMap<(String, i32), PartitionQueue>>,
+    /// By topic, then partition (looked up by `&str`: no key allocated per record).
+    queues: Mutex<BTreeMap<String, BTreeMap<i32, PartitionQueue>>>,
 }
 
 /// The producer. Cheap to clone.
@@ -167,8 +168,11 @@ impl Producer {
         value: Option<&[u8]>,
         headers: &[(&str, &[u8])],
     ) -> Result<RecordMetadata, ClientError> {
-        let metadata = self.inner.cluster.topic(topic).await?;
-        let partitions = metadata.partition_count();
+        let partitions = self
+            .inner
+            .cluster
+            .with_topic(topic, TopicMetadata::partition_count)
+            .await?;
         if partitions <= 0 {
             return Err(ClientError::UnknownTopic {
                 topic: topic.to_owned(),
@@ -215,7 +219,11 @@ impl Producer {
         let (reply, result) = oneshot::channel();
         let start_sender = {
             let mut queues = self.inner.queues.lock().expect("never poisoned");
-            let queue = queues.entry((topic.to_owned(), partition)).or_default();
+            let partitions = match queues.get_mut(topic) {
+                Some(partitions) => partitions,
+                None => queues.entry(topic.to_owned()).or_default(),
+            };
+            let queue = partitions.entry(partition).or_default();
             queue.queued.push(Queued { record, reply });
             !std::mem::replace(&mut queue.sending, true)
         };
@@ -232,7 +240,10 @@ async fn drain(inner: Arc<Inner>, topic: String, partition: i32) {
     loop {
         let batch: Vec<Queued> = {
             let mut queues = inner.queues.lock().expect("never poisoned");
-            let Some(queue) = queues.get_mut(&(topic.clone(), partition)) else {
+            let Some(queue) = queues
+                .get_mut(topic.as_str())
+                .and_then(|partitions| partitions.get_mut(&partition))
+            else {
                 return;
             };
             if queue.queued.is_empty() {
@@ -335,8 +346,10 @@ async fn send_batch(
         if attempt > 0 {
             tokio::time::sleep(cluster.settings().retry_backoff()).await;
         }
-        let metadata = cluster.topic(topic).await?;
-        let Some(leader) = metadata.leader(partition) else {
+        let leader = cluster
+            .with_topic(topic, |metadata| metadata.leader(partition))
+            .await?;
+        let Some(leader) = leader else {
             cluster.invalidate_topic(topic);
             last_error = ClientError::broker("Produce", codes::LEADER_NOT_AVAILABLE, None);
             continue;

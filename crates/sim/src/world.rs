@@ -119,6 +119,24 @@ fn settings_line(settings: &Settings) -> String {
     }
 }
 
+/// Appends `n` in decimal, as `format!("{n}")` writes it.
+fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
+    }
+}
+
 /// Mixed into the seed for KIP-848 member ids ("kmockMID").
 const MEMBER_ID_SALT: u64 = 0x6b6d_6f63_6b4d_4944;
 
@@ -652,8 +670,14 @@ impl World {
         let mut failed = 0;
         let mut first_error = None;
         for _ in 0..count {
-            let key = format!("key-{}", self.rng.random_range(0..1000u32));
-            let value = format!("{name}-{}", producer.next);
+            // `key-N` and `NAME-N`, built without the formatting machinery (two per record).
+            let mut key = String::with_capacity(8);
+            key.push_str("key-");
+            push_decimal(&mut key, u64::from(self.rng.random_range(0..1000u32)));
+            let mut value = String::with_capacity(name.len() + 8);
+            value.push_str(name);
+            value.push('-');
+            push_decimal(&mut value, producer.next);
             producer.next += 1;
             match producer
                 .producer
@@ -999,5 +1023,17 @@ impl ProducerRuntime {
     #[allow(dead_code)]
     fn cluster(&self) -> &Cluster {
         &self.cluster
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn push_decimal_writes_what_format_writes() {
+        for n in [0, 1, 9, 10, 99, 100, 999, 1000, 123_456_789, u64::MAX] {
+            let mut out = String::from("key-");
+            super::push_decimal(&mut out, n);
+            assert_eq!(out, format!("key-{n}"));
+        }
     }
 }
