@@ -94,12 +94,16 @@ struct World {
 
 /// Runs `scenario` with `seed` on a fresh current-thread runtime with paused time.
 pub fn run(scenario: &Scenario, seed: u64) -> WorldOutcome {
+    run_shared(Arc::new(scenario.clone()), seed)
+}
+
+/// [`run`] for a scenario the caller already shares (no copy of it per run).
+pub fn run_shared(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .expect("a current-thread runtime builds");
-    let scenario = Arc::new(scenario.clone());
     runtime.block_on(run_world(scenario, seed))
 }
 
@@ -324,8 +328,8 @@ impl World {
     }
 
     async fn run_timeline(&mut self) {
-        let steps = self.scenario.timeline.clone();
-        for (index, step) in steps.iter().enumerate() {
+        let scenario = self.scenario.clone();
+        for (index, step) in scenario.timeline.iter().enumerate() {
             if let Some(at) = step.at {
                 tokio::time::sleep_until(recorder_start(&self.recorder) + at).await;
             }
