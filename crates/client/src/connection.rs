@@ -161,7 +161,6 @@ impl Connection {
         api_version: i16,
         timeout: Duration,
     ) -> Result<Bytes, ClientError> {
-        let api = api_name::<R>();
         let correlation_id = self.next_correlation_id();
         let frame = encode_request(
             body,
@@ -188,6 +187,8 @@ impl Connection {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(shared.closed_error("connection task ended".into())),
             Err(_) => {
+                // Formatted here, not for every request: only a timeout needs the name.
+                let api = api_name::<R>();
                 tracing::debug!(address = %shared.address, %api, ?timeout, "request timed out; closing the connection");
                 shared.close(&format!("{api} request timed out"));
                 Err(ClientError::RequestTimeout {
