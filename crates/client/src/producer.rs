@@ -267,17 +267,24 @@ async fn drain(inner: Arc<Inner>, topic: String, partition: i32) {
         // base sequence -1 (none), as Java's producer writes without idempotence. (With the same
         // sequence on every record, each record became a batch of its own: 61 bytes of header per
         // record, and a stored batch per record on the broker.)
-        let records: Vec<Record> = batch
-            .iter()
+        // The records are moved out of the queue, not copied: a copy of a record's key and value
+        // allocated twice per record (a `Bytes` made from a `Vec` allocates its shared header on
+        // its first clone).
+        let (records, replies): (Vec<Record>, Vec<_>) = batch
+            .into_iter()
             .enumerate()
-            .map(|(index, queued)| Record {
-                offset: index as i64,
-                sequence: i32::try_from(index).unwrap_or(i32::MAX) - 1,
-                ..queued.record.clone()
+            .map(|(index, queued)| {
+                let record = Record {
+                    offset: index as i64,
+                    sequence: i32::try_from(index).unwrap_or(i32::MAX) - 1,
+                    ..queued.record
+                };
+                (record, queued.reply)
             })
-            .collect();
+            .unzip();
         let result = send_batch(&inner, &topic, partition, &records).await;
-        for (index, queued) in batch.into_iter().enumerate() {
+        drop(records);
+        for (index, reply) in replies.into_iter().enumerate() {
             let outcome = result.clone().map(|base_offset| RecordMetadata {
                 partition,
                 offset: if base_offset < 0 {
@@ -286,7 +293,7 @@ async fn drain(inner: Arc<Inner>, topic: String, partition: i32) {
                     base_offset + index as i64
                 },
             });
-            let _ = queued.reply.send(outcome);
+            let _ = reply.send(outcome);
         }
     }
 }
