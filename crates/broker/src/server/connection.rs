@@ -65,7 +65,9 @@ where
     // One wait for the stop across the whole loop (reads and writes alike): a fresh one per step
     // would register and drop a watch waiter for every request.
     let mut state = context.state.clone();
-    let stopped = until_stopped(&mut state);
+    let wait = until_stopped(&mut state);
+    tokio::pin!(wait);
+    let stopped = polled_on_change(context.state.clone(), wait);
     tokio::pin!(stopped);
     // A request of this connection is in the broker; the next frame waits.
     let mut awaiting = false;
@@ -133,6 +135,25 @@ enum Step {
     Output(Option<ConnectionOutput>),
     Stopped,
     Read(io::Result<usize>),
+}
+
+/// `wait` (a wait on the broker state), polled only once the state changed since its last poll,
+/// or on the first. The loop polls its stop wait at every step; the wait stays registered with the
+/// watch between polls (it never leaves this task, so its waker stays right), and a change wakes
+/// the task, so a poll that finds the state unchanged would only repeat the watch's lock and check.
+fn polled_on_change<'a, F: Future + 'a>(
+    mut probe: watch::Receiver<ServerState>,
+    mut wait: Pin<&'a mut F>,
+) -> impl Future<Output = F::Output> + 'a {
+    let mut polled = false;
+    std::future::poll_fn(move |cx| {
+        if polled && !probe.has_changed().unwrap_or(true) {
+            return std::task::Poll::Pending;
+        }
+        polled = true;
+        probe.borrow_and_update();
+        wait.as_mut().poll(cx)
+    })
 }
 
 /// Resolves once the broker is [`ServerState::Stopped`] (or gone).
