@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -110,6 +111,47 @@ impl<T: Copy> Shared<T> {
     }
 }
 
+/// Set when either direction of a link ends, so that the other ends too. What `Shared<bool>` was
+/// for this (the same `Notify`, set before it wakes anyone), plus a wait that is cheap to poll
+/// again: the forwarding task polls it every time it wakes, for every chunk.
+#[derive(Debug, Default)]
+struct LinkClosed {
+    closed: AtomicBool,
+    changed: Notify,
+}
+
+impl LinkClosed {
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the link is closed. Joins the `Notify`'s waiters at its first poll, as a
+    /// `Shared::wait_for` did, and stays there; later polls only read the flag. The waiter keeps
+    /// the task's waker (the future never leaves its task), and `close` is the only thing that
+    /// notifies, after setting the flag.
+    fn kept_wait(&self) -> impl Future<Output = ()> + '_ {
+        let mut notified = Box::pin(self.changed.notified());
+        let mut registered = false;
+        std::future::poll_fn(move |cx| {
+            if self.is_closed() {
+                return std::task::Poll::Ready(());
+            }
+            if !registered {
+                registered = true;
+                if notified.as_mut().poll(cx).is_ready() {
+                    return std::task::Poll::Ready(());
+                }
+            }
+            std::task::Poll::Pending
+        })
+    }
+}
+
 /// The network between the clients and the broker. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Network {
@@ -171,7 +213,7 @@ impl Network {
         };
         // When either direction ends (a close, EOF, a disconnect), the whole link closes, as a TCP
         // connection does: both pipes are dropped and both peers see EOF.
-        let closed = Arc::new(Shared::<bool>::default());
+        let closed = Arc::new(LinkClosed::default());
         tokio::spawn(forward(
             client_read,
             broker_write,
@@ -289,15 +331,15 @@ async fn forward(
     mut from: ReadHalf<DuplexStream>,
     mut to: WriteHalf<DuplexStream>,
     link: LinkWatch,
-    closed: Arc<Shared<bool>>,
+    closed: Arc<LinkClosed>,
     scanner: Option<RequestScanner>,
 ) {
     tokio::select! {
         biased;
-        () = closed.wait_for(|c| *c) => {}
+        () = closed.kept_wait() => {}
         () = copy(&mut from, &mut to, link, scanner) => {}
     }
-    closed.update(|c| *c = true);
+    closed.close();
     let _ = to.shutdown().await;
 }
 
