@@ -352,6 +352,9 @@ async fn copy(
     let mut chunk = ChunkBuffer::take();
     let buffer = &mut chunk.0;
     loop {
+        // A fresh disconnect wait per chunk, unlike the link's closed wait: where it sits in the
+        // actor's `Notify` list (the order in which the links last went idle) is the order in
+        // which a fault wakes them, which can show in the trace.
         let n = tokio::select! {
             biased;
             () = link.disconnected() => return,
