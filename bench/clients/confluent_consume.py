@@ -2,7 +2,8 @@
 
 Usage: confluent_consume.py BOOTSTRAP TOPIC EXPECTED SESSION_TIMEOUT_MS IDLE_S
 
-Reads the partition's watermarks, prints `READY`, waits for one line on stdin, then subscribes a
+Reads the watermarks of every partition of TOPIC (summed: `low` is the sum of the log start
+offsets, `high` of the high watermarks, `partitions` their count), prints `READY`, waits for one line on stdin, then subscribes a
 consumer in a new group (auto.offset.reset earliest) and reads until EXPECTED records arrived or
 nothing arrived for IDLE_S seconds. Prints one JSON line:
 {"low": L, "high": H, "records": N, "assign_ms": A, "seconds": S, "records_per_s": R, ...}
@@ -32,7 +33,11 @@ def main() -> int:
         # measures the Python loop, not the broker. Raised for every broker alike.
         "queued.min.messages": 1000000,
     })
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10, cached=False)
+    partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+    low = high = 0
+    for partition in partitions:
+        lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
+        low, high = low + lo, high + hi
     print("READY", flush=True)
     sys.stdin.readline()
 
@@ -72,6 +77,7 @@ def main() -> int:
     seconds = (last - assigned) if (last is not None and assigned is not None) else None
     consumer.close()
     print(json.dumps({
+        "partitions": len(partitions),
         "low": low,
         "high": high,
         "records": count,

@@ -599,6 +599,19 @@ impl Cluster {
         self.fetch_topic(topic).await
     }
 
+    /// `f` applied to [`Cluster::topic`]'s answer, without copying the cached metadata (the
+    /// producer asks twice per record).
+    pub(crate) async fn with_topic<R>(
+        &self,
+        topic: &str,
+        f: impl FnOnce(&TopicMetadata) -> R,
+    ) -> Result<R, ClientError> {
+        if let Some(metadata) = self.lock_state().topics.get(topic) {
+            return Ok(f(metadata));
+        }
+        Ok(f(&self.fetch_topic(topic).await?))
+    }
+
     /// Like [`Cluster::topic`], but always asks the broker.
     pub async fn fetch_topic(&self, topic: &str) -> Result<TopicMetadata, ClientError> {
         let deadline = tokio::time::Instant::now() + self.request_timeout();

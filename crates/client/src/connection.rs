@@ -161,7 +161,6 @@ impl Connection {
         api_version: i16,
         timeout: Duration,
     ) -> Result<Bytes, ClientError> {
-        let api = api_name::<R>();
         let correlation_id = self.next_correlation_id();
         let frame = encode_request(
             body,
@@ -188,6 +187,8 @@ impl Connection {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(shared.closed_error("connection task ended".into())),
             Err(_) => {
+                // Formatted here, not for every request: only a timeout needs the name.
+                let api = api_name::<R>();
                 tracing::debug!(address = %shared.address, %api, ?timeout, "request timed out; closing the connection");
                 shared.close(&format!("{api} request timed out"));
                 Err(ClientError::RequestTimeout {
@@ -266,7 +267,7 @@ pub fn decode_response_body<R: Request>(
 }
 
 async fn read_loop(mut read: ReadHalf<BoxStream>, shared: Arc<Shared>) {
-    let shutdown = &shared.shutdown;
+    let mut shutdown = shared.shutdown.kept_wait();
     let mut decoder = FrameDecoder::new(MAX_RESPONSE_FRAME_BYTES);
     loop {
         loop {
@@ -281,7 +282,7 @@ async fn read_loop(mut read: ReadHalf<BoxStream>, shared: Arc<Shared>) {
         }
         tokio::select! {
             biased;
-            () = shutdown.wait() => return,
+            () = &mut shutdown => return,
             read = read.read_buf(decoder.buffer_mut()) => match read {
                 Ok(0) => {
                     shared.close("closed by the broker");
@@ -328,11 +329,11 @@ async fn write_loop(
     mut writes: mpsc::UnboundedReceiver<Bytes>,
     shared: Arc<Shared>,
 ) {
-    let shutdown = &shared.shutdown;
+    let mut shutdown = shared.shutdown.kept_wait();
     loop {
         let frame = tokio::select! {
             biased;
-            () = shutdown.wait() => break,
+            () = &mut shutdown => break,
             frame = writes.recv() => match frame {
                 Some(frame) => frame,
                 None => break,
@@ -340,7 +341,7 @@ async fn write_loop(
         };
         let written = tokio::select! {
             biased;
-            () = shutdown.wait() => break,
+            () = &mut shutdown => break,
             written = async {
                 write.write_all(&frame).await?;
                 write.flush().await
@@ -384,6 +385,50 @@ impl ShutdownSignal {
             }
             notified.await;
         }
+    }
+
+    /// A wait for [`ShutdownSignal::fire`] that a loop keeps across its iterations and polls in
+    /// every `select!`: see [`KeptShutdownWait`].
+    fn kept_wait(&self) -> KeptShutdownWait<'_> {
+        KeptShutdownWait {
+            signal: self,
+            notified: Box::pin(self.notify.notified()),
+            registered: false,
+        }
+    }
+}
+
+/// [`ShutdownSignal::wait`] for the reader and writer loops, which poll it every time they wake.
+/// A fresh `wait()` per iteration joined the `Notify`'s waiters and left them again each time (two
+/// locks and a list update per request and direction); this one joins once, at its first poll,
+/// and afterwards only reads the flag. That is enough: the registered waiter keeps the task's
+/// waker (the future never leaves its task), and `fire` sets the flag before it wakes anyone.
+/// Only these two loops wait on a connection's signal (`closed()` aside, used by tests), and both
+/// just end when it fires, so the order in which they wake is not observable.
+struct KeptShutdownWait<'a> {
+    signal: &'a ShutdownSignal,
+    notified: std::pin::Pin<Box<tokio::sync::futures::Notified<'a>>>,
+    registered: bool,
+}
+
+impl Future for KeptShutdownWait<'_> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.signal.is_fired() {
+            return std::task::Poll::Ready(());
+        }
+        if !self.registered {
+            self.registered = true;
+            if self.notified.as_mut().poll(cx).is_ready() {
+                // Only `fire` notifies, and it sets the flag first.
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
     }
 }
 

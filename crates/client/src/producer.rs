@@ -26,7 +26,7 @@ use kmock_wire::kafka_protocol::records::{
 };
 use tokio::sync::oneshot;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, TopicMetadata};
 use crate::error::{ClientError, codes};
 use crate::partitioner::partition_for_key;
 use crate::settings::Acks;
@@ -82,7 +82,8 @@ struct Inner {
     acks: Acks,
     clock: WallClock,
     next_unkeyed: AtomicU32,
-    queues: Mutex<BTreeMap<(String, i32), PartitionQueue>>,
+    /// By topic, then partition (looked up by `&str`: no key allocated per record).
+    queues: Mutex<BTreeMap<String, BTreeMap<i32, PartitionQueue>>>,
 }
 
 /// The producer. Cheap to clone.
@@ -167,8 +168,11 @@ impl Producer {
         value: Option<&[u8]>,
         headers: &[(&str, &[u8])],
     ) -> Result<RecordMetadata, ClientError> {
-        let metadata = self.inner.cluster.topic(topic).await?;
-        let partitions = metadata.partition_count();
+        let partitions = self
+            .inner
+            .cluster
+            .with_topic(topic, TopicMetadata::partition_count)
+            .await?;
         if partitions <= 0 {
             return Err(ClientError::UnknownTopic {
                 topic: topic.to_owned(),
@@ -215,7 +219,11 @@ impl Producer {
         let (reply, result) = oneshot::channel();
         let start_sender = {
             let mut queues = self.inner.queues.lock().expect("never poisoned");
-            let queue = queues.entry((topic.to_owned(), partition)).or_default();
+            let partitions = match queues.get_mut(topic) {
+                Some(partitions) => partitions,
+                None => queues.entry(topic.to_owned()).or_default(),
+            };
+            let queue = partitions.entry(partition).or_default();
             queue.queued.push(Queued { record, reply });
             !std::mem::replace(&mut queue.sending, true)
         };
@@ -232,7 +240,10 @@ async fn drain(inner: Arc<Inner>, topic: String, partition: i32) {
     loop {
         let batch: Vec<Queued> = {
             let mut queues = inner.queues.lock().expect("never poisoned");
-            let Some(queue) = queues.get_mut(&(topic.clone(), partition)) else {
+            let Some(queue) = queues
+                .get_mut(topic.as_str())
+                .and_then(|partitions| partitions.get_mut(&partition))
+            else {
                 return;
             };
             if queue.queued.is_empty() {
@@ -256,17 +267,24 @@ async fn drain(inner: Arc<Inner>, topic: String, partition: i32) {
         // base sequence -1 (none), as Java's producer writes without idempotence. (With the same
         // sequence on every record, each record became a batch of its own: 61 bytes of header per
         // record, and a stored batch per record on the broker.)
-        let records: Vec<Record> = batch
-            .iter()
+        // The records are moved out of the queue, not copied: a copy of a record's key and value
+        // allocated twice per record (a `Bytes` made from a `Vec` allocates its shared header on
+        // its first clone).
+        let (records, replies): (Vec<Record>, Vec<_>) = batch
+            .into_iter()
             .enumerate()
-            .map(|(index, queued)| Record {
-                offset: index as i64,
-                sequence: i32::try_from(index).unwrap_or(i32::MAX) - 1,
-                ..queued.record.clone()
+            .map(|(index, queued)| {
+                let record = Record {
+                    offset: index as i64,
+                    sequence: i32::try_from(index).unwrap_or(i32::MAX) - 1,
+                    ..queued.record
+                };
+                (record, queued.reply)
             })
-            .collect();
+            .unzip();
         let result = send_batch(&inner, &topic, partition, &records).await;
-        for (index, queued) in batch.into_iter().enumerate() {
+        drop(records);
+        for (index, reply) in replies.into_iter().enumerate() {
             let outcome = result.clone().map(|base_offset| RecordMetadata {
                 partition,
                 offset: if base_offset < 0 {
@@ -275,9 +293,29 @@ async fn drain(inner: Arc<Inner>, topic: String, partition: i32) {
                     base_offset + index as i64
                 },
             });
-            let _ = queued.reply.send(outcome);
+            let _ = reply.send(outcome);
         }
     }
+}
+
+/// Bytes a v2 batch of `records` takes, about (a 61-byte header; per record its key, value and
+/// header bytes plus up to 20 bytes of lengths, deltas and attributes): the encoder's buffer is
+/// allocated once instead of grown step by step.
+fn batch_size_estimate(records: &[Record]) -> usize {
+    let payload: usize = records
+        .iter()
+        .map(|record| {
+            let key = record.key.as_ref().map_or(0, Bytes::len);
+            let value = record.value.as_ref().map_or(0, Bytes::len);
+            let headers: usize = record
+                .headers
+                .iter()
+                .map(|(name, value)| name.len() + value.as_ref().map_or(0, Bytes::len) + 10)
+                .sum();
+            20 + key + value + headers
+        })
+        .sum();
+    61 + payload
 }
 
 /// Produces `records` to one partition; returns the base offset.
@@ -288,7 +326,7 @@ async fn send_batch(
     records: &[Record],
 ) -> Result<i64, ClientError> {
     let cluster = &inner.cluster;
-    let mut encoded = BytesMut::new();
+    let mut encoded = BytesMut::with_capacity(batch_size_estimate(records));
     RecordBatchEncoder::encode(
         &mut encoded,
         records.iter(),
@@ -315,8 +353,10 @@ async fn send_batch(
         if attempt > 0 {
             tokio::time::sleep(cluster.settings().retry_backoff()).await;
         }
-        let metadata = cluster.topic(topic).await?;
-        let Some(leader) = metadata.leader(partition) else {
+        let leader = cluster
+            .with_topic(topic, |metadata| metadata.leader(partition))
+            .await?;
+        let Some(leader) = leader else {
             cluster.invalidate_topic(topic);
             last_error = ClientError::broker("Produce", codes::LEADER_NOT_AVAILABLE, None);
             continue;

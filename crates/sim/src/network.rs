@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +28,43 @@ pub const FIRST_PORT: u16 = 9092;
 
 /// Bytes buffered in each direction of each pipe.
 const PIPE_BYTES: usize = 64 * 1024;
+
+/// Bytes a forwarding task moves per read.
+const CHUNK_BYTES: usize = 16 * 1024;
+
+/// Forwarding buffers kept for reuse on this thread, at most.
+const SPARE_BUFFERS: usize = 64;
+
+thread_local! {
+    /// Forwarding buffers of finished links, reused by the next ones: a run opens a few links
+    /// and every run of a property suite opens them again, and zeroing a fresh 16 KiB buffer per
+    /// link was a tenth of a short scenario's work. Only `buffer[..n]` of a read is ever looked at,
+    /// so what a previous link left in it is never seen.
+    static SPARE: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A forwarding buffer from this thread's spares (or a new one); back to them when dropped.
+struct ChunkBuffer(Box<[u8]>);
+
+impl ChunkBuffer {
+    fn take() -> Self {
+        let spare = SPARE.with(|spare| spare.borrow_mut().pop());
+        Self(spare.unwrap_or_else(|| vec![0u8; CHUNK_BYTES].into_boxed_slice()))
+    }
+}
+
+impl Drop for ChunkBuffer {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.0);
+        // `try_with`: a task dropped while the thread's locals are being destroyed just frees.
+        let _ = SPARE.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(buffer);
+            }
+        });
+    }
+}
 
 /// The fault state of one actor's links.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,6 +112,47 @@ impl<T: Copy> Shared<T> {
             }
             notified.await;
         }
+    }
+}
+
+/// Set when either direction of a link ends, so that the other ends too. What `Shared<bool>` was
+/// for this (the same `Notify`, set before it wakes anyone), plus a wait that is cheap to poll
+/// again: the forwarding task polls it every time it wakes, for every chunk.
+#[derive(Debug, Default)]
+struct LinkClosed {
+    closed: AtomicBool,
+    changed: Notify,
+}
+
+impl LinkClosed {
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the link is closed. Joins the `Notify`'s waiters at its first poll, as a
+    /// `Shared::wait_for` did, and stays there; later polls only read the flag. The waiter keeps
+    /// the task's waker (the future never leaves its task), and `close` is the only thing that
+    /// notifies, after setting the flag.
+    fn kept_wait(&self) -> impl Future<Output = ()> + '_ {
+        let mut notified = Box::pin(self.changed.notified());
+        let mut registered = false;
+        std::future::poll_fn(move |cx| {
+            if self.is_closed() {
+                return std::task::Poll::Ready(());
+            }
+            if !registered {
+                registered = true;
+                if notified.as_mut().poll(cx).is_ready() {
+                    return std::task::Poll::Ready(());
+                }
+            }
+            std::task::Poll::Pending
+        })
     }
 }
 
@@ -154,7 +233,7 @@ impl Network {
         };
         // When either direction ends (a close, EOF, a disconnect), the whole link closes, as a TCP
         // connection does: both pipes are dropped and both peers see EOF.
-        let closed = Arc::new(Shared::<bool>::default());
+        let closed = Arc::new(LinkClosed::default());
         tokio::spawn(forward(
             client_read,
             broker_write,
@@ -281,15 +360,15 @@ async fn forward(
     mut from: ReadHalf<DuplexStream>,
     mut to: WriteHalf<DuplexStream>,
     link: LinkWatch,
-    closed: Arc<Shared<bool>>,
+    closed: Arc<LinkClosed>,
     scanner: Option<RequestScanner>,
 ) {
     tokio::select! {
         biased;
-        () = closed.wait_for(|c| *c) => {}
+        () = closed.kept_wait() => {}
         () = copy(&mut from, &mut to, link, scanner) => {}
     }
-    closed.update(|c| *c = true);
+    closed.close();
     let _ = to.shutdown().await;
 }
 
@@ -299,12 +378,16 @@ async fn copy(
     link: LinkWatch,
     mut scanner: Option<RequestScanner>,
 ) {
-    let mut buffer = vec![0u8; 16 * 1024];
+    let mut chunk = ChunkBuffer::take();
+    let buffer = &mut chunk.0;
     loop {
+        // A fresh disconnect wait per chunk, unlike the link's closed wait: where it sits in the
+        // actor's `Notify` list (the order in which the links last went idle) is the order in
+        // which a fault wakes them, which can show in the trace.
         let n = tokio::select! {
             biased;
             () = link.disconnected() => return,
-            read = from.read(&mut buffer) => match read {
+            read = from.read(buffer) => match read {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             },

@@ -144,11 +144,12 @@ pub fn run_file(path: impl AsRef<Path>, seed: Option<u64>) -> Result<RunReport, 
 /// Runs `scenario` with `seed` (after drawing its `[random]` ranges from the seed).
 pub fn run_scenario(scenario: &Scenario, seed: u64) -> RunReport {
     // `[random]` ranges are drawn from the seed, so `--seed N` reproduces an explored run.
-    let scenario = &scenario.randomized(seed);
+    // One copy per run, shared with the world (which used to copy it again).
+    let scenario = Arc::new(scenario.randomized(seed));
     let started = std::time::Instant::now();
-    let outcome = world::run(scenario, seed);
+    let outcome = world::run_shared(scenario.clone(), seed);
     let wall = started.elapsed();
-    report(scenario, seed, outcome, wall)
+    report(&scenario, seed, outcome, wall)
 }
 
 fn max(values: impl Iterator<Item = f64>) -> Option<f64> {

@@ -94,12 +94,16 @@ struct World {
 
 /// Runs `scenario` with `seed` on a fresh current-thread runtime with paused time.
 pub fn run(scenario: &Scenario, seed: u64) -> WorldOutcome {
+    run_shared(Arc::new(scenario.clone()), seed)
+}
+
+/// [`run`] for a scenario the caller already shares (no copy of it per run).
+pub fn run_shared(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .expect("a current-thread runtime builds");
-    let scenario = Arc::new(scenario.clone());
     runtime.block_on(run_world(scenario, seed))
 }
 
@@ -116,6 +120,24 @@ fn settings_line(settings: &Settings) -> String {
         // Only KIP-848 scenarios say so (older traces stay as they were).
         GroupProtocol::Consumer => " group_protocol=consumer",
         GroupProtocol::Classic => "",
+    }
+}
+
+/// Appends `n` in decimal, as `format!("{n}")` writes it.
+fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
     }
 }
 
@@ -316,8 +338,8 @@ impl World {
     }
 
     async fn run_timeline(&mut self) {
-        let steps = self.scenario.timeline.clone();
-        for (index, step) in steps.iter().enumerate() {
+        let scenario = self.scenario.clone();
+        for (index, step) in scenario.timeline.iter().enumerate() {
             if let Some(at) = step.at {
                 tokio::time::sleep_until(recorder_start(&self.recorder) + at).await;
             }
@@ -691,8 +713,14 @@ impl World {
         let mut failed = 0;
         let mut first_error = None;
         for _ in 0..count {
-            let key = format!("key-{}", self.rng.random_range(0..1000u32));
-            let value = format!("{name}-{}", producer.next);
+            // `key-N` and `NAME-N`, built without the formatting machinery (two per record).
+            let mut key = String::with_capacity(8);
+            key.push_str("key-");
+            push_decimal(&mut key, u64::from(self.rng.random_range(0..1000u32)));
+            let mut value = String::with_capacity(name.len() + 8);
+            value.push_str(name);
+            value.push('-');
+            push_decimal(&mut value, producer.next);
             producer.next += 1;
             match producer
                 .producer
@@ -1038,5 +1066,17 @@ impl ProducerRuntime {
     #[allow(dead_code)]
     fn cluster(&self) -> &Cluster {
         &self.cluster
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn push_decimal_writes_what_format_writes() {
+        for n in [0, 1, 9, 10, 99, 100, 999, 1000, 123_456_789, u64::MAX] {
+            let mut out = String::from("key-");
+            super::push_decimal(&mut out, n);
+            assert_eq!(out, format!("key-{n}"));
+        }
     }
 }

@@ -6,7 +6,9 @@
 //! length prefix) is logged with its reason and closes this connection only. End of stream closes
 //! the connection, as Kafka does.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 
 use bytes::Bytes;
 use kmock_wire::{FrameDecoder, ReadTarget};
@@ -60,6 +62,13 @@ where
 {
     let connection = context.connection;
     let mut decoder = FrameDecoder::new(context.max_frame_bytes);
+    // One wait for the stop across the whole loop (reads and writes alike): a fresh one per step
+    // would register and drop a watch waiter for every request.
+    let mut state = context.state.clone();
+    let wait = until_stopped(&mut state);
+    tokio::pin!(wait);
+    let stopped = polled_on_change(context.state.clone(), wait);
+    tokio::pin!(stopped);
     // A request of this connection is in the broker; the next frame waits.
     let mut awaiting = false;
     loop {
@@ -87,12 +96,12 @@ where
         let step = tokio::select! {
             biased;
             output = context.outputs.recv() => Step::Output(output),
-            () = until_stopped(&mut context.state) => Step::Stopped,
+            () = &mut stopped => Step::Stopped,
             read = read_more(stream, &mut decoder), if may_read => Step::Read(read),
         };
         match step {
             Step::Output(Some(ConnectionOutput::Frame(frame))) => {
-                if let Err(error) = write(stream, &frame, &mut context.state).await {
+                if let Err(error) = write(stream, &frame, stopped.as_mut()).await {
                     return (format!("write failed: {error}"), false);
                 }
                 awaiting = false;
@@ -128,23 +137,42 @@ enum Step {
     Read(io::Result<usize>),
 }
 
+/// `wait` (a wait on the broker state), polled only once the state changed since its last poll,
+/// or on the first. The loop polls its stop wait at every step; the wait stays registered with the
+/// watch between polls (it never leaves this task, so its waker stays right), and a change wakes
+/// the task, so a poll that finds the state unchanged would only repeat the watch's lock and check.
+fn polled_on_change<'a, F: Future + 'a>(
+    mut probe: watch::Receiver<ServerState>,
+    mut wait: Pin<&'a mut F>,
+) -> impl Future<Output = F::Output> + 'a {
+    let mut polled = false;
+    std::future::poll_fn(move |cx| {
+        if polled && !probe.has_changed().unwrap_or(true) {
+            return std::task::Poll::Pending;
+        }
+        polled = true;
+        probe.borrow_and_update();
+        wait.as_mut().poll(cx)
+    })
+}
+
 /// Resolves once the broker is [`ServerState::Stopped`] (or gone).
 pub(super) async fn until_stopped(state: &mut watch::Receiver<ServerState>) {
     let _ = state.wait_for(|s| *s == ServerState::Stopped).await;
 }
 
-/// Writes and flushes one frame, unless the broker stops first.
+/// Writes and flushes one frame, unless the broker stops first (`stopped` resolves).
 async fn write<S>(
     stream: &mut S,
     frame: &Bytes,
-    state: &mut watch::Receiver<ServerState>,
+    stopped: Pin<&mut impl Future<Output = ()>>,
 ) -> io::Result<()>
 where
     S: AsyncWrite + Unpin,
 {
     tokio::select! {
         biased;
-        () = until_stopped(state) => Err(io::Error::other("broker stopped while writing")),
+        () = stopped => Err(io::Error::other("broker stopped while writing")),
         result = async {
             stream.write_all(frame).await?;
             stream.flush().await
