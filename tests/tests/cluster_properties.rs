@@ -224,8 +224,8 @@ fn teardowns(report: &RunReport) -> Vec<(String, f64)> {
 proptest! {
     #![proptest_config(config())]
 
-    /// Cluster events during three produce steps (at 0, 1 s and 2 s) and the consumption: every
-    /// record acknowledged, every acknowledged record delivered at least once, no partition owned
+    /// Cluster events during three produce steps (at 0, 1 s and 2 s; Produce answers perhaps held
+    /// back up to 1.5 s) and the consumption: every record acknowledged, every acknowledged record delivered at least once, no partition owned
     /// twice in a generation.
     #[test]
     fn acknowledged_records_are_delivered_through_cluster_events(
@@ -234,8 +234,14 @@ proptest! {
         partitions in 1i32..=6,
         records in 1u32..=12,
         events in cluster_events(0, 3_000),
+        produce_delay_ms in proptest::option::of(1u64..=1_500),
     ) {
-        let plan: String = events.iter().map(|e| e.toml(partitions, "g")).collect();
+        let mut plan: String = events.iter().map(|e| e.toml(partitions, "g")).collect();
+        // Produce answers held back, so that a broker going down or a leader moving catches
+        // Produce requests in flight.
+        if let Some(ms) = produce_delay_ms {
+            plan.push_str(&format!("[[faults]]\nrule = \"produce:delay={ms}ms\"\n"));
+        }
         let mut text = header("env = \".env.test\"", partitions, records, pool_size, &plan);
         text.push_str(
             r#"
