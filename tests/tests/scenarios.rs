@@ -98,7 +98,27 @@ fn malformed_scenarios_report_line_column_and_what_was_expected() {
         (
             "seed = 1\n\n[[faults]]\nat_ms = 5\n",
             "x.toml:3:1:",
-            "needs `rule = \"SPEC\"` or `network",
+            "needs `rule = \"SPEC\"`, `network",
+        ),
+        (
+            "seed = 1\n\n[[faults]]\ncluster = \"reboot\"\nnode = 1\n",
+            "x.toml:4:11:",
+            "unknown cluster event \"reboot\": expected broker_down",
+        ),
+        (
+            "seed = 1\n\n[[faults]]\ncluster = \"move_leader\"\nnode = 1\n",
+            "x.toml:4:11:",
+            "`move_leader` needs `topic = \"NAME\"`, `partition = N` and `node = N`",
+        ),
+        (
+            "seed = 1\n\n[[faults]]\ncluster = \"move_coordinator\"\ngroup = \"g\"\nnode = 1\nuntil_ms = 5\n",
+            "x.toml:4:11:",
+            "`until_ms` is for `cluster = \"broker_down\"`",
+        ),
+        (
+            "seed = 1\n\n[[faults]]\ncluster = \"broker_down\"\nrule = \"leave_group:drop\"\nnode = 1\n",
+            "x.toml:3:1:",
+            "one of `rule`, `network` or `cluster`, not several",
         ),
         (
             "[settings]\nKAFKA_REQUEST_TIMEOUT_MS = 50000\n",

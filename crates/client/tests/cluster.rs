@@ -2,7 +2,7 @@
 //! the advertised port), in paused virtual time: the producer follows NOT_LEADER_OR_FOLLOWER to
 //! the new leader, the consumer group follows NOT_COORDINATOR to the new coordinator, and the
 //! fetcher regroups its partitions when leaders move, across a broker down and up and a
-//! coordinator move.
+//! coordinator move; a stop right after a coordinator move leaves at the new coordinator.
 
 mod common;
 
@@ -195,5 +195,43 @@ async fn producer_and_group_follow_a_broker_down_up_and_a_coordinator_move() {
     let fifth = publish(&producer, 5).await;
     consume_all(&mut consumer, &fifth, &mut seen).await;
     consumer.stop().await.expect("a clean stop");
+    cluster.close().await;
+}
+
+/// The coordinator moves just before `stop()`: the member's LeaveGroup goes to the old
+/// coordinator (its cached connection) and is answered NOT_COORDINATOR; the stop looks the
+/// coordinator up again and leaves there, by the same deadline, so the member is gone at once
+/// rather than lingering until its session expires (found by sims/coordinator-moves-on-stop.toml).
+#[tokio::test(start_paused = true)]
+async fn a_stop_after_a_coordinator_move_leaves_at_the_new_coordinator() {
+    let (broker, networks) = three_brokers();
+    let cluster = cluster(&networks, "movers").await;
+    let producer = Producer::new(cluster.clone());
+    let mut consumer = Consumer::start(cluster.clone(), &[TOPIC]);
+    let mut seen = BTreeSet::new();
+    let first = publish(&producer, 1).await;
+    consume_all(&mut consumer, &first, &mut seen).await;
+
+    let old = broker
+        .inspect(|core| core.group_coordinator("movers"))
+        .await
+        .unwrap();
+    let new = (old + 1) % 3;
+    broker
+        .update(move |core| core.move_group_coordinator("movers", new))
+        .await
+        .unwrap()
+        .expect("the coordinator moves to an in-sync replica");
+    let start = tokio::time::Instant::now();
+    // The final commit may meet the move first (NOT_COORDINATOR is then the stop's error); the
+    // LeaveGroup must still reach the new coordinator.
+    let _ = consumer.stop().await;
+    let took = start.elapsed();
+    assert!(took <= Duration::from_secs(5), "stop took {took:?}");
+    let members = broker
+        .inspect(|core| core.groups().group("movers").map(|g| g.members.len()))
+        .await
+        .unwrap();
+    assert_eq!(members, Some(0), "the member left at the new coordinator");
     cluster.close().await;
 }

@@ -19,8 +19,10 @@
 //! Which requests a stop sends: OffsetCommit (auto-commit on, something consumed) then LeaveGroup,
 //! on the coordinator connection, or on a fresh one when a heartbeat, join or commit is still in
 //! flight there (so a heartbeat answered late does not hold the stop); a FindCoordinator first
-//! when the member lost its coordinator. A commit that uses up the deadline leaves no time for the
-//! LeaveGroup: the member stays until its session timeout (checked too).
+//! when the member lost its coordinator; a LeaveGroup answered NOT_COORDINATOR once more, after a
+//! FindCoordinator (the coordinator moved), by the same deadline — with `error=not_coordinator` on
+//! every LeaveGroup the second answer ends the stop with it. A commit that uses up the deadline
+//! leaves no time for the LeaveGroup: the member stays until its session timeout (checked too).
 
 mod common;
 

@@ -450,6 +450,14 @@ impl BrokerCore {
         self.now = self.now.max(now);
     }
 
+    /// Moves the core's clock to `now` (never backwards) without firing the timers due by then
+    /// (`handle_timeout` does that): for an operation from outside that completes parked
+    /// requests (a cluster event: a broker down, a leader or coordinator moved), so that their
+    /// responses are stamped with the time of the operation, not of the last input.
+    pub fn advance_to(&mut self, now: BrokerTime) {
+        self.advance(now);
+    }
+
     fn start_request(&mut self, connection: ConnectionId, frame: Bytes) {
         let request = match decode_request(frame.clone()) {
             Ok(request) => request,

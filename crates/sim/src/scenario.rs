@@ -119,6 +119,11 @@ struct RawFault {
     #[serde(default)]
     at_ms: u64,
     until_ms: Option<u64>,
+    cluster: Option<Spanned<String>>,
+    node: Option<i32>,
+    topic: Option<String>,
+    partition: Option<i32>,
+    group: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,6 +338,9 @@ pub enum FaultKind {
         /// What.
         fault: NetworkFault,
     },
+    /// A cluster event at a virtual time, whatever the timeline is doing then (a `stop`, a
+    /// `produce`); `broker_down` with `until_ms` brings the broker back up then.
+    Cluster(ClusterEvent),
 }
 
 /// A fault from the `[[faults]]` list.
@@ -741,23 +749,24 @@ fn faults(
     let mut faults = Vec::new();
     for entry in raw {
         let fault = entry.get_ref();
-        let kind = match (&fault.rule, &fault.network) {
-            (Some(rule), None) => FaultKind::Broker(fault_rule(at, rule)?),
-            (None, Some(network)) => {
+        let kind = match (&fault.rule, &fault.network, &fault.cluster) {
+            (Some(rule), None, None) => FaultKind::Broker(fault_rule(at, rule)?),
+            (None, Some(network), None) => {
                 let actor = actor_ref(at, actors, &fault.actor, network.span(), false)?;
                 let fault = network_fault(at, network, fault.latency_ms)?;
                 FaultKind::Network { actor, fault }
             }
-            (Some(rule), Some(_)) => {
-                return Err(at.at(
-                    rule.span(),
-                    "a fault has either `rule` or `network`, not both",
-                ));
-            }
-            (None, None) => {
+            (None, None, Some(cluster)) => FaultKind::Cluster(cluster_fault(at, fault, cluster)?),
+            (None, None, None) => {
                 return Err(at.at(
                     entry.span(),
-                    "a [[faults]] entry needs `rule = \"SPEC\"` or `network = \"partition|latency|disconnect\"`",
+                    "a [[faults]] entry needs `rule = \"SPEC\"`, `network = \"partition|latency|disconnect\"` or `cluster = \"broker_down|move_leader|move_coordinator\"`",
+                ));
+            }
+            _ => {
+                return Err(at.at(
+                    entry.span(),
+                    "a fault has one of `rule`, `network` or `cluster`, not several",
                 ));
             }
         };
@@ -768,6 +777,40 @@ fn faults(
         });
     }
     Ok(faults)
+}
+
+/// `[[faults]] cluster = "..."`: a cluster event at `at_ms`; only `broker_down` takes `until_ms`
+/// (the broker comes back up then).
+fn cluster_fault(
+    at: &Positions<'_>,
+    fault: &RawFault,
+    cluster: &Spanned<String>,
+) -> Result<ClusterEvent, ScenarioError> {
+    let name = cluster.get_ref().as_str();
+    if !matches!(
+        name,
+        "broker_down" | "broker_up" | "move_leader" | "move_coordinator"
+    ) {
+        return Err(at.at(
+            cluster.span(),
+            format!(
+                "unknown cluster event {name:?}: expected broker_down, broker_up, move_leader or move_coordinator"
+            ),
+        ));
+    }
+    if fault.until_ms.is_some() && name != "broker_down" {
+        return Err(at.at(
+            cluster.span(),
+            format!("`until_ms` is for `cluster = \"broker_down\"` (up again then), not {name:?}"),
+        ));
+    }
+    let fields = ClusterFields {
+        node: fault.node,
+        topic: fault.topic.as_ref(),
+        partition: fault.partition,
+        group: fault.group.as_ref(),
+    };
+    cluster_event(at, cluster.span(), name, &fields)
 }
 
 /// `[[timeline]]`: the steps in file order, each with its position for run-time errors.
@@ -838,7 +881,17 @@ fn step_action(
             Action::Sleep(Duration::from_millis(ms))
         }
         name @ ("broker_down" | "broker_up" | "move_leader" | "move_coordinator") => {
-            Action::Cluster(cluster_step(at, step, name)?)
+            Action::Cluster(cluster_event(
+                at,
+                step.action.span(),
+                name,
+                &ClusterFields {
+                    node: step.node,
+                    topic: step.topic.as_ref(),
+                    partition: step.partition,
+                    group: step.group.as_ref(),
+                },
+            )?)
         }
         other => {
             return Err(at.at(
@@ -849,20 +902,28 @@ fn step_action(
     })
 }
 
-/// A cluster step: `node` always, `topic` and `partition` to move a leader, `group` to move a
-/// coordinator. Whether the node and partition exist is the broker's to say when the step runs.
-fn cluster_step(
+/// The fields of a cluster step or cluster fault.
+struct ClusterFields<'a> {
+    node: Option<i32>,
+    topic: Option<&'a String>,
+    partition: Option<i32>,
+    group: Option<&'a String>,
+}
+
+/// A cluster step or fault: `node` always, `topic` and `partition` to move a leader, `group` to
+/// move a coordinator. Whether the node and partition exist is the broker's to say when it runs.
+fn cluster_event(
     at: &Positions<'_>,
-    step: &RawStep,
+    span: Range<usize>,
     name: &str,
+    step: &ClusterFields<'_>,
 ) -> Result<ClusterEvent, ScenarioError> {
-    let span = step.action.span();
-    let missing = |fields: &str| at.at(span.clone(), format!("`do = \"{name}\"` needs {fields}"));
+    let missing = |fields: &str| at.at(span.clone(), format!("`{name}` needs {fields}"));
     let node = step.node.ok_or_else(|| missing("`node = N`"))?;
     Ok(match name {
         "broker_down" => ClusterEvent::BrokerDown(node),
         "broker_up" => ClusterEvent::BrokerUp(node),
-        "move_leader" => match (&step.topic, step.partition) {
+        "move_leader" => match (step.topic, step.partition) {
             (Some(topic), Some(partition)) => ClusterEvent::MoveLeader {
                 topic: topic.clone(),
                 partition,
@@ -874,7 +935,7 @@ fn cluster_step(
                 ));
             }
         },
-        _ => match &step.group {
+        _ => match step.group {
             Some(group) => ClusterEvent::MoveCoordinator {
                 group: group.clone(),
                 node,

@@ -2,7 +2,11 @@
 //! in SVG, drawn by hand from the trace (no drawing crate).
 //!
 //! - One vertical lane per actor: the broker first, then every actor and pool member in order of
-//!   appearance (`sse`, `sse/0`, `producer`, ...).
+//!   appearance (`sse`, `sse/0`, `producer`, ...). A cluster (`brokers=N` in the trace header, or
+//!   request lines that name their node, `conn-5@2`) gets one lane per broker node instead
+//!   (`broker 0`, `broker 1`, ...): each request and its response are drawn to the lane of the node
+//!   they reached, and the cluster events (`cluster: broker 1 down`, a leader or coordinator moved
+//!   to broker 2) on the lane of the broker they name.
 //! - Time flows down, one row per trace line. The axis is **compressed**: rows are evenly spaced
 //!   whatever the time between them, and a jump in virtual time is drawn as a break labelled with
 //!   its length (`+40.0 s`), so a 40-second wait takes one break, not 40 screens.
@@ -35,6 +39,8 @@ enum Item {
     /// request (`None`: never).
     Request {
         actor: String,
+        /// The broker node it reached (`conn-5@2`); `None` on a single broker.
+        node: Option<i32>,
         label: String,
         response: String,
         response_after_ms: Option<f64>,
@@ -43,6 +49,7 @@ enum Item {
     /// A response sent later than its request, drawn in its own row.
     Response {
         actor: String,
+        node: Option<i32>,
         label: String,
         fault: bool,
         due_after_end: bool,
@@ -76,7 +83,10 @@ fn parse_duration(text: &str) -> Option<f64> {
 
 fn parse_request(actor: &str, rest: &str) -> Option<Item> {
     let rest = rest.strip_prefix("conn-")?;
-    let (_, rest) = rest.split_once(char::is_whitespace)?;
+    let (connection, rest) = rest.split_once(char::is_whitespace)?;
+    let node = connection
+        .split_once('@')
+        .and_then(|(_, node)| node.parse().ok());
     let rest = rest.trim_start();
     let (request, response) = rest.split_once(" -> ").unwrap_or((rest, ""));
     let mut words = request.split_whitespace();
@@ -108,6 +118,7 @@ fn parse_request(actor: &str, rest: &str) -> Option<Item> {
         .collect();
     Some(Item::Request {
         actor: actor.to_owned(),
+        node,
         label: format!("{api} {version}"),
         response: short_response,
         response_after_ms: (!never).then_some(after),
@@ -142,6 +153,7 @@ fn parse(trace: &str) -> (Vec<String>, Vec<Row>) {
     for row in &rows {
         if let Item::Request {
             actor,
+            node,
             label,
             response_after_ms: Some(after),
             fault,
@@ -154,6 +166,7 @@ fn parse(trace: &str) -> (Vec<String>, Vec<Row>) {
                 time_ms: due.min(end),
                 item: Item::Response {
                     actor: actor.clone(),
+                    node: *node,
                     label: if due > end {
                         format!(
                             "{label} response due at {:.1} s (after the run)",
@@ -194,7 +207,7 @@ fn seconds(ms: f64) -> String {
 /// The SVG of a run's trace. `title` goes on top (e.g. the scenario name and verdict).
 pub fn svg(title: &str, trace: &str) -> String {
     let (header, rows) = parse(trace);
-    let layout = Layout::new(&rows);
+    let layout = Layout::new(&header, &rows);
     let mut out = String::new();
     draw_frame(&mut out, &layout, title, &header);
     draw_teardowns(&mut out, &layout, &rows);
@@ -207,8 +220,11 @@ pub fn svg(title: &str, trace: &str) -> String {
 
 /// Where everything goes: lanes across, rows down.
 struct Layout {
-    /// The broker, then actors in order of appearance (the world is not a lane).
+    /// The broker (or `broker 0`, `broker 1`, ... in a cluster), then actors in order of
+    /// appearance (the world is not a lane).
     lanes: Vec<String>,
+    /// Brokers drawn, one lane each; 1: the single `broker` lane.
+    brokers: i32,
     /// Centre of each lane.
     lane_x: BTreeMap<String, f64>,
     /// The y of each row.
@@ -220,8 +236,11 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(rows: &[Row]) -> Self {
-        let mut lanes: Vec<String> = vec!["broker".to_owned()];
+    fn new(header: &[String], rows: &[Row]) -> Self {
+        let brokers = broker_count(header, rows);
+        let mut lanes: Vec<String> = (0..brokers)
+            .map(|node| broker_lane(brokers, node))
+            .collect();
         for row in rows {
             let actor = match &row.item {
                 Item::Event { actor, .. }
@@ -257,6 +276,7 @@ impl Layout {
         let width = LEFT + 60.0 + lanes.len() as f64 * LANE + 260.0;
         Self {
             lanes,
+            brokers,
             lane_x,
             ys,
             breaks,
@@ -269,6 +289,55 @@ impl Layout {
     fn x(&self, actor: &str) -> f64 {
         self.lane_x.get(actor).copied().unwrap_or(LEFT + 60.0)
     }
+
+    /// The centre of the lane of broker `node` (the first broker's when unknown or single).
+    fn broker_x(&self, node: Option<i32>) -> f64 {
+        let node = node.filter(|n| (0..self.brokers).contains(n)).unwrap_or(0);
+        self.x(&broker_lane(self.brokers, node))
+    }
+}
+
+/// Brokers to draw: `brokers=N` from the trace header (a cluster scenario's broker line), at
+/// least one more than the highest node a request line names; 1 for a single broker.
+fn broker_count(header: &[String], rows: &[Row]) -> i32 {
+    let declared = header
+        .iter()
+        .filter_map(|line| line.strip_prefix("broker: "))
+        .flat_map(str::split_whitespace)
+        .filter_map(|word| word.strip_prefix("brokers="))
+        .filter_map(|n| n.parse::<i32>().ok())
+        .max()
+        .unwrap_or(1);
+    let seen = rows
+        .iter()
+        .filter_map(|row| match &row.item {
+            Item::Request { node, .. } | Item::Response { node, .. } => *node,
+            Item::Event { .. } => None,
+        })
+        .max()
+        .map_or(1, |node| node.saturating_add(1));
+    // A lane per node, within the cluster limit (a trace is input: never thousands of lanes).
+    declared.max(seen).clamp(1, MAX_BROKER_LANES)
+}
+
+/// Lanes drawn for brokers at most (kmock's limit on brokers per process).
+const MAX_BROKER_LANES: i32 = 64;
+
+/// The lane name of broker `node`: `broker` alone, `broker N` in a cluster.
+fn broker_lane(brokers: i32, node: i32) -> String {
+    if brokers > 1 {
+        format!("broker {node}")
+    } else {
+        "broker".to_owned()
+    }
+}
+
+/// The broker a cluster event names (`cluster: broker 1 down`, `cluster: leader of events-0 ->
+/// broker 2`, `cluster: coordinator of g -> broker 0`): the last `broker N` in the text.
+fn cluster_event_node(text: &str) -> Option<i32> {
+    let rest = text.strip_prefix("cluster: ")?;
+    let (_, after) = rest.rsplit_once("broker ")?;
+    after.split_whitespace().next()?.parse().ok()
 }
 
 /// The `<svg>` element, arrow markers, background, title, first header line and legend.
@@ -347,7 +416,7 @@ fn draw_lanes(out: &mut String, layout: &Layout) {
             lx - LANE / 2.0 + 15.0,
             TOP,
             LANE - 30.0,
-            if name == "broker" {
+            if name == "broker" || name.starts_with("broker ") {
                 "#e3f2fd"
             } else {
                 "#f1f8e9"
@@ -391,20 +460,26 @@ fn draw_rows(out: &mut String, layout: &Layout, rows: &[Row]) {
             Item::Event { actor, text } => draw_event(out, layout, y, actor, text),
             Item::Request {
                 actor,
+                node,
                 label,
                 response,
                 response_after_ms,
                 fault,
             } => {
-                draw_request(out, layout, y, actor, label, *fault);
-                draw_immediate_response(out, layout, y, actor, response, *response_after_ms);
+                let ends = (layout.x(actor), layout.broker_x(*node));
+                draw_request(out, ends, y, label, *fault);
+                draw_immediate_response(out, ends, y, response, *response_after_ms);
             }
             Item::Response {
                 actor,
+                node,
                 label,
                 fault,
                 due_after_end,
-            } => draw_late_response(out, layout, y, actor, label, *fault, *due_after_end),
+            } => {
+                let ends = (layout.x(actor), layout.broker_x(*node));
+                draw_late_response(out, ends, y, label, *fault, *due_after_end);
+            }
         }
     }
 }
@@ -413,12 +488,14 @@ fn draw_rows(out: &mut String, layout: &Layout, rows: &[Row]) {
 fn draw_event(out: &mut String, layout: &Layout, y: f64, actor: &str, text: &str) {
     let fault = text.contains("fault") || text.contains("partition");
     let color = if fault { RED } else { "#333" };
-    if actor == "world" {
+    if actor == "world" && layout.brokers > 1 && text.starts_with("cluster: ") {
+        draw_cluster_event(out, layout, y, text);
+    } else if actor == "world" {
         let _ = writeln!(
             out,
             r#"<text class="{}" x="{:.1}" y="{:.1}" fill="{color}" font-style="italic">world: {}</text>"#,
             if fault { "fault" } else { "note" },
-            layout.x("broker") + 8.0,
+            layout.broker_x(None) + 8.0,
             y + 4.0,
             escape(text)
         );
@@ -435,9 +512,26 @@ fn draw_event(out: &mut String, layout: &Layout, y: f64, actor: &str, text: &str
     }
 }
 
-/// A request: an arrow from its actor to the broker, red when a fault rule applied.
-fn draw_request(out: &mut String, layout: &Layout, y: f64, actor: &str, label: &str, fault: bool) {
-    let (ax, broker) = (layout.x(actor), layout.x("broker"));
+/// A cluster event (a broker down or up, a leader or coordinator moved to it): a red diamond on
+/// the lane of the broker it names, with its text.
+fn draw_cluster_event(out: &mut String, layout: &Layout, y: f64, text: &str) {
+    let node = cluster_event_node(text);
+    let bx = layout.broker_x(node);
+    let _ = writeln!(
+        out,
+        r#"<g class="cluster fault" data-node="{}"><path d="M{bx:.1},{:.1} l5,5 l-5,5 l-5,-5 z" fill="{RED}"/><text x="{:.1}" y="{:.1}" fill="{RED}" font-style="italic">{}</text></g>"#,
+        node.map_or_else(String::new, |n| n.to_string()),
+        y - 5.0,
+        bx + 8.0,
+        y + 4.0,
+        escape(text)
+    );
+}
+
+/// A request: an arrow from its actor (`ends.0`) to the broker it reached (`ends.1`), red when a
+/// fault rule applied.
+fn draw_request(out: &mut String, ends: (f64, f64), y: f64, label: &str, fault: bool) {
+    let (ax, broker) = ends;
     let (color, marker) = if fault {
         (RED, "arrow-red")
     } else {
@@ -459,13 +553,12 @@ fn draw_request(out: &mut String, layout: &Layout, y: f64, actor: &str, label: &
 /// when never sent (a later response has a row of its own).
 fn draw_immediate_response(
     out: &mut String,
-    layout: &Layout,
+    ends: (f64, f64),
     y: f64,
-    actor: &str,
     response: &str,
     response_after_ms: Option<f64>,
 ) {
-    let (ax, broker) = (layout.x(actor), layout.x("broker"));
+    let (ax, broker) = ends;
     match response_after_ms {
         Some(after) if after <= 0.0 => {
             let _ = writeln!(
@@ -502,14 +595,13 @@ fn draw_immediate_response(
 /// A response sent later than its request (dotted when due after the run ended).
 fn draw_late_response(
     out: &mut String,
-    layout: &Layout,
+    ends: (f64, f64),
     y: f64,
-    actor: &str,
     label: &str,
     fault: bool,
     due_after_end: bool,
 ) {
-    let (ax, broker) = (layout.x(actor), layout.x("broker"));
+    let (ax, broker) = ends;
     let color = if fault { RED } else { "#777" };
     let marker = if fault { "arrow-red" } else { "arrow" };
     let _ = writeln!(
@@ -545,6 +637,39 @@ mod tests {
         assert!(svg.contains("teardown 40.0 s"));
         assert!(svg.contains("+40.0 s"));
         assert!(svg.contains("JoinGroup v9 ok gen=1"));
+    }
+
+    const CLUSTER_TRACE: &str = "# scenario c seed=1
+# broker: initial_rebalance_delay_ms=0 brokers=3 default_replication_factor=3
+       0.000ms  sse/0      conn-2@2 JoinGroup v9 member=sse/0 -> ok gen=1
+       1.000ms  world      cluster: broker 2 down
+       2.000ms  sse/0      conn-3@1 JoinGroup v9 member=sse/0 -> ok gen=2 (after 5ms)
+";
+
+    #[test]
+    fn a_cluster_gets_a_lane_per_broker() {
+        let (header, rows) = parse(CLUSTER_TRACE);
+        let layout = Layout::new(&header, &rows);
+        assert_eq!(&layout.lanes[..3], ["broker 0", "broker 1", "broker 2"]);
+        assert!(matches!(rows[0].item, Item::Request { node: Some(2), .. }));
+        assert!(matches!(rows[3].item, Item::Response { node: Some(1), .. }));
+        assert_eq!(cluster_event_node("cluster: broker 2 down"), Some(2));
+        assert_eq!(
+            cluster_event_node("cluster: leader of events-0 -> broker 1"),
+            Some(1)
+        );
+        assert_eq!(cluster_event_node("fault rule 0 installed"), None);
+        let svg = svg("c", CLUSTER_TRACE);
+        assert!(svg.contains(r#"class="cluster fault" data-node="2""#));
+    }
+
+    #[test]
+    fn a_lane_per_node_seen_even_without_the_header_and_within_the_limit() {
+        let trace = "       0.000ms  p          conn-1@4 Metadata v12 -> ok\n       0.000ms  p          conn-1@99999 Metadata v12 -> ok\n";
+        let (header, rows) = parse(trace);
+        assert_eq!(broker_count(&header, &rows), MAX_BROKER_LANES);
+        let (header, rows) = parse("       0.000ms  p          conn-1 Metadata v12 -> ok\n");
+        assert_eq!(broker_count(&header, &rows), 1);
     }
 
     #[test]

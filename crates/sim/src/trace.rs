@@ -175,6 +175,10 @@ pub struct Observations {
     pub failures: Vec<String>,
     /// Pipeline actors by name.
     pub pipelines: BTreeMap<String, crate::pipeline::PipelineObservation>,
+    /// Brokers in the cluster (`[broker] brokers`; 0 when not set counts as 1). With more than
+    /// one, each request line names the node it reached (`conn-5@2`); single-broker traces stay
+    /// as they were.
+    pub brokers: i32,
 }
 
 /// Records observations; shared by the world's tasks. Cheap to clone.
@@ -770,13 +774,18 @@ fn connection_owners(
     connection_owner
 }
 
-/// One request log entry as a trace line: time, actor, connection, API and version, the
-/// request's summary, then what became of it (the response, when it was sent, its fault).
-fn request_line(entry: &LogEntry, actor: &str, names: &mut MemberNames) -> String {
+/// One request log entry as a trace line: time, actor, connection (with the node it reached,
+/// `conn-5@2`, when `with_node`: a cluster), API and version, the request's summary, then what
+/// became of it (the response, when it was sent, its fault).
+fn request_line(entry: &LogEntry, actor: &str, with_node: bool, names: &mut MemberNames) -> String {
+    let connection = if with_node {
+        format!("{}@{}", entry.connection, entry.node)
+    } else {
+        entry.connection.to_string()
+    };
     let mut line = format!(
-        "{}  {actor:<10} {:<7} {} v{}",
+        "{}  {actor:<10} {connection:<7} {} v{}",
         time(entry.time.since_start()),
-        entry.connection.to_string(),
         entry.api_name(),
         entry.api_version
     );
@@ -857,7 +866,7 @@ pub fn render<'a>(
             *quiet_fetches.entry(actor).or_default() += 1;
             continue;
         }
-        let line = request_line(entry, &actor, &mut names);
+        let line = request_line(entry, &actor, observations.brokers > 1, &mut names);
         let order = observations
             .request_order
             .get(&(entry.connection.0, entry.correlation_id))

@@ -205,6 +205,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
         broker_line,
     ];
     let recorder = Recorder::new();
+    recorder.lock().brokers = config.brokers;
     let broker = match Broker::start(config) {
         Ok(broker) => broker,
         Err(error) => {
@@ -318,6 +319,9 @@ impl World {
                             }
                         }
                     }
+                    FaultKind::Cluster(event) => {
+                        scheduled_cluster_event(&broker, &recorder, event, fault.until).await;
+                    }
                     FaultKind::Network { actor, fault: kind } => {
                         apply_network(&network, &recorder, actor, kind);
                         if let Some(until) = fault.until {
@@ -410,32 +414,9 @@ impl World {
         }
     }
 
-    /// A cluster event on the broker core (see `kmock_core::cluster`), recorded in the trace.
+    /// A cluster event on the broker core, recorded in the trace.
     async fn cluster_event(&self, event: &ClusterEvent) -> Result<(), String> {
-        let applied = event.clone();
-        let result = self
-            .broker
-            .update(move |core| match applied {
-                ClusterEvent::BrokerDown(node) => core.broker_down(node),
-                ClusterEvent::BrokerUp(node) => core.broker_up(node),
-                ClusterEvent::MoveLeader {
-                    topic,
-                    partition,
-                    node,
-                } => core.move_leader(&topic, partition, node),
-                ClusterEvent::MoveCoordinator { group, node } => {
-                    core.move_group_coordinator(&group, node)
-                }
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        match result {
-            Ok(_) => {
-                self.recorder.event("world", format!("cluster: {event}"));
-                Ok(())
-            }
-            Err(error) => Err(format!("cluster: {event}: {error}")),
-        }
+        apply_cluster_event(&self.broker, &self.recorder, event).await
     }
 
     /// `start`: connects a producer, or connects a pool and starts its members.
@@ -1066,6 +1047,60 @@ impl ProducerRuntime {
     #[allow(dead_code)]
     fn cluster(&self) -> &Cluster {
         &self.cluster
+    }
+}
+
+/// A cluster event on the broker core (see `kmock_core::cluster`), recorded in the trace: from a
+/// timeline step or a `[[faults]] cluster = ...` entry.
+async fn apply_cluster_event(
+    broker: &BrokerHandle,
+    recorder: &Recorder,
+    event: &ClusterEvent,
+) -> Result<(), String> {
+    let applied = event.clone();
+    let result = broker
+        .update(move |core| match applied {
+            ClusterEvent::BrokerDown(node) => core.broker_down(node),
+            ClusterEvent::BrokerUp(node) => core.broker_up(node),
+            ClusterEvent::MoveLeader {
+                topic,
+                partition,
+                node,
+            } => core.move_leader(&topic, partition, node),
+            ClusterEvent::MoveCoordinator { group, node } => {
+                core.move_group_coordinator(&group, node)
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    match result {
+        Ok(_) => {
+            recorder.event("world", format!("cluster: {event}"));
+            Ok(())
+        }
+        Err(error) => Err(format!("cluster: {event}: {error}")),
+    }
+}
+
+/// A `[[faults]] cluster = ...` entry at its time: the event, then (for `broker_down` with
+/// `until_ms`) the broker up again. One that the broker refuses fails the run.
+async fn scheduled_cluster_event(
+    broker: &BrokerHandle,
+    recorder: &Recorder,
+    event: &ClusterEvent,
+    until: Option<Duration>,
+) {
+    if let Err(message) = apply_cluster_event(broker, recorder, event).await {
+        recorder.fail(format!("fault {message}"));
+        return;
+    }
+    if let (ClusterEvent::BrokerDown(node), Some(until)) = (event, until) {
+        tokio::time::sleep_until(recorder_start(recorder) + until).await;
+        if let Err(message) =
+            apply_cluster_event(broker, recorder, &ClusterEvent::BrokerUp(*node)).await
+        {
+            recorder.fail(format!("fault {message}"));
+        }
     }
 }
 

@@ -127,3 +127,71 @@ fn cluster_steps_are_checked() {
         .expect_err("a cluster step without node");
     assert!(error.to_string().contains("needs `node = N`"), "{error}");
 }
+
+/// A parked long-poll Fetch that a leader move completes is answered at the move's virtual time
+/// (the broker's clock moves to the time of a cluster operation before it runs), not at the time
+/// of the broker's last input: its trace line says `(after N ms)` and ends at the move.
+#[test]
+fn a_parked_fetch_completed_by_a_leader_move_is_answered_at_the_move() {
+    let text = r#"
+seed = 3
+[settings]
+KAFKA_SESSION_TIMEOUT_MS = 6000
+KAFKA_HEARTBEAT_INTERVAL_MS = 2000
+KAFKA_REQUEST_TIMEOUT_MS = 5000
+SSE_CONSUMER_POOL_SIZE = 1
+
+[broker]
+brokers = 3
+default_replication_factor = 3
+
+[[topics]]
+name = "events"
+partitions = 1
+
+[[actors]]
+name = "sse"
+kind = "pool"
+group = "g"
+
+[[faults]]
+cluster = "move_leader"
+topic = "events"
+partition = 0
+node = 1
+at_ms = 250
+
+[[timeline]]
+do = "start"
+actor = "sse"
+
+[[timeline]]
+do = "wait_stable"
+actor = "sse"
+
+[[timeline]]
+at_ms = 1_000
+do = "stop"
+actor = "sse"
+"#;
+    let scenario = Scenario::parse("parked.toml", "parked", text, Path::new("."))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = run_scenario(&scenario, 3);
+    let trace = report.trace();
+    let line = trace
+        .lines()
+        .find(|l| l.contains(" Fetch v") && l.contains("not_leader_or_follower"))
+        .unwrap_or_else(|| panic!("no Fetch answered NOT_LEADER_OR_FOLLOWER\n{trace}"));
+    let sent_ms: f64 = line
+        .split_whitespace()
+        .next()
+        .and_then(|t| t.strip_suffix("ms"))
+        .and_then(|t| t.parse().ok())
+        .expect("a time first");
+    let after_ms: f64 = line
+        .split_once("(after ")
+        .and_then(|(_, rest)| rest.split_once("ms)"))
+        .and_then(|(ms, _)| ms.parse().ok())
+        .unwrap_or(0.0);
+    assert_eq!(sent_ms + after_ms, 250.0, "{line}\n{trace}");
+}

@@ -671,6 +671,9 @@ async fn run_broker(
                     core.connection_closed(connection, elapsed(start));
                 }
                 Some(Event::Run(command)) => {
+                    // A cluster operation completes parked requests: at this time, not the
+                    // time of the core's last input.
+                    core.advance_to(elapsed(start));
                     command(&mut core);
                     let now_down = down_nodes(&core);
                     down_tx.send_if_modified(|down| {
