@@ -28,7 +28,8 @@ pub const DESCRIBE_MESSAGE: &str = "No Authorizer is configured on the broker";
 /// `SecurityDisabledException("No Authorizer is configured.")`).
 pub const ALTER_MESSAGE: &str = "No Authorizer is configured.";
 
-/// The answer to an ACL request, or `None` for any other request.
+/// The answer to an ACL request, or `None` for any other request (the dispatcher closes the
+/// connection then: `api_versions::is_supported` lets no other unhandled API through).
 pub(crate) fn handle(body: &RequestKind) -> Option<ResponseKind> {
     answer(body, SECURITY_DISABLED, true)
 }

@@ -612,16 +612,11 @@ impl BrokerCore {
                 self.groups
                     .handle(token.clone(), body, now, &self.logs, &mut completions)
             }
-            body @ (RequestKind::DescribeAcls(_)
-            | RequestKind::CreateAcls(_)
-            | RequestKind::DeleteAcls(_)) => match acls::handle(&body) {
-                Some(response) => Reply::Now(response),
-                None => Reply::Close(format!("no handler for {:?}", token.api_key)),
-            },
-            _ => {
-                // api_versions::is_supported filtered these out before.
-                Reply::Close(format!("no handler for {:?}", token.api_key))
-            }
+            // The ACL APIs; anything else was filtered out before by api_versions::is_supported.
+            other => acls::handle(&other).map_or_else(
+                || Reply::Close(format!("no handler for {:?}", token.api_key)),
+                Reply::Now,
+            ),
         };
         match reply {
             Reply::Now(mut response) => {
