@@ -5,16 +5,19 @@
 //! before any allocation; only then is the frame split off and parsed.
 //!
 //! [`FrameDecoder`] is the incremental reader a connection uses. A large frame still arriving goes
-//! into memory of its own; with [`FrameDecoder::read_target`], into an anonymous memory mapping
-//! whose pages are faulted in a megabyte at a time (`madvise(MADV_POPULATE_WRITE)`, Linux 5.14+)
-//! rather than one 4 KiB page fault at a time as the socket copies into it: a broker that retains
-//! produced batches as slices of their request frame touches fresh memory for every record it
-//! keeps, and faulting it in bulk costs about half as much CPU (BENCHMARKS.md, change 5).
+//! into memory of its own; with [`FrameDecoder::read_target`], into the connection's receive arena
+//! (`crate::arena`): an anonymous memory mapping that successive large frames fill back to back,
+//! backed by transparent huge pages once the connection has moved a few megabytes, and faulted in
+//! ahead of the socket (`madvise(MADV_POPULATE_WRITE)`, Linux 5.14+) rather than one 4 KiB page
+//! fault at a time as the socket copies into it. A broker that retains produced batches as slices
+//! of their request frame touches fresh memory for every record it keeps; faulting it in bulk
+//! (BENCHMARKS.md, issue 6 change 5) and then in huge pages (issue 18) is most of what a produced
+//! record costs the broker.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use memmap2::{MmapMut, MmapOptions};
 
 use crate::WireError;
+use crate::arena::{Arena, HUGE_PAGES_AFTER_BYTES, Pending};
 
 /// Default frame limit: 100 MiB, as Kafka's `socket.request.max.bytes`.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
@@ -80,18 +83,12 @@ const GROWTH_STEP_BYTES: usize = 1024 * 1024;
 pub struct FrameDecoder {
     buffer: BytesMut,
     max_frame_bytes: usize,
-    /// A large frame being received into a memory mapping (see [`FrameDecoder::read_target`]).
-    large: Option<LargeFrame>,
-}
-
-/// A large frame's body being received into a mapping of exactly its size.
-#[derive(Debug)]
-struct LargeFrame {
-    map: MmapMut,
-    /// Bytes received.
-    filled: usize,
-    /// Bytes faulted in ahead of the socket (`filled..populated` are ready to be written).
-    populated: usize,
+    /// A large frame being received into the arena (see [`FrameDecoder::read_target`]).
+    large: Option<Pending>,
+    /// The arena the next large frame is claimed from.
+    arena: Option<Arena>,
+    /// Bytes of large frames received so far (arenas ask for huge pages past a threshold).
+    large_bytes: usize,
 }
 
 /// Where [`FrameDecoder::read_target`] wants the next bytes from the peer.
@@ -111,24 +108,24 @@ impl FrameDecoder {
             buffer: BytesMut::with_capacity(8 * 1024),
             max_frame_bytes,
             large: None,
+            arena: None,
+            large_bytes: 0,
         }
     }
 
     /// Where the next bytes read from the peer should go.
     ///
     /// Once [`FrameDecoder::next_frame`] has found the prefix of a large frame (over
-    /// [`LARGE_FRAME_BYTES`]) whose body has not all arrived, the frame is received into an
-    /// anonymous memory mapping of exactly its body's size, and the rest of it is read straight
-    /// into that mapping (no copy). Pages are faulted in ahead of the socket one
-    /// `GROWTH_STEP_BYTES` at a time, so a peer that announces a huge frame and stalls commits
-    /// about that much memory. Otherwise, and where no mapping can be made, the shared buffer.
+    /// [`LARGE_FRAME_BYTES`]) whose body has not all arrived, the frame is received into a range
+    /// of exactly its body's size in the connection's arena (an anonymous memory mapping that
+    /// successive large frames fill back to back), and the rest of it is read straight into that
+    /// range (no copy). Pages are faulted in ahead of the socket up to the next 2 MiB boundary at
+    /// a time, so a peer that announces a huge frame and stalls commits about that much memory.
+    /// Otherwise, and where no mapping can be made, the shared buffer.
     pub fn read_target(&mut self) -> ReadTarget<'_> {
         match &mut self.large {
             // Bytes after a complete large frame go to the shared buffer.
-            Some(large) if large.filled < large.map.len() => {
-                large.populate_ahead();
-                ReadTarget::Frame(&mut large.map[large.filled..])
-            }
+            Some(large) if !large.is_complete() => ReadTarget::Frame(large.rest_mut()),
             _ => ReadTarget::Buffer(&mut self.buffer),
         }
     }
@@ -136,22 +133,25 @@ impl FrameDecoder {
     /// Records that `count` bytes were read into the [`ReadTarget::Frame`] slice.
     pub fn received(&mut self, count: usize) {
         if let Some(large) = &mut self.large {
-            large.filled = (large.filled + count).min(large.map.len());
+            large.received(count);
         }
     }
 
-    /// A mapping for the incomplete large frame whose prefix starts the buffer (body `len`
-    /// bytes, known from [`check_frame`]), if one can be made; the body bytes already buffered
-    /// move into it.
-    fn start_large_frame(&mut self, len: usize) -> Option<LargeFrame> {
-        let mut map = MmapOptions::new().len(len).map_anon().ok()?;
-        let body = &self.buffer[4..];
-        map[..body.len()].copy_from_slice(body);
-        let large = LargeFrame {
-            map,
-            filled: body.len(),
-            populated: body.len(),
+    /// A range of the arena for the incomplete large frame whose prefix starts the buffer (body
+    /// `len` bytes, known from [`check_frame`]), if a mapping can be made; the body bytes already
+    /// buffered move into it.
+    fn start_large_frame(&mut self, len: usize) -> Option<Pending> {
+        let claimed = self.arena.as_mut().and_then(|arena| arena.claim(len));
+        let mut large = match claimed {
+            Some(large) => large,
+            None => {
+                let huge = self.large_bytes >= HUGE_PAGES_AFTER_BYTES;
+                let arena = self.arena.insert(Arena::new(len, huge)?);
+                arena.claim(len)?
+            }
         };
+        self.large_bytes = self.large_bytes.saturating_add(len);
+        large.fill_from(&self.buffer[4..]);
         self.buffer.clear();
         Some(large)
     }
@@ -163,32 +163,32 @@ impl FrameDecoder {
 
     /// Bytes buffered but not yet returned as a frame.
     pub fn buffered(&self) -> usize {
-        self.buffer.len() + self.large.as_ref().map_or(0, |large| 4 + large.filled)
+        self.buffer.len() + self.large.as_ref().map_or(0, |large| 4 + large.filled())
     }
 
     /// Returns the next complete frame body (without the prefix), or `None` if more bytes are
     /// needed. Reserves room for the rest of an announced frame, but never beyond the limit.
     ///
-    /// A large frame (over [`LARGE_FRAME_BYTES`]) is read into memory of exactly its size, which it
-    /// then owns alone: an anonymous mapping of its body (see [`FrameDecoder::read_target`]; bytes
-    /// put into [`FrameDecoder::buffer_mut`] meanwhile are moved there), or where no mapping can be
-    /// made, an allocation of the whole frame. Either way a broker that keeps slices of it (the record
-    /// batches of a Produce) pins neither neighbouring frames nor spare room, and the bytes read
-    /// after it go to another buffer. A large frame that arrived in a shared buffer anyway (behind
-    /// other frames) is copied out.
+    /// A large frame (over [`LARGE_FRAME_BYTES`]) is read into memory of exactly its size: a range
+    /// of the connection's arena (see [`FrameDecoder::read_target`]; bytes put into
+    /// [`FrameDecoder::buffer_mut`] meanwhile are moved there), or where no mapping can be made,
+    /// an allocation of the whole frame. Either way the bytes read after it go elsewhere, and a
+    /// broker that keeps slices of it (the record batches of a Produce) pins no small frames and
+    /// no spare room of a growing buffer; slices of arena frames keep their arena's mapping (at
+    /// most a few megabytes of other large frames). A large frame that arrived in a shared buffer
+    /// anyway (behind other frames) is copied out.
     pub fn next_frame(&mut self) -> Result<Option<Bytes>, WireError> {
         if let Some(large) = &mut self.large {
             // Bytes put into the shared buffer (`buffer_mut`) belong to the large frame first.
-            let moved = self.buffer.len().min(large.map.len() - large.filled);
-            large.map[large.filled..large.filled + moved].copy_from_slice(&self.buffer[..moved]);
-            large.filled += moved;
-            large.populated = large.populated.max(large.filled);
-            self.buffer.advance(moved);
-            if large.filled < large.map.len() {
+            if !self.buffer.is_empty() && !large.is_complete() {
+                let moved = large.fill_from(&self.buffer);
+                self.buffer.advance(moved);
+            }
+            if !large.is_complete() {
                 return Ok(None);
             }
             let large = self.large.take().expect("checked above");
-            return Ok(Some(Bytes::from_owner(large.map)));
+            return Ok(Some(large.finish()));
         }
         match check_frame(&self.buffer, self.max_frame_bytes)? {
             FrameCheck::Complete { len } => {
@@ -224,25 +224,6 @@ impl FrameDecoder {
                 Ok(None)
             }
         }
-    }
-}
-
-impl LargeFrame {
-    /// Faults in the next [`GROWTH_STEP_BYTES`] once the socket has filled what was faulted in.
-    /// Best effort: where the kernel lacks `MADV_POPULATE_WRITE`, pages fault in as written.
-    fn populate_ahead(&mut self) {
-        if self.filled < self.populated {
-            return;
-        }
-        let step = GROWTH_STEP_BYTES.min(self.map.len() - self.populated);
-        if step == 0 {
-            return;
-        }
-        #[cfg(target_os = "linux")]
-        let _ = self
-            .map
-            .advise_range(memmap2::Advice::PopulateWrite, self.populated, step);
-        self.populated += step;
     }
 }
 
@@ -293,10 +274,7 @@ mod tests {
         let mut decoder = FrameDecoder::new(10 * 1024 * 1024);
         decoder.buffer_mut().extend_from_slice(&frame[..100]);
         assert_eq!(decoder.next_frame().unwrap(), None);
-        assert_eq!(
-            decoder.large.as_ref().map(|l| l.map.len()),
-            Some(body.len())
-        );
+        assert_eq!(decoder.large.as_ref().map(|l| l.len()), Some(body.len()));
         assert_eq!(decoder.buffered(), 100);
         decoder.buffer_mut().extend_from_slice(&frame[100..]);
         let got = decoder.next_frame().unwrap().expect("a whole frame");
@@ -330,7 +308,7 @@ mod tests {
             .extend_from_slice(&u32::try_from(len).unwrap().to_be_bytes());
         assert_eq!(decoder.next_frame().unwrap(), None);
         assert!(matches!(decoder.read_target(), ReadTarget::Frame(_)));
-        assert!(decoder.large.as_ref().unwrap().populated <= GROWTH_STEP_BYTES);
+        assert!(decoder.large.as_ref().unwrap().populated_ahead() <= 2 * 1024 * 1024);
         let chunk = vec![1u8; 64 * 1024];
         let mut sent = 0;
         while sent < len {
@@ -400,8 +378,8 @@ mod tests {
         assert!(matches!(decoder.read_target(), ReadTarget::Frame(_)));
         assert_eq!(decoder.buffered(), 104);
         let large = decoder.large.as_ref().unwrap();
-        assert_eq!(large.map.len(), len);
-        assert!(large.populated <= 100 + GROWTH_STEP_BYTES);
+        assert_eq!(large.len(), len);
+        assert!(large.populated_ahead() <= 2 * 1024 * 1024);
         assert_eq!(decoder.next_frame().unwrap(), None);
     }
 

@@ -12,6 +12,7 @@
 //! - KIP-482 (flexible versions and tagged fields), KIP-511 (ApiVersions fallback).
 
 pub mod api;
+mod arena;
 pub mod error;
 pub mod error_code;
 pub mod frame;

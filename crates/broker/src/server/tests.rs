@@ -425,9 +425,9 @@ async fn shutdown_closes_a_connection_whose_response_is_delayed() {
     assert_eq!(broker.open_connections(), 0);
 }
 
-/// A Produce frame of several MiB, pipelined between two small requests and written in uneven
-/// chunks, is received into its own mapping (`FrameDecoder::read_target`) and stored intact: the
-/// records come back from Fetch byte for byte.
+/// Produce frames of several MiB, each pipelined between two small requests and written in
+/// uneven chunks, are received into the connection's arena (`FrameDecoder::read_target`) and
+/// stored intact: the records come back from Fetch byte for byte.
 #[tokio::test]
 async fn a_large_produce_over_tcp_is_stored_intact() {
     use kmock_wire::kafka_protocol::messages::create_topics_request::{
@@ -476,88 +476,97 @@ async fn a_large_produce_over_tcp_is_stored_intact() {
         .unwrap();
     read_frame(&mut stream).await.unwrap();
 
-    let values: Vec<Bytes> = (0..3500u32)
-        .map(|i| Bytes::from(format!("{i:05}-{}", "x".repeat(1000))))
-        .collect();
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, value)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: 1,
-            key: None,
-            value: Some(value.clone()),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut batch = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut batch,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    let produce = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(1000)
-        .with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(topic())
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(batch.freeze())),
-                ]),
-        ]);
-    let mut pipelined = api_versions_request(2).to_vec();
-    pipelined.extend_from_slice(&encode_request(&produce, 9, 3, Some("t")).unwrap());
-    pipelined.extend_from_slice(&api_versions_request(4));
-    assert!(pipelined.len() > 3 << 20);
-    let writer = tokio::spawn(async move {
-        let mut rest = &pipelined[..];
-        let mut size = 1000;
-        while !rest.is_empty() {
-            let n = size.min(rest.len());
-            stream.write_all(&rest[..n]).await.unwrap();
-            rest = &rest[n..];
-            size = size * 3 % 300_000 + 1;
-            tokio::task::yield_now().await;
-        }
-        stream
-    });
-    let mut stream = writer.await.unwrap();
-    assert_eq!(read_api_versions(&mut stream).await, 2);
-    let (correlation_id, ResponseKind::Produce(response)) =
-        decode_response(ApiKey::Produce, 9, read_frame(&mut stream).await.unwrap()).unwrap()
-    else {
-        panic!("a Produce response")
-    };
-    assert_eq!(correlation_id, 3);
-    let partition = &response.responses[0].partition_responses[0];
-    assert_eq!((partition.error_code, partition.base_offset), (0, 0));
-    assert_eq!(read_api_versions(&mut stream).await, 4);
+    // Five rounds of 3.5 MB: two frames per 8 MiB arena, and past the first arena the
+    // connection's arenas ask for huge pages (crates/wire/src/arena.rs).
+    let mut all_values = Vec::new();
+    for round in 0..5u32 {
+        let values: Vec<Bytes> = (0..3500u32)
+            .map(|i| Bytes::from(format!("{round}-{i:05}-{}", "x".repeat(1000))))
+            .collect();
+        let records: Vec<Record> = values
+            .iter()
+            .enumerate()
+            .map(|(i, value)| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32,
+                timestamp: 1,
+                key: None,
+                value: Some(value.clone()),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut batch = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut batch,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        let produce = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(topic())
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(batch.freeze())),
+                    ]),
+            ]);
+        let mut pipelined = api_versions_request(2).to_vec();
+        pipelined.extend_from_slice(&encode_request(&produce, 9, 3, Some("t")).unwrap());
+        pipelined.extend_from_slice(&api_versions_request(4));
+        assert!(pipelined.len() > 3 << 20);
+        let writer = tokio::spawn(async move {
+            let mut rest = &pipelined[..];
+            let mut size = 1000;
+            while !rest.is_empty() {
+                let n = size.min(rest.len());
+                stream.write_all(&rest[..n]).await.unwrap();
+                rest = &rest[n..];
+                size = size * 3 % 300_000 + 1;
+                tokio::task::yield_now().await;
+            }
+            stream
+        });
+        stream = writer.await.unwrap();
+        assert_eq!(read_api_versions(&mut stream).await, 2);
+        let (correlation_id, ResponseKind::Produce(response)) =
+            decode_response(ApiKey::Produce, 9, read_frame(&mut stream).await.unwrap()).unwrap()
+        else {
+            panic!("a Produce response")
+        };
+        assert_eq!(correlation_id, 3);
+        let partition = &response.responses[0].partition_responses[0];
+        assert_eq!(
+            (partition.error_code, partition.base_offset),
+            (0, i64::from(round) * 3500)
+        );
+        assert_eq!(read_api_versions(&mut stream).await, 4);
+        all_values.extend(values);
+    }
 
     let fetch = FetchRequest::default()
         .with_max_wait_ms(0)
-        .with_max_bytes(16 << 20)
+        .with_max_bytes(64 << 20)
         .with_topics(vec![
             FetchTopic::default()
                 .with_topic(topic())
                 .with_partitions(vec![
                     FetchPartition::default()
                         .with_partition(0)
-                        .with_partition_max_bytes(16 << 20),
+                        .with_partition_max_bytes(64 << 20),
                 ]),
         ]);
     stream
@@ -576,6 +585,7 @@ async fn a_large_produce_over_tcp_is_stored_intact() {
         .flat_map(|set| set.records)
         .map(|r| r.value.unwrap())
         .collect();
-    assert_eq!(got, values);
+    assert_eq!(got.len(), 5 * 3500);
+    assert!(got == all_values, "a record came back changed");
     broker.shutdown().await;
 }
