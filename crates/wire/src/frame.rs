@@ -399,4 +399,46 @@ mod tests {
             while let Ok(Some(_)) = decoder.next_frame() {}
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Frames of any size, small and large (several arenas' worth, so claims cross mapping
+        /// boundaries and later mappings use huge pages), read in chunks of any size, come out
+        /// whole and in order, and stay intact after the decoder and later frames are gone.
+        #[test]
+        fn frames_of_any_size_come_out_intact_through_the_arena(
+            sizes in proptest::collection::vec(
+                proptest::prop_oneof![0usize..200, LARGE_FRAME_BYTES - 4..LARGE_FRAME_BYTES + 4, 60_000usize..3_500_000],
+                1..16,
+            ),
+            chunk in proptest::prop_oneof![1usize..2000, 60_000usize..2_000_000],
+            seed in proptest::num::u8::ANY,
+        ) {
+            let bodies: Vec<Vec<u8>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(n, &len)| (0..len).map(|i| (i as u8) ^ (n as u8).wrapping_mul(31) ^ seed).collect())
+                .collect();
+            let mut stream = Vec::new();
+            for body in &bodies {
+                stream.extend_from_slice(&encode_frame(body));
+            }
+            let mut decoder = FrameDecoder::new(4 << 20);
+            let mut frames = Vec::new();
+            let mut rest = &stream[..];
+            while !rest.is_empty() {
+                let n = chunk.min(rest.len());
+                feed(&mut decoder, &rest[..n], chunk);
+                rest = &rest[n..];
+                while let Some(frame) = decoder.next_frame().unwrap() {
+                    frames.push(frame);
+                }
+            }
+            drop(decoder);
+            proptest::prop_assert_eq!(frames.len(), bodies.len());
+            for (frame, body) in frames.iter().zip(&bodies) {
+                proptest::prop_assert!(&frame[..] == &body[..], "a frame of {} bytes came out changed", body.len());
+            }
+        }
+    }
 }
