@@ -437,7 +437,7 @@ mod tests {
             drop(decoder);
             proptest::prop_assert_eq!(frames.len(), bodies.len());
             for (frame, body) in frames.iter().zip(&bodies) {
-                proptest::prop_assert!(&frame[..] == &body[..], "a frame of {} bytes came out changed", body.len());
+                proptest::prop_assert!(frame[..] == body[..], "a frame of {} bytes came out changed", body.len());
             }
         }
     }
