@@ -28,11 +28,16 @@ use memmap2::{MmapOptions, MmapRaw};
 /// The size of a transparent huge page on x86-64 and most aarch64 kernels (PMD size).
 const HUGE_PAGE: usize = 2 * 1024 * 1024;
 
-/// Size of a connection's arena mapping (a frame larger than this gets a region of its own size).
+/// Size of an arena mapping with huge pages (a frame larger than this gets a region of its own
+/// size).
 pub(crate) const ARENA_BYTES: usize = 8 * 1024 * 1024;
 
-/// Large-frame bytes a connection must have received before its next arenas ask for huge pages.
-pub(crate) const HUGE_PAGES_AFTER_BYTES: usize = ARENA_BYTES;
+/// Size of an arena mapping in small pages: a connection's first.
+pub(crate) const SMALL_ARENA_BYTES: usize = 2 * 1024 * 1024;
+
+/// Large-frame bytes a connection must have received before its next arenas ask for huge pages:
+/// past this, at most one partly used huge page per connection is memory beyond what it sent.
+pub(crate) const HUGE_PAGES_AFTER_BYTES: usize = SMALL_ARENA_BYTES;
 
 /// Bytes faulted in ahead of the socket at a time: one huge page, or 512 small pages in one call.
 const POPULATE_STEP: usize = HUGE_PAGE;
@@ -99,7 +104,8 @@ pub(crate) struct Arena {
 impl Arena {
     /// A new arena with room for a frame of `len` bytes (huge pages if `huge`).
     pub(crate) fn new(len: usize, huge: bool) -> Option<Self> {
-        let size = ARENA_BYTES.max(len.checked_next_multiple_of(HUGE_PAGE)?);
+        let base = if huge { ARENA_BYTES } else { SMALL_ARENA_BYTES };
+        let size = base.max(len.checked_next_multiple_of(HUGE_PAGE)?);
         Some(Self {
             region: Arc::new(Region::new(size, huge)?),
             claimed: 0,
@@ -232,7 +238,8 @@ mod tests {
     #[test]
     fn frames_are_cut_back_to_back_and_keep_their_bytes() {
         let mut arena = Arena::new(10, false).unwrap();
-        assert_eq!(arena.remaining(), ARENA_BYTES);
+        assert_eq!(arena.remaining(), SMALL_ARENA_BYTES);
+        assert_eq!(Arena::new(10, true).unwrap().remaining(), ARENA_BYTES);
         let mut first = arena.claim(3).unwrap();
         let mut second = arena.claim(4).unwrap();
         assert_eq!(second.fill_from(b"wxyz!"), 4);
@@ -248,7 +255,7 @@ mod tests {
     #[test]
     fn a_claim_that_does_not_fit_is_refused() {
         let mut arena = Arena::new(0, false).unwrap();
-        assert!(arena.claim(ARENA_BYTES - 1).is_some());
+        assert!(arena.claim(SMALL_ARENA_BYTES - 1).is_some());
         assert!(arena.claim(2).is_none());
         assert!(arena.claim(1).is_some());
         assert_eq!(arena.remaining(), 0);
@@ -271,7 +278,7 @@ mod tests {
 
     #[test]
     fn pages_are_faulted_in_at_most_to_the_next_huge_page_boundary() {
-        let mut arena = Arena::new(0, false).unwrap();
+        let mut arena = Arena::new(0, true).unwrap();
         let mut frame = arena.claim(3 * HUGE_PAGE).unwrap();
         let _ = frame.rest_mut();
         assert_eq!(frame.populated_ahead(), HUGE_PAGE);
@@ -286,7 +293,7 @@ mod tests {
         let _ = frame.rest_mut();
         assert_eq!(frame.populated_ahead(), HUGE_PAGE);
         // A frame starting mid-page populates only up to that page's end.
-        let mut arena = Arena::new(0, false).unwrap();
+        let mut arena = Arena::new(0, true).unwrap();
         let _ = arena.claim(100).unwrap();
         let mut frame = arena.claim(3 * HUGE_PAGE).unwrap();
         let _ = frame.rest_mut();

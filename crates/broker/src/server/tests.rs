@@ -476,8 +476,8 @@ async fn a_large_produce_over_tcp_is_stored_intact() {
         .unwrap();
     read_frame(&mut stream).await.unwrap();
 
-    // Five rounds of 3.5 MB: two frames per 8 MiB arena, and past the first arena the
-    // connection's arenas ask for huge pages (crates/wire/src/arena.rs).
+    // Five rounds of 3.5 MB: the first frame in a mapping of small pages, the others two to an
+    // 8 MiB mapping of huge pages (crates/wire/src/arena.rs).
     let mut all_values = Vec::new();
     for round in 0..5u32 {
         let values: Vec<Bytes> = (0..3500u32)
