@@ -15,8 +15,8 @@ use crate::WireError;
 ///
 /// A Fetch response is sized before it is encoded ([`Encodable::compute_size`]: a walk over its
 /// fields, no bytes copied) and, when large, encoded into a buffer from a small pool of frames
-/// already written and dropped (see [`FramePool`]): its records are copied once, into memory the
-/// process has touched before. Other responses start from a buffer that fits most of them.
+/// already written and dropped (see `FramePool` in this module): its records are copied once,
+/// into memory the process has touched before. Other responses start from a buffer that fits most of them.
 pub fn encode_response(
     api_key: ApiKey,
     api_version: i16,
