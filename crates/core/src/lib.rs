@@ -45,6 +45,7 @@ pub mod txn;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -121,8 +122,9 @@ pub(crate) struct ResponseToken {
     pub api_key: ApiKey,
     /// The request version; the response is encoded at the same version.
     pub api_version: i16,
-    /// The client id from the request header (empty when absent).
-    pub client_id: String,
+    /// The client id from the request header (empty when absent). Shared: a token is cloned
+    /// for handlers and parked requests, and a connection's requests mostly carry the same id.
+    pub client_id: Arc<str>,
     /// Sequence number of the request in the request log.
     pub seq: u64,
     /// What to do with the response (set by a fault rule).
@@ -186,6 +188,9 @@ struct Connection {
     queued: VecDeque<Bytes>,
     /// The node id of the broker whose listener accepted it.
     node: i32,
+    /// The client id of its last request, shared with that request's token: the next request
+    /// with the same id (the usual case) reuses it instead of allocating one.
+    client_id: Option<Arc<str>>,
 }
 
 impl Connection {
@@ -194,6 +199,7 @@ impl Connection {
             busy: false,
             queued: VecDeque::new(),
             node,
+            client_id: None,
         }
     }
 }
@@ -221,6 +227,9 @@ pub struct BrokerCore {
     rng: ChaCha8Rng,
     /// Latest `now` seen; the core never goes back in time.
     now: BrokerTime,
+    /// An empty list of completions with room, reused by every request: a Produce that answers
+    /// a parked Fetch would otherwise allocate one per request.
+    spare_completions: Vec<Completion>,
 }
 
 impl BrokerCore {
@@ -238,6 +247,7 @@ impl BrokerCore {
             outputs: VecDeque::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             now: BrokerTime::ZERO,
+            spare_completions: Vec::new(),
             config,
         }
     }
@@ -327,7 +337,7 @@ impl BrokerCore {
     /// Fetches parked below a new log start offset are answered (OFFSET_OUT_OF_RANGE) at once.
     pub fn clean_logs(&mut self, topic: Option<&str>) -> Option<log::RetentionReport> {
         let report = self.logs.clean_logs(topic, self.now);
-        let mut completions = Vec::new();
+        let mut completions = self.take_completions();
         self.logs.handle_timeout(self.now, &mut completions);
         self.complete_all(completions);
         report
@@ -387,7 +397,7 @@ impl BrokerCore {
             let timer = entry.remove();
             self.fire(timer);
         }
-        let mut completions = Vec::new();
+        let mut completions = self.take_completions();
         self.groups
             .handle_timeout(now, &self.logs, &mut completions);
         self.logs.handle_timeout(now, &mut completions);
@@ -446,6 +456,17 @@ impl BrokerCore {
             .map_or(self.logs.cluster.first_node(), |conn| conn.node)
     }
 
+    /// `client_id` as a shared string, the one `connection`'s previous request had if equal.
+    fn client_id_of(&mut self, connection: ConnectionId, client_id: &str) -> Arc<str> {
+        let Some(conn) = self.connections.get_mut(&connection) else {
+            return Arc::from(client_id);
+        };
+        match &conn.client_id {
+            Some(last) if **last == *client_id => last.clone(),
+            _ => conn.client_id.insert(Arc::from(client_id)).clone(),
+        }
+    }
+
     fn advance(&mut self, now: BrokerTime) {
         self.now = self.now.max(now);
     }
@@ -487,11 +508,7 @@ impl BrokerCore {
             // Kafka's RequestContext.parseRequest ignores what follows a fully read body; so do we.
             tracing::debug!(%connection, "{api_key:?} v{api_version} request has {trailing_bytes} trailing bytes (ignored, as Kafka does)");
         }
-        let client_id = header
-            .client_id
-            .as_deref()
-            .map(str::to_owned)
-            .unwrap_or_default();
+        let client_id = self.client_id_of(connection, header.client_id.as_deref().unwrap_or(""));
         let mut entry = LogEntry::request(
             self.now,
             connection,
@@ -563,7 +580,7 @@ impl BrokerCore {
         if let Some(response) = cluster::route::not_coordinator(&self.logs.cluster, &token, &body) {
             return self.respond(token, response);
         }
-        let mut completions = Vec::new();
+        let mut completions = self.take_completions();
         let reply = match body {
             RequestKind::ApiVersions(request) => Reply::Now(api_versions::handle(&token, &request)),
             body @ (RequestKind::Metadata(_)
@@ -640,9 +657,18 @@ impl BrokerCore {
         self.complete_all(completions);
     }
 
-    fn complete_all(&mut self, completions: Vec<Completion>) {
-        for Completion { token, response } in completions {
+    /// An empty list for completions (the spare one when it is not in use: a response can start
+    /// a connection's next queued request, which takes a list of its own).
+    fn take_completions(&mut self) -> Vec<Completion> {
+        std::mem::take(&mut self.spare_completions)
+    }
+
+    fn complete_all(&mut self, mut completions: Vec<Completion>) {
+        for Completion { token, response } in completions.drain(..) {
             self.respond(token, response);
+        }
+        if self.spare_completions.capacity() < completions.capacity() {
+            self.spare_completions = completions;
         }
     }
 
@@ -745,7 +771,7 @@ impl BrokerCore {
                 correlation_id: *correlation_id,
                 api_key: ApiKey::ApiVersions,
                 api_version: 0,
-                client_id: String::new(),
+                client_id: Arc::from(""),
                 seq,
                 plan: ResponsePlan::Send,
                 node: self.node_of(connection),
