@@ -281,11 +281,11 @@ fn pool_metrics(metrics: &mut Metrics, o: &Observations, name: &str) {
         number(metrics, format!("eviction_ms[{name}]"), ms(*r - *c));
     }
     // Deliveries of this pool.
-    let delivered = o.deliveries.keys().filter(|(p, _)| p == name).count();
+    let delivered = o.deliveries.keys().filter(|(p, _)| &**p == name).count();
     let total: u64 = o
         .deliveries
         .iter()
-        .filter(|((p, _), _)| p == name)
+        .filter(|((p, _), _)| &**p == name)
         .map(|(_, n)| *n)
         .sum();
     number(metrics, format!("delivered[{name}]"), delivered as f64);
@@ -423,7 +423,7 @@ fn overall_group_state(
 /// Delivery over every pool: an acknowledged record counts as delivered if any pool got it.
 fn delivery_metrics(metrics: &mut Metrics, o: &Observations) {
     let produced = o.acked.len();
-    let delivered_anywhere: BTreeSet<&(String, i32, i64)> =
+    let delivered_anywhere: BTreeSet<&(Arc<str>, i32, i64)> =
         o.deliveries.keys().map(|(_, r)| r).collect();
     let delivered = o
         .acked
@@ -463,7 +463,7 @@ fn pipeline_metrics(
     let inputs: BTreeSet<String> = o
         .acked
         .keys()
-        .filter(|(topic, _, _)| topic == input)
+        .filter(|(topic, _, _)| &**topic == input)
         .map(|(topic, partition, offset)| format!("{topic}/{partition}/{offset}"))
         .collect();
     let committed = inputs

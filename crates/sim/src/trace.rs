@@ -33,8 +33,8 @@ pub struct Event {
     pub time: Duration,
     /// Position among events and requests (see [`Observations::request_order`]).
     pub order: u64,
-    /// Who.
-    pub actor: String,
+    /// Who (shared: a hot actor records an event per record, and keeps one copy of its name).
+    pub actor: Arc<str>,
     /// What (formatted when the trace is rendered).
     pub text: EventText,
 }
@@ -53,7 +53,7 @@ pub enum EventText {
         /// The record key.
         key: String,
         /// Topic.
-        topic: String,
+        topic: Arc<str>,
         /// Partition.
         partition: i32,
         /// Offset.
@@ -65,7 +65,7 @@ pub enum EventText {
         /// The record value.
         value: Option<bytes::Bytes>,
         /// Topic.
-        topic: String,
+        topic: Arc<str>,
         /// Partition.
         partition: i32,
         /// Offset.
@@ -148,11 +148,11 @@ pub struct Observations {
     /// Broker connection number → actor name.
     pub connections: BTreeMap<u64, String>,
     /// Acknowledged records `(topic, partition, offset)` → producer.
-    pub acked: BTreeMap<(String, i32, i64), String>,
+    pub acked: BTreeMap<(Arc<str>, i32, i64), Arc<str>>,
     /// Records whose publish failed.
     pub produce_failed: u64,
     /// Deliveries per pool and record.
-    pub deliveries: BTreeMap<(String, (String, i32, i64)), u64>,
+    pub deliveries: BTreeMap<(Arc<str>, (Arc<str>, i32, i64)), u64>,
     /// Members by name (`pool-a/0`).
     pub members: BTreeMap<String, MemberObservation>,
     /// Every member id a member had (a member that rejoins after eviction gets a new one) → name.
@@ -225,6 +225,11 @@ impl Recorder {
 
     /// Records a client-side event.
     pub fn event(&self, actor: &str, text: impl Into<EventText>) {
+        self.event_by(&Arc::from(actor), text);
+    }
+
+    /// [`Recorder::event`] for an actor whose name the caller already shares.
+    pub fn event_by(&self, actor: &Arc<str>, text: impl Into<EventText>) {
         let time = self.now();
         let mut o = self.lock();
         let order = o.next_order;
@@ -232,7 +237,7 @@ impl Recorder {
         o.events.push(Event {
             time,
             order,
-            actor: actor.to_owned(),
+            actor: actor.clone(),
             text: text.into(),
         });
     }

@@ -693,6 +693,9 @@ impl World {
         let mut acked = 0;
         let mut failed = 0;
         let mut first_error = None;
+        // Shared by the step's events and acknowledgements (four copies per record otherwise).
+        let actor: Arc<str> = Arc::from(name);
+        let topic: Arc<str> = Arc::from(producer.topic.as_str());
         for _ in 0..count {
             // `key-N` and `NAME-N`, built without the formatting machinery (two per record).
             let mut key = String::with_capacity(8);
@@ -710,20 +713,20 @@ impl World {
             {
                 Ok(meta) => {
                     acked += 1;
-                    recorder.event(
-                        name,
+                    recorder.event_by(
+                        &actor,
                         EventText::Produced {
                             value,
                             key,
-                            topic: producer.topic.clone(),
+                            topic: topic.clone(),
                             partition: meta.partition,
                             offset: meta.offset,
                         },
                     );
-                    recorder.lock().acked.insert(
-                        (producer.topic.clone(), meta.partition, meta.offset),
-                        name.to_owned(),
-                    );
+                    recorder
+                        .lock()
+                        .acked
+                        .insert((topic.clone(), meta.partition, meta.offset), actor.clone());
                 }
                 Err(error) => {
                     failed += 1;
@@ -876,13 +879,13 @@ fn every_acked_delivered(o: &crate::trace::Observations, pool: &str, topics: &[S
     let mut delivered = o
         .deliveries
         .keys()
-        .skip_while(|(p, _)| p.as_str() < pool)
-        .take_while(|(p, _)| p == pool)
+        .skip_while(|(p, _)| &**p < pool)
+        .take_while(|(p, _)| &**p == pool)
         .map(|(_, record)| record)
         .peekable();
     o.acked
         .keys()
-        .filter(|(t, _, _)| topics.contains(t))
+        .filter(|(t, _, _)| topics.iter().any(|topic| topic.as_str() == &**t))
         .all(|record| {
             while delivered.next_if(|d| *d < record).is_some() {}
             delivered.next_if(|d| *d == record).is_some()
@@ -913,6 +916,11 @@ async fn run_member(
 ) {
     let mut states = consumer.watch_state();
     let mut receiving = true;
+    // Names shared by every delivery's event and count (three copies per record otherwise); the
+    // topic is the last one a record came from.
+    let actor: Arc<str> = Arc::from(label.as_str());
+    let pool_name: Arc<str> = Arc::from(pool.as_str());
+    let mut topic: Option<Arc<str>> = None;
     loop {
         tokio::select! {
             biased;
@@ -963,18 +971,22 @@ async fn run_member(
             }
             record = consumer.recv(), if receiving => match record {
                 Some(record) => {
-                    let key = (record.topic.clone(), record.partition, record.offset);
+                    let record_topic = match &topic {
+                        Some(topic) if **topic == *record.topic => topic.clone(),
+                        _ => topic.insert(Arc::from(record.topic.as_str())).clone(),
+                    };
+                    let key = (record_topic.clone(), record.partition, record.offset);
                     let count = {
                         let mut o = recorder.lock();
-                        let count = o.deliveries.entry((pool.clone(), key)).or_default();
+                        let count = o.deliveries.entry((pool_name.clone(), key)).or_default();
                         *count += 1;
                         *count
                     };
-                    recorder.event(
-                        &label,
+                    recorder.event_by(
+                        &actor,
                         EventText::Delivered {
                             value: record.value,
-                            topic: record.topic,
+                            topic: record_topic,
                             partition: record.partition,
                             offset: record.offset,
                             count,
