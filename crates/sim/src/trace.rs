@@ -46,12 +46,16 @@ pub struct Event {
 pub enum EventText {
     /// Text as it appears in the trace.
     Text(String),
-    /// `produced {value} key={key} -> {topic}[{partition}]@{offset}`.
+    /// `produced {producer}-{number} key=key-{key} -> {topic}[{partition}]@{offset}`: the
+    /// simulated producer's record value is `{producer}-{number}` and its key `key-{key}`; the
+    /// numbers are kept rather than the two strings, which a run would keep for every record.
     Produced {
-        /// The record value.
-        value: String,
-        /// The record key.
-        key: String,
+        /// The producer's name (the value's prefix).
+        producer: Arc<str>,
+        /// The record's number (the value's suffix).
+        number: u64,
+        /// The key's number.
+        key: u32,
         /// Topic.
         topic: Arc<str>,
         /// Partition.
@@ -80,14 +84,15 @@ impl std::fmt::Display for EventText {
         match self {
             Self::Text(text) => f.write_str(text),
             Self::Produced {
-                value,
+                producer,
+                number,
                 key,
                 topic,
                 partition,
                 offset,
             } => write!(
                 f,
-                "produced {value} key={key} -> {topic}[{partition}]@{offset}"
+                "produced {producer}-{number} key=key-{key} -> {topic}[{partition}]@{offset}"
             ),
             Self::Delivered {
                 value,

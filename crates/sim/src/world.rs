@@ -696,15 +696,20 @@ impl World {
         // Shared by the step's events and acknowledgements (four copies per record otherwise).
         let actor: Arc<str> = Arc::from(name);
         let topic: Arc<str> = Arc::from(producer.topic.as_str());
+        // `key-N` and `NAME-N`, built without the formatting machinery, in two buffers the step
+        // reuses (the event keeps the numbers, not the strings).
+        let mut key = String::with_capacity(8);
+        let mut value = String::with_capacity(name.len() + 8);
         for _ in 0..count {
-            // `key-N` and `NAME-N`, built without the formatting machinery (two per record).
-            let mut key = String::with_capacity(8);
+            let key_number = self.rng.random_range(0..1000u32);
+            key.clear();
             key.push_str("key-");
-            push_decimal(&mut key, u64::from(self.rng.random_range(0..1000u32)));
-            let mut value = String::with_capacity(name.len() + 8);
+            push_decimal(&mut key, u64::from(key_number));
+            let number = producer.next;
+            value.clear();
             value.push_str(name);
             value.push('-');
-            push_decimal(&mut value, producer.next);
+            push_decimal(&mut value, number);
             producer.next += 1;
             match producer
                 .producer
@@ -716,8 +721,9 @@ impl World {
                     recorder.event_by(
                         &actor,
                         EventText::Produced {
-                            value,
-                            key,
+                            producer: actor.clone(),
+                            number,
+                            key: key_number,
                             topic: topic.clone(),
                             partition: meta.partition,
                             offset: meta.offset,

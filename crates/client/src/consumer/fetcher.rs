@@ -208,10 +208,18 @@ async fn fetch_from(
             continue;
         }
         let outcome = fetch_once(&context, &conn, &mut next).await;
-        positions
-            .lock()
-            .expect("positions lock is never poisoned")
-            .extend(next.iter().map(|(tp, position)| (tp.clone(), *position)));
+        {
+            // What `extend` with clones of `next` did, without copying the keys already there.
+            let mut shared = positions.lock().expect("positions lock is never poisoned");
+            for (tp, position) in &next {
+                match shared.get_mut(tp) {
+                    Some(shared_position) => *shared_position = *position,
+                    None => {
+                        shared.insert(tp.clone(), *position);
+                    }
+                }
+            }
+        }
         match outcome {
             Ok(FetchOutcome::Continue) => {}
             Ok(FetchOutcome::SinkClosed) => return Ended::SinkClosed,
@@ -418,7 +426,10 @@ async fn fetch_once(
                     return Ok(FetchOutcome::SinkClosed);
                 }
             }
-            next.insert(key, Some(new_position));
+            // The key is there (its position was read above): update it in place.
+            if let Some(slot) = next.get_mut(&key) {
+                *slot = Some(new_position);
+            }
         }
     }
     Ok(if not_leader {
