@@ -19,7 +19,7 @@ use kmock_core::group::consumer::ConsumerGroupSummary;
 use serde::Serialize;
 
 use crate::checkers::{ExpectationResult, Metrics, Value, Verdict, ownership_conflicts};
-use crate::scenario::{ActorKind, Scenario, ScenarioError};
+use crate::scenario::{ActorKind, RandomRanges, Scenario, ScenarioError};
 use crate::trace::Observations;
 use crate::world::{self, WorldOutcome};
 
@@ -143,13 +143,19 @@ pub fn run_file(path: impl AsRef<Path>, seed: Option<u64>) -> Result<RunReport, 
 
 /// Runs `scenario` with `seed` (after drawing its `[random]` ranges from the seed).
 pub fn run_scenario(scenario: &Scenario, seed: u64) -> RunReport {
-    // `[random]` ranges are drawn from the seed, so `--seed N` reproduces an explored run.
-    // One copy per run, shared with the world (which used to copy it again).
-    let scenario = Arc::new(scenario.randomized(seed));
+    // `[random]` ranges are drawn from the seed, so `--seed N` reproduces an explored run. Only
+    // a scenario with such ranges is copied (to draw them); the world borrows the one it runs.
+    let randomized;
+    let scenario = if scenario.random == RandomRanges::default() {
+        scenario
+    } else {
+        randomized = scenario.randomized(seed);
+        &randomized
+    };
     let started = std::time::Instant::now();
-    let outcome = world::run_shared(scenario.clone(), seed);
+    let outcome = world::run(scenario, seed);
     let wall = started.elapsed();
-    report(&scenario, seed, outcome, wall)
+    report(scenario, seed, outcome, wall)
 }
 
 fn max(values: impl Iterator<Item = f64>) -> Option<f64> {

@@ -79,8 +79,9 @@ struct PipelineRuntime {
     task: tokio::task::JoinHandle<()>,
 }
 
-struct World {
-    scenario: Arc<Scenario>,
+struct World<'a> {
+    /// Borrowed for the run: the world runs inside `block_on`, and no task it spawns reads it.
+    scenario: &'a Scenario,
     broker: BrokerHandle,
     network: Network,
     recorder: Recorder,
@@ -92,19 +93,20 @@ struct World {
     pipelines: BTreeMap<String, PipelineRuntime>,
 }
 
-/// Runs `scenario` with `seed` on a fresh current-thread runtime with paused time.
+/// Runs `scenario` with `seed` on a fresh current-thread runtime with paused time. The world
+/// borrows the scenario for the run (no copy of it).
 pub fn run(scenario: &Scenario, seed: u64) -> WorldOutcome {
-    run_shared(Arc::new(scenario.clone()), seed)
-}
-
-/// [`run`] for a scenario the caller already shares (no copy of it per run).
-pub fn run_shared(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .expect("a current-thread runtime builds");
     runtime.block_on(run_world(scenario, seed))
+}
+
+/// [`run`] for a scenario the caller shares.
+pub fn run_shared(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
+    run(&scenario, seed)
 }
 
 fn settings_line(settings: &Settings) -> String {
@@ -144,7 +146,7 @@ fn push_decimal(out: &mut String, n: u64) {
 /// Mixed into the seed for KIP-848 member ids ("kmockMID").
 const MEMBER_ID_SALT: u64 = 0x6b6d_6f63_6b4d_4944;
 
-async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
+async fn run_world(scenario: &Scenario, seed: u64) -> WorldOutcome {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let broker_seed: u64 = rng.random();
     let defaults = BrokerConfig::default();
@@ -241,7 +243,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     let network =
         Network::new(broker.clone(), recorder.clone()).with_brokers(scenario.broker.brokers);
     let mut world = World {
-        scenario: scenario.clone(),
+        scenario,
         broker: broker.clone(),
         network,
         recorder: recorder.clone(),
@@ -297,7 +299,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     }
 }
 
-impl World {
+impl<'a> World<'a> {
     async fn schedule_faults(&mut self) {
         for fault in &self.scenario.faults {
             let broker = self.broker.clone();
@@ -342,7 +344,7 @@ impl World {
     }
 
     async fn run_timeline(&mut self) {
-        let scenario = self.scenario.clone();
+        let scenario = self.scenario;
         for (index, step) in scenario.timeline.iter().enumerate() {
             if let Some(at) = step.at {
                 tokio::time::sleep_until(recorder_start(&self.recorder) + at).await;
@@ -421,13 +423,12 @@ impl World {
 
     /// `start`: connects a producer, or connects a pool and starts its members.
     async fn start_actor(&mut self, name: &str) -> Result<(), String> {
-        let actor = self
-            .scenario
+        let scenario: &'a Scenario = self.scenario;
+        let actor = scenario
             .actors
             .iter()
             .find(|a| a.name == name)
-            .expect("checked by the scenario parser")
-            .clone();
+            .expect("checked by the scenario parser");
         match &actor.kind {
             ActorKind::Producer { topic, .. } => self.start_producer(name, topic).await,
             ActorKind::Pool {
@@ -1049,7 +1050,7 @@ fn observe_state(recorder: &Recorder, label: &str, pool: &str, state: &MemberSta
     recorder.changed();
 }
 
-impl std::fmt::Debug for World {
+impl std::fmt::Debug for World<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("World").finish_non_exhaustive()
     }
