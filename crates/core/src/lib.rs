@@ -49,7 +49,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kmock_wire::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kmock_wire::kafka_protocol::messages::{ApiKey, ProduceRequest, RequestKind, ResponseKind};
 use kmock_wire::{DecodedRequest, RequestPrefix, WireError, decode_request, encode_response};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -509,6 +509,10 @@ impl BrokerCore {
             tracing::debug!(%connection, "{api_key:?} v{api_version} request has {trailing_bytes} trailing bytes (ignored, as Kafka does)");
         }
         let client_id = self.client_id_of(connection, header.client_id.as_deref().unwrap_or(""));
+        // A Produce without a fault is handled from a borrow of its body, which the log then
+        // takes (`process_produce`); every other request is logged as a copy, since handlers
+        // consume their request.
+        let produce_borrowed = applied.is_none() && matches!(body, RequestKind::Produce(_));
         let mut entry = LogEntry::request(
             self.now,
             connection,
@@ -517,7 +521,7 @@ impl BrokerCore {
             api_version,
             header.correlation_id,
             applied.as_ref().map(|a| a.describe()),
-            body.clone(),
+            (!produce_borrowed).then(|| body.clone()),
         )
         .on_node(node);
         entry.trailing_bytes = trailing_bytes;
@@ -533,6 +537,11 @@ impl BrokerCore {
             node,
         };
         let Some(applied) = applied else {
+            if let RequestKind::Produce(request) = &body {
+                self.process_produce(token, request);
+                self.request_log.record_request_body(seq, body);
+                return;
+            }
             return self.process(token, body);
         };
         tracing::debug!(%connection, fault = %applied.describe(), "fault applied to {api_key:?}");
@@ -635,6 +644,33 @@ impl BrokerCore {
                 Reply::Now,
             ),
         };
+        self.conclude(token, reply, now, completions);
+    }
+
+    /// [`BrokerCore::process`] for a Produce the caller keeps (to log it afterwards): the Produce
+    /// handler only reads its request. No coordinator check: Produce is served by any broker
+    /// (its leadership check is the handler's).
+    fn process_produce(&mut self, token: ResponseToken, request: &ProduceRequest) {
+        let now = self.now;
+        let mut completions = self.take_completions();
+        let reply = self.logs.handle_produce(
+            token.clone(),
+            request,
+            now,
+            &mut self.txns,
+            &mut completions,
+        );
+        self.conclude(token, reply, now, completions);
+    }
+
+    /// Sends, parks or closes as a handler's reply says, then answers what it completed.
+    fn conclude(
+        &mut self,
+        token: ResponseToken,
+        reply: Reply,
+        now: BrokerTime,
+        completions: Vec<Completion>,
+    ) {
         match reply {
             Reply::Now(mut response) => {
                 cluster::route::keep_own_listings(&self.logs.cluster, &token, &mut response);

@@ -92,9 +92,9 @@ impl LogEntry {
         api_version: i16,
         correlation_id: i32,
         fault: Option<String>,
-        mut body: RequestKind,
+        mut body: Option<RequestKind>,
     ) -> Self {
-        let record_bytes = strip_request_records(&mut body);
+        let record_bytes = body.as_mut().map_or(0, strip_request_records);
         Self {
             seq: 0,
             time,
@@ -105,7 +105,7 @@ impl LogEntry {
             api_version,
             correlation_id,
             fault,
-            request: Some(body),
+            request: body,
             response: None,
             response_time: None,
             outcome: None,
@@ -216,6 +216,15 @@ impl RequestLog {
         seq
     }
 
+    /// Sets the body of a request logged without one (its records removed, as
+    /// [`LogEntry::request`] removes them), once the request was handled from it.
+    pub(crate) fn record_request_body(&mut self, seq: u64, mut body: RequestKind) {
+        if let Some(entry) = self.entry_mut(seq) {
+            entry.record_bytes += strip_request_records(&mut body);
+            entry.request = Some(body);
+        }
+    }
+
     fn entry_mut(&mut self, seq: u64) -> Option<&mut LogEntry> {
         let first = self.entries.front()?.seq;
         let index = usize::try_from(seq.checked_sub(first)?).ok()?;
@@ -318,7 +327,7 @@ mod tests {
             9,
             1,
             None,
-            body,
+            Some(body),
         );
         log.record_request(entry);
         let logged = log.entries().next().unwrap();
