@@ -240,8 +240,9 @@ async fn run_world(scenario: &Scenario, seed: u64) -> WorldOutcome {
             ),
         );
     }
-    let network =
-        Network::new(broker.clone(), recorder.clone()).with_brokers(scenario.broker.brokers);
+    let network = Network::new(broker.clone(), recorder.clone())
+        .with_brokers(scenario.broker.brokers)
+        .with_faults_only_for(network_fault_actors(scenario));
     let mut world = World {
         scenario,
         broker: broker.clone(),
@@ -869,6 +870,26 @@ impl<'a> World<'a> {
 
 fn recorder_start(recorder: &Recorder) -> Instant {
     Instant::now() - recorder.now()
+}
+
+/// The actors the scenario gives network faults (or heals): the only ones whose links watch
+/// for them.
+fn network_fault_actors(scenario: &Scenario) -> std::collections::BTreeSet<String> {
+    let from_faults = scenario
+        .faults
+        .iter()
+        .filter_map(|fault| match &fault.kind {
+            FaultKind::Network { actor, .. } => Some(actor),
+            FaultKind::Broker(_) | FaultKind::Cluster(_) => None,
+        });
+    let from_timeline = scenario
+        .timeline
+        .iter()
+        .filter_map(|step| match &step.action {
+            Action::Network(actor, _) | Action::Heal(actor) => Some(actor),
+            _ => None,
+        });
+    from_faults.chain(from_timeline).cloned().collect()
 }
 
 fn apply_network(network: &Network, recorder: &Recorder, actor: &str, fault: &NetworkFault) {
