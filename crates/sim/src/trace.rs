@@ -141,6 +141,9 @@ pub struct MemberObservation {
     pub first_stable: Option<Duration>,
 }
 
+/// A record: `(topic, partition, offset)`.
+pub type RecordId = (Arc<str>, i32, i64);
+
 /// Everything observed during a run.
 #[derive(Debug, Default)]
 pub struct Observations {
@@ -153,11 +156,11 @@ pub struct Observations {
     /// Broker connection number → actor name.
     pub connections: BTreeMap<u64, String>,
     /// Acknowledged records `(topic, partition, offset)` → producer.
-    pub acked: BTreeMap<(Arc<str>, i32, i64), Arc<str>>,
+    pub acked: BTreeMap<RecordId, Arc<str>>,
     /// Records whose publish failed.
     pub produce_failed: u64,
     /// Deliveries per pool and record.
-    pub deliveries: BTreeMap<(Arc<str>, (Arc<str>, i32, i64)), u64>,
+    pub deliveries: BTreeMap<(Arc<str>, RecordId), u64>,
     /// Members by name (`pool-a/0`).
     pub members: BTreeMap<String, MemberObservation>,
     /// Every member id a member had (a member that rejoins after eviction gets a new one) → name.
