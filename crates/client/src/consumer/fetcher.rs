@@ -313,15 +313,19 @@ async fn fetch_once(
     connection: &Connection,
     next: &mut BTreeMap<TopicPartition, Option<i64>>,
 ) -> Result<FetchOutcome, ClientError> {
-    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    // `next` is ordered by topic, then partition: a topic's partitions are consecutive, so they
+    // are grouped as they come, in topic order (what a map by topic gave).
+    let mut topics: Vec<(&str, Vec<FetchPartition>)> = Vec::new();
     for ((topic, partition), position) in next.iter() {
         if let Some(offset) = position {
-            topics.entry(topic).or_default().push(
-                FetchPartition::default()
-                    .with_partition(*partition)
-                    .with_fetch_offset(*offset)
-                    .with_partition_max_bytes(MAX_PARTITION_FETCH_BYTES),
-            );
+            let fetch = FetchPartition::default()
+                .with_partition(*partition)
+                .with_fetch_offset(*offset)
+                .with_partition_max_bytes(MAX_PARTITION_FETCH_BYTES);
+            match topics.last_mut() {
+                Some((last, partitions)) if *last == topic.as_str() => partitions.push(fetch),
+                _ => topics.push((topic, vec![fetch])),
+            }
         }
     }
     if topics.is_empty() {
