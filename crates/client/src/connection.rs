@@ -13,7 +13,6 @@
 //!
 //! Must not: read the wall clock (only `tokio::time`), block, or panic on anything a peer sends.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,7 +37,33 @@ struct Pending {
     /// Why the connection closed, once it has.
     closed: Option<String>,
     /// Requests awaiting a response, by correlation id.
-    waiting: BTreeMap<i32, Reply>,
+    waiting: Waiting,
+}
+
+/// Requests awaiting a response, in the order they were sent: what a map by correlation id was,
+/// without a map node allocated and freed for every request of an otherwise idle connection.
+/// Responses come back in request order (the broker answers one request at a time per
+/// connection), so the one looked for is nearly always the first. Correlation ids are unique
+/// among them: they are handed out in sequence and wrap only after 2^31 requests.
+#[derive(Debug, Default)]
+struct Waiting(std::collections::VecDeque<(i32, Reply)>);
+
+impl Waiting {
+    fn insert(&mut self, correlation_id: i32, reply: Reply) {
+        self.0.push_back((correlation_id, reply));
+    }
+
+    fn remove(&mut self, correlation_id: i32) -> Option<Reply> {
+        let index = self.0.iter().position(|(id, _)| *id == correlation_id)?;
+        self.0.remove(index).map(|(_, reply)| reply)
+    }
+
+    /// Every request, in correlation id order (as the map gave them).
+    fn take_all(&mut self) -> Vec<(i32, Reply)> {
+        let mut all: Vec<_> = std::mem::take(&mut self.0).into();
+        all.sort_by_key(|(id, _)| *id);
+        all
+    }
 }
 
 #[derive(Debug)]
@@ -56,7 +81,7 @@ impl Shared {
             if pending.closed.is_none() {
                 pending.closed = Some(reason.to_owned());
             }
-            std::mem::take(&mut pending.waiting)
+            pending.waiting.take_all()
         };
         for (_, reply) in waiting {
             let _ = reply.send(Err(ClientError::ConnectionClosed {
@@ -311,7 +336,7 @@ fn deliver(shared: &Shared, frame: Bytes) {
         .lock()
         .expect("pending lock is never poisoned")
         .waiting
-        .remove(&correlation_id);
+        .remove(correlation_id);
     match reply {
         Some(reply) => {
             let _ = reply.send(Ok(frame));

@@ -45,10 +45,11 @@ pub mod txn;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kmock_wire::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kmock_wire::kafka_protocol::messages::{ApiKey, ProduceRequest, RequestKind, ResponseKind};
 use kmock_wire::{DecodedRequest, RequestPrefix, WireError, decode_request, encode_response};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -121,8 +122,9 @@ pub(crate) struct ResponseToken {
     pub api_key: ApiKey,
     /// The request version; the response is encoded at the same version.
     pub api_version: i16,
-    /// The client id from the request header (empty when absent).
-    pub client_id: String,
+    /// The client id from the request header (empty when absent). Shared: a token is cloned
+    /// for handlers and parked requests, and a connection's requests mostly carry the same id.
+    pub client_id: Arc<str>,
     /// Sequence number of the request in the request log.
     pub seq: u64,
     /// What to do with the response (set by a fault rule).
@@ -186,6 +188,9 @@ struct Connection {
     queued: VecDeque<Bytes>,
     /// The node id of the broker whose listener accepted it.
     node: i32,
+    /// The client id of its last request, shared with that request's token: the next request
+    /// with the same id (the usual case) reuses it instead of allocating one.
+    client_id: Option<Arc<str>>,
 }
 
 impl Connection {
@@ -194,6 +199,7 @@ impl Connection {
             busy: false,
             queued: VecDeque::new(),
             node,
+            client_id: None,
         }
     }
 }
@@ -221,6 +227,9 @@ pub struct BrokerCore {
     rng: ChaCha8Rng,
     /// Latest `now` seen; the core never goes back in time.
     now: BrokerTime,
+    /// An empty list of completions with room, reused by every request: a Produce that answers
+    /// a parked Fetch would otherwise allocate one per request.
+    spare_completions: Vec<Completion>,
 }
 
 impl BrokerCore {
@@ -238,6 +247,7 @@ impl BrokerCore {
             outputs: VecDeque::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             now: BrokerTime::ZERO,
+            spare_completions: Vec::new(),
             config,
         }
     }
@@ -327,7 +337,7 @@ impl BrokerCore {
     /// Fetches parked below a new log start offset are answered (OFFSET_OUT_OF_RANGE) at once.
     pub fn clean_logs(&mut self, topic: Option<&str>) -> Option<log::RetentionReport> {
         let report = self.logs.clean_logs(topic, self.now);
-        let mut completions = Vec::new();
+        let mut completions = self.take_completions();
         self.logs.handle_timeout(self.now, &mut completions);
         self.complete_all(completions);
         report
@@ -387,7 +397,7 @@ impl BrokerCore {
             let timer = entry.remove();
             self.fire(timer);
         }
-        let mut completions = Vec::new();
+        let mut completions = self.take_completions();
         self.groups
             .handle_timeout(now, &self.logs, &mut completions);
         self.logs.handle_timeout(now, &mut completions);
@@ -446,6 +456,17 @@ impl BrokerCore {
             .map_or(self.logs.cluster.first_node(), |conn| conn.node)
     }
 
+    /// `client_id` as a shared string, the one `connection`'s previous request had if equal.
+    fn client_id_of(&mut self, connection: ConnectionId, client_id: &str) -> Arc<str> {
+        let Some(conn) = self.connections.get_mut(&connection) else {
+            return Arc::from(client_id);
+        };
+        match &conn.client_id {
+            Some(last) if **last == *client_id => last.clone(),
+            _ => conn.client_id.insert(Arc::from(client_id)).clone(),
+        }
+    }
+
     fn advance(&mut self, now: BrokerTime) {
         self.now = self.now.max(now);
     }
@@ -487,11 +508,11 @@ impl BrokerCore {
             // Kafka's RequestContext.parseRequest ignores what follows a fully read body; so do we.
             tracing::debug!(%connection, "{api_key:?} v{api_version} request has {trailing_bytes} trailing bytes (ignored, as Kafka does)");
         }
-        let client_id = header
-            .client_id
-            .as_deref()
-            .map(str::to_owned)
-            .unwrap_or_default();
+        let client_id = self.client_id_of(connection, header.client_id.as_deref().unwrap_or(""));
+        // A Produce without a fault is handled from a borrow of its body, which the log then
+        // takes (`process_produce`); every other request is logged as a copy, since handlers
+        // consume their request.
+        let produce_borrowed = applied.is_none() && matches!(body, RequestKind::Produce(_));
         let mut entry = LogEntry::request(
             self.now,
             connection,
@@ -500,7 +521,7 @@ impl BrokerCore {
             api_version,
             header.correlation_id,
             applied.as_ref().map(|a| a.describe()),
-            body.clone(),
+            (!produce_borrowed).then(|| body.clone()),
         )
         .on_node(node);
         entry.trailing_bytes = trailing_bytes;
@@ -516,6 +537,11 @@ impl BrokerCore {
             node,
         };
         let Some(applied) = applied else {
+            if let RequestKind::Produce(request) = &body {
+                self.process_produce(token, request);
+                self.request_log.record_request_body(seq, body);
+                return;
+            }
             return self.process(token, body);
         };
         tracing::debug!(%connection, fault = %applied.describe(), "fault applied to {api_key:?}");
@@ -563,7 +589,7 @@ impl BrokerCore {
         if let Some(response) = cluster::route::not_coordinator(&self.logs.cluster, &token, &body) {
             return self.respond(token, response);
         }
-        let mut completions = Vec::new();
+        let mut completions = self.take_completions();
         let reply = match body {
             RequestKind::ApiVersions(request) => Reply::Now(api_versions::handle(&token, &request)),
             body @ (RequestKind::Metadata(_)
@@ -618,6 +644,33 @@ impl BrokerCore {
                 Reply::Now,
             ),
         };
+        self.conclude(token, reply, now, completions);
+    }
+
+    /// [`BrokerCore::process`] for a Produce the caller keeps (to log it afterwards): the Produce
+    /// handler only reads its request. No coordinator check: Produce is served by any broker
+    /// (its leadership check is the handler's).
+    fn process_produce(&mut self, token: ResponseToken, request: &ProduceRequest) {
+        let now = self.now;
+        let mut completions = self.take_completions();
+        let reply = self.logs.handle_produce(
+            token.clone(),
+            request,
+            now,
+            &mut self.txns,
+            &mut completions,
+        );
+        self.conclude(token, reply, now, completions);
+    }
+
+    /// Sends, parks or closes as a handler's reply says, then answers what it completed.
+    fn conclude(
+        &mut self,
+        token: ResponseToken,
+        reply: Reply,
+        now: BrokerTime,
+        completions: Vec<Completion>,
+    ) {
         match reply {
             Reply::Now(mut response) => {
                 cluster::route::keep_own_listings(&self.logs.cluster, &token, &mut response);
@@ -640,9 +693,18 @@ impl BrokerCore {
         self.complete_all(completions);
     }
 
-    fn complete_all(&mut self, completions: Vec<Completion>) {
-        for Completion { token, response } in completions {
+    /// An empty list for completions (the spare one when it is not in use: a response can start
+    /// a connection's next queued request, which takes a list of its own).
+    fn take_completions(&mut self) -> Vec<Completion> {
+        std::mem::take(&mut self.spare_completions)
+    }
+
+    fn complete_all(&mut self, mut completions: Vec<Completion>) {
+        for Completion { token, response } in completions.drain(..) {
             self.respond(token, response);
+        }
+        if self.spare_completions.capacity() < completions.capacity() {
+            self.spare_completions = completions;
         }
     }
 
@@ -745,7 +807,7 @@ impl BrokerCore {
                 correlation_id: *correlation_id,
                 api_key: ApiKey::ApiVersions,
                 api_version: 0,
-                client_id: String::new(),
+                client_id: Arc::from(""),
                 seq,
                 plan: ResponsePlan::Send,
                 node: self.node_of(connection),

@@ -8,6 +8,7 @@
 //! `records: None`, with the byte count in [`LogEntry::record_bytes`]. Keeping them would pin every
 //! produced batch (and a copy of every fetched one) in memory for as long as the entry lives.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use kmock_wire::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
@@ -44,7 +45,9 @@ pub struct LogEntry {
     /// When the response was produced (before any fault delay).
     pub response_time: Option<BrokerTime>,
     /// What was done with the response: sent, delayed, dropped, or an outcome such as a close.
-    pub outcome: Option<String>,
+    /// Borrowed for the fixed outcomes (`sent`: nearly every entry), so an entry does not keep
+    /// an allocation for it.
+    pub outcome: Option<Cow<'static, str>>,
     /// Record bytes removed from the logged Produce request or Fetch response.
     pub record_bytes: usize,
     /// Bytes after the fully decoded request body, ignored as Kafka ignores them (librdkafka's
@@ -89,9 +92,9 @@ impl LogEntry {
         api_version: i16,
         correlation_id: i32,
         fault: Option<String>,
-        mut body: RequestKind,
+        mut body: Option<RequestKind>,
     ) -> Self {
-        let record_bytes = strip_request_records(&mut body);
+        let record_bytes = body.as_mut().map_or(0, strip_request_records);
         Self {
             seq: 0,
             time,
@@ -102,7 +105,7 @@ impl LogEntry {
             api_version,
             correlation_id,
             fault,
-            request: Some(body),
+            request: body,
             response: None,
             response_time: None,
             outcome: None,
@@ -139,7 +142,7 @@ impl LogEntry {
             request: None,
             response: None,
             response_time: None,
-            outcome: Some(reason.to_owned()),
+            outcome: Some(Cow::Owned(reason.to_owned())),
             record_bytes: 0,
             trailing_bytes: 0,
         }
@@ -213,6 +216,15 @@ impl RequestLog {
         seq
     }
 
+    /// Sets the body of a request logged without one (its records removed, as
+    /// [`LogEntry::request`] removes them), once the request was handled from it.
+    pub(crate) fn record_request_body(&mut self, seq: u64, mut body: RequestKind) {
+        if let Some(entry) = self.entry_mut(seq) {
+            entry.record_bytes += strip_request_records(&mut body);
+            entry.request = Some(body);
+        }
+    }
+
     fn entry_mut(&mut self, seq: u64) -> Option<&mut LogEntry> {
         let first = self.entries.front()?.seq;
         let index = usize::try_from(seq.checked_sub(first)?).ok()?;
@@ -231,10 +243,12 @@ impl RequestLog {
             entry.response = Some(response);
             entry.response_time = Some(time);
             entry.outcome = Some(match plan {
-                ResponsePlan::Send => "sent".to_owned(),
-                ResponsePlan::Delay(delay) => format!("sent after a delay of {delay:?}"),
-                ResponsePlan::Drop => "dropped by fault".to_owned(),
-                ResponsePlan::Close => "connection closed by fault after processing".to_owned(),
+                ResponsePlan::Send => Cow::Borrowed("sent"),
+                ResponsePlan::Delay(delay) => {
+                    Cow::Owned(format!("sent after a delay of {delay:?}"))
+                }
+                ResponsePlan::Drop => Cow::Borrowed("dropped by fault"),
+                ResponsePlan::Close => Cow::Borrowed("connection closed by fault after processing"),
             });
         }
     }
@@ -242,7 +256,7 @@ impl RequestLog {
     pub(crate) fn record_outcome(&mut self, seq: u64, time: BrokerTime, outcome: &str) {
         if let Some(entry) = self.entry_mut(seq) {
             entry.response_time.get_or_insert(time);
-            entry.outcome = Some(outcome.to_owned());
+            entry.outcome = Some(Cow::Owned(outcome.to_owned()));
         }
     }
 
@@ -313,7 +327,7 @@ mod tests {
             9,
             1,
             None,
-            body,
+            Some(body),
         );
         log.record_request(entry);
         let logged = log.entries().next().unwrap();

@@ -9,7 +9,7 @@
 //!
 //! Owns: the links and the per-actor fault state. Must not: read clocks, draw random numbers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -164,12 +164,18 @@ pub struct Network {
     brokers: i32,
     recorder: Recorder,
     actors: Arc<Mutex<BTreeMap<String, Arc<Shared<FaultState>>>>>,
+    /// The actors that may get network faults, when known (see
+    /// [`Network::with_faults_only_for`]); `None`: any actor may.
+    faultable: Option<Arc<BTreeSet<String>>>,
 }
 
 /// The controls a forwarding task watches.
 struct LinkWatch {
     faults: Arc<Shared<FaultState>>,
     my_epoch: u64,
+    /// The actor never gets a network fault: its fault state never changes and nothing ever
+    /// notifies its waiters, so the link neither looks at the state nor waits for a disconnect.
+    quiet: bool,
 }
 
 impl LinkWatch {
@@ -187,7 +193,30 @@ impl Network {
             brokers: 1,
             recorder,
             actors: Arc::new(Mutex::new(BTreeMap::new())),
+            faultable: None,
         }
+    }
+
+    /// The same network, told that only `actors` ever get network faults (partition, latency,
+    /// heal, disconnect): the links of every other actor forward without watching for faults.
+    /// Watching costs a registration with the actor's wake-up list per forwarded chunk; for an
+    /// actor that nothing ever notifies, the registration has no effect, so leaving it out
+    /// changes nothing in what runs or in which order. A fault verb on another actor panics
+    /// (the world derives `actors` from the scenario it runs).
+    pub fn with_faults_only_for(mut self, actors: BTreeSet<String>) -> Self {
+        self.faultable = Some(Arc::new(actors));
+        self
+    }
+
+    /// The actor's faults, for a fault verb (see [`Network::with_faults_only_for`]).
+    fn faults_to_change(&self, actor: &str) -> Arc<Shared<FaultState>> {
+        assert!(
+            self.faultable
+                .as_ref()
+                .is_none_or(|actors| actors.contains(actor)),
+            "network fault on {actor}, which the world declared without network faults"
+        );
+        self.faults(actor)
     }
 
     /// The same network in front of `brokers` brokers (node ids 0..brokers, advertised at ports
@@ -205,7 +234,15 @@ impl Network {
     fn watch(&self, actor: &str) -> LinkWatch {
         let faults = self.faults(actor);
         let my_epoch = faults.get().epoch;
-        LinkWatch { faults, my_epoch }
+        let quiet = self
+            .faultable
+            .as_ref()
+            .is_some_and(|actors| !actors.contains(actor));
+        LinkWatch {
+            faults,
+            my_epoch,
+            quiet,
+        }
     }
 
     /// Opens a link for `actor` to the first broker: serves the broker end, starts the
@@ -272,17 +309,18 @@ impl Network {
 
     /// Holds every byte of `actor`'s links until [`Network::heal`].
     pub fn partition(&self, actor: &str) {
-        self.faults(actor).update(|s| s.partitioned = true);
+        self.faults_to_change(actor)
+            .update(|s| s.partitioned = true);
     }
 
     /// Adds `latency` to every chunk of `actor`'s links.
     pub fn set_latency(&self, actor: &str, latency: Duration) {
-        self.faults(actor).update(|s| s.latency = latency);
+        self.faults_to_change(actor).update(|s| s.latency = latency);
     }
 
     /// Ends a partition and removes added latency.
     pub fn heal(&self, actor: &str) {
-        self.faults(actor).update(|s| {
+        self.faults_to_change(actor).update(|s| {
             s.partitioned = false;
             s.latency = Duration::ZERO;
         });
@@ -290,7 +328,7 @@ impl Network {
 
     /// Closes every open link of `actor` (both ends). New connections work again.
     pub fn disconnect(&self, actor: &str) {
-        self.faults(actor).update(|s| s.epoch += 1);
+        self.faults_to_change(actor).update(|s| s.epoch += 1);
     }
 }
 
@@ -380,6 +418,21 @@ async fn copy(
 ) {
     let mut chunk = ChunkBuffer::take();
     let buffer = &mut chunk.0;
+    if link.quiet {
+        // What the loop below does when the faults never change (see `LinkWatch::quiet`).
+        loop {
+            let n = match from.read(buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if let Some(scanner) = &mut scanner {
+                scanner.scan(&buffer[..n]);
+            }
+            if to.write_all(&buffer[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
     loop {
         // A fresh disconnect wait per chunk, unlike the link's closed wait: where it sits in the
         // actor's `Notify` list (the order in which the links last went idle) is the order in

@@ -19,7 +19,7 @@ use kmock_core::group::consumer::ConsumerGroupSummary;
 use serde::Serialize;
 
 use crate::checkers::{ExpectationResult, Metrics, Value, Verdict, ownership_conflicts};
-use crate::scenario::{ActorKind, Scenario, ScenarioError};
+use crate::scenario::{ActorKind, RandomRanges, Scenario, ScenarioError};
 use crate::trace::Observations;
 use crate::world::{self, WorldOutcome};
 
@@ -143,13 +143,19 @@ pub fn run_file(path: impl AsRef<Path>, seed: Option<u64>) -> Result<RunReport, 
 
 /// Runs `scenario` with `seed` (after drawing its `[random]` ranges from the seed).
 pub fn run_scenario(scenario: &Scenario, seed: u64) -> RunReport {
-    // `[random]` ranges are drawn from the seed, so `--seed N` reproduces an explored run.
-    // One copy per run, shared with the world (which used to copy it again).
-    let scenario = Arc::new(scenario.randomized(seed));
+    // `[random]` ranges are drawn from the seed, so `--seed N` reproduces an explored run. Only
+    // a scenario with such ranges is copied (to draw them); the world borrows the one it runs.
+    let randomized;
+    let scenario = if scenario.random == RandomRanges::default() {
+        scenario
+    } else {
+        randomized = scenario.randomized(seed);
+        &randomized
+    };
     let started = std::time::Instant::now();
-    let outcome = world::run_shared(scenario.clone(), seed);
+    let outcome = world::run(scenario, seed);
     let wall = started.elapsed();
-    report(&scenario, seed, outcome, wall)
+    report(scenario, seed, outcome, wall)
 }
 
 fn max(values: impl Iterator<Item = f64>) -> Option<f64> {
@@ -281,11 +287,11 @@ fn pool_metrics(metrics: &mut Metrics, o: &Observations, name: &str) {
         number(metrics, format!("eviction_ms[{name}]"), ms(*r - *c));
     }
     // Deliveries of this pool.
-    let delivered = o.deliveries.keys().filter(|(p, _)| p == name).count();
+    let delivered = o.deliveries.keys().filter(|(p, _)| &**p == name).count();
     let total: u64 = o
         .deliveries
         .iter()
-        .filter(|((p, _), _)| p == name)
+        .filter(|((p, _), _)| &**p == name)
         .map(|(_, n)| *n)
         .sum();
     number(metrics, format!("delivered[{name}]"), delivered as f64);
@@ -423,7 +429,7 @@ fn overall_group_state(
 /// Delivery over every pool: an acknowledged record counts as delivered if any pool got it.
 fn delivery_metrics(metrics: &mut Metrics, o: &Observations) {
     let produced = o.acked.len();
-    let delivered_anywhere: BTreeSet<&(String, i32, i64)> =
+    let delivered_anywhere: BTreeSet<&(Arc<str>, i32, i64)> =
         o.deliveries.keys().map(|(_, r)| r).collect();
     let delivered = o
         .acked
@@ -463,7 +469,7 @@ fn pipeline_metrics(
     let inputs: BTreeSet<String> = o
         .acked
         .keys()
-        .filter(|(topic, _, _)| topic == input)
+        .filter(|(topic, _, _)| &**topic == input)
         .map(|(topic, partition, offset)| format!("{topic}/{partition}/{offset}"))
         .collect();
     let committed = inputs

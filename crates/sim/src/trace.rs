@@ -33,8 +33,8 @@ pub struct Event {
     pub time: Duration,
     /// Position among events and requests (see [`Observations::request_order`]).
     pub order: u64,
-    /// Who.
-    pub actor: String,
+    /// Who (shared: a hot actor records an event per record, and keeps one copy of its name).
+    pub actor: Arc<str>,
     /// What (formatted when the trace is rendered).
     pub text: EventText,
 }
@@ -46,14 +46,18 @@ pub struct Event {
 pub enum EventText {
     /// Text as it appears in the trace.
     Text(String),
-    /// `produced {value} key={key} -> {topic}[{partition}]@{offset}`.
+    /// `produced {producer}-{number} key=key-{key} -> {topic}[{partition}]@{offset}`: the
+    /// simulated producer's record value is `{producer}-{number}` and its key `key-{key}`; the
+    /// numbers are kept rather than the two strings, which a run would keep for every record.
     Produced {
-        /// The record value.
-        value: String,
-        /// The record key.
-        key: String,
+        /// The producer's name (the value's prefix).
+        producer: Arc<str>,
+        /// The record's number (the value's suffix).
+        number: u64,
+        /// The key's number.
+        key: u32,
         /// Topic.
-        topic: String,
+        topic: Arc<str>,
         /// Partition.
         partition: i32,
         /// Offset.
@@ -65,7 +69,7 @@ pub enum EventText {
         /// The record value.
         value: Option<bytes::Bytes>,
         /// Topic.
-        topic: String,
+        topic: Arc<str>,
         /// Partition.
         partition: i32,
         /// Offset.
@@ -80,14 +84,15 @@ impl std::fmt::Display for EventText {
         match self {
             Self::Text(text) => f.write_str(text),
             Self::Produced {
-                value,
+                producer,
+                number,
                 key,
                 topic,
                 partition,
                 offset,
             } => write!(
                 f,
-                "produced {value} key={key} -> {topic}[{partition}]@{offset}"
+                "produced {producer}-{number} key=key-{key} -> {topic}[{partition}]@{offset}"
             ),
             Self::Delivered {
                 value,
@@ -136,6 +141,9 @@ pub struct MemberObservation {
     pub first_stable: Option<Duration>,
 }
 
+/// A record: `(topic, partition, offset)`.
+pub type RecordId = (Arc<str>, i32, i64);
+
 /// Everything observed during a run.
 #[derive(Debug, Default)]
 pub struct Observations {
@@ -148,11 +156,11 @@ pub struct Observations {
     /// Broker connection number → actor name.
     pub connections: BTreeMap<u64, String>,
     /// Acknowledged records `(topic, partition, offset)` → producer.
-    pub acked: BTreeMap<(String, i32, i64), String>,
+    pub acked: BTreeMap<RecordId, Arc<str>>,
     /// Records whose publish failed.
     pub produce_failed: u64,
     /// Deliveries per pool and record.
-    pub deliveries: BTreeMap<(String, (String, i32, i64)), u64>,
+    pub deliveries: BTreeMap<(Arc<str>, RecordId), u64>,
     /// Members by name (`pool-a/0`).
     pub members: BTreeMap<String, MemberObservation>,
     /// Every member id a member had (a member that rejoins after eviction gets a new one) → name.
@@ -225,6 +233,11 @@ impl Recorder {
 
     /// Records a client-side event.
     pub fn event(&self, actor: &str, text: impl Into<EventText>) {
+        self.event_by(&Arc::from(actor), text);
+    }
+
+    /// [`Recorder::event`] for an actor whose name the caller already shares.
+    pub fn event_by(&self, actor: &Arc<str>, text: impl Into<EventText>) {
         let time = self.now();
         let mut o = self.lock();
         let order = o.next_order;
@@ -232,7 +245,7 @@ impl Recorder {
         o.events.push(Event {
             time,
             order,
-            actor: actor.to_owned(),
+            actor: actor.clone(),
             text: text.into(),
         });
     }

@@ -79,8 +79,9 @@ struct PipelineRuntime {
     task: tokio::task::JoinHandle<()>,
 }
 
-struct World {
-    scenario: Arc<Scenario>,
+struct World<'a> {
+    /// Borrowed for the run: the world runs inside `block_on`, and no task it spawns reads it.
+    scenario: &'a Scenario,
     broker: BrokerHandle,
     network: Network,
     recorder: Recorder,
@@ -92,19 +93,20 @@ struct World {
     pipelines: BTreeMap<String, PipelineRuntime>,
 }
 
-/// Runs `scenario` with `seed` on a fresh current-thread runtime with paused time.
+/// Runs `scenario` with `seed` on a fresh current-thread runtime with paused time. The world
+/// borrows the scenario for the run (no copy of it).
 pub fn run(scenario: &Scenario, seed: u64) -> WorldOutcome {
-    run_shared(Arc::new(scenario.clone()), seed)
-}
-
-/// [`run`] for a scenario the caller already shares (no copy of it per run).
-pub fn run_shared(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .expect("a current-thread runtime builds");
     runtime.block_on(run_world(scenario, seed))
+}
+
+/// [`run`] for a scenario the caller shares.
+pub fn run_shared(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
+    run(&scenario, seed)
 }
 
 fn settings_line(settings: &Settings) -> String {
@@ -144,7 +146,7 @@ fn push_decimal(out: &mut String, n: u64) {
 /// Mixed into the seed for KIP-848 member ids ("kmockMID").
 const MEMBER_ID_SALT: u64 = 0x6b6d_6f63_6b4d_4944;
 
-async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
+async fn run_world(scenario: &Scenario, seed: u64) -> WorldOutcome {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let broker_seed: u64 = rng.random();
     let defaults = BrokerConfig::default();
@@ -238,10 +240,11 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
             ),
         );
     }
-    let network =
-        Network::new(broker.clone(), recorder.clone()).with_brokers(scenario.broker.brokers);
+    let network = Network::new(broker.clone(), recorder.clone())
+        .with_brokers(scenario.broker.brokers)
+        .with_faults_only_for(network_fault_actors(scenario));
     let mut world = World {
-        scenario: scenario.clone(),
+        scenario,
         broker: broker.clone(),
         network,
         recorder: recorder.clone(),
@@ -297,7 +300,7 @@ async fn run_world(scenario: Arc<Scenario>, seed: u64) -> WorldOutcome {
     }
 }
 
-impl World {
+impl<'a> World<'a> {
     async fn schedule_faults(&mut self) {
         for fault in &self.scenario.faults {
             let broker = self.broker.clone();
@@ -342,7 +345,7 @@ impl World {
     }
 
     async fn run_timeline(&mut self) {
-        let scenario = self.scenario.clone();
+        let scenario = self.scenario;
         for (index, step) in scenario.timeline.iter().enumerate() {
             if let Some(at) = step.at {
                 tokio::time::sleep_until(recorder_start(&self.recorder) + at).await;
@@ -421,13 +424,12 @@ impl World {
 
     /// `start`: connects a producer, or connects a pool and starts its members.
     async fn start_actor(&mut self, name: &str) -> Result<(), String> {
-        let actor = self
-            .scenario
+        let scenario: &'a Scenario = self.scenario;
+        let actor = scenario
             .actors
             .iter()
             .find(|a| a.name == name)
-            .expect("checked by the scenario parser")
-            .clone();
+            .expect("checked by the scenario parser");
         match &actor.kind {
             ActorKind::Producer { topic, .. } => self.start_producer(name, topic).await,
             ActorKind::Pool {
@@ -693,15 +695,23 @@ impl World {
         let mut acked = 0;
         let mut failed = 0;
         let mut first_error = None;
+        // Shared by the step's events and acknowledgements (four copies per record otherwise).
+        let actor: Arc<str> = Arc::from(name);
+        let topic: Arc<str> = Arc::from(producer.topic.as_str());
+        // `key-N` and `NAME-N`, built without the formatting machinery, in two buffers the step
+        // reuses (the event keeps the numbers, not the strings).
+        let mut key = String::with_capacity(8);
+        let mut value = String::with_capacity(name.len() + 8);
         for _ in 0..count {
-            // `key-N` and `NAME-N`, built without the formatting machinery (two per record).
-            let mut key = String::with_capacity(8);
+            let key_number = self.rng.random_range(0..1000u32);
+            key.clear();
             key.push_str("key-");
-            push_decimal(&mut key, u64::from(self.rng.random_range(0..1000u32)));
-            let mut value = String::with_capacity(name.len() + 8);
+            push_decimal(&mut key, u64::from(key_number));
+            let number = producer.next;
+            value.clear();
             value.push_str(name);
             value.push('-');
-            push_decimal(&mut value, producer.next);
+            push_decimal(&mut value, number);
             producer.next += 1;
             match producer
                 .producer
@@ -710,20 +720,21 @@ impl World {
             {
                 Ok(meta) => {
                     acked += 1;
-                    recorder.event(
-                        name,
+                    recorder.event_by(
+                        &actor,
                         EventText::Produced {
-                            value,
-                            key,
-                            topic: producer.topic.clone(),
+                            producer: actor.clone(),
+                            number,
+                            key: key_number,
+                            topic: topic.clone(),
                             partition: meta.partition,
                             offset: meta.offset,
                         },
                     );
-                    recorder.lock().acked.insert(
-                        (producer.topic.clone(), meta.partition, meta.offset),
-                        name.to_owned(),
-                    );
+                    recorder
+                        .lock()
+                        .acked
+                        .insert((topic.clone(), meta.partition, meta.offset), actor.clone());
                 }
                 Err(error) => {
                     failed += 1;
@@ -861,6 +872,26 @@ fn recorder_start(recorder: &Recorder) -> Instant {
     Instant::now() - recorder.now()
 }
 
+/// The actors the scenario gives network faults (or heals): the only ones whose links watch
+/// for them.
+fn network_fault_actors(scenario: &Scenario) -> std::collections::BTreeSet<String> {
+    let from_faults = scenario
+        .faults
+        .iter()
+        .filter_map(|fault| match &fault.kind {
+            FaultKind::Network { actor, .. } => Some(actor),
+            FaultKind::Broker(_) | FaultKind::Cluster(_) => None,
+        });
+    let from_timeline = scenario
+        .timeline
+        .iter()
+        .filter_map(|step| match &step.action {
+            Action::Network(actor, _) | Action::Heal(actor) => Some(actor),
+            _ => None,
+        });
+    from_faults.chain(from_timeline).cloned().collect()
+}
+
 fn apply_network(network: &Network, recorder: &Recorder, actor: &str, fault: &NetworkFault) {
     match fault {
         NetworkFault::Partition => network.partition(actor),
@@ -876,13 +907,13 @@ fn every_acked_delivered(o: &crate::trace::Observations, pool: &str, topics: &[S
     let mut delivered = o
         .deliveries
         .keys()
-        .skip_while(|(p, _)| p.as_str() < pool)
-        .take_while(|(p, _)| p == pool)
+        .skip_while(|(p, _)| &**p < pool)
+        .take_while(|(p, _)| &**p == pool)
         .map(|(_, record)| record)
         .peekable();
     o.acked
         .keys()
-        .filter(|(t, _, _)| topics.contains(t))
+        .filter(|(t, _, _)| topics.iter().any(|topic| topic.as_str() == &**t))
         .all(|record| {
             while delivered.next_if(|d| *d < record).is_some() {}
             delivered.next_if(|d| *d == record).is_some()
@@ -913,6 +944,11 @@ async fn run_member(
 ) {
     let mut states = consumer.watch_state();
     let mut receiving = true;
+    // Names shared by every delivery's event and count (three copies per record otherwise); the
+    // topic is the last one a record came from.
+    let actor: Arc<str> = Arc::from(label.as_str());
+    let pool_name: Arc<str> = Arc::from(pool.as_str());
+    let mut topic: Option<Arc<str>> = None;
     loop {
         tokio::select! {
             biased;
@@ -963,18 +999,22 @@ async fn run_member(
             }
             record = consumer.recv(), if receiving => match record {
                 Some(record) => {
-                    let key = (record.topic.clone(), record.partition, record.offset);
+                    let record_topic = match &topic {
+                        Some(topic) if **topic == *record.topic => topic.clone(),
+                        _ => topic.insert(Arc::from(record.topic.as_str())).clone(),
+                    };
+                    let key = (record_topic.clone(), record.partition, record.offset);
                     let count = {
                         let mut o = recorder.lock();
-                        let count = o.deliveries.entry((pool.clone(), key)).or_default();
+                        let count = o.deliveries.entry((pool_name.clone(), key)).or_default();
                         *count += 1;
                         *count
                     };
-                    recorder.event(
-                        &label,
+                    recorder.event_by(
+                        &actor,
                         EventText::Delivered {
                             value: record.value,
-                            topic: record.topic,
+                            topic: record_topic,
                             partition: record.partition,
                             offset: record.offset,
                             count,
@@ -1031,7 +1071,7 @@ fn observe_state(recorder: &Recorder, label: &str, pool: &str, state: &MemberSta
     recorder.changed();
 }
 
-impl std::fmt::Debug for World {
+impl std::fmt::Debug for World<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("World").finish_non_exhaustive()
     }

@@ -208,10 +208,18 @@ async fn fetch_from(
             continue;
         }
         let outcome = fetch_once(&context, &conn, &mut next).await;
-        positions
-            .lock()
-            .expect("positions lock is never poisoned")
-            .extend(next.iter().map(|(tp, position)| (tp.clone(), *position)));
+        {
+            // What `extend` with clones of `next` did, without copying the keys already there.
+            let mut shared = positions.lock().expect("positions lock is never poisoned");
+            for (tp, position) in &next {
+                match shared.get_mut(tp) {
+                    Some(shared_position) => *shared_position = *position,
+                    None => {
+                        shared.insert(tp.clone(), *position);
+                    }
+                }
+            }
+        }
         match outcome {
             Ok(FetchOutcome::Continue) => {}
             Ok(FetchOutcome::SinkClosed) => return Ended::SinkClosed,
@@ -305,15 +313,19 @@ async fn fetch_once(
     connection: &Connection,
     next: &mut BTreeMap<TopicPartition, Option<i64>>,
 ) -> Result<FetchOutcome, ClientError> {
-    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    // `next` is ordered by topic, then partition: a topic's partitions are consecutive, so they
+    // are grouped as they come, in topic order (what a map by topic gave).
+    let mut topics: Vec<(&str, Vec<FetchPartition>)> = Vec::new();
     for ((topic, partition), position) in next.iter() {
         if let Some(offset) = position {
-            topics.entry(topic).or_default().push(
-                FetchPartition::default()
-                    .with_partition(*partition)
-                    .with_fetch_offset(*offset)
-                    .with_partition_max_bytes(MAX_PARTITION_FETCH_BYTES),
-            );
+            let fetch = FetchPartition::default()
+                .with_partition(*partition)
+                .with_fetch_offset(*offset)
+                .with_partition_max_bytes(MAX_PARTITION_FETCH_BYTES);
+            match topics.last_mut() {
+                Some((last, partitions)) if *last == topic.as_str() => partitions.push(fetch),
+                _ => topics.push((topic, vec![fetch])),
+            }
         }
     }
     if topics.is_empty() {
@@ -418,7 +430,10 @@ async fn fetch_once(
                     return Ok(FetchOutcome::SinkClosed);
                 }
             }
-            next.insert(key, Some(new_position));
+            // The key is there (its position was read above): update it in place.
+            if let Some(slot) = next.get_mut(&key) {
+                *slot = Some(new_position);
+            }
         }
     }
     Ok(if not_leader {

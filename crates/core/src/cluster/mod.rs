@@ -145,10 +145,19 @@ pub struct Cluster {
     /// By node id order (ids are `config.node_id`, `+1`, ...).
     brokers: Vec<BrokerNode>,
     /// `__consumer_offsets`: the leader of partition `partition_for(group)` coordinates the group.
-    offsets: Vec<PartitionLeadership>,
+    /// Built at its first use (see [`InternalTable`]).
+    offsets: InternalTable,
     /// `__transaction_state`: the same for transactional ids.
-    transaction_state: Vec<PartitionLeadership>,
+    transaction_state: InternalTable,
 }
+
+/// An internal partition table, built at its first use. A fresh table depends only on the node
+/// ids (every partition starts with all brokers up, as `Cluster::new` and `reset` make it), and
+/// every read or change goes through [`Cluster::internal_partitions`] or
+/// `internal_partitions_mut`, which build it first; so building it late gives the same table.
+/// Two tables of 50 partitions cost about 200 allocations, paid by every core a simulation makes
+/// (two per run) although most runs look at one table, and some at none.
+type InternalTable = std::sync::OnceLock<Vec<PartitionLeadership>>;
 
 /// Which internal table a coordinator key hashes into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -173,28 +182,31 @@ impl Cluster {
                 up: true,
             })
             .collect();
-        let mut cluster = Self {
+        Self {
             brokers,
-            offsets: Vec::new(),
-            transaction_state: Vec::new(),
-        };
-        let replication_factor = INTERNAL_TOPIC_REPLICATION_FACTOR.min(cluster.brokers.len());
-        cluster.offsets = cluster.internal_table(OFFSETS_TOPIC_PARTITIONS, replication_factor);
-        cluster.transaction_state =
-            cluster.internal_table(TRANSACTION_STATE_PARTITIONS, replication_factor);
-        cluster
+            offsets: InternalTable::new(),
+            transaction_state: InternalTable::new(),
+        }
     }
 
-    fn internal_table(
-        &self,
-        partitions: usize,
-        replication_factor: usize,
-    ) -> Vec<PartitionLeadership> {
+    /// A fresh internal table of `kind` (every broker up).
+    fn internal_table(&self, kind: CoordinatorKind) -> Vec<PartitionLeadership> {
+        let partitions = match kind {
+            CoordinatorKind::Group => OFFSETS_TOPIC_PARTITIONS,
+            CoordinatorKind::Transaction => TRANSACTION_STATE_PARTITIONS,
+        };
+        let replication_factor = INTERNAL_TOPIC_REPLICATION_FACTOR.min(self.brokers.len());
         let nodes = self.node_ids();
         assign_replicas(&nodes, partitions, replication_factor, 0)
             .into_iter()
             .map(|replicas| PartitionLeadership::new(replicas, |_| true))
             .collect()
+    }
+
+    /// Both internal tables back to fresh (built again at their next use).
+    pub(crate) fn reset_internal_tables(&mut self) {
+        self.offsets = InternalTable::new();
+        self.transaction_state = InternalTable::new();
     }
 
     /// Every broker, up or down, in node id order.
@@ -325,17 +337,30 @@ impl Cluster {
 
     /// The internal table of a coordinator kind.
     pub fn internal_partitions(&self, kind: CoordinatorKind) -> &[PartitionLeadership] {
-        match kind {
+        let table = match kind {
             CoordinatorKind::Group => &self.offsets,
             CoordinatorKind::Transaction => &self.transaction_state,
-        }
+        };
+        table.get_or_init(|| self.internal_table(kind))
     }
 
     fn internal_partitions_mut(&mut self, kind: CoordinatorKind) -> &mut [PartitionLeadership] {
-        match kind {
+        let fresh = match kind {
+            CoordinatorKind::Group => self.offsets.get(),
+            CoordinatorKind::Transaction => self.transaction_state.get(),
+        }
+        .is_none()
+        .then(|| self.internal_table(kind));
+        let table = match kind {
             CoordinatorKind::Group => &mut self.offsets,
             CoordinatorKind::Transaction => &mut self.transaction_state,
+        };
+        if let Some(fresh) = fresh {
+            *table = InternalTable::from(fresh);
         }
+        table
+            .get_mut()
+            .expect("the table was built just above if it was not yet")
     }
 
     /// The broker coordinating `key`, or `None` when its partition has no leader (FindCoordinator

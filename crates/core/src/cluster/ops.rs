@@ -309,10 +309,7 @@ impl Cluster {
         for broker in &mut self.brokers {
             broker.up = true;
         }
-        let replication_factor = super::INTERNAL_TOPIC_REPLICATION_FACTOR.min(self.brokers.len());
-        self.offsets = self.internal_table(super::OFFSETS_TOPIC_PARTITIONS, replication_factor);
-        self.transaction_state =
-            self.internal_table(super::TRANSACTION_STATE_PARTITIONS, replication_factor);
+        self.reset_internal_tables();
     }
 }
 

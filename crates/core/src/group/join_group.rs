@@ -98,7 +98,7 @@ impl JoinRequest {
         Member {
             member_id,
             group_instance_id: self.group_instance_id,
-            client_id: token.client_id.clone(),
+            client_id: token.client_id.to_string(),
             session_timeout: self.session_timeout,
             rebalance_timeout: self.rebalance_timeout,
             protocol_type: self.protocol_type,
@@ -300,7 +300,7 @@ fn update_member_and_rebalance(
     member.protocols = request.protocols;
     member.session_timeout = request.session_timeout;
     member.rebalance_timeout = request.rebalance_timeout;
-    member.client_id.clone_from(&token.client_id);
+    member.client_id.replace_range(.., &token.client_id);
     if let Some(replaced) = member.awaiting_join.replace(token) {
         // A second JoinGroup while one is parked: the earlier one will never be answered by the
         // phase, so release it now.
@@ -358,7 +358,7 @@ fn rejoin_static_member(
     member.protocols = protocols;
     member.session_timeout = session_timeout;
     member.rebalance_timeout = rebalance_timeout;
-    member.client_id.clone_from(&token.client_id);
+    member.client_id.replace_range(.., &token.client_id);
     member.session_deadline = now + session_timeout;
     match group.state {
         GroupState::Stable if group.protocol_name.as_deref() == Some(&group.next_protocol()) => {

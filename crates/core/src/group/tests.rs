@@ -110,7 +110,7 @@ impl Harness {
             correlation_id,
             api_key: decoded.api_key,
             api_version: version,
-            client_id: client_id.to_owned(),
+            client_id: client_id.into(),
             seq: correlation_id as u64,
             plan: ResponsePlan::Send,
             node: 0,

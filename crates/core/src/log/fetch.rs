@@ -131,8 +131,8 @@ fn complete_parked_where(
     if store.parked_fetches.is_empty() {
         return;
     }
-    let parked = mem::take(&mut store.parked_fetches);
-    for fetch in parked {
+    let mut parked = mem::take(&mut store.parked_fetches);
+    for fetch in parked.drain(..) {
         let version = fetch.token.api_version;
         if done(store, &fetch) {
             let response = respond(store, &fetch.request, version, fetch.token.node);
@@ -143,6 +143,11 @@ fn complete_parked_where(
         } else {
             store.parked_fetches.push(fetch);
         }
+    }
+    // Every fetch answered (the common case: one consumer's long poll met by a Produce): keep
+    // the emptied list's allocation for the next fetch that parks.
+    if store.parked_fetches.is_empty() {
+        store.parked_fetches = parked;
     }
 }
 

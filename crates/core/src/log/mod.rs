@@ -71,7 +71,7 @@ pub(crate) mod tests;
 
 use std::collections::BTreeMap;
 
-use kmock_wire::kafka_protocol::messages::{RequestKind, ResponseKind};
+use kmock_wire::kafka_protocol::messages::{ProduceRequest, RequestKind, ResponseKind};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
@@ -500,6 +500,18 @@ impl LogStore {
     }
 
     /// Handles a topic/log request. Produce asks `transactions` about transactional batches.
+    /// A Produce, from a borrow of its request (see `BrokerCore::process_produce`).
+    pub(crate) fn handle_produce(
+        &mut self,
+        token: ResponseToken,
+        request: &ProduceRequest,
+        now: BrokerTime,
+        transactions: &mut dyn TransactionVerifier,
+        out: &mut Vec<Completion>,
+    ) -> Reply {
+        produce::handle(self, token, request, now, transactions, out)
+    }
+
     pub(crate) fn handle(
         &mut self,
         token: ResponseToken,

@@ -1221,7 +1221,7 @@ fn every_log_api_answers_at_every_version() {
                 correlation_id: 1,
                 api_key,
                 api_version: version,
-                client_id: String::new(),
+                client_id: "".into(),
                 seq: 0,
                 plan: crate::ResponsePlan::Send,
                 node: 0,
