@@ -499,7 +499,6 @@ impl LogStore {
             .unwrap_or_default()
     }
 
-    /// Handles a topic/log request. Produce asks `transactions` about transactional batches.
     /// A Produce, from a borrow of its request (see `BrokerCore::process_produce`).
     pub(crate) fn handle_produce(
         &mut self,
@@ -512,6 +511,7 @@ impl LogStore {
         produce::handle(self, token, request, now, transactions, out)
     }
 
+    /// Handles a topic/log request. Produce asks `transactions` about transactional batches.
     pub(crate) fn handle(
         &mut self,
         token: ResponseToken,
