@@ -15,9 +15,12 @@ default:
 venv:
     bash .ci/run venv
 
-# Run every test (unit, interop with real clients, seed reproduction, bad input).
+# Run every test (unit, interop with real clients, seed reproduction, bad input), then the
+# real-client teardown matrix on its own (a wall-clock measurement: see .config/nextest.toml).
+# With arguments (`just test -E 'binary(interop)'`) only what they select.
 test *ARGS: venv
     cargo nextest run --workspace "$@"
+    if [ "$#" -eq 0 ]; then just teardown-matrix; fi
 
 # The seed's finding, measured: the default-vs-.env.test table from the bundled scenarios (--json).
 demo *ARGS:
@@ -79,10 +82,10 @@ python-wheel:
 # measurements against docs/teardown.md; `just teardown-doc` measures 6 runs (KMOCK_TEARDOWN_RUNS)
 # and rewrites docs/teardown.md and the README's table from them.
 teardown-matrix: venv
-    cargo nextest run -p kmock-tests -E 'binary(teardown_matrix)' --no-capture
+    cargo nextest run --workspace --ignore-default-filter -E 'package(kmock-tests) & binary(teardown_matrix)' --no-capture
 
 teardown-doc: venv
-    KMOCK_TEARDOWN_WRITE=1 cargo nextest run -p kmock-tests -E 'binary(teardown_matrix)' --no-capture
+    KMOCK_TEARDOWN_WRITE=1 cargo nextest run --workspace --ignore-default-filter -E 'package(kmock-tests) & binary(teardown_matrix)' --no-capture
 
 # librdkafka 2.12.1's own integration tests against kmock (conformance/librdkafka.py, docs/conformance.md):
 # builds librdkafka once into ~/.cache/kmock-librdkafka-2.12.1, runs every runnable test against a fresh
