@@ -9,10 +9,11 @@
 //! mapping shared by many frames can be backed by 2 MiB transparent huge pages
 //! (`madvise(MADV_HUGEPAGE)`), which the kernel faults in, charges and maps once per 2 MiB.
 //!
-//! This module is the only `unsafe` code of the workspace. The invariant that makes it sound: a
-//! [`Region`] is only ever written through the one [`Pending`] that [`Arena::claim`] made for a
-//! range, which no other `Pending` or [`Bytes`] overlaps (claims only move forward), and a range
-//! is only read (as a [`Bytes`]) after its `Pending` was consumed by [`Pending::finish`].
+//! This module and `crc.rs`'s `simd` are the only `unsafe` code of the workspace. The invariant
+//! that makes this one sound: a [`Region`] is only ever written through the one [`Pending`] that
+//! [`Arena::claim`] made for a range, which no other `Pending` or [`Bytes`] overlaps (claims only
+//! move forward), and a range is only read (as a [`Bytes`]) after its `Pending` was consumed by
+//! [`Pending::finish`].
 //!
 //! Memory: a region is unmapped when the arena has moved on and the last frame cut from it is
 //! dropped, so one retained frame keeps its whole region's touched pages. Huge pages are asked for

@@ -13,6 +13,7 @@
 
 pub mod api;
 mod arena;
+pub mod crc;
 pub mod error;
 pub mod error_code;
 pub mod frame;
@@ -21,6 +22,7 @@ pub mod response;
 pub mod versions;
 
 pub use api::{api_key_by_name, api_name, api_snake_name};
+pub use crc::crc32c;
 pub use error::WireError;
 pub use frame::{
     DEFAULT_MAX_FRAME_BYTES, FrameCheck, FrameDecoder, ReadTarget, check_frame, encode_frame,

@@ -148,7 +148,7 @@ pub(crate) fn parse_batches_limited(
                 .try_into()
                 .expect("4 bytes"),
         );
-        if crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]) != crc {
+        if kmock_wire::crc32c(&batch[ATTRIBUTES_OFFSET..]) != crc {
             return Err(code::CORRUPT_MESSAGE);
         }
         let last_offset_delta = read_i32(batch, LAST_OFFSET_DELTA_OFFSET);
@@ -210,7 +210,7 @@ pub(crate) fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) {
     let attributes = read_i16(batch, ATTRIBUTES_OFFSET) | LOG_APPEND_TIME_FLAG;
     batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
     batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    let crc = kmock_wire::crc32c(&batch[ATTRIBUTES_OFFSET..]);
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
@@ -219,7 +219,7 @@ pub(crate) fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) {
 pub(crate) fn set_last_offset_delta(batch: &mut [u8], last_offset_delta: i32) {
     batch[LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4]
         .copy_from_slice(&last_offset_delta.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    let crc = kmock_wire::crc32c(&batch[ATTRIBUTES_OFFSET..]);
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
@@ -298,7 +298,7 @@ pub(crate) fn control_batch(marker: &Marker) -> bytes::BytesMut {
     batch.extend_from_slice(&[zigzag_byte(record.len())]);
     batch.extend_from_slice(&record);
     debug_assert_eq!(batch.len(), size);
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    let crc = kmock_wire::crc32c(&batch[ATTRIBUTES_OFFSET..]);
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
     batch
 }
