@@ -104,12 +104,13 @@ mod simd {
     }
 
     /// One 64-byte load from the start of `bytes` (at least 64 bytes long).
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     fn load(bytes: &[u8]) -> __m512i {
         assert!(bytes.len() >= 64);
-        // SAFETY: 64 bytes from `bytes.as_ptr()` are inside the slice (checked above);
-        // `_mm512_loadu_si512` has no alignment requirement. It needs AVX-512F, which every
-        // caller (only `update_avx512`, inlined into it) is compiled for.
+        // SAFETY: 64 bytes from `bytes.as_ptr()` are inside the slice (checked above), and
+        // `_mm512_loadu_si512` has no alignment requirement. AVX-512F is enabled for this function,
+        // which only code compiled for it can call without `unsafe`.
         unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }
     }
 
