@@ -5,14 +5,16 @@
 //! Owns: partition choice (murmur2 for keyed records, round-robin for unkeyed ones), record batch
 //! encoding (magic 2, uncompressed), the Produce request and its error handling (metadata refresh
 //! and retry on leader changes). Concurrent publishes to one partition are batched: records queued
-//! while a Produce to that partition is in flight go out together in the next request.
+//! while a Produce to that partition is in flight go out together in the next request. Each
+//! partition's records are sent by one task, started by its first record and kept (idle between
+//! records) until the last producer handle is dropped.
 //!
 //! Record timestamps come from an injectable wall clock ([`Producer::with_clock`]); the default
 //! reads the system clock, the simulation passes a virtual one.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use bytes::{Bytes, BytesMut};
 use indexmap::IndexMap;
@@ -24,7 +26,7 @@ use kmock_wire::kafka_protocol::protocol::StrBytes;
 use kmock_wire::kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use crate::cluster::{Cluster, TopicMetadata};
 use crate::error::{ClientError, codes};
@@ -73,8 +75,12 @@ struct Queued {
 struct PartitionQueue {
     /// Records waiting.
     queued: Vec<Queued>,
-    /// Whether a sender task is draining this queue.
+    /// Whether the partition's sender task is draining this queue (otherwise it waits for
+    /// `wake`, or has not been started yet).
     sending: bool,
+    /// Wakes the partition's sender task when records arrive for an idle queue; `None` until the
+    /// first record starts the task.
+    wake: Option<Arc<Notify>>,
 }
 
 struct Inner {
@@ -84,6 +90,18 @@ struct Inner {
     next_unkeyed: AtomicU32,
     /// By topic, then partition (looked up by `&str`: no key allocated per record).
     queues: Mutex<BTreeMap<String, BTreeMap<i32, PartitionQueue>>>,
+}
+
+impl Drop for Inner {
+    /// The last producer handle is gone: the idle sender tasks wake, find no producer and end.
+    fn drop(&mut self) {
+        let queues = self.queues.get_mut().unwrap_or_else(|e| e.into_inner());
+        for queue in queues.values().flat_map(BTreeMap::values) {
+            if let Some(wake) = &queue.wake {
+                wake.notify_one();
+            }
+        }
+    }
 }
 
 /// The producer. Cheap to clone.
@@ -225,23 +243,55 @@ impl Producer {
             };
             let queue = partitions.entry(partition).or_default();
             queue.queued.push(Queued { record, reply });
-            !std::mem::replace(&mut queue.sending, true)
+            if std::mem::replace(&mut queue.sending, true) {
+                None
+            } else {
+                Some(match &queue.wake {
+                    Some(wake) => Err(wake.clone()),
+                    None => Ok(queue.wake.insert(Arc::new(Notify::new())).clone()),
+                })
+            }
         };
-        if start_sender {
+        match start_sender {
             // The sender is a task, so a caller that gives up does not strand the others' records.
-            tokio::spawn(drain(self.inner.clone(), topic.to_owned(), partition));
+            // One per partition, kept while the producer lives: it waits for the next records
+            // instead of ending (a spawn per published record was a task allocation and set-up
+            // per record for a producer that publishes one at a time). Woken, it is scheduled
+            // where a freshly spawned task would have been.
+            Some(Ok(wake)) => {
+                tokio::spawn(drain(
+                    Arc::downgrade(&self.inner),
+                    topic.to_owned(),
+                    partition,
+                    wake,
+                ));
+            }
+            Some(Err(wake)) => wake.notify_one(),
+            None => {}
         }
         result.await.unwrap_or(Err(ClientError::Closed))
     }
 }
 
+/// The sender task of one partition: drains its queue whenever records arrive, until the
+/// producer is gone. Holds the producer only while it sends, so dropping the last handle ends it.
+async fn drain(inner: Weak<Inner>, topic: String, partition: i32, wake: Arc<Notify>) {
+    loop {
+        match inner.upgrade() {
+            Some(inner) => send_queued(&inner, &topic, partition).await,
+            None => return,
+        }
+        wake.notified().await;
+    }
+}
+
 /// Sends the queued records of one partition, batch after batch, until the queue is empty.
-async fn drain(inner: Arc<Inner>, topic: String, partition: i32) {
+async fn send_queued(inner: &Inner, topic: &str, partition: i32) {
     loop {
         let batch: Vec<Queued> = {
             let mut queues = inner.queues.lock().expect("never poisoned");
             let Some(queue) = queues
-                .get_mut(topic.as_str())
+                .get_mut(topic)
                 .and_then(|partitions| partitions.get_mut(&partition))
             else {
                 return;
@@ -282,7 +332,7 @@ async fn drain(inner: Arc<Inner>, topic: String, partition: i32) {
                 (record, queued.reply)
             })
             .unzip();
-        let result = send_batch(&inner, &topic, partition, &records).await;
+        let result = send_batch(inner, topic, partition, &records).await;
         drop(records);
         for (index, reply) in replies.into_iter().enumerate() {
             let outcome = result.clone().map(|base_offset| RecordMetadata {

@@ -650,3 +650,45 @@ async fn works_at_the_last_versions_before_flexible_encoding() {
     )
     .await;
 }
+
+/// A producer keeps one sender task per partition it published to, idle between records, and
+/// those tasks end when the last producer handle is dropped.
+#[tokio::test(start_paused = true)]
+async fn sender_tasks_are_kept_per_partition_and_end_with_the_producer() {
+    let (_broker, network) = memory_broker();
+    let cluster = memory_cluster(&network, env_test_settings("senders")).await;
+    let alive = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let producer = Producer::new(cluster.clone());
+    let copy = producer.clone();
+    producer
+        .publish_to("senders", Some(0), None, Some(b"a"), &[])
+        .await
+        .unwrap();
+    let before = alive();
+    for partition in 0..3 {
+        for value in [b"b", b"c"] {
+            copy.publish_to("senders", Some(partition), None, Some(value), &[])
+                .await
+                .unwrap();
+        }
+    }
+    // Partitions 1 and 2 got a sender each; partition 0 reused its own.
+    assert_eq!(alive(), before + 2);
+    drop(producer);
+    tokio::task::yield_now().await;
+    assert_eq!(alive(), before + 2, "a producer handle is still alive");
+    drop(copy);
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        alive(),
+        before - 1,
+        "every sender task ended with the producer"
+    );
+    cluster.close().await;
+}

@@ -2,22 +2,31 @@
 //! with turmoil's verbs per actor: added latency, partition (bytes are held until healed), heal,
 //! and disconnect (both ends dropped).
 //!
-//! The connector hands the client one end of a `tokio::io::duplex` pair; the broker gets the other
-//! end of a second pair through [`BrokerHandle::serve_connection`]; two forwarding tasks copy the
-//! bytes between them and apply the actor's current faults. Everything waits on `tokio::time` and
-//! watch channels, never polls, so virtual time jumps over idle periods.
+//! A link of an actor that may get network faults hands the client one end of a
+//! `tokio::io::duplex` pair; the broker gets the other end of a second pair through
+//! [`BrokerHandle::serve_connection_on`]; two forwarding tasks copy the bytes between them and
+//! apply the actor's current faults. A link of an actor the scenario never gives a network fault
+//! (see [`Network::with_faults_only_for`]) is one pair: the client's end wrapped in a
+//! [`LinkStream`] that scans what the client writes (for the trace's `request_sent`), the broker
+//! serving the other end, no task in between. Either way, when one side closes, the other reads
+//! EOF. Everything waits on `tokio::time` and `Notify`s, never polls, so virtual time jumps over
+//! idle periods.
 //!
 //! Owns: the links and the per-actor fault state. Must not: read clocks, draw random numbers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use kmock_broker::server::BrokerHandle;
 use kmock_client::FnConnector;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+use tokio::io::{
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf, ReadHalf, WriteHalf,
+};
 use tokio::sync::Notify;
 
 use crate::trace::Recorder;
@@ -174,7 +183,7 @@ struct LinkWatch {
     faults: Arc<Shared<FaultState>>,
     my_epoch: u64,
     /// The actor never gets a network fault: its fault state never changes and nothing ever
-    /// notifies its waiters, so the link neither looks at the state nor waits for a disconnect.
+    /// notifies its waiters, so its links need no forwarding tasks (see the module docs).
     quiet: bool,
 }
 
@@ -198,11 +207,12 @@ impl Network {
     }
 
     /// The same network, told that only `actors` ever get network faults (partition, latency,
-    /// heal, disconnect): the links of every other actor forward without watching for faults.
-    /// Watching costs a registration with the actor's wake-up list per forwarded chunk; for an
-    /// actor that nothing ever notifies, the registration has no effect, so leaving it out
-    /// changes nothing in what runs or in which order. A fault verb on another actor panics
-    /// (the world derives `actors` from the scenario it runs).
+    /// heal, disconnect): the links of every other actor connect the client straight to the
+    /// broker, without forwarding tasks (a request round trip then wakes two tasks fewer and
+    /// copies its bytes twice instead of four times). Removing the tasks changes the order in
+    /// which tasks run within a virtual instant, not what a link delivers or when (virtual time):
+    /// with no faults, forwarding added neither delay nor reordering. A fault verb on another
+    /// actor panics (the world derives `actors` from the scenario it runs).
     pub fn with_faults_only_for(mut self, actors: BTreeSet<String>) -> Self {
         self.faultable = Some(Arc::new(actors));
         self
@@ -246,14 +256,28 @@ impl Network {
     }
 
     /// Opens a link for `actor` to the first broker: serves the broker end, starts the
-    /// forwarding tasks and returns the client end.
-    pub fn connect(&self, actor: &str) -> io::Result<DuplexStream> {
+    /// forwarding tasks (if the actor may get network faults) and returns the client end.
+    pub fn connect(&self, actor: &str) -> io::Result<LinkStream> {
         self.connect_to(actor, 0)
     }
 
     /// Opens a link for `actor` to broker `node` (a broker that is down closes it at once).
-    pub fn connect_to(&self, actor: &str, node: i32) -> io::Result<DuplexStream> {
+    pub fn connect_to(&self, actor: &str, node: i32) -> io::Result<LinkStream> {
         let (client_end, link_client) = tokio::io::duplex(PIPE_BYTES);
+        let watch = self.watch(actor);
+        if watch.quiet {
+            // No faults to apply: the broker serves the other end of the client's own pipe, and
+            // the client's end records the requests it writes.
+            let connection = self
+                .broker
+                .serve_connection_on(link_client, node)
+                .map_err(|error| io::Error::new(io::ErrorKind::ConnectionRefused, error))?;
+            self.recorder.connection(connection.0, actor);
+            return Ok(LinkStream {
+                stream: client_end,
+                scanner: Some(RequestScanner::new(self.recorder.clone(), connection.0)),
+            });
+        }
         let (link_broker, broker_end) = tokio::io::duplex(PIPE_BYTES);
         let connection = self
             .broker
@@ -262,19 +286,14 @@ impl Network {
         self.recorder.connection(connection.0, actor);
         let (client_read, client_write) = tokio::io::split(link_client);
         let (broker_read, broker_write) = tokio::io::split(link_broker);
-        let scanner = RequestScanner {
-            recorder: self.recorder.clone(),
-            connection: connection.0,
-            remaining: 0,
-            header: Vec::with_capacity(12),
-        };
+        let scanner = RequestScanner::new(self.recorder.clone(), connection.0);
         // When either direction ends (a close, EOF, a disconnect), the whole link closes, as a TCP
         // connection does: both pipes are dropped and both peers see EOF.
         let closed = Arc::new(LinkClosed::default());
         tokio::spawn(forward(
             client_read,
             broker_write,
-            self.watch(actor),
+            watch,
             closed.clone(),
             Some(scanner),
         ));
@@ -285,14 +304,17 @@ impl Network {
             closed,
             None,
         ));
-        Ok(client_end)
+        Ok(LinkStream {
+            stream: client_end,
+            scanner: None,
+        })
     }
 
     /// A connector for the client crate that opens links for `actor`.
     pub fn connector(
         &self,
         actor: &str,
-    ) -> FnConnector<impl Fn(&str, u16) -> io::Result<DuplexStream> + Send + Sync + 'static> {
+    ) -> FnConnector<impl Fn(&str, u16) -> io::Result<LinkStream> + Send + Sync + 'static> {
         let network = self.clone();
         let actor = actor.to_owned();
         FnConnector::new(move |_host: &str, port: u16| {
@@ -344,6 +366,15 @@ struct RequestScanner {
 }
 
 impl RequestScanner {
+    fn new(recorder: Recorder, connection: u64) -> Self {
+        Self {
+            recorder,
+            connection,
+            remaining: 0,
+            header: Vec::with_capacity(12),
+        }
+    }
+
     fn scan(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             if self.remaining > 0 && self.header.len() >= 12 {
@@ -392,6 +423,78 @@ impl RequestScanner {
     }
 }
 
+/// The client's end of a link. On a quiet link (no forwarding tasks) it scans the bytes the
+/// client writes, as the client-to-broker forwarding task does on the other links: a request is
+/// recorded as sent when the pipe to the broker accepted its header.
+#[derive(Debug)]
+pub struct LinkStream {
+    stream: DuplexStream,
+    scanner: Option<RequestScanner>,
+}
+
+impl std::fmt::Debug for RequestScanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestScanner")
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for LinkStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LinkStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        if let (Poll::Ready(Ok(n)), Some(scanner)) = (&written, &mut this.scanner) {
+            scanner.scan(&buf[..*n]);
+        }
+        written
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        if let (Poll::Ready(Ok(n)), Some(scanner)) = (&written, &mut this.scanner) {
+            let mut left = *n;
+            for buf in bufs {
+                let taken = left.min(buf.len());
+                scanner.scan(&buf[..taken]);
+                left -= taken;
+            }
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
 /// Copies bytes from `from` to `to`, applying latency and partitions, until either side closes or
 /// the actor is disconnected. Dropping both halves closes the pipe, so the peer sees EOF.
 async fn forward(
@@ -418,21 +521,6 @@ async fn copy(
 ) {
     let mut chunk = ChunkBuffer::take();
     let buffer = &mut chunk.0;
-    if link.quiet {
-        // What the loop below does when the faults never change (see `LinkWatch::quiet`).
-        loop {
-            let n = match from.read(buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            if let Some(scanner) = &mut scanner {
-                scanner.scan(&buffer[..n]);
-            }
-            if to.write_all(&buffer[..n]).await.is_err() {
-                return;
-            }
-        }
-    }
     loop {
         // A fresh disconnect wait per chunk, unlike the link's closed wait: where it sits in the
         // actor's `Notify` list (the order in which the links last went idle) is the order in
