@@ -27,6 +27,7 @@ use kmock_wire::kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::cluster::{Cluster, TopicMetadata};
 use crate::error::{ClientError, codes};
@@ -75,12 +76,17 @@ struct Queued {
 struct PartitionQueue {
     /// Records waiting.
     queued: Vec<Queued>,
-    /// Whether the partition's sender task is draining this queue (otherwise it waits for
+    /// Whether the partition's sender task is draining this queue (otherwise it waits for its
     /// `wake`, or has not been started yet).
     sending: bool,
-    /// Wakes the partition's sender task when records arrive for an idle queue; `None` until the
-    /// first record starts the task.
-    wake: Option<Arc<Notify>>,
+    /// The partition's sender task; `None` until the first record starts it.
+    sender: Option<SenderTask>,
+}
+
+/// A partition's sender task and what wakes it when records arrive for an idle queue.
+struct SenderTask {
+    wake: Arc<Notify>,
+    task: JoinHandle<()>,
 }
 
 struct Inner {
@@ -97,8 +103,8 @@ impl Drop for Inner {
     fn drop(&mut self) {
         let queues = self.queues.get_mut().unwrap_or_else(|e| e.into_inner());
         for queue in queues.values().flat_map(BTreeMap::values) {
-            if let Some(wake) = &queue.wake {
-                wake.notify_one();
+            if let Some(sender) = &queue.sender {
+                sender.wake.notify_one();
             }
         }
     }
@@ -235,7 +241,7 @@ impl Producer {
                 .collect::<IndexMap<_, _>>(),
         };
         let (reply, result) = oneshot::channel();
-        let start_sender = {
+        {
             let mut queues = self.inner.queues.lock().expect("never poisoned");
             let partitions = match queues.get_mut(topic) {
                 Some(partitions) => partitions,
@@ -243,31 +249,32 @@ impl Producer {
             };
             let queue = partitions.entry(partition).or_default();
             queue.queued.push(Queued { record, reply });
-            if std::mem::replace(&mut queue.sending, true) {
-                None
-            } else {
-                Some(match &queue.wake {
-                    Some(wake) => Err(wake.clone()),
-                    None => Ok(queue.wake.insert(Arc::new(Notify::new())).clone()),
-                })
+            // The sender is a task, so a caller that gives up does not strand the others'
+            // records. One per partition, kept while the producer lives: it waits for the next
+            // records instead of ending (a spawn per published record was a task allocation and
+            // set-up per record for a producer that publishes one at a time). Woken, it is
+            // scheduled where a freshly spawned task would have been.
+            match &queue.sender {
+                // Running: it takes these records with the others, or is woken for them.
+                Some(sender) if !sender.task.is_finished() => {
+                    if !std::mem::replace(&mut queue.sending, true) {
+                        sender.wake.notify_one();
+                    }
+                }
+                // The first record, or the task is gone with the runtime it ran on (a producer
+                // kept across `#[tokio::test]`s, each with its own runtime): a new one here.
+                _ => {
+                    let wake = Arc::new(Notify::new());
+                    let task = tokio::spawn(drain(
+                        Arc::downgrade(&self.inner),
+                        topic.to_owned(),
+                        partition,
+                        wake.clone(),
+                    ));
+                    queue.sender = Some(SenderTask { wake, task });
+                    queue.sending = true;
+                }
             }
-        };
-        match start_sender {
-            // The sender is a task, so a caller that gives up does not strand the others' records.
-            // One per partition, kept while the producer lives: it waits for the next records
-            // instead of ending (a spawn per published record was a task allocation and set-up
-            // per record for a producer that publishes one at a time). Woken, it is scheduled
-            // where a freshly spawned task would have been.
-            Some(Ok(wake)) => {
-                tokio::spawn(drain(
-                    Arc::downgrade(&self.inner),
-                    topic.to_owned(),
-                    partition,
-                    wake,
-                ));
-            }
-            Some(Err(wake)) => wake.notify_one(),
-            None => {}
         }
         result.await.unwrap_or(Err(ClientError::Closed))
     }
