@@ -80,12 +80,16 @@ python-wheel:
 # The real-client teardown matrix (tests/tests/teardown_matrix.rs): aiokafka, kafka-python,
 # confluent-kafka and kafkajs under every fault during stop(). `just teardown-matrix` checks the
 # measurements against docs/teardown.md; `just teardown-doc` measures 6 runs (KMOCK_TEARDOWN_RUNS)
-# and rewrites docs/teardown.md and the README's table from them.
+# and rewrites docs/teardown.md and the README's table from them (after a deliberate change);
+# `just teardown-doc-merge` measures again and widens each row by what it sees (a race found later).
 teardown-matrix: venv
     cargo nextest run --workspace --ignore-default-filter -E 'package(kmock-tests) & binary(teardown_matrix)' --no-capture
 
 teardown-doc: venv
     KMOCK_TEARDOWN_WRITE=1 cargo nextest run --workspace --ignore-default-filter -E 'package(kmock-tests) & binary(teardown_matrix)' --no-capture
+
+teardown-doc-merge: venv
+    KMOCK_TEARDOWN_WRITE=merge cargo nextest run --workspace --ignore-default-filter -E 'package(kmock-tests) & binary(teardown_matrix)' --no-capture
 
 # librdkafka 2.12.1's own integration tests against kmock (conformance/librdkafka.py, docs/conformance.md):
 # builds librdkafka once into ~/.cache/kmock-librdkafka-2.12.1, runs every runnable test against a fresh

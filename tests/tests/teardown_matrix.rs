@@ -20,7 +20,9 @@
 //!   request_timeout) of it), and the member must have left (or not) as pinned. A change of class
 //!   (prompt vs one request timeout vs several vs never) fails, with the row and the command that
 //!   rewrites the table after a deliberate change: `just teardown-doc`
-//!   (`KMOCK_TEARDOWN_WRITE=1`), which also rewrites the README's short table.
+//!   (`KMOCK_TEARDOWN_WRITE=1`), which also rewrites the README's short table. A race the pins
+//!   missed (a row that flips now and then) is added with `just teardown-doc-merge`
+//!   (`KMOCK_TEARDOWN_WRITE=merge`): new runs united with the pins already there.
 //! - **Claims that hold whatever the table says**: for every client a LeaveGroup answered late
 //!   costs about one request timeout (the seed's finding); kafka-python's `close()` stays within
 //!   its documented bound (`timeout_ms`, default `request_timeout_ms`) in every row.
@@ -490,6 +492,29 @@ impl Pinned {
         pin.expect("at least one measurement")
     }
 
+    /// The pin of the runs of both: what either saw (`KMOCK_TEARDOWN_WRITE=merge`).
+    fn union(&self, other: &Pinned) -> Pinned {
+        Pinned {
+            low_ms: match (self.low_ms, other.low_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            high_ms: match (self.high_ms, other.high_ms) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            },
+            member_left: if self.member_left == other.member_left {
+                self.member_left
+            } else {
+                None
+            },
+            fault_met: match (self.fault_met, other.fault_met) {
+                (Some(a), Some(b)) if a == b => Some(a),
+                _ => None,
+            },
+        }
+    }
+
     /// Whether a measurement shows the behaviour pinned: never only if never was seen, otherwise
     /// within the range widened by the tolerance.
     fn admits(&self, stop_ms: Option<f64>) -> bool {
@@ -770,7 +795,13 @@ fn measure(
 
 const TABLE_HEADER: &str = "| request | fault | auto-commit | met first | stop | × rt | promise | sent during the stop | member after |\n|---|---|---|---|---|---|---|---|---|\n";
 
-fn render_doc(results: &Results, runs: usize) -> String {
+fn render_doc(results: &Results, runs: usize, previous: Option<&Pins>) -> String {
+    let runs = match previous {
+        None => format!("{runs} runs that wrote this file"),
+        Some(_) => {
+            format!("{runs} runs that last rewrote this file and the runs pinned before them")
+        }
+    };
     let mut doc = String::new();
     let _ = write!(
         doc,
@@ -803,8 +834,8 @@ fn render_doc(results: &Results, runs: usize) -> String {
          \n\
          Columns: **met first**, for Heartbeat and FindCoordinator rows, whether the faulted request\n\
          went out before the stop began (`no`: the client did not send it within 10 s, so the stop\n\
-         began without it); **stop** as measured (wall time; a range where the {runs} runs that wrote this\n\
-         file differed); **× rt**, the stop in request timeouts; **promise**, whether the client's\n\
+         began without it); **stop** as measured (wall time; a range where the {runs}\n\
+         differed); **× rt**, the stop in request timeouts; **promise**, whether the client's\n\
          documented bound held in every run (`none`: it documents none); **sent during the stop**, the\n\
          group requests the client sent from the stop on in the first run, `*` where the fault applied\n\
          (Fetch, Metadata, ApiVersions, ListOffsets left out); **member after**, whether the member was\n\
@@ -829,7 +860,7 @@ fn render_doc(results: &Results, runs: usize) -> String {
         abs = PIN_TOLERANCE_OF_REQUEST_TIMEOUT,
         again = REMEASURE_ATTEMPTS,
     );
-    let pins = pins_of(results);
+    let pins = pins_of(results, previous);
     doc.push_str("\n## Summary\n\n");
     doc.push_str(&summary_table(&pins));
     for client in CLIENTS {
@@ -846,7 +877,7 @@ fn render_doc(results: &Results, runs: usize) -> String {
             let Some((_, measurements)) = rows.get(&case.key()) else {
                 continue;
             };
-            let pin = Pinned::of(measurements);
+            let pin = &pins[&client][&case.key()];
             let _ = writeln!(
                 doc,
                 "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |",
@@ -856,7 +887,7 @@ fn render_doc(results: &Results, runs: usize) -> String {
                 fault_met_label(pin.fault_met),
                 pin.stop_label(),
                 pin.ratio_label(),
-                promise_label(client, &pin),
+                promise_label(client, pin),
                 measurements[0].sent_summary(),
                 member_label(pin.member_left),
             );
@@ -868,13 +899,21 @@ fn render_doc(results: &Results, runs: usize) -> String {
 /// The pinned rows: per client, per row.
 type Pins = BTreeMap<Client, BTreeMap<RowKey, Pinned>>;
 
-fn pins_of(results: &Results) -> Pins {
+/// The pins of `results`; with `previous`, each row's united with its previous pin.
+fn pins_of(results: &Results, previous: Option<&Pins>) -> Pins {
     results
         .iter()
         .map(|(client, rows)| {
             let pins = rows
                 .iter()
-                .map(|(key, (_, measurements))| (key.clone(), Pinned::of(measurements)))
+                .map(|(key, (_, measurements))| {
+                    let pin = Pinned::of(measurements);
+                    let before = previous.and_then(|pins| pins.get(client)?.get(key));
+                    (
+                        key.clone(),
+                        before.map_or(pin.clone(), |before| before.union(&pin)),
+                    )
+                })
                 .collect();
             (*client, pins)
         })
@@ -1183,9 +1222,11 @@ fn run_once(run_number: usize, selection: &Selection) -> Run {
     }
 }
 
-/// `KMOCK_TEARDOWN_WRITE=1`: write the doc from this many runs (`KMOCK_TEARDOWN_RUNS`, default 6).
+/// `KMOCK_TEARDOWN_WRITE=1`: write the doc from this many runs (`KMOCK_TEARDOWN_RUNS`, default 6);
+/// `KMOCK_TEARDOWN_WRITE=merge`: the same, each row united with its pin in the doc as it is (a race
+/// seen once stays admitted: the runs before and these together).
 fn write_runs() -> Option<usize> {
-    if std::env::var("KMOCK_TEARDOWN_WRITE").is_ok_and(|v| v == "1") {
+    if std::env::var("KMOCK_TEARDOWN_WRITE").is_ok_and(|v| v == "1" || v == "merge") {
         Some(
             std::env::var("KMOCK_TEARDOWN_RUNS")
                 .ok()
@@ -1285,6 +1326,13 @@ fn real_clients_teardown_under_every_fault_matches_docs_teardown_md() {
 
 /// Write mode: measure `runs` times, write the doc and the README table from every run's values.
 fn write_doc(runs: usize, doc_path: &PathBuf, readme_path: &PathBuf, readme: &str) {
+    let previous = std::env::var("KMOCK_TEARDOWN_WRITE")
+        .is_ok_and(|v| v == "merge")
+        .then(|| {
+            let doc = fs::read_to_string(doc_path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", doc_path.display()));
+            parse_doc(&doc).unwrap_or_else(|e| panic!("cannot merge with {DOC_PATH}: {e}"))
+        });
     let mut failures = Vec::new();
     let mut results = Results::new();
     for run_number in 0..runs {
@@ -1312,10 +1360,13 @@ fn write_doc(runs: usize, doc_path: &PathBuf, readme_path: &PathBuf, readme: &st
         "not writing {DOC_PATH}: claims that must hold do not:\n{}",
         failures.join("\n")
     );
-    fs::write(doc_path, render_doc(&results, runs))
+    fs::write(doc_path, render_doc(&results, runs, previous.as_ref()))
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", doc_path.display()));
-    let readme = replace_readme_section(readme, &readme_section(&pins_of(&results)))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let readme = replace_readme_section(
+        readme,
+        &readme_section(&pins_of(&results, previous.as_ref())),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     fs::write(readme_path, readme)
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", readme_path.display()));
     report(&format!(
@@ -1368,7 +1419,7 @@ fn the_doc_parser_reads_what_the_renderer_writes() {
             .collect();
         results.insert(client, rows);
     }
-    let pins = parse_doc(&render_doc(&results, 2)).expect("parses");
+    let pins = parse_doc(&render_doc(&results, 2, None)).expect("parses");
     for (client, rows) in &results {
         for (key, (_, measurements)) in rows {
             let (pin, want) = (&pins[client][key], Pinned::of(measurements));
@@ -1416,4 +1467,48 @@ fn the_doc_parser_reads_what_the_renderer_writes() {
 )]
 fn report(line: &str) {
     println!("{line}");
+}
+
+#[test]
+fn a_merged_pin_admits_what_either_side_saw() {
+    let before = Pinned {
+        low_ms: Some(100.0),
+        high_ms: Some(200.0),
+        member_left: Some(false),
+        fault_met: Some(Some(true)),
+    };
+    let now = Pinned {
+        low_ms: Some(2_000.0),
+        high_ms: Some(2_010.0),
+        member_left: Some(true),
+        fault_met: Some(Some(true)),
+    };
+    assert_eq!(
+        before.union(&now),
+        Pinned {
+            low_ms: Some(100.0),
+            high_ms: Some(2_010.0),
+            member_left: None,
+            fault_met: Some(Some(true)),
+        }
+    );
+    assert_eq!(before.union(&before), before);
+    let never = Pinned {
+        low_ms: None,
+        high_ms: None,
+        member_left: Some(true),
+        fault_met: Some(None),
+    };
+    let merged = never.union(&now);
+    assert_eq!(
+        (
+            merged.low_ms,
+            merged.high_ms,
+            merged.member_left,
+            merged.fault_met
+        ),
+        (Some(2_000.0), None, Some(true), None)
+    );
+    assert!(merged.admits(None) && merged.admits(Some(2_005.0)));
+    assert!(!now.admits(None), "never was not seen now");
 }
