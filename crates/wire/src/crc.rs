@@ -15,7 +15,7 @@
 //! down the message as `x.lo · (x^(D+32) mod P) ⊕ x.hi · (x^(D-32) mod P)`, whose result has the
 //! same remainder as `x` shifted by `D`. The last 128 bits and the tail then go through the
 //! `crc32` instruction, so no Barrett reduction is needed. The constants are computed at compile
-//! time from the polynomial (`fold_constants`).
+//! time from the polynomial (`fold_constants_for`).
 //!
 //! This module's `unsafe` (besides `arena.rs`, the only one in the workspace) is confined to
 //! `simd`: unaligned 64-byte loads inside the input slice, and calling the `target_feature`
@@ -34,29 +34,39 @@ pub fn crc32c(data: &[u8]) -> u32 {
 #[cfg(any(target_arch = "x86_64", test))]
 const POLY: u64 = 0x1EDC_6F41;
 
-/// `x^e mod P`, in normal bit order.
+/// `x^e mod P` for the 32-bit polynomial `poly` (without its x^32 term), in normal bit order.
 #[cfg(any(target_arch = "x86_64", test))]
-const fn x_pow_mod(e: u32) -> u64 {
+const fn x_pow_mod(poly: u64, e: u32) -> u64 {
     let mut r: u64 = 1;
     let mut i = 0;
     while i < e {
         r <<= 1;
         if r & (1 << 32) != 0 {
-            r ^= (1 << 32) | POLY;
+            r ^= (1 << 32) | poly;
         }
         i += 1;
     }
     r
 }
 
-/// The two multipliers that move a 128-bit lane `distance` bits down the message: for its low
-/// and its high 64 bits, bit-reflected and shifted by one as the reflected multiply needs.
+/// The two multipliers that move a 128-bit lane `distance` bits down the message under `poly`:
+/// for its low and its high 64 bits, bit-reflected and shifted by one as the reflected multiply
+/// needs.
+#[cfg(any(target_arch = "x86_64", test))]
+const fn fold_constants_for(poly: u64, distance: u32) -> (u64, u64) {
+    const fn reflected(poly: u64, e: u32) -> u64 {
+        ((x_pow_mod(poly, e) as u32).reverse_bits() as u64) << 1
+    }
+    (
+        reflected(poly, distance + 32),
+        reflected(poly, distance - 32),
+    )
+}
+
+/// [`fold_constants_for`] with CRC-32C's polynomial.
 #[cfg(any(target_arch = "x86_64", test))]
 const fn fold_constants(distance: u32) -> (u64, u64) {
-    const fn reflected(e: u32) -> u64 {
-        ((x_pow_mod(e) as u32).reverse_bits() as u64) << 1
-    }
-    (reflected(distance + 32), reflected(distance - 32))
+    fold_constants_for(POLY, distance)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -208,24 +218,13 @@ mod tests {
     fn the_fold_constants_match_the_published_ones_for_the_ieee_polynomial() {
         // The same derivation with CRC-32 (IEEE, 0x04C11DB7) gives the constants of Intel's paper
         // (as in zlib's and crc32fast's folding): checks the exponents and the bit order.
-        const fn ieee(e: u32) -> u64 {
-            let mut r: u64 = 1;
-            let mut i = 0;
-            while i < e {
-                r <<= 1;
-                if r & (1 << 32) != 0 {
-                    r ^= (1 << 32) | 0x04C1_1DB7;
-                }
-                i += 1;
-            }
-            ((r as u32).reverse_bits() as u64) << 1
-        }
+        const IEEE: u64 = 0x04C1_1DB7;
         assert_eq!(
-            (ieee(4 * 128 + 32), ieee(4 * 128 - 32)),
+            fold_constants_for(IEEE, 4 * 128),
             (0x1_5444_2bd4, 0x1_c6e4_1596)
         );
         assert_eq!(
-            (ieee(128 + 32), ieee(128 - 32)),
+            fold_constants_for(IEEE, 128),
             (0x1_7519_97d0, 0x0_ccaa_009e)
         );
     }
