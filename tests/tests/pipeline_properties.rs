@@ -16,6 +16,10 @@ use kmock_sim::{RunReport, Scenario, Value, Verdict, run_scenario};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
+/// kmock's binaries allocate with mimalloc (root Cargo.toml says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()

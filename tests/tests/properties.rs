@@ -14,6 +14,10 @@ use kmock_sim::{RunReport, Scenario, Value, Verdict, run_scenario};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
+/// kmock's binaries allocate with mimalloc (root Cargo.toml says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Scheduling slack allowed around a virtual-time bound, in ms.
 const SLACK_MS: f64 = 50.0;
 

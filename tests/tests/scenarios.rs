@@ -7,6 +7,10 @@ use std::path::PathBuf;
 
 use kmock_sim::{Verdict, run_file, scenario_files};
 
+/// kmock's binaries allocate with mimalloc (root Cargo.toml says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn sims_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sims")
 }

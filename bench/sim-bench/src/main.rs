@@ -26,6 +26,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
+/// kmock's binaries allocate with mimalloc (root Cargo.toml says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn stats(mut values: Vec<f64>) -> serde_json::Value {
     values.sort_by(f64::total_cmp);
     let n = values.len();

@@ -19,6 +19,10 @@ use kmock_broker::{BrokerConfig, ConfigError, MockBroker, MockBrokerError};
 use kmock_core::fault::FaultRule;
 use tokio::net::TcpListener;
 
+/// kmock's binaries allocate with mimalloc (root Cargo.toml says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for a configuration the user must fix (as clap uses for bad arguments).
 const EXIT_CONFIG: u8 = 2;
 /// Exit code when the broker cannot start for another reason (e.g. the port is taken).
