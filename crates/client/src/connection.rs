@@ -1,8 +1,10 @@
 //! One framed Kafka connection over any `ByteStream`: correlation ids, pipelined requests,
 //! responses matched by correlation id, and a timeout on every request.
 //!
-//! Owns: the stream (split into a reader task and a writer task) and the table of requests
-//! awaiting a response. Callers share a [`Connection`] by cloning it; the tasks end when the
+//! Owns: the stream (split into a reader task and a writer) and the table of requests awaiting a
+//! response. A request's frame is written by its caller when the stream takes it whole at once
+//! (an idle TCP socket, a simulated link); what the stream does not take at once goes to the
+//! writer task, and later frames queue behind it, so frames never interleave or reorder. Callers share a [`Connection`] by cloning it; the tasks end when the
 //! connection is closed ([`Connection::close`], a timeout, a failed read or write, the peer
 //! closing) or when the last clone is dropped. A closed connection stays closed: reconnecting is
 //! the owner's job ([`crate::cluster`]).
@@ -13,15 +15,17 @@
 //!
 //! Must not: read the wall clock (only `tokio::time`), block, or panic on anything a peer sends.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
 use kmock_wire::kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kmock_wire::kafka_protocol::protocol::{Decodable, Request};
 use kmock_wire::{FrameDecoder, WireError, encode_request};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ClientError;
@@ -105,7 +109,76 @@ struct Inner {
     shared: Arc<Shared>,
     client_id: String,
     next_correlation_id: AtomicI32,
+    writer: Arc<Mutex<Writer>>,
+    /// Frames (or their unwritten rest) for the writer task.
     writes: mpsc::UnboundedSender<Bytes>,
+}
+
+/// The stream's write half, shared by callers (who write a frame themselves when the stream
+/// takes all of it at once) and the writer task (which writes what it did not take).
+struct Writer {
+    half: WriteHalf<BoxStream>,
+    /// Frames sent to the writer task and not yet written whole (and flushed). While there is
+    /// one, callers queue behind it instead of writing.
+    queued: usize,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("queued", &self.queued)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// Writes `frame` now if nothing is queued and the stream takes it whole without waiting;
+    /// otherwise hands the rest of it to the writer task. Never waits, so a caller cancelled after
+    /// this returns cannot leave half a frame on the stream.
+    fn write(&self, frame: Bytes) -> Result<(), &'static str> {
+        let rest = {
+            let mut writer = self.writer.lock().expect("writer lock is never poisoned");
+            let rest = if writer.queued == 0 {
+                write_now(&mut writer.half, frame)?
+            } else {
+                Some(frame)
+            };
+            if rest.is_some() {
+                writer.queued += 1;
+            }
+            rest
+        };
+        match rest {
+            Some(rest) => self.writes.send(rest).map_err(|_| "writer task ended"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Writes as much of `frame` as `half` takes without waiting, then flushes. `Ok(None)` when all of
+/// it was written and flushed; `Ok(Some(rest))` with what is left for the writer task (empty when
+/// only the flush is).
+fn write_now(
+    half: &mut WriteHalf<BoxStream>,
+    mut frame: Bytes,
+) -> Result<Option<Bytes>, &'static str> {
+    // Whatever waker the stream keeps from these polls is replaced when the writer task polls it.
+    let mut cx = Context::from_waker(Waker::noop());
+    while !frame.is_empty() {
+        match Pin::new(&mut *half).poll_write(&mut cx, &frame) {
+            Poll::Ready(Ok(0)) => return Err("write failed: the stream took no bytes"),
+            Poll::Ready(Ok(n)) => {
+                let _ = frame.split_to(n);
+            }
+            Poll::Ready(Err(_)) => return Err("write failed"),
+            Poll::Pending => return Ok(Some(frame)),
+        }
+    }
+    match Pin::new(half).poll_flush(&mut cx) {
+        Poll::Ready(Ok(())) => Ok(None),
+        Poll::Ready(Err(_)) => Err("flush failed"),
+        Poll::Pending => Ok(Some(frame)),
+    }
 }
 
 impl Drop for Inner {
@@ -135,14 +208,19 @@ impl Connection {
             shutdown,
         });
         let (read, write) = tokio::io::split(stream);
+        let writer = Arc::new(Mutex::new(Writer {
+            half: write,
+            queued: 0,
+        }));
         let (writes, writes_rx) = mpsc::unbounded_channel();
         tokio::spawn(read_loop(read, shared.clone()));
-        tokio::spawn(write_loop(write, writes_rx, shared.clone()));
+        tokio::spawn(write_loop(writer.clone(), writes_rx, shared.clone()));
         Self {
             inner: Arc::new(Inner {
                 shared,
                 client_id: client_id.into(),
                 next_correlation_id: AtomicI32::new(1),
+                writer,
                 writes,
             }),
         }
@@ -205,8 +283,8 @@ impl Connection {
             }
             pending.waiting.insert(correlation_id, reply);
         }
-        if self.inner.writes.send(frame).is_err() {
-            shared.close("writer task ended");
+        if let Err(reason) = self.inner.write(frame) {
+            shared.close(reason);
         }
         match tokio::time::timeout(timeout, response).await {
             Ok(Ok(result)) => result,
@@ -252,10 +330,10 @@ impl Connection {
         if let Some(reason) = &shared.pending.lock().expect("never poisoned").closed {
             return Err(shared.closed_error(reason.clone()));
         }
-        self.inner
-            .writes
-            .send(frame)
-            .map_err(|_| shared.closed_error("writer task ended".into()))
+        self.inner.write(frame).map_err(|reason| {
+            shared.close(reason);
+            shared.closed_error(reason.into())
+        })
     }
 }
 
@@ -349,14 +427,15 @@ fn deliver(shared: &Shared, frame: Bytes) {
     }
 }
 
+/// Writes what callers could not write at once ([`Inner::write`]), in order.
 async fn write_loop(
-    mut write: WriteHalf<BoxStream>,
+    writer: Arc<Mutex<Writer>>,
     mut writes: mpsc::UnboundedReceiver<Bytes>,
     shared: Arc<Shared>,
 ) {
     let mut shutdown = shared.shutdown.kept_wait();
     loop {
-        let frame = tokio::select! {
+        let mut frame = tokio::select! {
             biased;
             () = &mut shutdown => break,
             frame = writes.recv() => match frame {
@@ -364,13 +443,28 @@ async fn write_loop(
                 None => break,
             },
         };
+        // The lock is taken per poll, never held while waiting.
         let written = tokio::select! {
             biased;
             () = &mut shutdown => break,
-            written = async {
-                write.write_all(&frame).await?;
-                write.flush().await
-            } => written,
+            written = std::future::poll_fn(|cx| {
+                let mut writer = writer.lock().expect("writer lock is never poisoned");
+                while !frame.is_empty() {
+                    match Pin::new(&mut writer.half).poll_write(cx, &frame) {
+                        Poll::Ready(Ok(0)) => {
+                            return Poll::Ready(Err(std::io::Error::from(std::io::ErrorKind::WriteZero)));
+                        }
+                        Poll::Ready(Ok(n)) => {
+                            let _ = frame.split_to(n);
+                        }
+                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                let flushed = std::task::ready!(Pin::new(&mut writer.half).poll_flush(cx));
+                writer.queued -= 1;
+                Poll::Ready(flushed)
+            }) => written,
         };
         if let Err(error) = written {
             shared.close(&format!("write failed: {error}"));
@@ -463,8 +557,9 @@ mod tests {
     use kmock_wire::kafka_protocol::messages::{
         ApiVersionsRequest, HeartbeatRequest, HeartbeatResponse, ResponseKind,
     };
+    use kmock_wire::kafka_protocol::protocol::StrBytes;
     use kmock_wire::{RequestPrefix, encode_response};
-    use tokio::io::DuplexStream;
+    use tokio::io::{AsyncRead, AsyncWriteExt, DuplexStream};
 
     /// Reads one request frame body from the broker side of a duplex pipe (one request in flight
     /// at a time, so no bytes of a later frame are lost).
@@ -529,6 +624,163 @@ mod tests {
         let (first, second, ()) = tokio::join!(first, second, broker);
         assert_eq!(first.unwrap().error_code, 0);
         assert_eq!(second.unwrap().error_code, 27);
+    }
+
+    /// A pipe that takes 7 bytes at a time: no frame fits, so the first frame's rest goes to the
+    /// writer task and the later ones queue behind it, whole and in order. The group ids differ in
+    /// length so that a frame cut or interleaved with another would not decode as the one sent.
+    #[tokio::test(start_paused = true)]
+    async fn frames_a_stream_does_not_take_at_once_arrive_whole_and_in_order() {
+        let (client, mut server) = tokio::io::duplex(7);
+        let connection = Connection::spawn(Box::new(client), "test:1", "c");
+        let timeout = Duration::from_secs(5);
+        let requests: Vec<HeartbeatRequest> = (0..4)
+            .map(|i| {
+                HeartbeatRequest::default()
+                    .with_group_id(StrBytes::from_string("g".repeat(10 + 30 * i)).into())
+            })
+            .collect();
+        let sends = futures_join_all(requests.iter().map(|r| connection.send(r, 4, timeout)));
+        let broker = async {
+            let frames = read_requests(&mut server, requests.len()).await;
+            for (i, frame) in frames.iter().enumerate() {
+                let decoded = kmock_wire::decode_request(frame.clone()).unwrap();
+                let kmock_wire::kafka_protocol::messages::RequestKind::Heartbeat(body) =
+                    decoded.body
+                else {
+                    panic!("frame {i} is not a Heartbeat: {decoded:?}");
+                };
+                assert_eq!(body.group_id, requests[i].group_id, "frame {i}");
+                let prefix = RequestPrefix::peek(frame).unwrap();
+                server
+                    .write_all(&heartbeat_response(prefix.correlation_id, i as i16))
+                    .await
+                    .unwrap();
+            }
+        };
+        let (results, ()) = tokio::join!(sends, broker);
+        for (i, result) in results.into_iter().enumerate() {
+            assert_eq!(result.unwrap().error_code, i as i16);
+        }
+        // Once the writer task caught up, a frame that fits is written by its caller again:
+        // whole, during the send's first poll, before any other task runs.
+        let after = connection.send(&requests[0], 4, timeout);
+        tokio::pin!(after);
+        let mut frame = [0u8; 64];
+        let read = std::future::poll_fn(|cx| {
+            assert!(after.as_mut().poll(cx).is_pending());
+            let mut buf = tokio::io::ReadBuf::new(&mut frame);
+            let mut noop = Context::from_waker(Waker::noop());
+            assert!(matches!(
+                Pin::new(&mut server).poll_read(&mut noop, &mut buf),
+                Poll::Ready(Ok(()))
+            ));
+            Poll::Ready(buf.filled().len())
+        })
+        .await;
+        assert_eq!(
+            read, 7,
+            "the pipe takes 7 bytes: the caller wrote as much as it could"
+        );
+        let head = frame[..read].to_vec();
+        let broker = async {
+            let mut decoder = FrameDecoder::new(1 << 20);
+            decoder.buffer_mut().extend_from_slice(&head);
+            let frame = loop {
+                if let Some(frame) = decoder.next_frame().unwrap() {
+                    break frame;
+                }
+                assert!(server.read_buf(decoder.buffer_mut()).await.unwrap() > 0);
+            };
+            let prefix = RequestPrefix::peek(&frame).unwrap();
+            server
+                .write_all(&heartbeat_response(prefix.correlation_id, 9))
+                .await
+                .unwrap();
+        };
+        let (after, ()) = tokio::join!(after, broker);
+        assert_eq!(after.unwrap().error_code, 9);
+    }
+
+    /// The case the writer's queue exists for: a frame is half written by the writer task, the
+    /// peer reads some of it (so the pipe has room again), and a caller sends the next frame
+    /// before the writer task runs. Written at once, it would land inside the first frame.
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_sent_while_an_earlier_one_is_half_written_waits_for_it() {
+        let (client, mut server) = tokio::io::duplex(64);
+        let connection = Connection::spawn(Box::new(client), "test:1", "c");
+        let timeout = Duration::from_secs(5);
+        let group = |n: usize| StrBytes::from_string("g".repeat(n)).into();
+        let first = HeartbeatRequest::default().with_group_id(group(200));
+        let second = HeartbeatRequest::default().with_group_id(group(3));
+        let first_send = tokio::spawn({
+            let connection = connection.clone();
+            async move { connection.send(&first, 4, timeout).await }
+        });
+        // The spawned send writes the first 64 bytes and hands the rest to the writer task.
+        tokio::task::yield_now().await;
+        let mut head = [0u8; 16];
+        server.read_exact(&mut head).await.unwrap();
+        // The pipe has 16 bytes of room; the writer task has not run since.
+        let second_send = connection.send(&second, 4, timeout);
+        tokio::pin!(second_send);
+        std::future::poll_fn(|cx| {
+            assert!(second_send.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        let broker = async {
+            let mut decoder = FrameDecoder::new(1 << 20);
+            decoder.buffer_mut().extend_from_slice(&head);
+            let mut frames = Vec::new();
+            while frames.len() < 2 {
+                if let Some(frame) = decoder.next_frame().unwrap() {
+                    frames.push(frame);
+                    continue;
+                }
+                assert!(server.read_buf(decoder.buffer_mut()).await.unwrap() > 0);
+            }
+            for (frame, (length, code)) in frames.iter().zip([(200, 1), (3, 2)]) {
+                let decoded = kmock_wire::decode_request(frame.clone()).unwrap();
+                let kmock_wire::kafka_protocol::messages::RequestKind::Heartbeat(body) =
+                    decoded.body
+                else {
+                    panic!("not a Heartbeat: {decoded:?}");
+                };
+                assert_eq!(body.group_id.len(), length);
+                let prefix = RequestPrefix::peek(frame).unwrap();
+                server
+                    .write_all(&heartbeat_response(prefix.correlation_id, code))
+                    .await
+                    .unwrap();
+            }
+        };
+        let (second_result, ()) = tokio::join!(second_send, broker);
+        assert_eq!(first_send.await.unwrap().unwrap().error_code, 1);
+        assert_eq!(second_result.unwrap().error_code, 2);
+    }
+
+    /// Polls every future to completion, concurrently, in order of the results.
+    async fn futures_join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+        let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+        let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut all = true;
+            for (future, result) in futures.iter_mut().zip(results.iter_mut()) {
+                if result.is_none() {
+                    match future.as_mut().poll(cx) {
+                        Poll::Ready(output) => *result = Some(output),
+                        Poll::Pending => all = false,
+                    }
+                }
+            }
+            if all { Poll::Ready(()) } else { Poll::Pending }
+        })
+        .await;
+        results
+            .into_iter()
+            .map(|r| r.expect("every future ended"))
+            .collect()
     }
 
     #[tokio::test(start_paused = true)]
