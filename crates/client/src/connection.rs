@@ -576,7 +576,13 @@ mod tests {
 
     /// Reads `n` request frame bodies.
     async fn read_requests(server: &mut DuplexStream, n: usize) -> Vec<Bytes> {
+        read_requests_after(server, &[], n).await
+    }
+
+    /// Reads `n` request frame bodies, the first starting with `head` (bytes already read).
+    async fn read_requests_after(server: &mut DuplexStream, head: &[u8], n: usize) -> Vec<Bytes> {
         let mut decoder = FrameDecoder::new(1 << 20);
+        decoder.buffer_mut().extend_from_slice(head);
         let mut frames = Vec::new();
         while frames.len() < n {
             if let Some(frame) = decoder.next_frame().unwrap() {
@@ -644,18 +650,8 @@ mod tests {
         let broker = async {
             let frames = read_requests(&mut server, requests.len()).await;
             for (i, frame) in frames.iter().enumerate() {
-                let decoded = kmock_wire::decode_request(frame.clone()).unwrap();
-                let kmock_wire::kafka_protocol::messages::RequestKind::Heartbeat(body) =
-                    decoded.body
-                else {
-                    panic!("frame {i} is not a Heartbeat: {decoded:?}");
-                };
+                let body = answer_heartbeat(&mut server, frame, i as i16).await;
                 assert_eq!(body.group_id, requests[i].group_id, "frame {i}");
-                let prefix = RequestPrefix::peek(frame).unwrap();
-                server
-                    .write_all(&heartbeat_response(prefix.correlation_id, i as i16))
-                    .await
-                    .unwrap();
             }
         };
         let (results, ()) = tokio::join!(sends, broker);
@@ -684,19 +680,8 @@ mod tests {
         );
         let head = frame[..read].to_vec();
         let broker = async {
-            let mut decoder = FrameDecoder::new(1 << 20);
-            decoder.buffer_mut().extend_from_slice(&head);
-            let frame = loop {
-                if let Some(frame) = decoder.next_frame().unwrap() {
-                    break frame;
-                }
-                assert!(server.read_buf(decoder.buffer_mut()).await.unwrap() > 0);
-            };
-            let prefix = RequestPrefix::peek(&frame).unwrap();
-            server
-                .write_all(&heartbeat_response(prefix.correlation_id, 9))
-                .await
-                .unwrap();
+            let frames = read_requests_after(&mut server, &head, 1).await;
+            answer_heartbeat(&mut server, &frames[0], 9).await;
         };
         let (after, ()) = tokio::join!(after, broker);
         assert_eq!(after.unwrap().error_code, 9);
@@ -730,34 +715,37 @@ mod tests {
         })
         .await;
         let broker = async {
-            let mut decoder = FrameDecoder::new(1 << 20);
-            decoder.buffer_mut().extend_from_slice(&head);
-            let mut frames = Vec::new();
-            while frames.len() < 2 {
-                if let Some(frame) = decoder.next_frame().unwrap() {
-                    frames.push(frame);
-                    continue;
-                }
-                assert!(server.read_buf(decoder.buffer_mut()).await.unwrap() > 0);
-            }
+            let frames = read_requests_after(&mut server, &head, 2).await;
             for (frame, (length, code)) in frames.iter().zip([(200, 1), (3, 2)]) {
-                let decoded = kmock_wire::decode_request(frame.clone()).unwrap();
-                let kmock_wire::kafka_protocol::messages::RequestKind::Heartbeat(body) =
-                    decoded.body
-                else {
-                    panic!("not a Heartbeat: {decoded:?}");
-                };
+                let body = answer_heartbeat(&mut server, frame, code).await;
                 assert_eq!(body.group_id.len(), length);
-                let prefix = RequestPrefix::peek(frame).unwrap();
-                server
-                    .write_all(&heartbeat_response(prefix.correlation_id, code))
-                    .await
-                    .unwrap();
             }
         };
         let (second_result, ()) = tokio::join!(second_send, broker);
         assert_eq!(first_send.await.unwrap().unwrap().error_code, 1);
         assert_eq!(second_result.unwrap().error_code, 2);
+    }
+
+    /// Decodes `frame` as a Heartbeat request (panics if it is not one), answers it with
+    /// `error_code` and returns its body.
+    async fn answer_heartbeat(
+        server: &mut DuplexStream,
+        frame: &Bytes,
+        error_code: i16,
+    ) -> HeartbeatRequest {
+        let decoded = kmock_wire::decode_request(frame.clone()).unwrap();
+        let kmock_wire::kafka_protocol::messages::RequestKind::Heartbeat(body) = decoded.body
+        else {
+            panic!("not a Heartbeat: {decoded:?}");
+        };
+        server
+            .write_all(&heartbeat_response(
+                decoded.header.correlation_id,
+                error_code,
+            ))
+            .await
+            .unwrap();
+        body
     }
 
     /// Polls every future to completion, concurrently, in order of the results.
