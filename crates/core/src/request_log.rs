@@ -190,9 +190,9 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    /// An empty log keeping at most `capacity` entries, with room for the first
-    /// [`INITIAL_ENTRIES`] reserved: a simulation run logs a few hundred requests, and growing the
-    /// deque to that by doubling copied every entry (680 bytes each) about once more (issue 18).
+    /// An empty log keeping at most `capacity` entries, with room for the first 256 reserved: a
+    /// simulation run logs a few hundred requests, and growing the deque to that by doubling
+    /// copied every entry (680 bytes each) about once more (issue 18).
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         Self {
