@@ -4,10 +4,11 @@
 //! Owns: the stream (split into a reader task and a writer) and the table of requests awaiting a
 //! response. A request's frame is written by its caller when the stream takes it whole at once
 //! (an idle TCP socket, a simulated link); what the stream does not take at once goes to the
-//! writer task, and later frames queue behind it, so frames never interleave or reorder. Callers share a [`Connection`] by cloning it; the tasks end when the
-//! connection is closed ([`Connection::close`], a timeout, a failed read or write, the peer
-//! closing) or when the last clone is dropped. A closed connection stays closed: reconnecting is
-//! the owner's job ([`crate::cluster`]).
+//! writer task, and later frames queue behind it, so frames never interleave or reorder. Callers
+//! share a [`Connection`] by cloning it; the tasks end when the connection is closed
+//! ([`Connection::close`], a timeout, a failed read or write, the peer closing) or when the last
+//! clone is dropped. A closed connection stays closed: reconnecting is the owner's job
+//! ([`crate::cluster`]).
 //!
 //! A request that times out closes the connection, as Kafka's `NetworkClient` does: the broker
 //! processes one request at a time per connection, so a late response would hold up every request
@@ -134,49 +135,44 @@ impl std::fmt::Debug for Writer {
 impl Inner {
     /// Writes `frame` now if nothing is queued and the stream takes it whole without waiting;
     /// otherwise hands the rest of it to the writer task. Never waits, so a caller cancelled after
-    /// this returns cannot leave half a frame on the stream.
-    fn write(&self, frame: Bytes) -> Result<(), &'static str> {
-        let rest = {
-            let mut writer = self.writer.lock().expect("writer lock is never poisoned");
-            let rest = if writer.queued == 0 {
-                write_now(&mut writer.half, frame)?
-            } else {
-                Some(frame)
-            };
-            if rest.is_some() {
-                writer.queued += 1;
-            }
-            rest
+    /// this returns cannot leave half a frame on the stream. The hand-over happens under the
+    /// writer's lock: two callers on two threads queue in the order they took it.
+    fn write(&self, frame: Bytes) -> Result<(), String> {
+        let mut writer = self.writer.lock().expect("writer lock is never poisoned");
+        let rest = if writer.queued == 0 {
+            write_now(&mut writer.half, frame)?
+        } else {
+            Some(frame)
         };
-        match rest {
-            Some(rest) => self.writes.send(rest).map_err(|_| "writer task ended"),
-            None => Ok(()),
+        if let Some(rest) = rest {
+            self.writes
+                .send(rest)
+                .map_err(|_| "writer task ended".to_owned())?;
+            writer.queued += 1;
         }
+        Ok(())
     }
 }
 
 /// Writes as much of `frame` as `half` takes without waiting, then flushes. `Ok(None)` when all of
 /// it was written and flushed; `Ok(Some(rest))` with what is left for the writer task (empty when
 /// only the flush is).
-fn write_now(
-    half: &mut WriteHalf<BoxStream>,
-    mut frame: Bytes,
-) -> Result<Option<Bytes>, &'static str> {
+fn write_now(half: &mut WriteHalf<BoxStream>, mut frame: Bytes) -> Result<Option<Bytes>, String> {
     // Whatever waker the stream keeps from these polls is replaced when the writer task polls it.
     let mut cx = Context::from_waker(Waker::noop());
     while !frame.is_empty() {
         match Pin::new(&mut *half).poll_write(&mut cx, &frame) {
-            Poll::Ready(Ok(0)) => return Err("write failed: the stream took no bytes"),
+            Poll::Ready(Ok(0)) => return Err("write failed: the stream took no bytes".into()),
             Poll::Ready(Ok(n)) => {
                 let _ = frame.split_to(n);
             }
-            Poll::Ready(Err(_)) => return Err("write failed"),
+            Poll::Ready(Err(error)) => return Err(format!("write failed: {error}")),
             Poll::Pending => return Ok(Some(frame)),
         }
     }
     match Pin::new(half).poll_flush(&mut cx) {
         Poll::Ready(Ok(())) => Ok(None),
-        Poll::Ready(Err(_)) => Err("flush failed"),
+        Poll::Ready(Err(error)) => Err(format!("flush failed: {error}")),
         Poll::Pending => Ok(Some(frame)),
     }
 }
@@ -284,7 +280,7 @@ impl Connection {
             pending.waiting.insert(correlation_id, reply);
         }
         if let Err(reason) = self.inner.write(frame) {
-            shared.close(reason);
+            shared.close(&reason);
         }
         match tokio::time::timeout(timeout, response).await {
             Ok(Ok(result)) => result,
@@ -331,8 +327,8 @@ impl Connection {
             return Err(shared.closed_error(reason.clone()));
         }
         self.inner.write(frame).map_err(|reason| {
-            shared.close(reason);
-            shared.closed_error(reason.into())
+            shared.close(&reason);
+            shared.closed_error(reason)
         })
     }
 }
@@ -724,6 +720,53 @@ mod tests {
         let (second_result, ()) = tokio::join!(second_send, broker);
         assert_eq!(first_send.await.unwrap().unwrap().error_code, 1);
         assert_eq!(second_result.unwrap().error_code, 2);
+    }
+
+    /// Callers on several threads over a pipe that takes 64 bytes at a time: some frames are
+    /// written by their callers, some by the writer task, and every one still arrives whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn callers_on_many_threads_never_interleave_frames() {
+        const CALLERS: usize = 8;
+        const REQUESTS: usize = 1000;
+        let (client, mut server) = tokio::io::duplex(64);
+        let connection = Connection::spawn(Box::new(client), "test:1", "c");
+        let broker = tokio::spawn(async move {
+            let mut decoder = FrameDecoder::new(1 << 20);
+            for _ in 0..CALLERS * REQUESTS {
+                let frame = loop {
+                    if let Some(frame) = decoder.next_frame().unwrap() {
+                        break frame;
+                    }
+                    assert!(server.read_buf(decoder.buffer_mut()).await.unwrap() > 0);
+                };
+                let body = answer_heartbeat(&mut server, &frame, 0).await;
+                // Each caller's group id is its own letter, repeated: a cut frame would not
+                // decode, a spliced one would mix letters.
+                let id = body.group_id.as_str();
+                assert!(id.chars().all(|c| id.starts_with(c)), "{id:?}");
+            }
+        });
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|caller| {
+                let connection = connection.clone();
+                tokio::spawn(async move {
+                    let letter = char::from(b'a' + caller as u8).to_string();
+                    for i in 0..REQUESTS {
+                        let group = StrBytes::from_string(letter.repeat(1 + (i * 7 + caller) % 90));
+                        let request = HeartbeatRequest::default().with_group_id(group.into());
+                        let response = connection
+                            .send(&request, 4, Duration::from_secs(30))
+                            .await
+                            .unwrap();
+                        assert_eq!(response.error_code, 0);
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.await.unwrap();
+        }
+        broker.await.unwrap();
     }
 
     /// Decodes `frame` as a Heartbeat request (panics if it is not one), answers it with
