@@ -159,22 +159,30 @@ impl Inner {
 /// only the flush is).
 fn write_now(half: &mut WriteHalf<BoxStream>, mut frame: Bytes) -> Result<Option<Bytes>, String> {
     // Whatever waker the stream keeps from these polls is replaced when the writer task polls it.
-    let mut cx = Context::from_waker(Waker::noop());
-    while !frame.is_empty() {
-        match Pin::new(&mut *half).poll_write(&mut cx, &frame) {
-            Poll::Ready(Ok(0)) => return Err("write failed: the stream took no bytes".into()),
-            Poll::Ready(Ok(n)) => {
-                let _ = frame.split_to(n);
-            }
-            Poll::Ready(Err(error)) => return Err(format!("write failed: {error}")),
-            Poll::Pending => return Ok(Some(frame)),
-        }
-    }
-    match Pin::new(half).poll_flush(&mut cx) {
+    match poll_write_frame(half, &mut Context::from_waker(Waker::noop()), &mut frame) {
         Poll::Ready(Ok(())) => Ok(None),
-        Poll::Ready(Err(error)) => Err(format!("flush failed: {error}")),
+        Poll::Ready(Err(error)) => Err(format!("write failed: {error}")),
         Poll::Pending => Ok(Some(frame)),
     }
+}
+
+/// Writes `frame` to `half` and flushes, taking what was written off the front of `frame`:
+/// `Pending` leaves the rest in it for the next poll.
+fn poll_write_frame(
+    half: &mut WriteHalf<BoxStream>,
+    cx: &mut Context<'_>,
+    frame: &mut Bytes,
+) -> Poll<std::io::Result<()>> {
+    while !frame.is_empty() {
+        match std::task::ready!(Pin::new(&mut *half).poll_write(cx, frame)) {
+            Ok(0) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => {
+                let _ = frame.split_to(n);
+            }
+            Err(error) => return Poll::Ready(Err(error)),
+        }
+    }
+    Pin::new(half).poll_flush(cx)
 }
 
 impl Drop for Inner {
@@ -445,21 +453,9 @@ async fn write_loop(
             () = &mut shutdown => break,
             written = std::future::poll_fn(|cx| {
                 let mut writer = writer.lock().expect("writer lock is never poisoned");
-                while !frame.is_empty() {
-                    match Pin::new(&mut writer.half).poll_write(cx, &frame) {
-                        Poll::Ready(Ok(0)) => {
-                            return Poll::Ready(Err(std::io::Error::from(std::io::ErrorKind::WriteZero)));
-                        }
-                        Poll::Ready(Ok(n)) => {
-                            let _ = frame.split_to(n);
-                        }
-                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-                let flushed = std::task::ready!(Pin::new(&mut writer.half).poll_flush(cx));
+                let written = std::task::ready!(poll_write_frame(&mut writer.half, cx, &mut frame));
                 writer.queued -= 1;
-                Poll::Ready(flushed)
+                Poll::Ready(written)
             }) => written,
         };
         if let Err(error) = written {
