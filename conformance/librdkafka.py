@@ -630,6 +630,13 @@ class KmockServer:
         self.stderr.close()
 
 
+def remove_offset_files(tests_dir: Path) -> None:
+    """Removes the file offset store's files (`*.offset`) left in the runner's working directory
+    by earlier runs: a later test whose random topic name matches one would resume from it."""
+    for stale in tests_dir.glob("*.offset"):
+        stale.unlink()
+
+
 def runner_environment(
     config_path: Path, report_path: Path, unit: Unit, test_debug: Optional[str], bootstrap: str
 ) -> dict[str, str]:
@@ -733,6 +740,11 @@ def run_unit(
     report_path = unit_dir / "report.json"
     output_path = unit_dir / "test-runner.out"
     kmock_stderr = unit_dir / "kmock.stderr"
+    # Tests with `offset.store.method=file` (0014) keep `<topic>-<partition>.offset` files in the
+    # runner's working directory, the shared build. Topic names are random, but a name can come
+    # round again in a later run, whose consumer would then start at a stale stored offset (0014
+    # once began at its topic's end and waited for its timeout). None may outlive its unit.
+    remove_offset_files(tests_dir)
     server = KmockServer(kmock, unit, kmock_stderr, rust_log, rebalance_delay_ms)
     timed_out = False
     started = time.monotonic()
@@ -775,6 +787,9 @@ def run_unit(
         for test in unit.tests:
             for stats in tests_dir.glob(f"stats_{test.name}_*.json"):
                 shutil.move(str(stats), unit_dir / stats.name)
+        # The unit's offset files go with its logs (see `remove_offset_files`).
+        for offsets in tests_dir.glob("*.offset"):
+            shutil.move(str(offsets), unit_dir / offsets.name)
         if kmock_exit is None:
             server.save_request_log(unit_dir / "requests.json")
     finally:
