@@ -140,6 +140,8 @@ pub(crate) struct ResponseToken {
 pub(crate) enum Reply {
     /// The response is ready now.
     Now(ResponseKind),
+    /// The response is ready now, and already encoded (a Fetch response: see [`Encoded`]).
+    Encoded(Encoded),
     /// The handler kept the token and will complete it later.
     Parked,
     /// The request has no response (Produce with acks=0).
@@ -148,13 +150,43 @@ pub(crate) enum Reply {
     Close(String),
 }
 
+/// A response its handler encoded itself, with the body the request log keeps.
+///
+/// Fetch responses: their records go from the stored batches straight into the frame
+/// (`kmock_wire::encode_fetch_response`), which needs the partition logs the handler holds, so
+/// the body here has no records and `record_bytes` says how many the frame carries.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    /// The response body, without its records.
+    pub body: ResponseKind,
+    /// The whole frame, or why it could not be encoded.
+    pub frame: Result<Bytes, kmock_wire::WireError>,
+    /// Record bytes in the frame.
+    pub record_bytes: usize,
+}
+
+/// A response: a body to encode, or one already encoded.
+#[derive(Debug)]
+pub(crate) enum Response {
+    /// A body, encoded by [`BrokerCore::respond`].
+    Body(ResponseKind),
+    /// Encoded by its handler.
+    Encoded(Encoded),
+}
+
+impl From<ResponseKind> for Response {
+    fn from(body: ResponseKind) -> Self {
+        Self::Body(body)
+    }
+}
+
 /// A response to a request parked earlier.
 #[derive(Debug)]
 pub(crate) struct Completion {
     /// The parked request.
     pub token: ResponseToken,
     /// Its response.
-    pub response: ResponseKind,
+    pub response: Response,
 }
 
 /// Pending timers, ordered by deadline then insertion.
@@ -676,6 +708,7 @@ impl BrokerCore {
                 cluster::route::keep_own_listings(&self.logs.cluster, &token, &mut response);
                 self.respond(token, response);
             }
+            Reply::Encoded(encoded) => self.respond_with(token, Response::Encoded(encoded)),
             Reply::Parked => {}
             Reply::NoResponse => {
                 self.request_log
@@ -701,7 +734,7 @@ impl BrokerCore {
 
     fn complete_all(&mut self, mut completions: Vec<Completion>) {
         for Completion { token, response } in completions.drain(..) {
-            self.respond(token, response);
+            self.respond_with(token, response);
         }
         if self.spare_completions.capacity() < completions.capacity() {
             self.spare_completions = completions;
@@ -710,12 +743,28 @@ impl BrokerCore {
 
     /// Encodes a response and sends, delays, drops or replaces it with a close, per its plan.
     fn respond(&mut self, token: ResponseToken, response: ResponseKind) {
-        let frame = match encode_response(
-            token.api_key,
-            token.api_version,
-            token.correlation_id,
-            &response,
-        ) {
+        self.respond_with(token, Response::Body(response));
+    }
+
+    /// [`BrokerCore::respond`] for a response that may be encoded already.
+    fn respond_with(&mut self, token: ResponseToken, response: Response) {
+        let (body, frame, record_bytes) = match response {
+            Response::Body(body) => {
+                let frame = encode_response(
+                    token.api_key,
+                    token.api_version,
+                    token.correlation_id,
+                    &body,
+                );
+                (body, frame, 0)
+            }
+            Response::Encoded(Encoded {
+                body,
+                frame,
+                record_bytes,
+            }) => (body, frame, record_bytes),
+        };
+        let frame = match frame {
             Ok(frame) => frame,
             Err(error) => {
                 // A response we cannot encode is a kmock bug; never take the process down for it.
@@ -726,7 +775,7 @@ impl BrokerCore {
             }
         };
         self.request_log
-            .record_response(token.seq, self.now, token.plan, response);
+            .record_response(token.seq, self.now, token.plan, body, record_bytes);
         match token.plan {
             ResponsePlan::Send => self.emit_frame(&token, frame),
             ResponsePlan::Delay(delay) => {

@@ -243,9 +243,10 @@ impl RequestLog {
         time: BrokerTime,
         plan: ResponsePlan,
         mut response: ResponseKind,
+        record_bytes: usize,
     ) {
         if let Some(entry) = self.entry_mut(seq) {
-            entry.record_bytes += strip_response_records(&mut response);
+            entry.record_bytes += record_bytes + strip_response_records(&mut response);
             entry.response = Some(response);
             entry.response_time = Some(time);
             entry.outcome = Some(match plan {

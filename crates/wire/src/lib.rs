@@ -16,6 +16,7 @@ mod arena;
 pub mod crc;
 pub mod error;
 pub mod error_code;
+pub mod fetch_frame;
 pub mod frame;
 pub mod request;
 pub mod response;
@@ -24,6 +25,7 @@ pub mod versions;
 pub use api::{api_key_by_name, api_name, api_snake_name};
 pub use crc::crc32c;
 pub use error::WireError;
+pub use fetch_frame::{FetchRecords, encode_fetch_response};
 pub use frame::{
     DEFAULT_MAX_FRAME_BYTES, FrameCheck, FrameDecoder, ReadTarget, check_frame, encode_frame,
 };

@@ -57,7 +57,7 @@ pub fn encode_response(
 }
 
 /// An encoder's error, as [`WireError::Encode`] (the alternate form shows its whole chain).
-fn encode_failed(what: &impl Fn() -> String, error: impl std::fmt::Display) -> WireError {
+pub(crate) fn encode_failed(what: &impl Fn() -> String, error: impl std::fmt::Display) -> WireError {
     WireError::Encode {
         what: what(),
         reason: format!("{error:#}"),
@@ -65,7 +65,7 @@ fn encode_failed(what: &impl Fn() -> String, error: impl std::fmt::Display) -> W
 }
 
 /// The length prefix of a frame of `total` bytes (prefix included).
-fn frame_length(total: usize, what: impl Fn() -> String) -> Result<u32, WireError> {
+pub(crate) fn frame_length(total: usize, what: impl Fn() -> String) -> Result<u32, WireError> {
     u32::try_from(total - 4).map_err(|_| WireError::Encode {
         what: what(),
         reason: "larger than 4 GiB".into(),
@@ -91,13 +91,13 @@ const POOL_BUFFER_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// its buffer goes back. Bounded: at most [`POOL_BUFFERS`] buffers of at most
 /// [`POOL_BUFFER_MAX_BYTES`] each. Shared by every broker in the process (a lock held for a push
 /// or a pop); what a response contains never depends on it.
-struct FramePool;
+pub(crate) struct FramePool;
 
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 impl FramePool {
     /// An empty buffer with room for `size` bytes: a pooled one if one is large enough.
-    fn take(size: usize) -> Vec<u8> {
+    pub(crate) fn take(size: usize) -> Vec<u8> {
         let pooled = {
             let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
             pool.iter()
@@ -126,7 +126,7 @@ impl FramePool {
 }
 
 /// A frame in a pooled buffer: the buffer returns to the pool when the last `Bytes` of it drops.
-struct PooledFrame(Vec<u8>);
+pub(crate) struct PooledFrame(pub(crate) Vec<u8>);
 
 impl AsRef<[u8]> for PooledFrame {
     fn as_ref(&self) -> &[u8] {

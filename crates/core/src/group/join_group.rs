@@ -310,7 +310,7 @@ fn update_member_and_rebalance(
         );
         out.push(Completion {
             token: replaced,
-            response,
+            response: response.into(),
         });
     }
     group.maybe_prepare_rebalance(now, settings, out);

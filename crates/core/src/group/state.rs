@@ -115,11 +115,17 @@ impl Member {
         if let Some(token) = self.awaiting_join.take() {
             let response =
                 join_response(token.api_version, JoinOutcome::error(&self.member_id, code));
-            out.push(Completion { token, response });
+            out.push(Completion {
+                token,
+                response: response.into(),
+            });
         }
         if let Some(token) = self.awaiting_sync.take() {
             let response = sync_error(token.api_version, code);
-            out.push(Completion { token, response });
+            out.push(Completion {
+                token,
+                response: response.into(),
+            });
         }
     }
 
@@ -376,7 +382,10 @@ impl Group {
                     // As Kafka's propagateAssignment: an answered sync restarts the session.
                     member.session_deadline = now + member.session_timeout;
                     let response = sync_error(token.api_version, error_code::REBALANCE_IN_PROGRESS);
-                    out.push(Completion { token, response });
+                    out.push(Completion {
+                token,
+                response: response.into(),
+            });
                 }
             }
         }
@@ -511,7 +520,10 @@ impl Group {
                 },
             };
             let response = join_response(token.api_version, outcome);
-            out.push(Completion { token, response });
+            out.push(Completion {
+                token,
+                response: response.into(),
+            });
         }
         self.pending_sync = self.members.keys().cloned().collect();
         self.sync_deadline = Some(now + self.rebalance_timeout());
@@ -662,7 +674,10 @@ impl Group {
                     protocol_type.as_deref(),
                     protocol_name.as_deref(),
                 );
-                out.push(Completion { token, response });
+                out.push(Completion {
+                token,
+                response: response.into(),
+            });
             }
         }
         self.state = GroupState::Stable;

@@ -90,7 +90,7 @@ pub(crate) fn handle(
                 let response = error(replaced.api_version, error_code::REBALANCE_IN_PROGRESS);
                 out.push(Completion {
                     token: replaced,
-                    response,
+                    response: response.into(),
                 });
             }
             if is_leader {

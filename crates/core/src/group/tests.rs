@@ -134,6 +134,9 @@ impl Harness {
 
     fn record_all(&mut self, completions: Vec<Completion>) {
         for Completion { token, response } in completions {
+            let crate::Response::Body(response) = response else {
+                panic!("a group response encoded by its handler: {response:?}");
+            };
             self.record(&token, response);
         }
     }

@@ -47,7 +47,9 @@ use kmock_wire::kafka_protocol::messages::{
 };
 
 use super::{LogStore, code};
-use crate::{BrokerTime, Completion, Reply, ResponseToken};
+use super::partition::ServedRecords;
+use crate::{BrokerTime, Completion, Encoded, Reply, Response, ResponseToken};
+use kmock_wire::{FetchRecords, encode_fetch_response};
 
 /// Most fetches parked at once.
 pub const MAX_PARKED_FETCHES: usize = 10_000;
@@ -86,9 +88,7 @@ pub(crate) fn handle(
         || request.max_wait_ms <= 0
         || store.parked_fetches.len() >= MAX_PARKED_FETCHES
     {
-        return Reply::Now(ResponseKind::Fetch(respond(
-            store, &request, version, token.node,
-        )));
+        return Reply::Encoded(respond(store, &request, &token));
     }
     let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     store.parked_fetches.push(ParkedFetch {
@@ -133,12 +133,11 @@ fn complete_parked_where(
     }
     let mut parked = mem::take(&mut store.parked_fetches);
     for fetch in parked.drain(..) {
-        let version = fetch.token.api_version;
         if done(store, &fetch) {
-            let response = respond(store, &fetch.request, version, fetch.token.node);
+            let response = respond(store, &fetch.request, &fetch.token);
             out.push(Completion {
                 token: fetch.token,
-                response: ResponseKind::Fetch(response),
+                response: Response::Encoded(response),
             });
         } else {
             store.parked_fetches.push(fetch);
@@ -161,14 +160,36 @@ fn is_satisfied(request: &FetchRequest, available: Available) -> bool {
         || available.bytes >= usize::try_from(request.min_bytes).unwrap_or(0)
 }
 
-/// The full response for `request`, sent to broker `node`, as the logs stand.
-fn respond(store: &LogStore, request: &FetchRequest, version: i16, node: i32) -> FetchResponse {
+/// The full response to `token`'s `request`, as the logs stand, encoded: the records go from
+/// the stored batches straight into the frame.
+fn respond(store: &LogStore, request: &FetchRequest, token: &ResponseToken) -> Encoded {
+    let version = token.api_version;
     let mut topics = Vec::with_capacity(request.topics.len());
-    read(store, request, version, node, Some(&mut topics));
-    let response = FetchResponse::default().with_responses(topics);
-    if version < 16 {
-        return response;
+    let mut records = Vec::new();
+    read(
+        store,
+        request,
+        version,
+        token.node,
+        Some(Sink {
+            topics: &mut topics,
+            records: &mut records,
+        }),
+    );
+    let mut response = FetchResponse::default().with_responses(topics);
+    if version >= 16 {
+        response.node_endpoints = node_endpoints(store, &response);
     }
+    let frame = encode_fetch_response(version, token.correlation_id, &response, &records);
+    Encoded {
+        body: ResponseKind::Fetch(response),
+        frame,
+        record_bytes: records.iter().map(FetchRecords::len).sum(),
+    }
+}
+
+/// The addresses of the leaders named in NOT_LEADER_OR_FOLLOWER partitions (v16+, KIP-951).
+fn node_endpoints(store: &LogStore, response: &FetchResponse) -> Vec<NodeEndpoint> {
     let mut leaders: Vec<i32> = response
         .responses
         .iter()
@@ -178,7 +199,7 @@ fn respond(store: &LogStore, request: &FetchRequest, version: i16, node: i32) ->
         .collect();
     leaders.sort_unstable();
     leaders.dedup();
-    let endpoints = leaders
+    leaders
         .into_iter()
         .filter_map(|leader| store.cluster.broker(leader).filter(|b| b.up))
         .map(|broker| {
@@ -187,8 +208,7 @@ fn respond(store: &LogStore, request: &FetchRequest, version: i16, node: i32) ->
                 .with_host(super::str_bytes(&broker.host))
                 .with_port(broker.port)
         })
-        .collect();
-    response.with_node_endpoints(endpoints)
+        .collect()
 }
 
 /// NOT_LEADER_OR_FOLLOWER for a partition this broker does not lead, with the leader (KIP-951,
@@ -209,14 +229,21 @@ fn not_leader(
     )
 }
 
+/// Where [`read`] puts what it builds: the topic responses (records left out), and each
+/// partition's records, in the same order.
+struct Sink<'s, 'a> {
+    topics: &'s mut Vec<FetchableTopicResponse>,
+    records: &'s mut Vec<ServedRecords<'a>>,
+}
+
 /// Plans the read of every requested partition; when `sink` is given, also builds the topic
-/// responses (copying the batches) into it.
-fn read(
-    store: &LogStore,
+/// responses and the records to serve into it.
+fn read<'a>(
+    store: &'a LogStore,
     request: &FetchRequest,
     version: i16,
     node: i32,
-    mut sink: Option<&mut Vec<FetchableTopicResponse>>,
+    mut sink: Option<Sink<'_, 'a>>,
 ) -> Available {
     let mut remaining = usize::try_from(request.max_bytes).unwrap_or(0);
     let mut min_one_batch = true;
@@ -225,6 +252,7 @@ fn read(
         has_error: false,
     };
     let read_committed = request.isolation_level == READ_COMMITTED;
+    let building = sink.is_some();
     for topic in &request.topics {
         let (name, unknown_topic) = if version >= 13 {
             (store.topic_name(topic.topic_id), code::UNKNOWN_TOPIC_ID)
@@ -232,11 +260,18 @@ fn read(
             (Some(topic.topic.as_str()), code::UNKNOWN_TOPIC_OR_PARTITION)
         };
         let mut partitions = Vec::new();
+        // Every partition of the response gets its records (none for an error), in order.
+        let mut answer = |data: PartitionData, records: ServedRecords<'a>| {
+            if let Some(sink) = sink.as_mut() {
+                partitions.push(data);
+                sink.records.push(records);
+            }
+        };
         for fetch in &topic.partitions {
             let data = PartitionData::default()
                 .with_partition_index(fetch.partition)
                 .with_aborted_transactions(read_committed.then(Vec::new))
-                .with_records(Some(Bytes::new()));
+                .with_records(None);
             let Some(log) = name.and_then(|name| store.partition(name, fetch.partition)) else {
                 available.has_error = true;
                 let error_code = if name.is_none() {
@@ -244,18 +279,17 @@ fn read(
                 } else {
                     code::UNKNOWN_TOPIC_OR_PARTITION
                 };
-                if sink.is_some() {
-                    partitions.push(unknown_partition(data, error_code));
-                }
+                answer(unknown_partition(data, error_code), ServedRecords::default());
                 continue;
             };
             if let Some(Err(leadership)) =
                 name.map(|name| store.check_leader(name, fetch.partition, node))
             {
                 available.has_error = true;
-                if sink.is_some() {
-                    partitions.push(not_leader(data, &leadership, version));
-                }
+                answer(
+                    not_leader(data, &leadership, version),
+                    ServedRecords::default(),
+                );
                 continue;
             }
             let high_watermark = log.log_end_offset();
@@ -266,9 +300,10 @@ fn read(
                 .with_log_start_offset(log.log_start_offset());
             if fetch.fetch_offset < log.log_start_offset() || fetch.fetch_offset > high_watermark {
                 available.has_error = true;
-                if sink.is_some() {
-                    partitions.push(data.with_error_code(code::OFFSET_OUT_OF_RANGE));
-                }
+                answer(
+                    data.with_error_code(code::OFFSET_OUT_OF_RANGE),
+                    ServedRecords::default(),
+                );
                 continue;
             }
             let limit = usize::try_from(fetch.partition_max_bytes)
@@ -285,20 +320,19 @@ fn read(
             }
             remaining = remaining.saturating_sub(plan.bytes);
             available.bytes += plan.bytes;
-            if sink.is_some() {
-                let data =
-                    match log.read_end_offset(plan) {
-                        Some(upper) if read_committed => data.with_aborted_transactions(Some(
-                            aborted(log, fetch.fetch_offset, upper),
-                        )),
-                        _ => data,
-                    };
-                partitions.push(data.with_records(Some(log.read(plan))));
+            if building {
+                let data = match log.read_end_offset(plan) {
+                    Some(upper) if read_committed => data.with_aborted_transactions(Some(
+                        aborted(log, fetch.fetch_offset, upper),
+                    )),
+                    _ => data,
+                };
+                answer(data, log.read(plan));
             }
         }
-        if let Some(sink) = sink.as_deref_mut() {
+        if let Some(sink) = sink.as_mut() {
             let response = FetchableTopicResponse::default().with_partitions(partitions);
-            sink.push(if version >= 13 {
+            sink.topics.push(if version >= 13 {
                 response.with_topic_id(topic.topic_id)
             } else {
                 response.with_topic(topic.topic.clone())

@@ -35,6 +35,7 @@
 //!   offset moved by DeleteRecords)
 
 use bytes::{Bytes, BytesMut};
+use kmock_wire::FetchRecords;
 use kmock_wire::kafka_protocol::records::RecordBatchDecoder;
 
 use super::batch::{self, BatchHeader};
@@ -66,16 +67,46 @@ pub(crate) struct StoredBatch {
 impl StoredBatch {
     /// The batch as served by Fetch: a copy with the base offset and leader epoch written.
     pub(crate) fn served(&self) -> Bytes {
-        let mut buffer = BytesMut::with_capacity(self.bytes.len());
+        let mut buffer = Vec::with_capacity(self.bytes.len());
         self.write_served(&mut buffer);
-        buffer.freeze()
+        Bytes::from(buffer)
     }
 
     /// Appends the batch as served to `buffer`.
-    fn write_served(&self, buffer: &mut BytesMut) {
+    fn write_served(&self, buffer: &mut Vec<u8>) {
         let at = buffer.len();
         buffer.extend_from_slice(&self.bytes);
         batch::patch_header(&mut buffer[at..], self.base_offset, LEADER_EPOCH);
+    }
+}
+
+/// A partition's records in a Fetch response: stored batches, each written as served.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ServedRecords<'a> {
+    batches: &'a [StoredBatch],
+    /// Their bytes, summed.
+    bytes: usize,
+}
+
+impl FetchRecords for ServedRecords<'_> {
+    fn len(&self) -> usize {
+        self.bytes
+    }
+
+    fn write_to(&self, out: &mut Vec<u8>) {
+        for batch in self.batches {
+            batch.write_served(out);
+        }
+    }
+}
+
+impl ServedRecords<'_> {
+    /// The records as one buffer (what the frame carries).
+    #[cfg(test)]
+    pub(crate) fn to_bytes(self) -> Bytes {
+        let mut buffer = Vec::with_capacity(self.bytes);
+        self.write_to(&mut buffer);
+        Bytes::from(buffer)
     }
 }
 
@@ -327,17 +358,13 @@ impl PartitionLog {
         (plan.end > plan.start).then(|| self.batches[plan.end - 1].last_offset + 1)
     }
 
-    /// The bytes of a planned read: the stored batches as served, concatenated into one buffer.
-    pub(crate) fn read(&self, plan: ReadPlan) -> Bytes {
-        let batches = &self.batches[plan.start..plan.end];
-        if batches.is_empty() {
-            return Bytes::new();
+    /// The records of a planned read: the stored batches, written as served (with their offsets
+    /// and the leader epoch) straight into the Fetch response frame.
+    pub(crate) fn read(&self, plan: ReadPlan) -> ServedRecords<'_> {
+        ServedRecords {
+            batches: &self.batches[plan.start..plan.end],
+            bytes: plan.bytes,
         }
-        let mut buffer = BytesMut::with_capacity(plan.bytes);
-        for batch in batches {
-            batch.write_served(&mut buffer);
-        }
-        buffer.freeze()
     }
 
     /// Moves the log start offset up to `offset` and drops the batches wholly below it (Kafka's

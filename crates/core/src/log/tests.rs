@@ -1235,11 +1235,19 @@ fn every_log_api_answers_at_every_version() {
                 &mut core.txns,
                 &mut out,
             );
-            let crate::Reply::Now(response) = reply else {
-                panic!("{api_key:?} v{version}: {reply:?}")
-            };
-            encode_response(api_key, version, 1, &response)
-                .unwrap_or_else(|e| panic!("{api_key:?} v{version}: {e}"));
+            match reply {
+                crate::Reply::Now(response) => {
+                    encode_response(api_key, version, 1, &response)
+                        .unwrap_or_else(|e| panic!("{api_key:?} v{version}: {e}"));
+                }
+                // Fetch: encoded by its handler.
+                crate::Reply::Encoded(encoded) => {
+                    encoded
+                        .frame
+                        .unwrap_or_else(|e| panic!("{api_key:?} v{version}: {e}"));
+                }
+                reply => panic!("{api_key:?} v{version}: {reply:?}"),
+            }
         }
     }
 }

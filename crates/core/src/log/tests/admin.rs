@@ -447,7 +447,7 @@ fn truncate_before_releases_the_memory_of_dropped_batches() {
     );
     assert_eq!(log.batches()[0].base_offset, 1);
     let plan = log.plan_read(2, log.log_end_offset(), 1 << 20, true);
-    let served = decode(&log.read(plan));
+    let served = decode(&log.read(plan).to_bytes());
     assert_eq!(served.len(), 3, "offsets 1, 2 and 3 are still served");
     log.truncate_before(10);
     assert_eq!(
