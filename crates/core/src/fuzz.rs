@@ -166,7 +166,7 @@ fn drain(core: &mut BrokerCore, current: ConnectionId, outcome: &mut FuzzOutcome
                     "response to {connection} never opened"
                 );
                 assert!(frame.len() >= 8, "response frame of {} bytes", frame.len());
-                let prefix = u32::from_be_bytes(frame[..4].try_into().expect("4 bytes"));
+                let prefix = u32::from_be_bytes(frame.slice(..4)[..].try_into().expect("4 bytes"));
                 assert_eq!(prefix as usize, frame.len() - 4, "length prefix mismatch");
                 assert!(
                     frame.len() <= limit + 4,

@@ -50,7 +50,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kmock_wire::kafka_protocol::messages::{ApiKey, ProduceRequest, RequestKind, ResponseKind};
-use kmock_wire::{DecodedRequest, RequestPrefix, WireError, decode_request, encode_response};
+use kmock_wire::{
+    DecodedRequest, Frame, RequestPrefix, WireError, decode_request, encode_response,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -79,8 +81,9 @@ pub enum Output {
     Send {
         /// Where to.
         connection: ConnectionId,
-        /// The frame.
-        frame: Bytes,
+        /// The frame: one buffer, or parts to write back to back (a Fetch response referencing
+        /// stored record batches).
+        frame: Frame,
     },
     /// The connection's request finished without a response (Produce with acks=0).
     Ready {
@@ -160,7 +163,7 @@ pub(crate) struct Encoded {
     /// The response body, without its records.
     pub body: ResponseKind,
     /// The whole frame, or why it could not be encoded.
-    pub frame: Result<Bytes, kmock_wire::WireError>,
+    pub frame: Result<Frame, kmock_wire::WireError>,
     /// Record bytes in the frame.
     pub record_bytes: usize,
 }
@@ -193,7 +196,7 @@ pub(crate) struct Completion {
 #[derive(Debug)]
 enum Timer {
     /// A response delayed by a fault.
-    DelayedResponse { token: ResponseToken, frame: Bytes },
+    DelayedResponse { token: ResponseToken, frame: Frame },
     /// A request held by a fault, processed when the timer fires.
     HeldRequest {
         token: ResponseToken,
@@ -755,7 +758,8 @@ impl BrokerCore {
                     token.api_version,
                     token.correlation_id,
                     &body,
-                );
+                )
+                .map(Frame::from);
                 (body, frame, 0)
             }
             Response::Encoded(Encoded {
@@ -790,7 +794,7 @@ impl BrokerCore {
         }
     }
 
-    fn emit_frame(&mut self, token: &ResponseToken, frame: Bytes) {
+    fn emit_frame(&mut self, token: &ResponseToken, frame: Frame) {
         if !self.connections.contains_key(&token.connection) {
             return;
         }

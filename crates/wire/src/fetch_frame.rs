@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use kafka_protocol::protocol::Encodable;
 
 use crate::WireError;
+use crate::out_frame::{Frame, FrameWriter};
 use crate::response::{FramePool, POOLED_FRAME_BYTES, PooledFrame, encode_failed, frame_length};
 
 /// The record bytes of one partition of a Fetch response, written into the frame when it is
@@ -36,17 +37,40 @@ pub trait FetchRecords {
         self.len() == 0
     }
 
-    /// Appends exactly [`FetchRecords::len`] bytes to `out`.
-    fn write_to(&self, out: &mut Vec<u8>);
+    /// How many of the bytes [`FetchRecords::write_to`] copies into the frame's buffer (the
+    /// others it references): sizes the buffer.
+    fn copied_len(&self) -> usize {
+        self.len()
+    }
+
+    /// Writes exactly [`FetchRecords::len`] bytes to `out`: copied into its buffer, or by
+    /// reference ([`FrameWriter::reference`]) where they are at least [`REFERENCE_MIN_BYTES`].
+    fn write_to(&self, out: &mut FrameWriter);
 }
+
+/// Record bytes at least this long are referenced by a frame rather than copied into it: below,
+/// one more part to write costs more than the copy.
+pub const REFERENCE_MIN_BYTES: usize = 16 * 1024;
 
 impl FetchRecords for Bytes {
     fn len(&self) -> usize {
         Bytes::len(self)
     }
 
-    fn write_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self);
+    fn copied_len(&self) -> usize {
+        if self.len() >= REFERENCE_MIN_BYTES {
+            0
+        } else {
+            self.len()
+        }
+    }
+
+    fn write_to(&self, out: &mut FrameWriter) {
+        if self.len() >= REFERENCE_MIN_BYTES {
+            out.reference(self.clone());
+        } else {
+            out.buffer().extend_from_slice(self);
+        }
     }
 }
 
@@ -61,30 +85,24 @@ pub fn encode_fetch_response<R: FetchRecords>(
     correlation_id: i32,
     body: &FetchResponse,
     records: &[R],
-) -> Result<Bytes, WireError> {
+) -> Result<Frame, WireError> {
     let what = || format!("Fetch v{api_version} response");
     let encode_error = |e| encode_failed(&what, e);
     let partitions: usize = body.responses.iter().map(|t| t.partitions.len()).sum();
     if partitions != records.len() {
         return Err(encode_failed(
             &what,
-            format!(
-                "{} record sets for {partitions} partitions",
-                records.len()
-            ),
+            format!("{} record sets for {partitions} partitions", records.len()),
         ));
     }
     let header_version = ApiKey::Fetch.response_header_version(api_version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let flexible = api_version >= 12;
     let mut size = 4
-        + header
-            .compute_size(header_version)
-            .map_err(encode_error)?
-        + body_size_without_records(body, api_version)
-            .map_err(|e| encode_failed(&what, e))?;
+        + header.compute_size(header_version).map_err(encode_error)?
+        + body_size_without_records(body, api_version).map_err(|e| encode_failed(&what, e))?;
     for set in records {
-        size += records_prefix_len(set.len(), flexible) + set.len();
+        size += records_prefix_len(set.len(), flexible) + set.copied_len();
     }
     let mut out = if size >= POOLED_FRAME_BYTES {
         FramePool::take(size)
@@ -95,14 +113,17 @@ pub fn encode_fetch_response<R: FetchRecords>(
     header
         .encode(&mut out, header_version)
         .map_err(encode_error)?;
+    let mut out = FrameWriter::new(out);
     encode_body(body, api_version, records, &mut out).map_err(|e| encode_failed(&what, e))?;
     let len = frame_length(out.len(), what)?;
-    out[..4].copy_from_slice(&len.to_be_bytes());
-    Ok(if out.capacity() >= POOLED_FRAME_BYTES {
-        Bytes::from_owner(PooledFrame(out))
-    } else {
-        Bytes::from(out)
-    })
+    out.patch(0, &len.to_be_bytes());
+    Ok(out.finish(|buffer| {
+        if buffer.capacity() >= POOLED_FRAME_BYTES {
+            Bytes::from_owner(PooledFrame(buffer))
+        } else {
+            Bytes::from(buffer)
+        }
+    }))
 }
 
 /// Bytes of the length prefix of `len` bytes of records (compact: unsigned varint of len + 1).
@@ -128,9 +149,9 @@ fn body_size_without_records(body: &FetchResponse, version: i16) -> Result<usize
         .iter()
         .flat_map(|t| &t.partitions)
         .map(|p| {
-            p.records
-                .as_ref()
-                .map_or(null_marker, |r| records_prefix_len(r.len(), flexible) + r.len())
+            p.records.as_ref().map_or(null_marker, |r| {
+                records_prefix_len(r.len(), flexible) + r.len()
+            })
         })
         .sum();
     Ok(body.compute_size(version).map_err(fmt)? - counted)
@@ -221,7 +242,12 @@ fn unknown_tagged(
 }
 
 /// One known tagged field: tag, size, the struct.
-fn tagged<T: Encodable>(buf: &mut Vec<u8>, tag: u32, value: &T, version: i16) -> Result<(), String> {
+fn tagged<T: Encodable>(
+    buf: &mut Vec<u8>,
+    tag: u32,
+    value: &T,
+    version: i16,
+) -> Result<(), String> {
     let size = value.compute_size(version).map_err(fmt)?;
     unsigned_varint(buf, tag);
     varint_len(buf, size)?;
@@ -233,73 +259,77 @@ fn encode_body<R: FetchRecords>(
     body: &FetchResponse,
     version: i16,
     records: &[R],
-    buf: &mut Vec<u8>,
+    out: &mut FrameWriter,
 ) -> Result<(), String> {
     if !(4..=18).contains(&version) {
         return Err("specified version not supported by this message type".into());
     }
-    int32(buf, body.throttle_time_ms);
+    int32(out.buffer(), body.throttle_time_ms);
     if version >= 7 {
-        int16(buf, body.error_code);
-        int32(buf, body.session_id);
+        int16(out.buffer(), body.error_code);
+        int32(out.buffer(), body.session_id);
     } else if body.session_id != 0 {
         return Err(NOT_IN_VERSION.into());
     }
-    array_len(buf, Some(body.responses.len()), version)?;
+    array_len(out.buffer(), Some(body.responses.len()), version)?;
     let mut next = records.iter();
     for topic in &body.responses {
-        encode_topic(topic, version, &mut next, buf)?;
+        encode_topic(topic, version, &mut next, out)?;
     }
     if version >= 12 {
         // The response's tagged fields, as `FetchResponse::encode` writes them.
         let endpoints = version >= 16 && !body.node_endpoints.is_empty();
-        varint_len(buf, body.unknown_tagged_fields.len() + usize::from(endpoints))?;
+        varint_len(
+            out.buffer(),
+            body.unknown_tagged_fields.len() + usize::from(endpoints),
+        )?;
         if endpoints {
             let mut field = Vec::new();
             structs(&mut field, Some(&body.node_endpoints), version)?;
-            unsigned_varint(buf, 0);
-            varint_len(buf, field.len())?;
-            buf.extend_from_slice(&field);
+            unsigned_varint(out.buffer(), 0);
+            varint_len(out.buffer(), field.len())?;
+            out.buffer().extend_from_slice(&field);
         }
-        unknown_tagged(buf, 1, &body.unknown_tagged_fields)?;
+        unknown_tagged(out.buffer(), 1, &body.unknown_tagged_fields)?;
     }
     Ok(())
 }
 
 /// kafka-protocol's words for a field the version does not have.
-const NOT_IN_VERSION: &str = "A field is set that is not available on the selected protocol version";
+const NOT_IN_VERSION: &str =
+    "A field is set that is not available on the selected protocol version";
 
 /// `FetchableTopicResponse::encode` with the records taken from `records`.
 fn encode_topic<'r, R: FetchRecords + 'r>(
     topic: &FetchableTopicResponse,
     version: i16,
     records: &mut impl Iterator<Item = &'r R>,
-    buf: &mut Vec<u8>,
+    out: &mut FrameWriter,
 ) -> Result<(), String> {
     if version <= 12 {
         let name = topic.topic.as_bytes();
         if version == 12 {
-            varint_len(buf, name.len() + 1)?;
+            varint_len(out.buffer(), name.len() + 1)?;
         } else {
             int16(
-                buf,
+                out.buffer(),
                 i16::try_from(name.len()).map_err(|_| "topic name too long".to_owned())?,
             );
         }
-        buf.extend_from_slice(name);
+        out.buffer().extend_from_slice(name);
     } else {
-        buf.extend_from_slice(topic.topic_id.as_bytes());
+        out.buffer().extend_from_slice(topic.topic_id.as_bytes());
     }
-    array_len(buf, Some(topic.partitions.len()), version)?;
+    array_len(out.buffer(), Some(topic.partitions.len()), version)?;
     for partition in &topic.partitions {
         let set = records
             .next()
             .ok_or_else(|| "fewer record sets than partitions".to_owned())?;
-        encode_partition(partition, version, set, buf)?;
+        encode_partition(partition, version, set, out)?;
     }
     if version >= 12 {
-        varint_len(buf, topic.unknown_tagged_fields.len())?;
-        unknown_tagged(buf, 0, &topic.unknown_tagged_fields)?;
+        varint_len(out.buffer(), topic.unknown_tagged_fields.len())?;
+        unknown_tagged(out.buffer(), 0, &topic.unknown_tagged_fields)?;
     }
     Ok(())
 }
@@ -309,36 +339,40 @@ fn encode_partition<R: FetchRecords>(
     partition: &PartitionData,
     version: i16,
     records: &R,
-    buf: &mut Vec<u8>,
+    out: &mut FrameWriter,
 ) -> Result<(), String> {
-    int32(buf, partition.partition_index);
-    int16(buf, partition.error_code);
-    int64(buf, partition.high_watermark);
-    int64(buf, partition.last_stable_offset);
+    int32(out.buffer(), partition.partition_index);
+    int16(out.buffer(), partition.error_code);
+    int64(out.buffer(), partition.high_watermark);
+    int64(out.buffer(), partition.last_stable_offset);
     if version >= 5 {
-        int64(buf, partition.log_start_offset);
+        int64(out.buffer(), partition.log_start_offset);
     }
-    structs(buf, partition.aborted_transactions.as_deref(), version)?;
+    structs(
+        out.buffer(),
+        partition.aborted_transactions.as_deref(),
+        version,
+    )?;
     if version >= 11 {
-        int32(buf, partition.preferred_read_replica.0);
+        int32(out.buffer(), partition.preferred_read_replica.0);
     } else if partition.preferred_read_replica.0 != -1 {
         return Err(NOT_IN_VERSION.into());
     }
     let len = records.len();
     if version >= 12 {
-        varint_len(buf, len + 1)?;
+        varint_len(out.buffer(), len + 1)?;
     } else {
         int32(
-            buf,
+            out.buffer(),
             i32::try_from(len).map_err(|_| format!("{len} bytes of records are too many"))?,
         );
     }
-    let before = buf.len();
-    records.write_to(buf);
-    if buf.len() - before != len {
+    let before = out.len();
+    records.write_to(out);
+    if out.len() - before != len {
         return Err(format!(
             "records wrote {} bytes, announced {len}",
-            buf.len() - before
+            out.len() - before
         ));
     }
     if version >= 12 {
@@ -348,22 +382,22 @@ fn encode_partition<R: FetchRecords>(
         let leader = partition.current_leader != Default::default();
         let snapshot = partition.snapshot_id != Default::default();
         varint_len(
-            buf,
+            out.buffer(),
             partition.unknown_tagged_fields.len()
                 + usize::from(diverging)
                 + usize::from(leader)
                 + usize::from(snapshot),
         )?;
         if diverging {
-            tagged(buf, 0, &partition.diverging_epoch, version)?;
+            tagged(out.buffer(), 0, &partition.diverging_epoch, version)?;
         }
         if leader {
-            tagged(buf, 1, &partition.current_leader, version)?;
+            tagged(out.buffer(), 1, &partition.current_leader, version)?;
         }
         if snapshot {
-            tagged(buf, 2, &partition.snapshot_id, version)?;
+            tagged(out.buffer(), 2, &partition.snapshot_id, version)?;
         }
-        unknown_tagged(buf, 3, &partition.unknown_tagged_fields)?;
+        unknown_tagged(out.buffer(), 3, &partition.unknown_tagged_fields)?;
     }
     Ok(())
 }
@@ -411,11 +445,8 @@ mod tests {
             data = data.with_preferred_read_replica(BrokerId(2));
         }
         if pick(4) {
-            data = data.with_diverging_epoch(
-                EpochEndOffset::default()
-                    .with_epoch(4)
-                    .with_end_offset(40),
-            );
+            data = data
+                .with_diverging_epoch(EpochEndOffset::default().with_epoch(4).with_end_offset(40));
         }
         if pick(5) {
             data = data.with_current_leader(
@@ -441,11 +472,15 @@ mod tests {
             .enumerate()
             .map(|(t, &partitions)| {
                 let mut topic = FetchableTopicResponse::default()
-                    .with_topic(TopicName(StrBytes::from_string(format!("topic-{t}-{seed}"))))
+                    .with_topic(TopicName(StrBytes::from_string(format!(
+                        "topic-{t}-{seed}"
+                    ))))
                     .with_topic_id(uuid::Uuid::from_u128(u128::from(seed) << 8 | t as u128))
                     .with_partitions(
                         (0..partitions)
-                            .map(|p| partition(seed.rotate_left(p as u32 * 9), sets.next().unwrap()))
+                            .map(|p| {
+                                partition(seed.rotate_left(p as u32 * 9), sets.next().unwrap())
+                            })
                             .collect(),
                     );
                 if seed >> 8 & 1 == 1 {
@@ -481,7 +516,8 @@ mod tests {
         fn frames_equal_kafka_protocols(
             seed in any::<u64>(),
             shape in proptest::collection::vec(0usize..4, 0..4),
-            lengths in proptest::collection::vec(0usize..300, 12),
+            // Some sets long enough to be referenced rather than copied.
+            lengths in proptest::collection::vec(prop_oneof![4 => 0usize..300, 1 => REFERENCE_MIN_BYTES..REFERENCE_MIN_BYTES + 300], 12),
             version in 3i16..=19,
         ) {
             let records: Vec<Bytes> = (0..shape.iter().sum::<usize>())
@@ -501,7 +537,7 @@ mod tests {
                 &ResponseKind::Fetch(joined(&body, &records)),
             );
             match (ours, theirs) {
-                (Ok(ours), Ok(theirs)) => prop_assert_eq!(ours, theirs, "v{}", version),
+                (Ok(ours), Ok(theirs)) => prop_assert_eq!(ours.to_bytes(), theirs, "v{}", version),
                 (Err(_), Err(_)) => {}
                 (ours, theirs) => prop_assert!(false, "v{version}: ours {ours:?}, kafka-protocol {theirs:?}"),
             }
@@ -522,11 +558,24 @@ mod tests {
                 partition.preferred_read_replica = BrokerId(-1);
             }
             let ours = encode_fetch_response(version, 1, &body, &records).unwrap();
-            let theirs =
-                encode_response(ApiKey::Fetch, version, 1, &ResponseKind::Fetch(joined(&body, &records)))
-                    .unwrap();
+            let theirs = encode_response(
+                ApiKey::Fetch,
+                version,
+                1,
+                &ResponseKind::Fetch(joined(&body, &records)),
+            )
+            .unwrap();
             assert_eq!(ours.len(), theirs.len(), "v{version}");
-            assert!(ours == theirs, "v{version}: frames differ");
+            // The large sets are referenced: the fields and the empty set around them copied
+            // (after the last set only flexible versions have more: tagged fields).
+            assert_eq!(
+                ours.parts().len(),
+                if version >= 12 { 5 } else { 4 },
+                "v{version}"
+            );
+            assert_eq!(ours.parts()[1], records[0], "v{version}");
+            assert_eq!(ours.parts()[3], records[2], "v{version}");
+            assert!(ours.to_bytes() == theirs, "v{version}: frames differ");
         }
     }
 
@@ -538,8 +587,8 @@ mod tests {
             1
         }
 
-        fn write_to(&self, out: &mut Vec<u8>) {
-            out.extend_from_slice(b"ab");
+        fn write_to(&self, out: &mut FrameWriter) {
+            out.buffer().extend_from_slice(b"ab");
         }
     }
 
@@ -548,8 +597,16 @@ mod tests {
         let records = vec![Bytes::from_static(b"r")];
         let body = response(1, &[1], &records);
         let error = encode_fetch_response(12, 1, &body, &[] as &[Bytes]).unwrap_err();
-        assert!(error.to_string().contains("0 record sets for 1 partitions"), "{error}");
+        assert!(
+            error.to_string().contains("0 record sets for 1 partitions"),
+            "{error}"
+        );
         let error = encode_fetch_response(12, 1, &body, &[Liar]).unwrap_err();
-        assert!(error.to_string().contains("records wrote 2 bytes, announced 1"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("records wrote 2 bytes, announced 1"),
+            "{error}"
+        );
     }
 }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod error_code;
 pub mod fetch_frame;
 pub mod frame;
+pub mod out_frame;
 pub mod request;
 pub mod response;
 pub mod versions;
@@ -25,11 +26,12 @@ pub mod versions;
 pub use api::{api_key_by_name, api_name, api_snake_name};
 pub use crc::crc32c;
 pub use error::WireError;
-pub use fetch_frame::{FetchRecords, encode_fetch_response};
+pub use fetch_frame::{FetchRecords, REFERENCE_MIN_BYTES, encode_fetch_response};
 pub use frame::{
     DEFAULT_MAX_FRAME_BYTES, FrameCheck, FrameDecoder, ReadTarget, check_frame, encode_frame,
 };
 pub use kafka_protocol;
+pub use out_frame::{Frame, FrameWriter};
 pub use request::{DecodedRequest, RequestPrefix, decode_request, encode_request};
 pub use response::{decode_response, encode_response};
 pub use versions::codec_versions;

@@ -57,7 +57,10 @@ pub fn encode_response(
 }
 
 /// An encoder's error, as [`WireError::Encode`] (the alternate form shows its whole chain).
-pub(crate) fn encode_failed(what: &impl Fn() -> String, error: impl std::fmt::Display) -> WireError {
+pub(crate) fn encode_failed(
+    what: &impl Fn() -> String,
+    error: impl std::fmt::Display,
+) -> WireError {
     WireError::Encode {
         what: what(),
         reason: format!("{error:#}"),

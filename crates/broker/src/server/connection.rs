@@ -7,11 +7,11 @@
 //! the connection, as Kafka does.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 
 use bytes::Bytes;
-use kmock_wire::{FrameDecoder, ReadTarget};
+use kmock_wire::{Frame, FrameDecoder, ReadTarget};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
@@ -164,7 +164,7 @@ pub(super) async fn until_stopped(state: &mut watch::Receiver<ServerState>) {
 /// Writes and flushes one frame, unless the broker stops first (`stopped` resolves).
 async fn write<S>(
     stream: &mut S,
-    frame: &Bytes,
+    frame: &Frame,
     stopped: Pin<&mut impl Future<Output = ()>>,
 ) -> io::Result<()>
 where
@@ -174,8 +174,155 @@ where
         biased;
         () = stopped => Err(io::Error::other("broker stopped while writing")),
         result = async {
-            stream.write_all(frame).await?;
+            write_parts(stream, frame.parts()).await?;
             stream.flush().await
         } => result,
+    }
+}
+
+/// Most parts handed to one vectored write (Linux takes up to 1024).
+const MAX_WRITE_PARTS: usize = 64;
+
+/// Writes `parts` back to back: a single part with `write_all`, a chain with vectored writes
+/// (a stream without them writes its first part per call, which the loop also handles).
+async fn write_parts<S>(stream: &mut S, parts: &[Bytes]) -> io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    if let [only] = parts {
+        return stream.write_all(only).await;
+    }
+    // The first part not wholly written, and how much of it was.
+    let (mut index, mut written) = (0, 0);
+    while index < parts.len() {
+        let slices: Vec<IoSlice<'_>> = std::iter::once(&parts[index][written..])
+            .chain(parts[index + 1..].iter().map(|part| &part[..]))
+            .take(MAX_WRITE_PARTS)
+            .map(IoSlice::new)
+            .collect();
+        let mut n = stream.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while index < parts.len() && n >= parts[index].len() - written {
+            n -= parts[index].len() - written;
+            index += 1;
+            written = 0;
+        }
+        written += n;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::{Context, Poll};
+
+    /// Takes 1 to 9 bytes per write (cycling), across as many slices as that spans.
+    #[derive(Default)]
+    struct Trickle {
+        written: Vec<u8>,
+        calls: usize,
+        vectored: bool,
+    }
+
+    impl Trickle {
+        fn take(&mut self, slices: &[IoSlice<'_>]) -> usize {
+            self.calls += 1;
+            let mut room = self.calls % 9 + 1;
+            let mut taken = 0;
+            for slice in slices {
+                let n = slice.len().min(room);
+                self.written.extend_from_slice(&slice[..n]);
+                room -= n;
+                taken += n;
+                if room == 0 || !self.vectored {
+                    break;
+                }
+            }
+            taken
+        }
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(self.take(&[IoSlice::new(buf)])))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            slices: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(self.take(slices)))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chain_of_parts_arrives_whole_and_in_order_through_partial_writes() {
+        // More parts than one vectored write takes, of lengths that end mid-write.
+        let parts: Vec<Bytes> = (0..150u8)
+            .map(|i| Bytes::from(vec![i; usize::from(i % 13) + 1]))
+            .collect();
+        let expected: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        for vectored in [true, false] {
+            let mut stream = Trickle {
+                vectored,
+                ..Trickle::default()
+            };
+            write_parts(&mut stream, &parts).await.unwrap();
+            assert_eq!(stream.written, expected, "vectored: {vectored}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_takes_nothing_is_an_error() {
+        let mut stream = tokio::io::sink();
+        write_parts(
+            &mut stream,
+            &[Bytes::from_static(b"a"), Bytes::from_static(b"b")],
+        )
+        .await
+        .unwrap();
+        struct Full;
+        impl AsyncWrite for Full {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                _: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Poll::Ready(Ok(0))
+            }
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+        }
+        let error = write_parts(
+            &mut Full,
+            &[Bytes::from_static(b"a"), Bytes::from_static(b"b")],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WriteZero);
     }
 }

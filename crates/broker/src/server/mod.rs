@@ -49,6 +49,7 @@ use kmock_core::fault::{FaultRule, FaultRuleId, FaultRuleStatus};
 use kmock_core::request_log::LogEntry;
 use kmock_core::{BrokerConfig, ConfigError};
 use kmock_core::{BrokerCore, BrokerTime, ConnectionId, Output};
+use kmock_wire::Frame;
 
 pub use memory::{MemoryListener, MemoryNetwork};
 
@@ -109,7 +110,7 @@ enum ServerState {
 #[derive(Debug)]
 enum ConnectionOutput {
     /// Write this response frame (length prefix included); the request is finished.
-    Frame(Bytes),
+    Frame(Frame),
     /// The request finished without a response.
     Ready,
     /// Flush and close.

@@ -383,9 +383,9 @@ impl Group {
                     member.session_deadline = now + member.session_timeout;
                     let response = sync_error(token.api_version, error_code::REBALANCE_IN_PROGRESS);
                     out.push(Completion {
-                token,
-                response: response.into(),
-            });
+                        token,
+                        response: response.into(),
+                    });
                 }
             }
         }
@@ -675,9 +675,9 @@ impl Group {
                     protocol_name.as_deref(),
                 );
                 out.push(Completion {
-                token,
-                response: response.into(),
-            });
+                    token,
+                    response: response.into(),
+                });
             }
         }
         self.state = GroupState::Stable;

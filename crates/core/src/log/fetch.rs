@@ -46,8 +46,8 @@ use kmock_wire::kafka_protocol::messages::{
     BrokerId, FetchRequest, FetchResponse, ProducerId, ResponseKind,
 };
 
-use super::{LogStore, code};
 use super::partition::ServedRecords;
+use super::{LogStore, code};
 use crate::{BrokerTime, Completion, Encoded, Reply, Response, ResponseToken};
 use kmock_wire::{FetchRecords, encode_fetch_response};
 
@@ -279,7 +279,10 @@ fn read<'a>(
                 } else {
                     code::UNKNOWN_TOPIC_OR_PARTITION
                 };
-                answer(unknown_partition(data, error_code), ServedRecords::default());
+                answer(
+                    unknown_partition(data, error_code),
+                    ServedRecords::default(),
+                );
                 continue;
             };
             if let Some(Err(leadership)) =
@@ -321,12 +324,13 @@ fn read<'a>(
             remaining = remaining.saturating_sub(plan.bytes);
             available.bytes += plan.bytes;
             if building {
-                let data = match log.read_end_offset(plan) {
-                    Some(upper) if read_committed => data.with_aborted_transactions(Some(
-                        aborted(log, fetch.fetch_offset, upper),
-                    )),
-                    _ => data,
-                };
+                let data =
+                    match log.read_end_offset(plan) {
+                        Some(upper) if read_committed => data.with_aborted_transactions(Some(
+                            aborted(log, fetch.fetch_offset, upper),
+                        )),
+                        _ => data,
+                    };
                 answer(data, log.read(plan));
             }
         }

@@ -35,8 +35,8 @@
 //!   offset moved by DeleteRecords)
 
 use bytes::{Bytes, BytesMut};
-use kmock_wire::FetchRecords;
 use kmock_wire::kafka_protocol::records::RecordBatchDecoder;
+use kmock_wire::{FetchRecords, FrameWriter, REFERENCE_MIN_BYTES};
 
 use super::batch::{self, BatchHeader};
 use super::code;
@@ -72,6 +72,28 @@ impl StoredBatch {
         Bytes::from(buffer)
     }
 
+    /// Writes the batch as served into a frame: a large batch by reference, after a copy of its
+    /// header's first bytes with the fields served differently (base offset, leader epoch).
+    fn write_served_into(&self, out: &mut FrameWriter) {
+        if self.bytes.len() < REFERENCE_MIN_BYTES {
+            return self.write_served(out.buffer());
+        }
+        let buffer = out.buffer();
+        let at = buffer.len();
+        buffer.extend_from_slice(&self.bytes[..PATCHED_HEADER_BYTES]);
+        batch::patch_header(&mut buffer[at..], self.base_offset, LEADER_EPOCH);
+        out.reference(self.bytes.slice(PATCHED_HEADER_BYTES..));
+    }
+
+    /// Bytes of the batch [`StoredBatch::write_served_into`] copies.
+    fn copied_len(&self) -> usize {
+        if self.bytes.len() < REFERENCE_MIN_BYTES {
+            self.bytes.len()
+        } else {
+            PATCHED_HEADER_BYTES
+        }
+    }
+
     /// Appends the batch as served to `buffer`.
     fn write_served(&self, buffer: &mut Vec<u8>) {
         let at = buffer.len();
@@ -79,6 +101,10 @@ impl StoredBatch {
         batch::patch_header(&mut buffer[at..], self.base_offset, LEADER_EPOCH);
     }
 }
+
+/// The first bytes of a batch header, up to and including the fields Fetch serves differently
+/// from how they were produced: base offset (8), batch length (4), partition leader epoch (4).
+const PATCHED_HEADER_BYTES: usize = 16;
 
 /// A partition's records in a Fetch response: stored batches, each written as served.
 #[derive(Debug, Clone, Copy, Default)]
@@ -93,9 +119,13 @@ impl FetchRecords for ServedRecords<'_> {
         self.bytes
     }
 
-    fn write_to(&self, out: &mut Vec<u8>) {
+    fn copied_len(&self) -> usize {
+        self.batches.iter().map(StoredBatch::copied_len).sum()
+    }
+
+    fn write_to(&self, out: &mut FrameWriter) {
         for batch in self.batches {
-            batch.write_served(out);
+            batch.write_served_into(out);
         }
     }
 }
@@ -105,7 +135,9 @@ impl ServedRecords<'_> {
     #[cfg(test)]
     pub(crate) fn to_bytes(self) -> Bytes {
         let mut buffer = Vec::with_capacity(self.bytes);
-        self.write_to(&mut buffer);
+        for batch in self.batches {
+            batch.write_served(&mut buffer);
+        }
         Bytes::from(buffer)
     }
 }
