@@ -97,17 +97,24 @@ pub fn encode_fetch_response<R: FetchRecords>(
     }
     let header_version = ApiKey::Fetch.response_header_version(api_version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let flexible = api_version >= 12;
-    let mut size = 4
-        + header.compute_size(header_version).map_err(encode_error)?
-        + body_size_without_records(body, api_version).map_err(|e| encode_failed(&what, e))?;
-    for set in records {
-        size += records_prefix_len(set.len(), flexible) + set.copied_len();
-    }
-    let mut out = if size >= POOLED_FRAME_BYTES {
-        FramePool::take(size)
+    let copied: usize = records.iter().map(FetchRecords::copied_len).sum();
+    let mut out = if copied < SIZED_FROM_BYTES {
+        // A few records (a consumer keeping up): the fields of a few partitions and the copied
+        // records nearly always fit, without a walk over the fields to size them.
+        Vec::with_capacity(SMALL_FIELDS_BYTES + copied)
     } else {
-        Vec::with_capacity(size)
+        let flexible = api_version >= 12;
+        let mut size = 4
+            + header.compute_size(header_version).map_err(encode_error)?
+            + body_size_without_records(body, api_version).map_err(|e| encode_failed(&what, e))?;
+        for set in records {
+            size += records_prefix_len(set.len(), flexible) + set.copied_len();
+        }
+        if size >= POOLED_FRAME_BYTES {
+            FramePool::take(size)
+        } else {
+            Vec::with_capacity(size)
+        }
     };
     out.extend_from_slice(&[0; 4]);
     header
@@ -125,6 +132,14 @@ pub fn encode_fetch_response<R: FetchRecords>(
         }
     }))
 }
+
+/// Below this many copied record bytes, a frame's buffer is not sized exactly (see
+/// [`SMALL_FIELDS_BYTES`]).
+const SIZED_FROM_BYTES: usize = 16 * 1024;
+
+/// Room for the fields of a Fetch response that is not sized exactly: a buffer that grows past
+/// it is reallocated once or twice, which costs less than sizing every small response.
+const SMALL_FIELDS_BYTES: usize = 512;
 
 /// Bytes of the length prefix of `len` bytes of records (compact: unsigned varint of len + 1).
 fn records_prefix_len(len: usize, flexible: bool) -> usize {
