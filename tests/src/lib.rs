@@ -806,3 +806,61 @@ pub fn proptest_seed(suite: &str, cases: u32) -> u64 {
 fn report_seed(line: &str) {
     eprintln!("{line}");
 }
+
+/// How to reproduce a generated simulation case: its run summary, its scenario text and the
+/// `kmock sim run` line, for a property's failure message.
+///
+/// The scenario file that line names is written when the message is formatted, which the
+/// `prop_assert` macros do only for a failing case: a property suite runs thousands of cases,
+/// and writing a file for each left hundreds of megabytes in the temporary directory.
+pub struct Reproduction {
+    summary: String,
+    text: String,
+    /// What the file holds (the text with paths made absolute, where the suite needs it).
+    saved: String,
+    file: PathBuf,
+    seed: u64,
+}
+
+impl Reproduction {
+    /// The reproduction of the case `name` run with `seed`; its file goes to `dir` in the
+    /// temporary directory, holding `saved`.
+    pub fn new(
+        dir: &str,
+        name: &str,
+        summary: String,
+        text: &str,
+        saved: String,
+        seed: u64,
+    ) -> Self {
+        Self {
+            summary,
+            text: text.to_owned(),
+            saved,
+            file: std::env::temp_dir()
+                .join(dir)
+                .join(format!("{name}-{seed}.toml")),
+            seed,
+        }
+    }
+}
+
+impl std::fmt::Display for Reproduction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(dir) = self.file.parent() {
+            let _ = fs::create_dir_all(dir);
+        }
+        let written = match fs::write(&self.file, &self.saved) {
+            Ok(()) => String::new(),
+            Err(error) => format!(" (the file could not be written: {error})"),
+        };
+        write!(
+            f,
+            "{}\n{}\nreproduce: kmock sim run {} --seed {}{written}",
+            self.summary,
+            self.text,
+            self.file.display(),
+            self.seed
+        )
+    }
+}

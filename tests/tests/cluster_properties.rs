@@ -54,19 +54,17 @@ fn repo_root() -> PathBuf {
 
 /// Runs generated scenario text; the second value is the text (saved to a temporary file) and
 /// the reproduction line, for a failure message.
-fn run(name: &str, text: &str, seed: u64) -> (RunReport, String) {
+fn run(name: &str, text: &str, seed: u64) -> (RunReport, kmock_tests::Reproduction) {
     let scenario = Scenario::parse(name, name, text, &repo_root().join("sims"))
         .unwrap_or_else(|e| panic!("generated scenario is invalid: {e}\n{text}"));
     let report = run_scenario(&scenario, seed);
-    let dir = std::env::temp_dir().join("kmock-sim-cluster-properties");
-    let _ = std::fs::create_dir_all(&dir);
-    let file = dir.join(format!("{name}-{seed}.toml"));
-    let _ = std::fs::write(&file, text);
-    let reproduce = format!(
-        "{}\n{}\nreproduce: kmock sim run {} --seed {seed}",
+    let reproduce = kmock_tests::Reproduction::new(
+        "kmock-sim-cluster-properties",
+        name,
         report.summary(),
         text,
-        file.display()
+        text.to_owned(),
+        seed,
     );
     (report, reproduce)
 }

@@ -42,13 +42,11 @@ fn repo_root() -> PathBuf {
 
 /// Runs generated scenario text; the message of a failure carries the text (saved to a temporary
 /// file, the env file pointed at the repository's) and the reproduction line.
-fn run(name: &str, text: &str, seed: u64) -> (RunReport, String) {
+fn run(name: &str, text: &str, seed: u64) -> (RunReport, kmock_tests::Reproduction) {
     let scenario = Scenario::parse(name, name, text, &repo_root().join("sims"))
         .unwrap_or_else(|e| panic!("generated scenario is invalid: {e}\n{text}"));
     let report = run_scenario(&scenario, seed);
-    let dir = std::env::temp_dir().join("kmock-sim-pipeline-properties");
-    let _ = std::fs::create_dir_all(&dir);
-    let file = dir.join(format!("{name}-{seed}.toml"));
+    // The env file path is resolved relative to the scenario, so point it at the repository.
     let saved = text.replace(
         "env = \".env.test\"",
         &format!(
@@ -56,12 +54,13 @@ fn run(name: &str, text: &str, seed: u64) -> (RunReport, String) {
             repo_root().join(".env.test").display().to_string()
         ),
     );
-    let _ = std::fs::write(&file, saved);
-    let reproduce = format!(
-        "{}\n{}\nreproduce: kmock sim run {} --seed {seed}",
+    let reproduce = kmock_tests::Reproduction::new(
+        "kmock-sim-pipeline-properties",
+        name,
         report.summary(),
         text,
-        file.display()
+        saved,
+        seed,
     );
     (report, reproduce)
 }

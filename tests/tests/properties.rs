@@ -51,13 +51,10 @@ fn repo_root() -> PathBuf {
 
 /// Runs generated scenario text; on a failed verdict or property, the message carries the text
 /// (saved to a temporary file) and the reproduction line.
-fn run(name: &str, text: &str, seed: u64) -> (RunReport, String) {
+fn run(name: &str, text: &str, seed: u64) -> (RunReport, kmock_tests::Reproduction) {
     let scenario = Scenario::parse(name, name, text, &repo_root().join("sims"))
         .unwrap_or_else(|e| panic!("generated scenario is invalid: {e}\n{text}"));
     let report = run_scenario(&scenario, seed);
-    let dir = std::env::temp_dir().join("kmock-sim-properties");
-    let _ = std::fs::create_dir_all(&dir);
-    let file = dir.join(format!("{name}-{seed}.toml"));
     // The env file path is resolved relative to the scenario, so point it at the repository.
     let saved = text.replace(
         "env = \".env.test\"",
@@ -66,12 +63,13 @@ fn run(name: &str, text: &str, seed: u64) -> (RunReport, String) {
             repo_root().join(".env.test").display().to_string()
         ),
     );
-    let _ = std::fs::write(&file, saved);
-    let reproduce = format!(
-        "{}\n{}\nreproduce: kmock sim run {} --seed {seed}",
+    let reproduce = kmock_tests::Reproduction::new(
+        "kmock-sim-properties",
+        name,
         report.summary(),
         text,
-        file.display()
+        saved,
+        seed,
     );
     (report, reproduce)
 }
