@@ -50,7 +50,7 @@ pub trait FetchRecords {
 
 /// Record bytes at least this long are referenced by a frame rather than copied into it: below,
 /// one more part to write costs more than the copy.
-pub const REFERENCE_MIN_BYTES: usize = 16 * 1024;
+pub const REFERENCE_MIN_BYTES: usize = 4 * 1024;
 
 impl FetchRecords for Bytes {
     fn len(&self) -> usize {

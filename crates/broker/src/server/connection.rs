@@ -181,7 +181,7 @@ where
 }
 
 /// Most parts handed to one vectored write (Linux takes up to 1024).
-const MAX_WRITE_PARTS: usize = 64;
+const MAX_WRITE_PARTS: usize = 512;
 
 /// Writes `parts` back to back: a single part with `write_all`, a chain with vectored writes
 /// (a stream without them writes its first part per call, which the loop also handles).
