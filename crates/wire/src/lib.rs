@@ -2,7 +2,9 @@
 //!
 //! Owns: length-prefixed framing (a two-phase reader: first *check* that a whole frame within the
 //! size limit is buffered, then *parse* it), request and response headers with their versions, and
-//! the typed errors for everything a peer can get wrong. It does not own any broker or client state.
+//! the typed errors for everything a peer can get wrong, and frames to write ([`Frame`]: one buffer
+//! or a chain of parts; a Fetch response references its larger record batches). It does not own any
+//! broker or client state.
 //!
 //! Message bodies are the types of the [`kafka_protocol`] crate (re-exported), whose decoders return
 //! `anyhow` errors: this crate converts them to [`WireError`] at the boundary.

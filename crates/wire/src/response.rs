@@ -13,7 +13,8 @@ use crate::WireError;
 
 /// Encodes a response frame (with the length prefix).
 ///
-/// A Fetch response is sized before it is encoded ([`Encodable::compute_size`]: a walk over its
+/// (The broker encodes its Fetch responses with [`crate::encode_fetch_response`] instead, which
+/// takes the records beside the body.) A Fetch response is sized before it is encoded ([`Encodable::compute_size`]: a walk over its
 /// fields, no bytes copied) and, when large, encoded into a buffer from a small pool of frames
 /// already written and dropped (see `FramePool` in this module): its records are copied once,
 /// into memory the process has touched before. Other responses start from a buffer that fits most of them.

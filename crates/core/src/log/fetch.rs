@@ -23,6 +23,11 @@
 //! parked fetches are dropped. At most [`MAX_PARKED_FETCHES`] are parked; beyond, fetches are
 //! answered at once.
 //!
+//! The response is encoded here, while the partition logs are at hand: each partition's stored
+//! batches go into the frame as served (`kmock_wire::encode_fetch_response`): small ones copied,
+//! larger ones referenced where they are stored after a copy of their patched header, so serving a
+//! record copies it at most once in the broker (BENCHMARKS.md, issue 18 part 7).
+//!
 //! Fetch sessions (KIP-227) are not implemented: every response is a full one with session id 0,
 //! which tells clients to keep sending full requests; `forgotten_topics_data` is ignored.
 //! Rack-aware fetching (KIP-392) is not implemented:
