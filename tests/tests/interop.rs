@@ -3,7 +3,8 @@
 //! group, commits and checks the committed offset. Each admin script (`tests/python/admin_*.py`,
 //! the plan in `admin_support.py`) drives one client's admin API: create partitions, delete
 //! records, list/describe/delete groups, alter/list/delete group offsets, authorized operations,
-//! asserting the results. A failure shows the script's output and the server log.
+//! asserting the results. `large_batches.py` has every client read back record batches that kmock
+//! serves by reference and ones it copies. A failure shows the script's output and the server log.
 //!
 //! Needs the Python venv and the Node.js packages with the pinned clients, and kcat (`bash .ci/run`
 //! installs them all); anything missing fails the test with instructions, it is never skipped.
@@ -43,6 +44,15 @@ fn kafka_python_produces_consumes_and_commits() {
 #[test]
 fn confluent_kafka_produces_consumes_and_commits() {
     interop_python("interop_confluent.py");
+}
+
+/// Batches of 4 KiB and more are served by reference (a chained Fetch frame, vectored writes),
+/// smaller ones copied: kafka-python, aiokafka, confluent-kafka and kcat each read 20,010 records
+/// of both kinds back with their values and offsets (the Python clients check every batch's CRC).
+#[test]
+fn every_client_reads_back_large_and_small_batches_whole() {
+    require_program("kcat", "install it: apt-get install kcat (.ci/run does it)");
+    interop_python("large_batches.py");
 }
 
 #[test]
