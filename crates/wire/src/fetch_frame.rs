@@ -1,19 +1,20 @@
-//! Fetch response frames whose record bytes are written straight from the broker's stored
-//! batches into the frame.
+//! Fetch response frames whose record bytes come from the broker's stored batches without being
+//! joined first.
 //!
 //! [`encode_response`](crate::encode_response) takes a `FetchResponse` whose partitions carry
 //! their records as one `Bytes` each, so a broker has to join a partition's stored batches into a
 //! buffer first and the encoder then copies that buffer into the frame: two copies of every record
 //! served, the first into fresh memory. [`encode_fetch_response`] takes the records beside the
-//! body, one [`FetchRecords`] per partition, and has each write itself into the frame: one copy,
-//! into a buffer from the response frame pool when the frame is large.
+//! body, one [`FetchRecords`] per partition, and has each write itself into a [`FrameWriter`]:
+//! bytes under [`REFERENCE_MIN_BYTES`] copied into the frame's buffer (from the response frame pool
+//! when it is large), longer ones referenced, so the frame is a chain of parts ([`Frame`]).
 //!
 //! The frame is byte for byte the one [`encode_response`](crate::encode_response) makes for the
 //! same body with each partition's `records` set to what its [`FetchRecords`] writes (tested
-//! against it for every version, 4–18). The layout follows kafka-protocol's generated
-//! `FetchResponse`, `FetchableTopicResponse` and `PartitionData` encoders (Kafka's
-//! `FetchResponse.json`), field by field (kafka-protocol keeps its primitive encoders private; the nested structs are
-//! encoded by their own `Encodable` impls).
+//! against it for every version, 4–18, refusals included). The layout follows kafka-protocol's
+//! generated `FetchResponse`, `FetchableTopicResponse` and `PartitionData` encoders (Kafka's
+//! `FetchResponse.json`), field by field (kafka-protocol keeps its primitive encoders private; the
+//! nested structs are encoded by their own `Encodable` impls).
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
