@@ -122,10 +122,15 @@ impl TopicMetadata {
 }
 
 /// The version chosen for each API: the highest that broker and client both implement.
+///
+/// Flat tables rather than maps: a cluster handle and each of its connections negotiate once, and
+/// every request looks its version up (BENCHMARKS.md part 8).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VersionTable {
-    chosen: BTreeMap<i16, i16>,
-    broker: BTreeMap<i16, (i16, i16)>,
+    /// By API key: the chosen version (`None`: not both).
+    chosen: Vec<Option<i16>>,
+    /// The broker's advertised `(key, min, max)`, sorted by key.
+    broker: Vec<(i16, i16, i16)>,
 }
 
 impl VersionTable {
@@ -137,31 +142,49 @@ impl VersionTable {
     /// Negotiates with the client's versions further capped: `caps` maps an API key to the
     /// highest version to use (tests use this to exercise old versions).
     pub fn negotiate_capped(broker_apis: &[ApiVersion], caps: &BTreeMap<i16, i16>) -> Self {
-        let mut table = VersionTable::default();
-        for api in broker_apis {
-            table
-                .broker
-                .insert(api.api_key, (api.min_version, api.max_version));
-        }
+        let mut broker: Vec<(i16, i16, i16)> = broker_apis
+            .iter()
+            .map(|api| (api.api_key, api.min_version, api.max_version))
+            .collect();
+        // As a map did: the last range advertised for a key counts.
+        broker.reverse();
+        broker.sort_by_key(|(key, _, _)| *key);
+        broker.dedup_by_key(|(key, _, _)| *key);
+        let mut table = VersionTable {
+            chosen: Vec::new(),
+            broker,
+        };
         for (key, client_min, client_max) in CLIENT_APIS {
             let codec = kmock_wire::codec_versions(*key);
             let client_min = (*client_min).max(codec.min);
             let client_max = (*client_max)
                 .min(codec.max)
                 .min(caps.get(&(*key as i16)).copied().unwrap_or(i16::MAX));
-            if let Some((broker_min, broker_max)) = table.broker.get(&(*key as i16)) {
-                let version = client_max.min(*broker_max);
-                if version >= client_min.max(*broker_min) {
-                    table.chosen.insert(*key as i16, version);
+            if let Some((broker_min, broker_max)) = table.broker_range(*key as i16) {
+                let version = client_max.min(broker_max);
+                if version >= client_min.max(broker_min) {
+                    let index = *key as usize;
+                    if table.chosen.len() <= index {
+                        table.chosen.resize(index + 1, None);
+                    }
+                    table.chosen[index] = Some(version);
                 }
             }
         }
         table
     }
 
+    /// The broker's advertised `(min, max)` of `api_key`.
+    fn broker_range(&self, api_key: i16) -> Option<(i16, i16)> {
+        self.broker
+            .binary_search_by_key(&api_key, |(key, _, _)| *key)
+            .ok()
+            .map(|i| (self.broker[i].1, self.broker[i].2))
+    }
+
     /// The version to use for `api_key`.
     pub fn version(&self, api_key: ApiKey) -> Result<i16, ClientError> {
-        if let Some(version) = self.chosen.get(&(api_key as i16)) {
+        if let Some(Some(version)) = self.chosen.get(api_key as usize) {
             return Ok(*version);
         }
         let (client_min, client_max) = CLIENT_APIS
@@ -169,11 +192,7 @@ impl VersionTable {
             .find(|(key, _, _)| *key == api_key)
             .map(|(_, min, max)| (*min, *max))
             .unwrap_or((-1, -1));
-        let (broker_min, broker_max) = self
-            .broker
-            .get(&(api_key as i16))
-            .copied()
-            .unwrap_or((-1, -1));
+        let (broker_min, broker_max) = self.broker_range(api_key as i16).unwrap_or((-1, -1));
         Err(ClientError::UnsupportedApi {
             api: format!("{api_key:?}"),
             broker_min,
@@ -185,9 +204,8 @@ impl VersionTable {
 
     /// The broker advertises `version` of `api_key` (whatever the client would choose).
     pub fn broker_supports(&self, api_key: ApiKey, version: i16) -> bool {
-        self.broker
-            .get(&(api_key as i16))
-            .is_some_and(|(min, max)| (*min..=*max).contains(&version))
+        self.broker_range(api_key as i16)
+            .is_some_and(|(min, max)| (min..=max).contains(&version))
     }
 
     /// The version of request type `R`.

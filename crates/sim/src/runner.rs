@@ -429,7 +429,7 @@ fn overall_group_state(
 /// Delivery over every pool: an acknowledged record counts as delivered if any pool got it.
 fn delivery_metrics(metrics: &mut Metrics, o: &Observations) {
     let produced = o.acked.len();
-    let delivered_anywhere: BTreeSet<&(Arc<str>, i32, i64)> =
+    let delivered_anywhere: BTreeSet<&crate::trace::RecordId> =
         o.deliveries.keys().map(|(_, r)| r).collect();
     let delivered = o
         .acked

@@ -142,7 +142,66 @@ pub struct MemberObservation {
 }
 
 /// A record: `(topic, partition, offset)`.
-pub type RecordId = (Arc<str>, i32, i64);
+pub type RecordId = (Name, i32, i64);
+
+/// A topic or pool name as a key of the run's record maps ([`Observations::acked`],
+/// [`Observations::deliveries`]): ordered as its text, but two keys sharing one allocation are
+/// equal without comparing bytes. The world hands out one `Arc` per name and step (or member), so
+/// nearly every comparison in those maps is of that kind; with plain `Arc<str>` keys, `memcmp`
+/// calls were about 2.5% of a simulated lifecycle case (BENCHMARKS.md part 8).
+#[derive(Debug, Clone)]
+pub struct Name(pub Arc<str>);
+
+impl Name {
+    /// The shared text.
+    pub fn arc(&self) -> &Arc<str> {
+        &self.0
+    }
+}
+
+impl From<&str> for Name {
+    fn from(name: &str) -> Self {
+        Self(Arc::from(name))
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || *self.0 == *other.0
+    }
+}
+
+impl Eq for Name {}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.0.cmp(&other.0)
+        }
+    }
+}
 
 /// Everything observed during a run.
 #[derive(Debug, Default)]
@@ -160,7 +219,7 @@ pub struct Observations {
     /// Records whose publish failed.
     pub produce_failed: u64,
     /// Deliveries per pool and record.
-    pub deliveries: BTreeMap<(Arc<str>, RecordId), u64>,
+    pub deliveries: BTreeMap<(Name, RecordId), u64>,
     /// Members by name (`pool-a/0`).
     pub members: BTreeMap<String, MemberObservation>,
     /// Every member id a member had (a member that rejoins after eviction gets a new one) → name.

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 
 use crate::network::Network;
 use crate::scenario::{Action, ActorKind, ClusterEvent, FaultKind, NetworkFault, Scenario};
-use crate::trace::{EventText, MemberObservation, Recorder, assignment};
+use crate::trace::{EventText, MemberObservation, Name, Recorder, assignment};
 
 /// Record timestamps are this epoch plus virtual time (2026-01-01T00:00:00Z).
 const EPOCH_MS: i64 = 1_767_225_600_000;
@@ -697,7 +697,7 @@ impl<'a> World<'a> {
         let mut first_error = None;
         // Shared by the step's events and acknowledgements (four copies per record otherwise).
         let actor: Arc<str> = Arc::from(name);
-        let topic: Arc<str> = Arc::from(producer.topic.as_str());
+        let topic = Name::from(producer.topic.as_str());
         // `key-N` and `NAME-N`, built without the formatting machinery, in two buffers the step
         // reuses (the event keeps the numbers, not the strings).
         let mut key = String::with_capacity(8);
@@ -726,7 +726,7 @@ impl<'a> World<'a> {
                             producer: actor.clone(),
                             number,
                             key: key_number,
-                            topic: topic.clone(),
+                            topic: topic.arc().clone(),
                             partition: meta.partition,
                             offset: meta.offset,
                         },
@@ -947,8 +947,8 @@ async fn run_member(
     // Names shared by every delivery's event and count (three copies per record otherwise); the
     // topic is the last one a record came from.
     let actor: Arc<str> = Arc::from(label.as_str());
-    let pool_name: Arc<str> = Arc::from(pool.as_str());
-    let mut topic: Option<Arc<str>> = None;
+    let pool_name = Name::from(pool.as_str());
+    let mut topic: Option<Name> = None;
     loop {
         tokio::select! {
             biased;
@@ -1001,7 +1001,7 @@ async fn run_member(
                 Some(record) => {
                     let record_topic = match &topic {
                         Some(topic) if **topic == *record.topic => topic.clone(),
-                        _ => topic.insert(Arc::from(record.topic.as_str())).clone(),
+                        _ => topic.insert(Name::from(record.topic.as_str())).clone(),
                     };
                     let key = (record_topic.clone(), record.partition, record.offset);
                     let count = {
@@ -1014,7 +1014,7 @@ async fn run_member(
                         &actor,
                         EventText::Delivered {
                             value: record.value,
-                            topic: record_topic,
+                            topic: record_topic.arc().clone(),
                             partition: record.partition,
                             offset: record.offset,
                             count,

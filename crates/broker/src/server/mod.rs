@@ -3,8 +3,8 @@
 //! One **broker task** owns the core (an actor). Connection tasks and [`BrokerHandle`]s talk to it
 //! over one unbounded channel of events (connection opened, request frame, connection closed,
 //! command); it answers each connection through that connection's own channel. Between events it
-//! sleeps until the core's next deadline ([`BrokerCore::poll_timeout`]) with
-//! `tokio::time::sleep_until`. Time is `tokio::time::Instant` elapsed since the broker started and
+//! sleeps until the core's next deadline ([`BrokerCore::poll_timeout`]) on one `tokio::time::Sleep`,
+//! reset when that deadline moves. Time is `tokio::time::Instant` elapsed since the broker started and
 //! nothing else, so the whole server runs in paused virtual time in the simulation.
 //!
 //! One **connection task** per connection, generic over the byte stream (TCP or the in-memory
@@ -645,14 +645,26 @@ async fn run_broker(
         live: BTreeSet::new(),
     };
     let mut shutdown_replies = Vec::new();
+    // One timer for the task's life, moved only when the core's next deadline moves: a new
+    // `Sleep` per event registered and removed a timer-wheel entry for every request (about 2%
+    // of a simulated lifecycle case, BENCHMARKS.md part 8).
+    let timer = tokio::time::sleep_until(start);
+    tokio::pin!(timer);
+    let mut armed = Some(start);
     loop {
         router.route(&mut core);
         let deadline = core
             .poll_timeout()
             .and_then(|at| start.checked_add(at.since_start()));
+        if let Some(at) = deadline
+            && armed != Some(at)
+        {
+            timer.as_mut().reset(at);
+            armed = Some(at);
+        }
         tokio::select! {
             biased;
-            () = sleep_until(deadline), if deadline.is_some() => {
+            () = &mut timer, if deadline.is_some() => {
                 core.handle_timeout(elapsed(start));
             }
             event = events.recv() => match event {
@@ -755,14 +767,6 @@ async fn until_node(down_nodes: &mut watch::Receiver<BTreeSet<i32>>, node: i32, 
 /// Resolves once the broker is no longer [`ServerState::Running`] (or gone).
 async fn until_not_running(state: &mut watch::Receiver<ServerState>) {
     let _ = state.wait_for(|s| *s != ServerState::Running).await;
-}
-
-/// Sleeps until `deadline`, or forever when there is none (the branch is disabled then anyway).
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]
