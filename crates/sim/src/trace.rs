@@ -210,8 +210,10 @@ pub struct Observations {
     pub events: Vec<Event>,
     /// Next position in the total order of events and forwarded requests.
     pub next_order: u64,
-    /// `(connection, correlation id)` → position when the request's bytes reached the broker.
-    pub request_order: BTreeMap<(u64, i32), u64>,
+    /// `((connection, correlation id), position)` when the request's bytes reached the broker, in
+    /// that order (a list, not a map: appended for every request, looked up only when the trace
+    /// is rendered; a later entry for the same request wins).
+    pub request_order: Vec<((u64, i32), u64)>,
     /// Broker connection number → actor name.
     pub connections: BTreeMap<u64, String>,
     /// Acknowledged records `(topic, partition, offset)` → producer.
@@ -314,7 +316,7 @@ impl Recorder {
         let mut o = self.lock();
         let order = o.next_order;
         o.next_order += 1;
-        o.request_order.insert((connection, correlation_id), order);
+        o.request_order.push(((connection, correlation_id), order));
     }
 
     /// Records that broker connection `number` belongs to `actor`.
@@ -918,6 +920,8 @@ pub fn render<'a>(
             .collect(),
     };
     let connection_owner = connection_owners(observations, &log, &names);
+    let request_order: BTreeMap<(u64, i32), u64> =
+        observations.request_order.iter().copied().collect();
 
     // (time, order, source rank, index): at one instant, in the order things happened (a request
     // when its bytes reached the broker); requests the network did not see come last.
@@ -939,8 +943,7 @@ pub fn render<'a>(
             continue;
         }
         let line = request_line(entry, &actor, observations.brokers > 1, &mut names);
-        let order = observations
-            .request_order
+        let order = request_order
             .get(&(entry.connection.0, entry.correlation_id))
             .copied()
             .unwrap_or(u64::MAX);
