@@ -147,8 +147,8 @@ pub type RecordId = (Name, i32, i64);
 /// A topic or pool name as a key of the run's record maps ([`Observations::acked`],
 /// [`Observations::deliveries`]): ordered as its text, but two keys sharing one allocation are
 /// equal without comparing bytes. The world hands out one `Arc` per name and step (or member), so
-/// nearly every comparison in those maps is of that kind; with plain `Arc<str>` keys, `memcmp`
-/// calls were about 2.5% of a simulated lifecycle case (BENCHMARKS.md part 8).
+/// nearly every comparison in those maps is of that kind; comparing plain `Arc<str>` keys byte by
+/// byte took about 2% of a simulated lifecycle case (BENCHMARKS.md part 8).
 #[derive(Debug, Clone)]
 pub struct Name(pub Arc<str>);
 

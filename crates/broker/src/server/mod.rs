@@ -3,9 +3,10 @@
 //! One **broker task** owns the core (an actor). Connection tasks and [`BrokerHandle`]s talk to it
 //! over one unbounded channel of events (connection opened, request frame, connection closed,
 //! command); it answers each connection through that connection's own channel. Between events it
-//! sleeps until the core's next deadline ([`BrokerCore::poll_timeout`]) on one `tokio::time::Sleep`,
-//! reset when that deadline moves. Time is `tokio::time::Instant` elapsed since the broker started and
-//! nothing else, so the whole server runs in paused virtual time in the simulation.
+//! sleeps until the core's next deadline ([`BrokerCore::poll_timeout`]) on one
+//! `tokio::time::Sleep`, reset when that deadline moves. Time is `tokio::time::Instant` elapsed
+//! since the broker started and nothing else, so the whole server runs in paused virtual time in
+//! the simulation.
 //!
 //! One **connection task** per connection, generic over the byte stream (TCP or the in-memory
 //! [`MemoryNetwork`]): it reads frames with [`kmock_wire::FrameDecoder`], hands one frame to the
@@ -646,8 +647,8 @@ async fn run_broker(
     };
     let mut shutdown_replies = Vec::new();
     // One timer for the task's life, moved only when the core's next deadline moves: a new
-    // `Sleep` per event registered and removed a timer-wheel entry for every request (about 2%
-    // of a simulated lifecycle case, BENCHMARKS.md part 8).
+    // `Sleep` per event registered and removed a timer-wheel entry for every request (0.7% of a
+    // simulated lifecycle case's instructions, BENCHMARKS.md part 8).
     let timer = tokio::time::sleep_until(start);
     tokio::pin!(timer);
     let mut armed = Some(start);
