@@ -260,7 +260,13 @@ struct Inner {
     nodes: Mutex<BTreeMap<i32, Arc<tokio::sync::Mutex<Option<Connection>>>>>,
     /// State of the KIP-848 member id generator (splitmix64).
     member_ids: Mutex<u64>,
+    /// Cold topic lookups in flight ([`Cluster::with_topic`]), by topic: callers that find the
+    /// same topic missing at once share one Metadata request and its outcome.
+    lookups: Mutex<BTreeMap<String, TopicLookup>>,
 }
+
+/// One cold lookup of a topic, shared by every caller that found it missing meanwhile.
+type TopicLookup = Arc<tokio::sync::OnceCell<Result<TopicMetadata, ClientError>>>;
 
 /// The shared broker handle. Cheap to clone; every clone shares connections and metadata.
 #[derive(Clone)]
@@ -314,6 +320,7 @@ impl Cluster {
                                 std::collections::hash_map::RandomState::new()
                                     .hash_one("kmock member ids")
                             })),
+                            lookups: Mutex::new(BTreeMap::new()),
                         }),
                     };
                     cluster.refresh_metadata(&[]).await?;
@@ -627,7 +634,34 @@ impl Cluster {
         if let Some(metadata) = self.lock_state().topics.get(topic) {
             return Ok(f(metadata));
         }
-        Ok(f(&self.fetch_topic(topic).await?))
+        // Not known yet: one Metadata request for every caller that finds it missing meanwhile,
+        // as Kafka's clients keep one metadata request in flight. A hundred publishes started at
+        // once to a new topic sent a hundred before (BENCHMARKS.md part 8). A caller that gives up
+        // while it fetches leaves the fetch to the next one waiting (`OnceCell`).
+        let lookup = self
+            .inner
+            .lookups
+            .lock()
+            .expect("lookups lock is never poisoned")
+            .entry(topic.to_owned())
+            .or_default()
+            .clone();
+        let result = lookup.get_or_init(|| self.fetch_topic(topic)).await.clone();
+        {
+            // Done: the next lookup (after an invalidation, or after this one failed) is fresh.
+            let mut lookups = self
+                .inner
+                .lookups
+                .lock()
+                .expect("lookups lock is never poisoned");
+            if lookups
+                .get(topic)
+                .is_some_and(|current| Arc::ptr_eq(current, &lookup))
+            {
+                lookups.remove(topic);
+            }
+        }
+        result.map(|metadata| f(&metadata))
     }
 
     /// Like [`Cluster::topic`], but always asks the broker.

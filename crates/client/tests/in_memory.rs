@@ -692,3 +692,79 @@ async fn sender_tasks_are_kept_per_partition_and_end_with_the_producer() {
     );
     cluster.close().await;
 }
+
+/// A hundred publishes started at once to a topic the client does not know yet share one Metadata
+/// request for it (Kafka's clients keep one metadata request in flight), and all of them land.
+#[tokio::test(start_paused = true)]
+async fn concurrent_first_publishes_to_a_topic_share_one_metadata_lookup() {
+    let (broker, network) = memory_broker();
+    let cluster = memory_cluster(&network, env_test_settings("single-flight")).await;
+    let since = broker.request_log_since(0).await.unwrap().len() as u64;
+    let producer = Producer::new(cluster.clone());
+    let values: Vec<[u8; 1]> = (0..100u8).map(|i| [i]).collect();
+    let publishes = values
+        .iter()
+        .map(|value| producer.publish("cold-topic", None, value, &[]));
+    let results = join_all(publishes).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let log = broker.request_log_since(since).await.unwrap();
+    assert_eq!(
+        metadata_requests_naming(&log, "cold-topic"),
+        1,
+        "Metadata requests naming the topic"
+    );
+    // A lookup that fails is shared too, and the next one starts afresh.
+    let bad = "no such topic!";
+    let publishes = values
+        .iter()
+        .map(|value| producer.publish(bad, None, value, &[]));
+    let results = join_all(publishes).await;
+    assert!(
+        results.iter().all(|r| r == &results[0] && r.is_err()),
+        "{results:?}"
+    );
+    assert!(producer.publish(bad, None, b"x", &[]).await.is_err());
+    let log = broker.request_log_since(since).await.unwrap();
+    assert_eq!(metadata_requests_naming(&log, bad), 2, "one per lookup");
+    cluster.close().await;
+}
+
+fn metadata_requests_naming(log: &[kmock_core::request_log::LogEntry], topic: &str) -> usize {
+    log.iter()
+        .filter(|e| match &e.request {
+            Some(RequestKind::Metadata(request)) => request.topics.as_ref().is_some_and(|topics| {
+                topics
+                    .iter()
+                    .any(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))
+            }),
+            _ => false,
+        })
+        .count()
+}
+
+/// Polls every future until all are done (the crate has no `futures` dependency).
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
