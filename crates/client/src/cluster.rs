@@ -2,7 +2,8 @@
 //! broker node, coordinator lookup, dedicated connections, reconnects.
 //!
 //! Owns: the negotiated version table, the cached cluster metadata (brokers, topics, partition
-//! leaders) and the shared per-node connections that the producer and metadata requests use.
+//! leaders; callers that find a topic missing at once share one lookup) and the shared per-node
+//! connections that the producer and metadata requests use.
 //! Consumers get *dedicated* connections ([`Cluster::open_dedicated`]) for their coordinator and
 //! fetch traffic: a broker processes one request at a time per connection, so a parked JoinGroup
 //! or a long-polling Fetch must not sit in front of anyone else's request.
