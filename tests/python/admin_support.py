@@ -54,12 +54,12 @@ class Script:
     def log(self, message: str) -> None:
         print(f"[{self.name}] {message}", flush=True)
 
-    def main(self, run) -> int:
-        """Runs `run(bootstrap)` under a watchdog; the process exit code."""
+    def main(self, run, timeout_s: float = OVERALL_TIMEOUT_S) -> int:
+        """Runs `run(bootstrap)` under a watchdog of `timeout_s`; the process exit code."""
         if len(sys.argv) != 2:
             print(f"usage: {self.name}.py BOOTSTRAP", file=sys.stderr)
             return 2
-        faulthandler.dump_traceback_later(OVERALL_TIMEOUT_S, exit=True)
+        faulthandler.dump_traceback_later(timeout_s, exit=True)
         try:
             run(sys.argv[1])
         except Exception as error:  # noqa: BLE001 - report any failure with its type

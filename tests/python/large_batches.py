@@ -14,15 +14,15 @@ Exit 0 on success; nonzero with a message on stderr on failure.
 """
 
 import asyncio
-import faulthandler
 import shutil
 import subprocess
 import sys
 import time
-import traceback
 import uuid
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+
+from admin_support import Script
 
 LARGE_RECORDS = 20_000
 SMALL_RECORDS = 10
@@ -31,9 +31,8 @@ VALUE_BYTES = 200
 OVERALL_TIMEOUT_S = 120
 READ_TIMEOUT_S = 40
 
-
-def log(message: str) -> None:
-    print(f"[large_batches] {message}", flush=True)
+SCRIPT = Script("large_batches")
+log = SCRIPT.log
 
 
 def value(i: int) -> bytes:
@@ -194,20 +193,5 @@ def run(bootstrap: str) -> None:
     check("kcat", read_kcat(bootstrap, topic, total), acked)
 
 
-def main() -> int:
-    if len(sys.argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    faulthandler.dump_traceback_later(OVERALL_TIMEOUT_S, exit=True)
-    try:
-        run(sys.argv[1])
-    except Exception as error:  # noqa: BLE001 - report any failure with its type
-        traceback.print_exc()
-        print(f"[large_batches] FAILED: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
-    log("OK")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(SCRIPT.main(run, timeout_s=OVERALL_TIMEOUT_S))

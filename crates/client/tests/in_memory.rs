@@ -701,11 +701,7 @@ async fn concurrent_first_publishes_to_a_topic_share_one_metadata_lookup() {
     let cluster = memory_cluster(&network, env_test_settings("single-flight")).await;
     let since = broker.request_log_since(0).await.unwrap().len() as u64;
     let producer = Producer::new(cluster.clone());
-    let values: Vec<[u8; 1]> = (0..100u8).map(|i| [i]).collect();
-    let publishes = values
-        .iter()
-        .map(|value| producer.publish("cold-topic", None, value, &[]));
-    let results = join_all(publishes).await;
+    let results = publish_all_at_once(&producer, "cold-topic", 100).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let log = broker.request_log_since(since).await.unwrap();
     assert_eq!(
@@ -715,10 +711,7 @@ async fn concurrent_first_publishes_to_a_topic_share_one_metadata_lookup() {
     );
     // A lookup that fails is shared too, and the next one starts afresh.
     let bad = "no such topic!";
-    let publishes = values
-        .iter()
-        .map(|value| producer.publish(bad, None, value, &[]));
-    let results = join_all(publishes).await;
+    let results = publish_all_at_once(&producer, bad, 100).await;
     assert!(
         results.iter().all(|r| r == &results[0] && r.is_err()),
         "{results:?}"
@@ -742,29 +735,17 @@ fn metadata_requests_naming(log: &[kmock_core::request_log::LogEntry], topic: &s
         .count()
 }
 
-/// Polls every future until all are done (the crate has no `futures` dependency).
-async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future finished"))
-        .collect()
+/// Publishes `count` one-byte records to `topic`, all started at once (one task each); their
+/// results, in the order they finished.
+async fn publish_all_at_once(
+    producer: &Producer,
+    topic: &str,
+    count: u8,
+) -> Vec<Result<kmock_client::RecordMetadata, ClientError>> {
+    let mut publishes = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let (producer, topic) = (producer.clone(), topic.to_owned());
+        publishes.spawn(async move { producer.publish(&topic, None, &[i], &[]).await });
+    }
+    publishes.join_all().await
 }
